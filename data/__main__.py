@@ -1,0 +1,123 @@
+"""Command line of the data room: ``python -m data init|demo|import|rejected``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from data.warehouse import default_db_path
+
+
+def _db(args: argparse.Namespace) -> Path:
+    return Path(args.db) if args.db else default_db_path()
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from data.warehouse import ensure_initialised, open_warehouse
+
+    with open_warehouse(_db(args)) as con:
+        ensure_initialised(con)
+        counts = {t: con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0]  # noqa: S608
+                  for t in ("sector", "category", "channel", "municipality")}
+    print(json.dumps({"db": str(_db(args)), **counts}, ensure_ascii=False))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from data.demo import build_demo
+
+    db = _db(args)
+    if args.if_missing and db.exists():
+        print(json.dumps({"db": str(db), "built": False, "reason": "хранилище уже есть"}, ensure_ascii=False))
+        return 0
+    stats = build_demo(db, appeals=args.appeals, months=args.months, seed=args.seed, end_month=args.end)
+    print(json.dumps({"db": str(db), "built": True, **stats}, ensure_ascii=False, default=str))
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    import duckdb
+
+    from data.importer import ImportFailed, run_import, summary_json
+    from data.mapping import MappingError, load_mapping
+    from data.warehouse import connect
+
+    try:
+        mapping = load_mapping(args.mapping)
+    except MappingError as exc:
+        print(f"ошибка: {exc}", file=sys.stderr)
+        return 2
+    db = _db(args)
+    existed = db.exists()
+    try:
+        con = connect(db)
+    except duckdb.Error as exc:
+        print(f"ошибка: не удалось открыть хранилище {db}: {exc}", file=sys.stderr)
+        return 2
+    try:
+        result = run_import(con, args.file, mapping, source=args.source)
+    except (ImportFailed, MappingError) as exc:
+        con.close()
+        if not existed:  # the failed import created the file only by opening it
+            db.unlink(missing_ok=True)
+            Path(str(db) + ".wal").unlink(missing_ok=True)
+        print(f"ошибка: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        con.close()
+    print(summary_json(result))
+    return 0
+
+
+def cmd_rejected(args: argparse.Namespace) -> int:
+    from data.importer import rejected_rows_csv
+    from data.warehouse import connect
+
+    db = _db(args)
+    if not db.exists():
+        print(f"ошибка: хранилище не найдено: {db}", file=sys.stderr)
+        return 2
+    con = connect(db, read_only=True)
+    try:
+        rejected_rows_csv(con, args.import_id, sys.stdout)
+    finally:
+        con.close()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m data", description="Хранилище ЦУР: демо-данные и загрузка")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def with_db(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        p.add_argument("--db", help="файл хранилища (по умолчанию $CUR_DB или var/warehouse.duckdb)")
+        return p
+
+    with_db(sub.add_parser("init", help="создать хранилище со справочниками")).set_defaults(func=cmd_init)
+
+    p = with_db(sub.add_parser("demo", help="построить демо-хранилище: Смоленская область"))
+    p.add_argument("--appeals", type=int, default=300_000, help="число обращений (по умолчанию 300 000)")
+    p.add_argument("--months", type=int, default=24, help="число месяцев (по умолчанию 24)")
+    p.add_argument("--seed", type=int, default=20251, help="зерно генератора")
+    p.add_argument("--end", help="последний месяц ГГГГ-ММ (по умолчанию прошлый месяц)")
+    p.add_argument("--if-missing", action="store_true", help="ничего не делать, если хранилище уже есть")
+    p.set_defaults(func=cmd_demo)
+
+    p = with_db(sub.add_parser("import", help="загрузить файл обращений (CSV, XLSX, Parquet)"))
+    p.add_argument("file", type=Path)
+    p.add_argument("--mapping", type=Path, help="файл соответствия столбцов (TOML)")
+    p.add_argument("--source", help="имя источника (по умолчанию из соответствия или имя файла)")
+    p.set_defaults(func=cmd_import)
+
+    p = with_db(sub.add_parser("rejected", help="отклонённые строки с причинами (CSV)"))
+    p.add_argument("--import-id", type=int)
+    p.set_defaults(func=cmd_rejected)
+
+    args = parser.parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,807 @@
+"""Import of appeals: map columns → validate → accept (upsert) | reject (with a reason), in one transaction.
+
+The heavy lifting runs inside DuckDB over the whole file at once; Python only
+handles the small sets of *distinct* names (municipalities, categories,
+organisations, coded values) and the working-day deadlines.  Counts always
+add up: ``read = accepted + rejected`` and ``accepted = inserted + updated + unchanged``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+from data import workcalendar
+from data.mapping import (
+    BOOLEAN_FIELDS,
+    FIELDS,
+    REQUIRED_FIELDS,
+    TIMESTAMP_FIELDS,
+    Mapping,
+    MappingError,
+)
+from data.names import normalise_municipality_name
+from data.readers import STAGE_TABLE, SourceFileError, Staged, stage_file
+from data.schema import APPEAL_COLUMNS, CLOSURE_REASONS, KINDS, STATUSES
+from data.warehouse import ensure_initialised, get_meta
+
+FUTURE_TOLERANCE = dt.timedelta(minutes=10)  # clocks of source systems drift a little
+DAY_FIRST_FORMATS = ["%d.%m.%Y %H:%M:%S", "%d.%m.%Y %H:%M", "%d.%m.%Y", "%d.%m.%y %H:%M", "%d.%m.%y"]
+EXCEL_SERIAL_MIN, EXCEL_SERIAL_MAX = 20000, 80000  # 1954..2119: a plain number outside is not a date
+
+FIELD_LABELS = {
+    "received_at": "дату поступления",
+    "first_response_at": "дату первой реакции",
+    "answered_at": "дату ответа",
+    "due_at": "срок ответа",
+    "first_response_due_at": "срок первой реакции",
+}
+
+_STATUS_SYNONYMS = {
+    "новое": "new", "новый": "new", "новая": "new", "зарегистрировано": "new",
+    "в работе": "in_work", "на рассмотрении": "in_work", "в процессе": "in_work", "рассматривается": "in_work",
+    "отвечено": "answered", "дан ответ": "answered", "ответ дан": "answered", "закрыто": "answered",
+    "closed": "answered", "рассмотрено": "answered",
+    "решено": "resolved", "выполнено": "resolved",
+    "отклонено": "rejected", "отказано": "rejected",
+    "перенаправлено": "redirected", "передано по компетенции": "redirected",
+}
+_CLOSURE_SYNONYMS = {
+    "решено": "resolved", "проблема решена": "resolved",
+    "разъяснено": "explained", "дано разъяснение": "explained", "разъяснение": "explained",
+    "отказано": "refused", "отказ": "refused",
+    "не в компетенции": "not_competent", "вне компетенции": "not_competent",
+    "перенаправлено": "redirected", "передано по компетенции": "redirected",
+    "дубликат": "duplicate", "повтор": "duplicate",
+}
+_CHANNEL_SYNONYMS = {
+    "пос": "pos", "платформа обратной связи": "pos", "госуслуги решаем вместе": "pos",
+    "соцсети": "im", "социальные сети": "im", "инцидент-менеджмент": "im", "им": "im",
+    "госпаблики": "gospublic", "госпаблик": "gospublic",
+    "письмо": "letter", "письменное обращение": "letter", "почта": "letter",
+    "электронная приемная": "e_reception", "интернет-приемная": "e_reception",
+    "горячая линия": "hotline", "телефон": "hotline",
+    "личный прием": "reception",
+}
+_KIND_SYNONYMS = {"обращение": "appeal", "сообщение": "message"}
+_TRUE = ("1", "true", "t", "yes", "y", "да", "д", "истина", "+")
+_FALSE = ("0", "false", "f", "no", "n", "нет", "н", "ложь", "-")
+
+# Personal data must not reach the warehouse: the formalised topic is scrubbed of contacts.
+_PII_PATTERNS: tuple[tuple[str, str], ...] = (
+    (r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}", "[e-mail]"),
+    (r"(\+7|8)?[\s(\-]*\d{3}[\s)\-]*\d{3}[\s\-]*\d{2}[\s\-]*\d{2}", "[телефон]"),
+    (
+        r"(ул\.|улица|пр-т\.?|проспект|пер\.|переулок|пл\.|площадь|б-р|бульвар|шоссе|наб\.|мкр\.?)\s*[^,;]*"
+        r"(,\s*(д\.|дом|кв\.|квартира|корп\.|к\.|стр\.)\s*\d+[а-яa-z]?)*",
+        "[адрес]",
+    ),
+    (r"(д\.|дом|кв\.|квартира)\s*\d+[а-яa-z]?", "[адрес]"),
+)
+
+
+class ImportFailed(RuntimeError):
+    """A fatal problem: the file or the mapping cannot be used. Nothing was written."""
+
+
+@dataclass
+class ImportResult:
+    import_id: int
+    read: int = 0
+    accepted: int = 0
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    new_categories: list[str] = field(default_factory=list)
+    new_organisations: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def summary(self) -> dict[str, object]:
+        out = asdict(self)
+        out["new_categories"] = len(self.new_categories)
+        out["new_organisations"] = len(self.new_organisations)
+        out["new_category_names"] = self.new_categories
+        out["new_organisation_names"] = self.new_organisations
+        out["seconds"] = round(self.seconds, 3)
+        return out
+
+
+def norm_key(value: str) -> str:
+    """Key for matching names: case, «ё», quotes and spacing do not matter."""
+    v = value.lower().replace("ё", "е")
+    v = re.sub(r"[«»\"'“”„]", "", v)
+    return re.sub(r"\s+", " ", v).strip()
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def run_import(
+    con: duckdb.DuckDBPyConnection,
+    path: str | Path,
+    mapping: Mapping,
+    source: str | None = None,
+    now: dt.datetime | None = None,
+) -> ImportResult:
+    """Import one file into the warehouse open on ``con``; raises ImportFailed when it cannot be used."""
+    started = dt.datetime.now()
+    path = Path(path)
+    # One transaction from the first statement: a file that cannot be used leaves even a new
+    # warehouse without the schema it would have created.
+    con.execute("BEGIN TRANSACTION")
+    try:
+        result = _run_in_transaction(con, path, mapping, source, now, started)
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    finally:
+        for name in ("imp_acc", "imp_raw", STAGE_TABLE, "imp_chk", "imp_state", "imp_params"):
+            _drop_temp(con, name)
+    return result
+
+
+def _drop_temp(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    kinds = con.execute(
+        "SELECT 'VIEW' FROM duckdb_views() WHERE view_name = $n AND temporary "
+        "UNION ALL SELECT 'TABLE' FROM duckdb_tables() WHERE table_name = $n AND temporary",
+        {"n": name},
+    ).fetchall()
+    for (kind,) in kinds:
+        con.execute(f"DROP {kind} IF EXISTS {name}")
+
+
+def _run_in_transaction(
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    mapping: Mapping,
+    source: str | None,
+    now: dt.datetime | None,
+    started: dt.datetime,
+) -> ImportResult:
+    ensure_initialised(con)
+    region_tz = get_meta(con, "region_timezone") or "Europe/Moscow"
+    if now is None:
+        now = dt.datetime.now(ZoneInfo(region_tz)).replace(tzinfo=None)
+    if mapping.timezone:
+        try:
+            ZoneInfo(mapping.timezone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ImportFailed(f"неизвестный часовой пояс в соответствии: {mapping.timezone}") from exc
+    try:
+        staged = stage_file(con, path, mapping.encoding, mapping.delimiter)
+    except SourceFileError as exc:
+        raise ImportFailed(str(exc)) from exc
+
+    columns = mapping.resolve_columns(staged.header)
+    missing_cols = sorted(f"{f} → «{c}»" for f, c in columns.items() if c not in staged.header)
+    if missing_cols:
+        raise ImportFailed(
+            f"в файле нет столбцов из соответствия: {', '.join(missing_cols)}; "
+            f"в файле: {', '.join(staged.header)}"
+        )
+    missing = [f for f in REQUIRED_FIELDS if f not in columns and f not in mapping.defaults]
+    if missing:
+        raise ImportFailed(
+            f"нет обязательного столбца: {', '.join(missing)}; в файле: {', '.join(staged.header)}"
+        )
+    source_name = source or mapping.source_name or path.stem
+    _check_value_maps(con, mapping)
+    _check_date_format(mapping.date_format)
+
+    import_id = con.execute("SELECT coalesce(max(import_id), 0) + 1 FROM import_log").fetchall()[0][0]
+    con.execute(
+        "INSERT INTO import_log (import_id, file, source, started_at) VALUES (?, ?, ?, ?)",
+        [import_id, str(path), source_name, started],
+    )
+    result = ImportResult(import_id=import_id)
+    _import_staged(con, staged, columns, mapping, source_name, region_tz, now, result)
+    result.seconds = (dt.datetime.now() - started).total_seconds()
+    con.execute(
+        """UPDATE import_log SET finished_at = ?, read = ?, accepted = ?, inserted = ?, updated = ?,
+               unchanged = ?, rejected = ?, new_categories = ?, new_organisations = ?
+           WHERE import_id = ?""",
+        [dt.datetime.now(), result.read, result.accepted, result.inserted, result.updated,
+         result.unchanged, result.rejected, len(result.new_categories), len(result.new_organisations),
+         import_id],
+    )
+    return result
+
+
+_SAFE_DATE_FORMAT = re.compile(r"[%A-Za-z0-9 .,:/\\-]+")
+
+
+def _check_date_format(fmt: str | None) -> None:
+    if fmt is None:
+        return
+    if "%" not in fmt or not _SAFE_DATE_FORMAT.fullmatch(fmt):
+        raise MappingError(f"[source] date_format = {fmt!r}: ожидается формат вида %d.%m.%Y %H:%M")
+    try:
+        dt.datetime.now().strftime(fmt)
+    except ValueError as exc:
+        raise MappingError(f"[source] date_format = {fmt!r}: {exc}") from exc
+
+
+def _check_value_maps(con: duckdb.DuckDBPyConnection, mapping: Mapping) -> None:
+    allowed = {
+        "status": set(STATUSES),
+        "closure_reason": set(CLOSURE_REASONS),
+        "kind": set(KINDS),
+        "channel": {r[0] for r in con.execute("SELECT code FROM channel").fetchall()},
+        "sector": {r[0] for r in con.execute("SELECT code FROM sector").fetchall()},
+    }
+    problems = []
+    for fld, table in mapping.values.items():
+        bad = sorted({v for v in table.values() if v not in allowed[fld]})
+        if bad:
+            problems.append(f"[values.{fld}]: {', '.join(bad)} (допустимы: {', '.join(sorted(allowed[fld]))})")
+    for fld in ("status", "closure_reason", "kind", "channel", "sector"):
+        if fld in mapping.defaults and mapping.defaults[fld] not in allowed[fld]:
+            problems.append(f"[defaults] {fld} = {mapping.defaults[fld]}: нет такого кода")
+    for name, table in (("sector_by_category", mapping.sector_by_category),
+                        ("sector_by_organisation", mapping.sector_by_organisation)):
+        bad = sorted({v for v in table.values() if v not in allowed["sector"]})
+        if bad:
+            problems.append(f"[{name}]: неизвестные отраслевые блоки {', '.join(bad)}")
+    if mapping.default_sector not in allowed["sector"]:
+        problems.append(f"[sector] default = {mapping.default_sector}: нет такого отраслевого блока")
+    if problems:
+        raise MappingError("соответствие содержит неизвестные коды: " + "; ".join(problems))
+
+
+def _timestamp_expr(col: str, col_type: str, mapping: Mapping) -> str:
+    """SQL giving a local (region) TIMESTAMP from a source column, NULL when unparseable.
+
+    Parameters come from the one-row table ``imp_params`` (alias p), so the expression can live
+    in a view.
+    """
+    c = _ident(col)
+    if col_type.startswith("TIMESTAMP WITH TIME ZONE"):
+        return f"timezone(p.region_tz, {c})"
+    if col_type.startswith(("TIMESTAMP", "DATE")):
+        base = f"CAST({c} AS TIMESTAMP)"
+        return f"timezone(p.region_tz, timezone(p.src_tz, {base}))" if mapping.timezone else base
+    x = f"NULLIF(trim(CAST({c} AS VARCHAR)), '')"
+    tz_suffix = "'(Z|[+-][0-9]{2}:?[0-9]{2})$'"
+    naive_parts = []
+    if mapping.date_format:
+        # strptime wants a constant format; the mapping's format was checked by _check_date_format
+        naive_parts.append(f"try_strptime({x}, {_literal(mapping.date_format)})")
+    naive_parts += [
+        f"TRY_CAST({x} AS TIMESTAMP)",
+        f"try_strptime({x}, [{', '.join(_literal(f) for f in DAY_FIRST_FORMATS)}])",
+        f"""CASE WHEN regexp_full_match({x}, '[0-9]{{5}}([.,][0-9]+)?')
+                 AND TRY_CAST(replace({x}, ',', '.') AS DOUBLE) BETWEEN {EXCEL_SERIAL_MIN} AND {EXCEL_SERIAL_MAX}
+            THEN TIMESTAMP '1899-12-30' + to_seconds(CAST(round(CAST(replace({x}, ',', '.') AS DOUBLE) * 86400)
+                 AS BIGINT)) END""",
+    ]
+    naive = f"coalesce({', '.join(naive_parts)})"
+    if mapping.timezone:
+        naive = f"timezone(p.region_tz, timezone(p.src_tz, {naive}))"
+    return (
+        f"CASE WHEN regexp_matches({x}, {tz_suffix}) "
+        f"THEN timezone(p.region_tz, TRY_CAST({x} AS TIMESTAMPTZ)) ELSE {naive} END"
+    )
+
+
+def _raw_text_expr(col: str, col_type: str) -> str:
+    if col_type == "VARCHAR":
+        return f"NULLIF(trim({_ident(col)}), '')"
+    return f"CAST({_ident(col)} AS VARCHAR)"
+
+
+def _import_staged(
+    con: duckdb.DuckDBPyConnection,
+    staged: Staged,
+    columns: dict[str, str],
+    mapping: Mapping,
+    source_name: str,
+    region_tz: str,
+    now: dt.datetime,
+    result: ImportResult,
+) -> None:
+    types = dict(con.execute(f"SELECT column_name, column_type FROM (DESCRIBE {STAGE_TABLE})").fetchall())  # noqa: S608 - constant name
+    default_sector_id = con.execute("SELECT id FROM sector WHERE code = ?", [mapping.default_sector]).fetchall()[0][0]
+    defaults = {f: mapping.defaults.get(f) for f in FIELDS}
+    # Every value that comes from outside (mapping, clock) sits in one row of a table, never in SQL text.
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE imp_params AS SELECT
+               CAST($region_tz AS VARCHAR) AS region_tz, CAST($src_tz AS VARCHAR) AS src_tz,
+               CAST($date_format AS VARCHAR) AS date_format, CAST($day_first AS VARCHAR[]) AS day_first,
+               CAST($now AS TIMESTAMP) AS now_limit, CAST($source_name AS VARCHAR) AS source_name,
+               CAST($default_sector_id AS SMALLINT) AS default_sector_id, CAST($import_id AS INTEGER) AS import_id
+               """ + "".join(f", CAST(${f}_default AS VARCHAR) AS default_{f}" for f in FIELDS),
+        {
+            "region_tz": region_tz, "src_tz": mapping.timezone, "date_format": mapping.date_format,
+            "day_first": DAY_FIRST_FORMATS, "now": now + FUTURE_TOLERANCE, "source_name": source_name,
+            "default_sector_id": default_sector_id, "import_id": result.import_id,
+            **{f"{f}_default": v for f, v in defaults.items()},
+        },
+    )
+
+    # 1. A view of every mapped field as text (what a rejected row keeps) plus parsed timestamps.
+    select = [f"{staged.row_expr} AS _row"]
+    for fld in FIELDS:
+        if fld in columns:
+            col = columns[fld]
+            is_typed_ts = fld in TIMESTAMP_FIELDS and types[col] != "VARCHAR"
+            # typed timestamps keep no text copy: they cannot fail to parse, and casting costs a pass
+            expr = "CAST(NULL AS VARCHAR)" if is_typed_ts else _raw_text_expr(col, types[col])
+        elif defaults[fld] is not None:
+            expr = f"p.default_{fld}"
+        else:
+            expr = "CAST(NULL AS VARCHAR)"
+        if fld == "topic":
+            # Personal data must not reach the warehouse; most topics have no digit or @ at all.
+            scrubbed = expr
+            for pattern, repl in _PII_PATTERNS:
+                scrubbed = f"regexp_replace({scrubbed}, {_literal(pattern)}, {_literal(repl)}, 'gi')"
+            expr = f"CASE WHEN regexp_matches({expr}, '[0-9@]') THEN {scrubbed} ELSE {expr} END"
+        select.append(f"{expr} AS {fld}")
+        if fld in TIMESTAMP_FIELDS:
+            if fld in columns:
+                ts = _timestamp_expr(columns[fld], types[columns[fld]], mapping)
+            elif defaults[fld] is not None:
+                ts = f"TRY_CAST(p.default_{fld} AS TIMESTAMP)"
+            else:
+                ts = "CAST(NULL AS TIMESTAMP)"
+            select.append(f"{ts} AS {fld}_ts")
+    con.execute(
+        f"CREATE OR REPLACE TEMP VIEW imp_raw AS SELECT {', '.join(select)} "  # noqa: S608
+        f"FROM {STAGE_TABLE} CROSS JOIN imp_params p"
+    )
+
+    # 2. Coded values and names: resolved once per distinct value, in Python.
+    _load_lookups(con, mapping)
+
+    # 3. Validation: every problem of a row, joined into one reason.
+    reasons = [
+        "CASE WHEN r.source_id IS NULL THEN 'не указан номер обращения (source_id)' END",
+        "CASE WHEN r.received_at_ts IS NULL AND r.received_at IS NULL THEN 'не указана дата поступления' END",
+        "CASE WHEN r.municipality IS NULL THEN 'не указан муниципалитет' END",
+        "CASE WHEN r.municipality IS NOT NULL AND mu.id IS NULL "
+        "THEN 'неизвестный муниципалитет: \"' || r.municipality || '\"' END",
+        "CASE WHEN r.channel IS NULL THEN 'не указан канал поступления' END",
+        "CASE WHEN r.channel IS NOT NULL AND ch.code IS NULL THEN 'неизвестный канал: \"' || r.channel || '\"' END",
+        "CASE WHEN r.status IS NOT NULL AND st.code IS NULL THEN 'неизвестный статус: \"' || r.status || '\"' END",
+        "CASE WHEN r.closure_reason IS NOT NULL AND cl.code IS NULL "
+        "THEN 'неизвестная причина закрытия: \"' || r.closure_reason || '\"' END",
+        "CASE WHEN r.kind IS NOT NULL AND kd.code IS NULL THEN 'неизвестный вид: \"' || r.kind || '\"' END",
+        "CASE WHEN r.sector IS NOT NULL AND se.id IS NULL "
+        "THEN 'неизвестный отраслевой блок: \"' || r.sector || '\"' END",
+        "CASE WHEN r.satisfaction IS NOT NULL AND coalesce(TRY_CAST(r.satisfaction AS DOUBLE) NOT IN (1,2,3,4,5), TRUE) "
+        "THEN 'оценка должна быть целым числом от 1 до 5: \"' || r.satisfaction || '\"' END",
+        "CASE WHEN r.redirect_count IS NOT NULL AND coalesce(TRY_CAST(r.redirect_count AS DOUBLE) < 0 "
+        "OR TRY_CAST(r.redirect_count AS DOUBLE) > 1000 "
+        "OR TRY_CAST(r.redirect_count AS DOUBLE) <> floor(TRY_CAST(r.redirect_count AS DOUBLE)), TRUE) "
+        "THEN 'число переадресаций должно быть целым неотрицательным: \"' || r.redirect_count || '\"' END",
+        "CASE WHEN r.lat IS NOT NULL AND coalesce(abs(TRY_CAST(replace(r.lat, ',', '.') AS DOUBLE)) > 90, TRUE) "
+        "THEN 'неверная широта: \"' || r.lat || '\"' END",
+        "CASE WHEN r.lon IS NOT NULL AND coalesce(abs(TRY_CAST(replace(r.lon, ',', '.') AS DOUBLE)) > 180, TRUE) "
+        "THEN 'неверная долгота: \"' || r.lon || '\"' END",
+        "CASE WHEN r.received_at_ts > p.now_limit THEN 'дата поступления в будущем: ' || strftime(r.received_at_ts, "
+        "'%d.%m.%Y %H:%M') END",
+        "CASE WHEN r.answered_at_ts < r.received_at_ts THEN 'дата ответа раньше даты поступления' END",
+        "CASE WHEN r.first_response_at_ts < r.received_at_ts THEN 'дата первой реакции раньше даты поступления' END",
+        "CASE WHEN r.answered_at_ts > p.now_limit THEN 'дата ответа в будущем' END",
+    ]
+    for fld in TIMESTAMP_FIELDS:
+        reasons.append(
+            f"CASE WHEN r.{fld} IS NOT NULL AND r.{fld}_ts IS NULL "
+            f"THEN 'не удалось разобрать {FIELD_LABELS[fld]}: \"' || r.{fld} || '\"' END"
+        )
+    for fld in BOOLEAN_FIELDS:
+        reasons.append(
+            f"CASE WHEN r.{fld} IS NOT NULL AND lower(r.{fld}) NOT IN {_sql_list(_TRUE + _FALSE)} "
+            f"THEN 'ожидалось да/нет в поле {fld}: \"' || r.{fld} || '\"' END"
+        )
+    con.execute(
+        f"""CREATE TEMP TABLE imp_chk AS
+            SELECT r.*, coalesce(r.source, p.source_name) AS src, mu.id AS municipality_id,
+                   ch.code AS channel_code, ch.kind AS channel_kind, ch.rule_id,
+                   st.code AS status_code, cl.code AS closure_code, kd.code AS kind_code,
+                   coalesce(se.id, hc.sector_id, ho.sector_id, p.default_sector_id) AS sector_id,
+                   NULLIF(concat_ws('; ', {', '.join(reasons)}), '') AS reason
+            FROM imp_raw r CROSS JOIN imp_params p
+            LEFT JOIN imp_muni mu ON mu.raw = r.municipality
+            LEFT JOIN imp_channel ch ON ch.raw = r.channel
+            LEFT JOIN imp_status st ON st.raw = r.status
+            LEFT JOIN imp_closure cl ON cl.raw = r.closure_reason
+            LEFT JOIN imp_kind kd ON kd.raw = r.kind
+            LEFT JOIN imp_sector se ON se.raw = r.sector
+            LEFT JOIN imp_sector_by_cat hc ON hc.raw = r.category
+            LEFT JOIN imp_sector_by_org ho ON ho.raw = r.organisation"""  # noqa: S608
+    )
+    n_bad = con.execute("SELECT count(*) FROM imp_chk WHERE reason IS NOT NULL").fetchall()[0][0]
+    if n_bad:
+        # Duplicates inside the file: the first valid occurrence wins, later ones are kept as rejected.
+        con.execute(
+            """UPDATE imp_chk SET reason = 'повтор номера обращения в файле (первое вхождение — строка '
+                                           || d.first_row || ')'
+               FROM (SELECT _row, min(_row) OVER (PARTITION BY src, source_id) AS first_row
+                     FROM imp_chk WHERE reason IS NULL) d
+               WHERE imp_chk._row = d._row AND d._row <> d.first_row"""
+        )
+    else:
+        dup_rows = con.execute(
+            """SELECT _row, first_row FROM (
+                   SELECT _row, min(_row) OVER (PARTITION BY src, source_id) AS first_row FROM imp_chk
+                   WHERE (src, source_id) IN (SELECT (src, source_id) FROM imp_chk
+                                              GROUP BY src, source_id HAVING count(*) > 1))
+               WHERE _row <> first_row"""
+        ).fetchall()
+        if dup_rows:
+            con.executemany(
+                "UPDATE imp_chk SET reason = 'повтор номера обращения в файле (первое вхождение — строка ' "
+                "|| ? || ')' WHERE _row = ?",
+                [(first, row) for row, first in dup_rows],
+            )
+
+    # 4. Categories and organisations named by accepted rows: matched, or created and reported.
+    result.new_categories = _resolve_categories(con, result.import_id)
+    result.new_organisations = _resolve_organisations(con, result.import_id)
+
+    # 5. Rejected rows keep only the mapped fields (never the source's other columns).
+    mapped = [f for f in FIELDS if f in columns or defaults[f] is not None]
+    pack = ", ".join(
+        f"{f} := coalesce(r.{f}, strftime(r.{f}_ts, '%Y-%m-%d %H:%M:%S'))" if f in TIMESTAMP_FIELDS else f"{f} := r.{f}"
+        for f in mapped
+    ) or "note := NULL"
+    con.execute(
+        f"""INSERT INTO rejected_row
+            SELECT $import_id, r._row, CAST(to_json(struct_pack({pack})) AS VARCHAR), r.reason
+            FROM (SELECT * FROM imp_chk WHERE reason IS NOT NULL) r ORDER BY r._row""",  # noqa: S608
+        {"import_id": result.import_id},
+    )
+    if staged.rejects:
+        con.executemany(
+            "INSERT INTO rejected_row VALUES (?, ?, NULL, ?)",
+            [(result.import_id, line, reason) for line, reason in staged.rejects],
+        )
+
+    # 6. Accepted rows in the warehouse's shape; deadlines the source lacks come from the channel rules.
+    _register_deadlines(con)
+    con.execute(
+        f"""CREATE OR REPLACE TEMP VIEW imp_acc AS
+        SELECT c.src AS source, c.source_id,
+               coalesce(c.kind_code, c.channel_kind) AS kind,
+               c.channel_code AS channel,
+               c.received_at_ts AS received_at,
+               c.municipality_id, CAST(c.sector_id AS SMALLINT) AS sector_id,
+               cm.category_id, om.organisation_id,
+               coalesce(c.status_code,
+                        CASE WHEN c.closure_code = 'resolved' THEN 'resolved'
+                             WHEN c.closure_code = 'redirected' THEN 'redirected'
+                             WHEN c.answered_at_ts IS NOT NULL THEN 'answered'
+                             WHEN c.first_response_at_ts IS NOT NULL THEN 'in_work'
+                             ELSE 'new' END) AS status,
+               c.first_response_at_ts AS first_response_at,
+               c.answered_at_ts AS answered_at,
+               coalesce(c.due_at_ts, c.rule_due_at) AS due_at,
+               coalesce(c.first_response_due_at_ts, c.rule_first_response_due_at) AS first_response_due_at,
+               c.closure_code AS closure_reason,
+               {_bool_expr('c.answer_on_merits')} AS answer_on_merits,
+               {_bool_expr('c.returned_for_rework')} AS returned_for_rework,
+               CAST(TRY_CAST(c.redirect_count AS DOUBLE) AS SMALLINT) AS redirect_count,
+               CAST(TRY_CAST(c.satisfaction AS DOUBLE) AS SMALLINT) AS satisfaction,
+               c.repeat_of, c.duplicate_of, c.topic,
+               TRY_CAST(replace(c.lat, ',', '.') AS DOUBLE) AS lat,
+               TRY_CAST(replace(c.lon, ',', '.') AS DOUBLE) AS lon,
+               CAST(p.import_id AS INTEGER) AS import_id
+        FROM (SELECT * FROM imp_chk POSITIONAL JOIN imp_deadlines) c CROSS JOIN imp_params p
+        LEFT JOIN imp_category_map cm ON cm.sector_id = c.sector_id AND cm.raw IS NOT DISTINCT FROM c.category
+        LEFT JOIN imp_org_map om ON om.raw = c.organisation
+        WHERE c.reason IS NULL"""  # noqa: S608
+    )
+
+    # 7. Upsert by (source, source_id): identical rows are left alone and counted as unchanged.
+    same = " AND ".join(
+        f"a.{c} IS NOT DISTINCT FROM e.{c}" for c in APPEAL_COLUMNS if c not in ("source", "source_id", "import_id")
+    )
+    sources = [r[0] for r in con.execute("SELECT DISTINCT src FROM imp_chk WHERE reason IS NULL").fetchall()]
+    existing = con.execute(
+        "SELECT count(*) FROM (SELECT 1 FROM appeal WHERE list_contains($s, source) LIMIT 1)", {"s": sources}
+    ).fetchall()[0][0]
+    if existing == 0:  # a first load of this source: one pass straight into the warehouse
+        counts = {"new": con.execute("SELECT count(*) FROM imp_chk WHERE reason IS NULL").fetchall()[0][0]}
+        con.execute(f"INSERT INTO appeal ({', '.join(APPEAL_COLUMNS)}) SELECT * FROM imp_acc")  # noqa: S608
+    else:
+        con.execute(
+            f"""CREATE TEMP TABLE imp_state AS
+                SELECT a.source, a.source_id,
+                       CASE WHEN e.source IS NULL THEN 'new' WHEN {same} THEN 'same' ELSE 'changed' END AS state
+                FROM imp_acc a LEFT JOIN appeal e ON e.source = a.source AND e.source_id = a.source_id"""  # noqa: S608
+        )
+        counts = dict(con.execute("SELECT state, count(*) FROM imp_state GROUP BY state").fetchall())
+        con.execute(
+            """DELETE FROM appeal USING imp_state s
+               WHERE s.state = 'changed' AND appeal.source = s.source AND appeal.source_id = s.source_id"""
+        )
+        cols = ", ".join(APPEAL_COLUMNS)
+        con.execute(
+            f"""INSERT INTO appeal ({cols})
+                SELECT {', '.join('a.' + c for c in APPEAL_COLUMNS)} FROM imp_acc a
+                JOIN imp_state s ON s.source = a.source AND s.source_id = a.source_id
+                WHERE s.state <> 'same'"""  # noqa: S608
+        )
+    con.execute("DROP VIEW imp_acc")
+    con.unregister("imp_deadlines")
+    result.inserted = int(counts.get("new", 0))
+    result.updated = int(counts.get("changed", 0))
+    result.unchanged = int(counts.get("same", 0))
+    result.accepted = result.inserted + result.updated + result.unchanged
+    file_rejects = con.execute("SELECT count(*) FROM imp_chk WHERE reason IS NOT NULL").fetchall()[0][0]
+    result.rejected = int(file_rejects) + len(staged.rejects)
+    result.read = staged.read
+    if result.read != result.accepted + result.rejected:  # a bug, never a data problem: refuse to commit
+        raise RuntimeError(f"counts do not add up: read {result.read} != {result.accepted} + {result.rejected}")
+
+
+def _literal(value: str) -> str:
+    """A SQL string literal for this module's own constants (field names, patterns), never for input."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _sql_list(values: tuple[str, ...]) -> str:
+    # constants of this module only, never input
+    return "(" + ", ".join("'" + v.replace("'", "''") + "'" for v in values) + ")"
+
+
+def _bool_expr(col: str) -> str:
+    return f"CASE WHEN lower({col}) IN {_sql_list(_TRUE)} THEN TRUE WHEN lower({col}) IN {_sql_list(_FALSE)} THEN FALSE END"
+
+
+LOOKUP_FIELDS: tuple[str, ...] = (
+    "municipality", "channel", "status", "closure_reason", "kind", "sector", "category", "organisation",
+)
+
+
+def _distinct_values(con: duckdb.DuckDBPyConnection) -> dict[str, list[str]]:
+    """Distinct non-empty values of every looked-up field, in one scan of the source."""
+    sets = ", ".join(f"({f})" for f in LOOKUP_FIELDS)
+    cols = ", ".join(LOOKUP_FIELDS)
+    ids = ", ".join(f"GROUPING({f})" for f in LOOKUP_FIELDS)
+    rows = con.execute(
+        f"SELECT {cols}, [{ids}] FROM imp_raw GROUP BY GROUPING SETS ({sets})"  # noqa: S608 - field names only
+    ).fetchall()
+    out: dict[str, list[str]] = {f: [] for f in LOOKUP_FIELDS}
+    for row in rows:
+        grouping = row[-1]
+        for i, fld in enumerate(LOOKUP_FIELDS):
+            if grouping[i] == 0 and row[i] is not None:
+                out[fld].append(row[i])
+    return out
+
+
+def _register_map(con: duckdb.DuckDBPyConnection, name: str, pairs: dict[str, object], value_type: pa.DataType) -> None:
+    table = pa.table({
+        "raw": pa.array(list(pairs.keys()), pa.string()),
+        "v": pa.array(list(pairs.values()), value_type),
+    })
+    con.register("_map_arrow", table)
+    try:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM _map_arrow")  # noqa: S608 - constant name
+    finally:
+        con.unregister("_map_arrow")
+
+
+def _load_lookups(con: duckdb.DuckDBPyConnection, mapping: Mapping) -> None:
+    distinct = _distinct_values(con)
+    # Municipalities: by id, OKTMO/OKATO code, then by normalised name.
+    by_key: dict[str, int] = {}
+    for mid, name in con.execute("SELECT id, name FROM municipality").fetchall():
+        by_key[normalise_municipality_name(name)] = mid
+    codes: dict[str, int] = {}
+    for mid, oktmo, okato in con.execute("SELECT id, oktmo, okato FROM municipality").fetchall():
+        codes[str(mid)] = mid
+        for code in (oktmo, okato):
+            if code:
+                codes[str(code)] = mid
+    muni = {}
+    for raw in distinct["municipality"]:
+        mid = codes.get(raw.strip()) or by_key.get(normalise_municipality_name(raw))
+        if mid is not None:
+            muni[raw] = mid
+    _register_map(con, "imp_muni", muni, pa.int32())
+    con.execute("CREATE OR REPLACE TEMP TABLE imp_muni AS SELECT raw, v AS id FROM imp_muni")
+
+    channels = con.execute("SELECT code, name, kind FROM channel").fetchall()
+    channel_syn = (
+        _CHANNEL_SYNONYMS | {norm_key(c): c for c, _, _ in channels} | {norm_key(n): c for c, n, _ in channels}
+    )
+    for tbl, fld, synonyms in (
+        ("imp_channel", "channel", channel_syn),
+        ("imp_status", "status", {s: s for s in STATUSES} | _STATUS_SYNONYMS),
+        ("imp_closure", "closure_reason", {s: s for s in CLOSURE_REASONS} | _CLOSURE_SYNONYMS),
+        ("imp_kind", "kind", {s: s for s in KINDS} | _KIND_SYNONYMS),
+    ):
+        explicit = mapping.values.get(fld, {})
+        pairs: dict[str, object] = {}
+        for raw in distinct[fld]:
+            code = explicit.get(raw) or explicit.get(raw.strip()) or synonyms.get(norm_key(raw))
+            if code is not None:
+                pairs[raw] = code
+        _register_map(con, tbl, pairs, pa.string())
+        extra = ", v AS kind" if fld == "channel" else ""
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {tbl} AS SELECT raw, v AS code{extra} FROM {tbl}")  # noqa: S608 - constant name
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE imp_rules AS
+           SELECT CAST(row_number() OVER (ORDER BY code) AS INTEGER) AS rule_id, * FROM channel"""
+    )
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE imp_channel AS "
+        "SELECT m.raw, m.code, c.kind, c.rule_id FROM imp_channel m JOIN imp_rules c ON c.code = m.code"
+    )
+
+    sectors = con.execute("SELECT id, code, name FROM sector").fetchall()
+    sector_by_code = {code: sid for sid, code, _ in sectors}
+    sector_syn = {norm_key(code): sid for sid, code, _ in sectors} | {norm_key(n): sid for sid, _, n in sectors}
+    sector_syn |= {str(sid): sid for sid, _, _ in sectors}
+    explicit_sector = mapping.values.get("sector", {})
+    pairs = {}
+    for raw in distinct["sector"]:
+        sid = sector_by_code.get(explicit_sector.get(raw, "")) or sector_syn.get(norm_key(raw))
+        if sid is not None:
+            pairs[raw] = sid
+    _register_map(con, "imp_sector", pairs, pa.int16())
+    con.execute("CREATE OR REPLACE TEMP TABLE imp_sector AS SELECT raw, v AS id FROM imp_sector")
+
+    # Sector hints when a row names none: mapping first, then what the warehouse already knows.
+    cat_rows = con.execute("SELECT id, sector_id, name FROM category").fetchall()
+    cat_sectors: dict[str, set[int]] = {}
+    for cid, sid, name in cat_rows:
+        cat_sectors.setdefault(norm_key(name), set()).add(sid)
+        cat_sectors.setdefault(str(cid), set()).add(sid)
+    by_cat_map = {norm_key(k): sector_by_code[v] for k, v in mapping.sector_by_category.items()}
+    pairs = {}
+    for raw in distinct["category"]:
+        key = norm_key(raw)
+        if key in by_cat_map:
+            pairs[raw] = by_cat_map[key]
+        elif len(cat_sectors.get(key, ())) == 1:
+            pairs[raw] = next(iter(cat_sectors[key]))
+    _register_map(con, "imp_sector_by_cat", pairs, pa.int16())
+    con.execute("CREATE OR REPLACE TEMP TABLE imp_sector_by_cat AS SELECT raw, v AS sector_id FROM imp_sector_by_cat")
+
+    org_sector = {norm_key(n): s for n, s in con.execute(
+        "SELECT name, sector_id FROM organisation WHERE sector_id IS NOT NULL").fetchall()}
+    by_org_map = {norm_key(k): sector_by_code[v] for k, v in mapping.sector_by_organisation.items()}
+    pairs = {}
+    for raw in distinct["organisation"]:
+        key = norm_key(raw)
+        sid = by_org_map.get(key) or org_sector.get(key)
+        if sid is not None:
+            pairs[raw] = sid
+    _register_map(con, "imp_sector_by_org", pairs, pa.int16())
+    con.execute("CREATE OR REPLACE TEMP TABLE imp_sector_by_org AS SELECT raw, v AS sector_id FROM imp_sector_by_org")
+
+
+def _resolve_categories(con: duckdb.DuckDBPyConnection, import_id: int) -> list[str]:
+    wanted = con.execute(
+        "SELECT DISTINCT sector_id, category FROM imp_chk WHERE reason IS NULL AND category IS NOT NULL"
+    ).fetchall()
+    existing = con.execute("SELECT id, sector_id, name FROM category").fetchall()
+    by_name = {(sid, norm_key(name)): cid for cid, sid, name in existing}
+    by_id = {str(cid): (cid, sid) for cid, sid, _ in existing}
+    next_id = max((cid for cid, _, _ in existing), default=0) + 1
+    sector_names = dict(con.execute("SELECT id, name FROM sector").fetchall())
+    mapping: dict[tuple[int, str], int] = {}
+    created: list[str] = []
+    for sid, raw in wanted:
+        key = (sid, norm_key(raw))
+        if key in by_name:
+            mapping[(sid, raw)] = by_name[key]
+        elif raw.strip() in by_id and by_id[raw.strip()][1] == sid:
+            mapping[(sid, raw)] = by_id[raw.strip()][0]
+        else:
+            con.execute(
+                "INSERT INTO category (id, sector_id, name, parent_id, is_other, created_by_import) "
+                "VALUES (?, ?, ?, NULL, FALSE, ?)",
+                [next_id, sid, raw.strip(), import_id],
+            )
+            by_name[key] = next_id
+            mapping[(sid, raw)] = next_id
+            created.append(f"{sector_names.get(sid, sid)}: {raw.strip()}")
+            next_id += 1
+    table = pa.table({
+        "sector_id": pa.array([k[0] for k in mapping], pa.int16()),
+        "raw": pa.array([k[1] for k in mapping], pa.string()),
+        "category_id": pa.array(list(mapping.values()), pa.int32()),
+    })
+    con.register("_cat_arrow", table)
+    try:
+        con.execute("CREATE OR REPLACE TEMP TABLE imp_category_map AS SELECT * FROM _cat_arrow")
+    finally:
+        con.unregister("_cat_arrow")
+    return sorted(created)
+
+
+def _resolve_organisations(con: duckdb.DuckDBPyConnection, import_id: int) -> list[str]:
+    wanted = con.execute(
+        """SELECT organisation, list(DISTINCT sector_id), list(DISTINCT municipality_id)
+           FROM imp_chk WHERE reason IS NULL AND organisation IS NOT NULL GROUP BY organisation"""
+    ).fetchall()
+    existing = con.execute("SELECT id, name FROM organisation").fetchall()
+    by_name = {norm_key(name): oid for oid, name in existing}
+    by_id = {str(oid): oid for oid, _ in existing}
+    next_id = max((oid for oid, _ in existing), default=0) + 1
+    pairs: dict[str, object] = {}
+    created: list[str] = []
+    for raw, sectors, munis in wanted:
+        key = norm_key(raw)
+        if key in by_name:
+            pairs[raw] = by_name[key]
+            continue
+        if raw.strip() in by_id:
+            pairs[raw] = by_id[raw.strip()]
+            continue
+        sector_id = sectors[0] if len(sectors) == 1 else None
+        municipality_id = munis[0] if len(munis) == 1 else None
+        con.execute(
+            "INSERT INTO organisation (id, name, kind, municipality_id, sector_id, created_by_import) "
+            "VALUES (?, ?, NULL, ?, ?, ?)",
+            [next_id, raw.strip(), municipality_id, sector_id, import_id],
+        )
+        by_name[key] = next_id
+        pairs[raw] = next_id
+        created.append(raw.strip())
+        next_id += 1
+    _register_map(con, "imp_org_map", pairs, pa.int32())
+    con.execute("CREATE OR REPLACE TEMP TABLE imp_org_map AS SELECT raw, v AS organisation_id FROM imp_org_map")
+    return sorted(created)
+
+
+def _register_deadlines(con: duckdb.DuckDBPyConnection) -> None:
+    """Deadlines from each row's channel rule, as an Arrow table in imp_chk's row order (POSITIONAL JOIN)."""
+    rules = con.execute(
+        "SELECT rule_id, deadline_kind, deadline_value, first_response_kind, first_response_value FROM imp_rules"
+    ).fetchall()
+    got = con.execute("SELECT received_at_ts, coalesce(rule_id, -1) AS rule_id FROM imp_chk").fetchnumpy()
+    received = np.asarray(got["received_at_ts"]).astype("datetime64[s]")
+    rule_ids = np.asarray(got["rule_id"])
+    due = np.full(received.shape, np.datetime64("NaT"), dtype="datetime64[s]")
+    first_due = due.copy()
+    for rule_id, kind, value, fr_kind, fr_value in rules:
+        mask = rule_ids == rule_id
+        if not mask.any():
+            continue
+        due[mask] = workcalendar.deadline(received[mask], kind, value)
+        first_due[mask] = workcalendar.deadline(received[mask], fr_kind, fr_value)
+    con.register("imp_deadlines", pa.table({
+        "rule_due_at": pa.array(due.astype("datetime64[us]")),
+        "rule_first_response_due_at": pa.array(first_due.astype("datetime64[us]")),
+    }))
+
+
+def rejected_rows_csv(con: duckdb.DuckDBPyConnection, import_id: int | None, out) -> int:  # noqa: ANN001
+    """Write rejected rows (import, line, reason, raw fields) as CSV; returns the number written."""
+    import csv
+
+    if import_id is None:
+        rows = con.execute(
+            "SELECT import_id, row_number, reason, raw FROM rejected_row ORDER BY import_id, row_number"
+        ).fetchall()
+    else:
+        rows = con.execute(
+            "SELECT import_id, row_number, reason, raw FROM rejected_row WHERE import_id = ? ORDER BY row_number",
+            [import_id],
+        ).fetchall()
+    writer = csv.writer(out)
+    writer.writerow(["import_id", "row_number", "reason", "raw"])
+    for import_, row, reason, raw in rows:
+        writer.writerow([import_, row, reason, raw if raw is not None else ""])
+    return len(rows)
+
+
+def summary_json(result: ImportResult) -> str:
+    return json.dumps(result.summary(), ensure_ascii=False)

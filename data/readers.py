@@ -1,0 +1,377 @@
+"""Reading a source file (CSV, XLSX, Parquet) into a DuckDB staging table, losing no row.
+
+Every record of the file ends up either as a row of the staging table (with the
+line or sheet row it came from) or in ``Staged.rejects`` with a reason: a line a
+CSV parser cannot split, a line in another encoding.  A file that cannot be used
+at all raises :class:`SourceFileError` and nothing is staged.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+STAGE_TABLE = "stg"
+# Quote closing a field that spans lines is looked for this far; further means a broken quote.
+MAX_LINES_PER_RECORD = 50
+
+
+class SourceFileError(ValueError):
+    """The file cannot be used at all; the message is for a person."""
+
+
+@dataclass
+class Staged:
+    header: list[str]
+    rows: int  # rows in the staging table
+    row_expr: str  # SQL expression giving the source line/row number of a staged row
+    rejects: list[tuple[int, str]] = field(default_factory=list)  # (line, reason) of unparsed records
+    encoding: str = "utf-8"
+    note: str = ""
+
+    @property
+    def read(self) -> int:
+        return self.rows + len(self.rejects)
+
+
+def stage_file(
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    encoding: str | None = None,
+    delimiter: str | None = None,
+) -> Staged:
+    if not path.exists():
+        raise SourceFileError(f"файл не найден: {path}")
+    if path.is_dir():
+        raise SourceFileError(f"это папка, а не файл: {path}")
+    with open(path, "rb") as fh:
+        head = fh.read(8)
+    suffix = path.suffix.lower()
+    if head.startswith(b"PAR1") or suffix in (".parquet", ".pq"):
+        return _stage_parquet(con, path)
+    if head.startswith(b"PK") or suffix in (".xlsx", ".xlsm"):
+        return _stage_xlsx(con, path)
+    return _stage_csv(con, path, encoding, delimiter)
+
+
+# --- CSV -----------------------------------------------------------------------------------------
+
+
+def _decode(data: bytes, forced: str | None) -> tuple[str, str, set[int]]:
+    """Text, the encoding used, and line numbers (1-based) whose bytes were in another encoding."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return data.decode("utf-16"), "utf-16", set()
+    if b"\x00" in data[:65536]:
+        raise SourceFileError("файл не похож на CSV: в нём двоичные данные")
+    if forced:
+        try:
+            return data.decode(forced), forced, set()
+        except (LookupError, UnicodeDecodeError) as exc:
+            raise SourceFileError(f"файл не читается в кодировке {forced}: {exc}") from exc
+    try:
+        return data.decode("utf-8-sig"), "utf-8", set()
+    except UnicodeDecodeError:
+        pass
+    lines = data.split(b"\n")
+    good_non_ascii, bad = 0, set()
+    for i, line in enumerate(lines, start=1):
+        if line.isascii():
+            continue
+        try:
+            line.decode("utf-8")
+            good_non_ascii += 1
+        except UnicodeDecodeError:
+            bad.add(i)
+    if good_non_ascii == 0:
+        try:
+            return data.decode("cp1251"), "cp1251", set()
+        except UnicodeDecodeError as exc:
+            raise SourceFileError("не удалось определить кодировку файла: ни UTF-8, ни cp1251") from exc
+    # A file glued together from UTF-8 and cp1251 exports: decode each line by its own bytes and
+    # reject the minority lines, so that no row enters with a guessed meaning.
+    parts = [
+        line.decode("cp1251", errors="replace") if i in bad else line.decode("utf-8")
+        for i, line in enumerate(lines, start=1)
+    ]
+    text = "\n".join(parts)
+    return text.removeprefix("\ufeff"), "utf-8 (с примесью cp1251)", bad
+
+
+def _sniff_delimiter(first_line: str) -> str:
+    counts = {d: _count_outside_quotes(first_line, d) for d in (";", ",", "\t", "|")}
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] > 0 else ","
+
+
+def _count_outside_quotes(line: str, ch: str) -> int:
+    n, inside = 0, False
+    for c in line:
+        if c == '"':
+            inside = not inside
+        elif c == ch and not inside:
+            n += 1
+    return n
+
+
+def _parse_header(first_line: str, delimiter: str) -> list[str]:
+    try:
+        names = next(csv.reader([first_line], delimiter=delimiter, strict=True))
+    except (csv.Error, StopIteration) as exc:
+        raise SourceFileError(f"не удалось прочитать строку заголовков: {exc}") from exc
+    names = [n.strip() for n in names]
+    if not any(names):
+        raise SourceFileError("в первой строке файла нет заголовков столбцов")
+    empty = [str(i + 1) for i, n in enumerate(names) if not n]
+    if empty:
+        raise SourceFileError(f"пустые заголовки столбцов № {', '.join(empty)}")
+    seen: set[str] = set()
+    dups = sorted({n for n in names if n in seen or seen.add(n)})  # type: ignore[func-returns-value]
+    if dups:
+        raise SourceFileError(f"повторяющиеся заголовки столбцов: {', '.join(dups)}")
+    return names
+
+
+def _stage_csv(con: duckdb.DuckDBPyConnection, path: Path, forced_encoding: str | None, forced_delim: str | None) -> Staged:
+    data = path.read_bytes()
+    if not data.strip():
+        raise SourceFileError("файл пуст")
+    text, encoding, bad_lines = _decode(data, forced_encoding)
+    text = text.removeprefix("\ufeff")
+    first_line = text.split("\n", 1)[0].rstrip("\r")
+    delimiter = forced_delim or _sniff_delimiter(first_line)
+    header = _parse_header(first_line, delimiter)
+
+    lines = text.split("\n")
+    while lines and not lines[-1].strip():
+        lines.pop()
+    physical = len(lines)
+    if physical <= 1:
+        _create_empty_stage(con, header)
+        return Staged(header, 0, "_row", encoding=encoding)
+
+    if not bad_lines:
+        staged = _stage_csv_duckdb(con, path, text, data, encoding, header, delimiter, physical)
+        if staged is not None:
+            return staged
+    return _stage_csv_python(con, lines, header, delimiter, bad_lines, encoding)
+
+
+def _stage_csv_duckdb(
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    text: str,
+    data: bytes,
+    encoding: str,
+    header: list[str],
+    delimiter: str,
+    physical: int,
+) -> Staged | None:
+    """The fast path: DuckDB's parser. None when the file needs line-by-line care."""
+    tmp: Path | None = None
+    source = path
+    if encoding != "utf-8" or data.startswith(b"\xef\xbb\xbf") or b"\r" in data[:65536]:
+        fd, name = tempfile.mkstemp(suffix=".csv")
+        tmp = Path(name)
+        with open(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text.replace("\r\n", "\n"))
+        source = tmp
+    try:
+        con.execute(f"DROP TABLE IF EXISTS {STAGE_TABLE}")
+        columns = {name: "VARCHAR" for name in header}
+        con.execute(
+            f"""CREATE TEMP TABLE {STAGE_TABLE} AS SELECT * FROM read_csv(
+                    $path, delim = $delim, quote = '"', escape = '"', header = true,
+                    auto_detect = false, columns = $columns, store_rejects = true,
+                    rejects_table = 'csv_rejects', rejects_scan = 'csv_reject_scans',
+                    strict_mode = true, null_padding = false, max_line_size = 10000000)""",  # noqa: S608
+            {"path": str(source), "delim": delimiter, "columns": columns},
+        )
+        n_rows = con.execute(f"SELECT count(*) FROM {STAGE_TABLE}").fetchall()[0][0]  # noqa: S608 - constant name
+        n_rejects = con.execute("SELECT count(*) FROM csv_rejects").fetchall()[0][0]
+    except duckdb.Error:
+        return None
+    finally:
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
+    # Line numbers are exact only when every record is one physical line and nothing was rejected.
+    if n_rejects or n_rows + 1 != physical:
+        con.execute(f"DROP TABLE IF EXISTS {STAGE_TABLE}")
+        return None
+    # rowids of a table made inside a transaction start at a large offset: count from the first one
+    first_rowid = con.execute(f"SELECT coalesce(min(rowid), 0) FROM {STAGE_TABLE}").fetchall()[0][0]  # noqa: S608 - constant name
+    return Staged(header, n_rows, f"({STAGE_TABLE}.rowid - {int(first_rowid)} + 2)", encoding=encoding)
+
+
+def _stage_csv_python(
+    con: duckdb.DuckDBPyConnection,
+    lines: list[str],
+    header: list[str],
+    delimiter: str,
+    bad_lines: set[int],
+    encoding: str,
+) -> Staged:
+    """Line-aware parser for damaged files: a broken line is rejected alone, the next line starts afresh."""
+    n = len(header)
+    cols: list[list[str | None]] = [[] for _ in range(n)]
+    row_numbers: list[int] = []
+    rejects: list[tuple[int, str]] = []
+    i = 1
+    while i < len(lines):
+        lineno = i + 1
+        line = lines[i].rstrip("\r")
+        if lineno in bad_lines:
+            rejects.append((lineno, "строка не в кодировке UTF-8 (в файле смешаны кодировки)"))
+            i += 1
+            continue
+        if not line.strip():
+            i += 1
+            continue
+        span = 1
+        record = line
+        while record.count('"') % 2 == 1 and span < MAX_LINES_PER_RECORD and i + span < len(lines):
+            if (i + span + 1) in bad_lines:
+                break
+            record += "\n" + lines[i + span].rstrip("\r")
+            span += 1
+        fields: list[str] | None = None
+        reason = ""
+        if record.count('"') % 2 == 1:
+            reason = "строка повреждена: незакрытая кавычка"
+        else:
+            try:
+                fields = next(csv.reader([record], delimiter=delimiter, strict=True))
+            except csv.Error:
+                reason = (
+                    "строка повреждена: незакрытая кавычка" if span > 1
+                    else "строка повреждена: кавычка внутри поля не экранирована"
+                )
+            else:
+                if len(fields) != n:
+                    if span > 1:
+                        reason = "строка повреждена: незакрытая кавычка"
+                    else:
+                        reason = f"неверное число полей: {len(fields)} вместо {n}"
+                    fields = None
+        if fields is None:
+            rejects.append((lineno, reason))
+            i += 1  # resume at the very next line: one broken quote must not swallow the rest
+            continue
+        for c, value in enumerate(fields):
+            cols[c].append(value)
+        row_numbers.append(lineno)
+        i += span
+    table = pa.table(
+        {"_row": pa.array(row_numbers, pa.int64()), **{h: pa.array(cols[c], pa.string()) for c, h in enumerate(header)}}
+    )
+    _stage_arrow(con, table)
+    return Staged(header, len(row_numbers), "_row", rejects=rejects, encoding=encoding,
+                  note="файл разобран построчно из-за повреждённых строк или переносов внутри полей")
+
+
+def _create_empty_stage(con: duckdb.DuckDBPyConnection, header: list[str]) -> None:
+    table = pa.table({"_row": pa.array([], pa.int64()), **{h: pa.array([], pa.string()) for h in header}})
+    _stage_arrow(con, table)
+
+
+def _stage_arrow(con: duckdb.DuckDBPyConnection, table: pa.Table) -> None:
+    con.execute(f"DROP TABLE IF EXISTS {STAGE_TABLE}")
+    con.register("_arrow_stage", table)
+    try:
+        con.execute(f"CREATE TEMP TABLE {STAGE_TABLE} AS SELECT * FROM _arrow_stage")  # noqa: S608 - constant name
+    finally:
+        con.unregister("_arrow_stage")
+
+
+# --- XLSX ----------------------------------------------------------------------------------------
+
+
+def _cell_text(value: object) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        return value.isoformat(sep=" ")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))  # Excel keeps every number as a float: 12345.0 is the id 12345
+    text = str(value)
+    return text if text.strip() else None
+
+
+def _stage_xlsx(con: duckdb.DuckDBPyConnection, path: Path) -> Staged:
+    import openpyxl
+    from openpyxl.utils.exceptions import InvalidFileException
+
+    try:
+        wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError) as exc:
+        raise SourceFileError(f"файл не читается как книга Excel (XLSX): {exc}") from exc
+    try:
+        ws = wb.worksheets[0]
+        rows = ws.iter_rows(values_only=True)
+        header: list[str] | None = None
+        header_row = 0
+        for r, values in enumerate(rows, start=1):
+            if any(v is not None and str(v).strip() for v in values):
+                header = [str(v).strip() if v is not None else "" for v in values]
+                header_row = r
+                break
+        if header is None:
+            raise SourceFileError("файл пуст: в первом листе книги нет данных")
+        while header and not header[-1]:
+            header.pop()
+        header = _parse_header_list(header)
+        n = len(header)
+        cols: list[list[str | None]] = [[] for _ in range(n)]
+        row_numbers: list[int] = []
+        for r, values in enumerate(rows, start=header_row + 1):
+            texts = [_cell_text(v) for v in values[:n]]
+            if not any(texts):
+                continue
+            texts += [None] * (n - len(texts))
+            for c in range(n):
+                cols[c].append(texts[c])
+            row_numbers.append(r)
+    finally:
+        wb.close()
+    table = pa.table(
+        {"_row": pa.array(row_numbers, pa.int64()), **{h: pa.array(cols[c], pa.string()) for c, h in enumerate(header)}}
+    )
+    _stage_arrow(con, table)
+    return Staged(header, len(row_numbers), "_row", encoding="xlsx")
+
+
+def _parse_header_list(names: list[str]) -> list[str]:
+    empty = [str(i + 1) for i, n in enumerate(names) if not n]
+    if empty:
+        raise SourceFileError(f"пустые заголовки столбцов № {', '.join(empty)}")
+    dups = sorted({n for n in names if names.count(n) > 1})
+    if dups:
+        raise SourceFileError(f"повторяющиеся заголовки столбцов: {', '.join(dups)}")
+    return names
+
+
+# --- Parquet -------------------------------------------------------------------------------------
+
+
+def _stage_parquet(con: duckdb.DuckDBPyConnection, path: Path) -> Staged:
+    con.execute(f"DROP TABLE IF EXISTS {STAGE_TABLE}")
+    # A view, not a copy: Parquet is columnar, so each pass reads only the columns it needs.
+    # The relation API takes the path as a value, so no SQL text is built from it.
+    try:
+        rel = con.read_parquet(str(path), file_row_number=True)
+        rel = rel.project("* EXCLUDE (file_row_number), file_row_number + 1 AS _row")
+        rel.create_view(STAGE_TABLE, replace=True)
+        con.execute(f"SELECT * FROM {STAGE_TABLE} LIMIT 1").fetchall()  # noqa: S608 - our constant
+    except duckdb.Error as exc:
+        raise SourceFileError(f"файл не читается как Parquet: {str(exc).splitlines()[0]}") from exc
+    header = [r[0] for r in con.execute(f"DESCRIBE {STAGE_TABLE}").fetchall() if r[0] != "_row"]
+    n_rows = con.execute(f"SELECT count(*) FROM {STAGE_TABLE}").fetchall()[0][0]  # noqa: S608 - constant name
+    return Staged(header, n_rows, "_row", encoding="parquet")

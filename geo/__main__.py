@@ -1,0 +1,125 @@
+"""Command line: ``python -m geo import|schematic|export``.
+
+Each command prints one JSON line with its result on stdout. A file that cannot be used
+gives exit code 2 and one line in Russian on stderr, with the warehouse untouched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from data.warehouse import DEFAULT_MUNICIPALITIES, connect, ensure_initialised
+from geo.simplify import dumps
+
+EXIT_BAD_INPUT = 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m geo", description="Границы муниципалитетов для карты")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    imp = sub.add_parser("import", help="загрузить настоящие границы (GeoJSON, GeoPackage, Shapefile в .zip)")
+    imp.add_argument("file", type=Path)
+    imp.add_argument("--db", type=Path, default=None, help="файл хранилища (по умолчанию CUR_DB или var/)")
+    imp.add_argument("--name-field", default=None, help="поле с названием (по умолчанию угадывается)")
+    imp.add_argument("--code-field", default=None, help="поле с кодом ОКТМО/ОКАТО")
+    imp.add_argument("--population", type=Path, default=None, help="CSV: name, population[, oktmo]")
+    imp.add_argument(
+        "--no-reference",
+        action="store_true",
+        help="не загружать в новое хранилище список муниципалитетов демо-региона",
+    )
+
+    sch = sub.add_parser("schematic", help="построить схематичные границы вокруг административных центров")
+    sch.add_argument("--db", type=Path, default=None)
+
+    exp = sub.add_parser("export", help="выгрузить GeoJSON региона для карты")
+    exp.add_argument("--db", type=Path, default=None)
+    exp.add_argument("--out", type=Path, default=None, help="файл GeoJSON (по умолчанию stdout)")
+    return parser
+
+
+def _print(result: dict) -> None:
+    print(json.dumps(result, ensure_ascii=False))
+
+
+def _import(args: argparse.Namespace) -> int:
+    # Heavy imports here: `schematic` and `export` need no GDAL.
+    from geo.boundaries import BoundaryError, apply_boundaries, read_boundary_file, read_population_csv
+
+    started = time.perf_counter()
+    try:
+        # Everything is read and checked before the warehouse is opened.
+        boundary = read_boundary_file(args.file, name_field=args.name_field, code_field=args.code_field)
+        population = read_population_csv(args.population) if args.population else []
+    except BoundaryError as exc:
+        print(f"ошибка: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    for note in boundary.notes:
+        print(f"внимание: {note}", file=sys.stderr)
+    con = connect(args.db)
+    try:
+        ensure_initialised(con, municipalities_csv=None if args.no_reference else DEFAULT_MUNICIPALITIES)
+        result = apply_boundaries(con, boundary, population)
+    finally:
+        con.close()
+    result["seconds"] = round(time.perf_counter() - started, 2)
+    _print(result)
+    return 0
+
+
+def _schematic(args: argparse.Namespace) -> int:
+    from geo.schematic import build_schematic_shapes
+
+    con = connect(args.db)
+    try:
+        ensure_initialised(con)
+        result = build_schematic_shapes(con)
+    except ValueError as exc:
+        print(f"ошибка: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    finally:
+        con.close()
+    _print(result)
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from geo.store import load_region_geojson
+
+    try:
+        con = connect(args.db, read_only=True)
+    except FileNotFoundError as exc:
+        print(f"ошибка: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    try:
+        collection = load_region_geojson(con)
+    finally:
+        con.close()
+    if not collection["features"]:
+        print("ошибка: в хранилище нет границ; выполните python -m geo schematic или import", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    text = dumps(collection)
+    if args.out is None:
+        sys.stdout.write(text + "\n")
+        return 0
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text, encoding="utf-8")
+    _print(
+        {"out": str(args.out), "features": len(collection["features"]), "bytes": len(text.encode("utf-8"))}
+    )
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    handlers = {"import": _import, "schematic": _schematic, "export": _export}
+    return handlers[args.command](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Metrics layer: declared indicators and the queries behind them. Never imports Dash."""

@@ -1,0 +1,68 @@
+"""Start page: what the warehouse holds. The heat map replaces it in the pages issue."""
+
+from __future__ import annotations
+
+import dash
+import dash_bootstrap_components as dbc
+from dash import html
+
+from metrics.source import WarehouseMissing, warehouse_path
+from metrics.status import warehouse_status
+
+dash.register_page(__name__, path="/", name="Обзор", title="ЦУР Heatmap — обзор")
+
+
+def _number(n: int) -> str:
+    return f"{n:,}".replace(",", "\u00a0")
+
+
+def layout(**_query: str) -> html.Div:
+    try:
+        status = warehouse_status()
+    except WarehouseMissing:
+        return dbc.Alert(
+            [
+                html.H4("Хранилище данных не найдено", className="alert-heading"),
+                html.P(f"Файл {warehouse_path()} отсутствует."),
+                html.P(["Постройте демо-данные командой ", html.Code("make demo"), " или загрузите свои: ",
+                        html.Code("python -m data import ФАЙЛ"), "."]),
+            ],
+            color="warning",
+            id="warehouse-missing",
+        )
+    except Exception:  # noqa: BLE001 - a page shows a message, never a traceback
+        return dbc.Alert("Не удалось прочитать хранилище данных. Подробности — в журнале сервера.", color="danger")
+
+    as_of = status.data_as_of.strftime("%d.%m.%Y %H:%M") if status.data_as_of is not None else "—"
+    rows = [
+        html.Tr([html.Td(r.sector_name), html.Td(_number(int(r.appeals)), className="text-end")])
+        for r in status.by_sector.itertuples()
+    ]
+    geometry_note = (
+        "Границы муниципалитетов на карте схематичные (демо-режим)."
+        if status.geometry_kind == "schematic"
+        else "Границы муниципалитетов загружены из файла."
+    )
+    return html.Div(
+        [
+            html.H2(status.region_name or "Регион"),
+            html.P([f"Данные по состоянию на {as_of}. ", geometry_note], className="text-muted"),
+            dbc.Row(
+                [
+                    dbc.Col(dbc.Card(dbc.CardBody([html.H3(_number(status.appeals), id="total-appeals"),
+                                                   html.Div("обращений и сообщений")]))),
+                    dbc.Col(dbc.Card(dbc.CardBody([html.H3(_number(status.municipalities)),
+                                                   html.Div("муниципальных образований")]))),
+                    dbc.Col(dbc.Card(dbc.CardBody([html.H3(_number(status.organisations)),
+                                                   html.Div("организаций")]))),
+                ],
+                className="mb-4 g-3",
+            ),
+            html.H4("Обращения по отраслевым блокам"),
+            dbc.Table(
+                [html.Thead(html.Tr([html.Th("Отраслевой блок"), html.Th("Обращений", className="text-end")])),
+                 html.Tbody(rows)],
+                bordered=False, hover=True, size="sm", id="sector-table",
+            ),
+        ]
+    )
