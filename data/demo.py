@@ -36,13 +36,12 @@ import pyarrow as pa
 
 from data import demo_stories as st
 from data import workcalendar
-from data.demo_organisations import KIND_EXECUTIVE, KIND_LOCAL_GOV, demo_organisations
-from data.schema import CLOSURE_REASONS, STATUSES
+from data.demo_organisations import KIND_EXECUTIVE, KIND_LOCAL_GOV, DemoOrganisation, demo_organisations
+from data.schema import CLOSURE_REASONS, KINDS, STATUSES
 from data.warehouse import DEFAULT_TIMEZONE, ensure_initialised, set_meta
 
 DEMO_SOURCE = "demo"
-ID_PREFIX = "D"
-ID_WIDTH = 8  # 'D00000001'; the SQL below pads to this width
+ID_WIDTH = 8  # source_id 'D00000001': INSERT_SQL pads to this width
 MAX_APPEALS = 10**ID_WIDTH - 1
 CHUNK_ROWS = 400_000  # ~0.2 GB of numpy arrays per chunk: keeps 10 M appeals well under 4 GiB
 HISTORY_DAYS = 50  # repeats look back up to 45 days, across chunk borders
@@ -232,14 +231,14 @@ class _Reference:
     cat_parent: list[int | None]
     cat_is_other: list[bool]
     channels: dict[str, tuple[str, str | None, int | None, str | None, int | None]]
-    organisations: list
+    organisations: list[DemoOrganisation]
     org_ids: np.ndarray
-    org_muni: list[int | None]
 
     @classmethod
     def load(cls, con: duckdb.DuckDBPyConnection) -> _Reference:
         munis = con.execute(
-            "SELECT id, name, coalesce(kind, ''), coalesce(population, 0), coalesce(area_km2, 1000), lat, lon "
+            "SELECT id, name, coalesce(kind, ''), coalesce(population, 0), coalesce(area_km2, 1000), lat, lon"
+            " "
             "FROM municipality ORDER BY id"
         ).fetchall()
         sectors = con.execute("SELECT id, code FROM sector ORDER BY id").fetchall()
@@ -275,7 +274,6 @@ class _Reference:
             channels=channels,
             organisations=[],
             org_ids=np.zeros(0, dtype=np.int32),
-            org_muni=[],
         )
 
 
@@ -297,7 +295,6 @@ def _insert_organisations(con: duckdb.DuckDBPyConnection, ref: _Reference) -> in
     )
     ref.organisations = orgs
     ref.org_ids = np.array([r[0] for r in rows], dtype=np.int32)
-    ref.org_muni = [r[3] for r in rows]
     return len(rows)
 
 
@@ -375,6 +372,7 @@ class _Model:
     ch_rated: np.ndarray
     ch_geo: np.ndarray
     ch_office: np.ndarray
+    ch_kind: np.ndarray  # index into schema.KINDS
     # categories
     cat_speed: np.ndarray
     cat_resolvability: np.ndarray
@@ -505,7 +503,9 @@ class _Model:
 
         quality_rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(1,)))
         quality = np.clip(
-            quality_rng.normal(0.0, st.RANDOM_QUALITY_SD, len(orgs)), -st.RANDOM_QUALITY_LIMIT, st.RANDOM_QUALITY_LIMIT
+            quality_rng.normal(0.0, st.RANDOM_QUALITY_SD, len(orgs)),
+            -st.RANDOM_QUALITY_LIMIT,
+            st.RANDOM_QUALITY_LIMIT,
         )
         by_name = {o.name: i for i, o in enumerate(orgs)}
         for planted in st.ORGANISATION_QUALITY:
@@ -528,6 +528,7 @@ class _Model:
             ch_rated=np.array([p.rated_share for p in profiles]),
             ch_geo=np.array([p.geotag_share for p in profiles]),
             ch_office=np.array([c in _OFFICE_CHANNELS for c in st.CHANNELS]),
+            ch_kind=np.array([KINDS.index(ref.channels[c][0]) for c in st.CHANNELS]),
             cat_speed=np.array([st.CATEGORY_SPEED.get(n, 1.0) for n in ref.cat_names]),
             cat_resolvability=np.array([st.CATEGORY_RESOLVABILITY.get(n, 0.0) for n in ref.cat_names]),
             cat_duplicate=np.array(
@@ -567,7 +568,9 @@ class _History:
         return cls(i8, i8.copy(), i4, i4.copy(), f8, f8.copy())
 
 
-def _generate_appeals(con: duckdb.DuckDBPyConnection, model: _Model, seed: int, appeals: int, import_id: int) -> int:
+def _generate_appeals(
+    con: duckdb.DuckDBPyConnection, model: _Model, seed: int, appeals: int, import_id: int
+) -> int:
     rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(2,)))
     p = model.intensity.ravel()
     # scaled a hair below 1: rounding must never make the first k−1 probabilities sum above 1
@@ -644,35 +647,28 @@ def _make_chunk(
     t_rel = received - model.start_s
     key = (group.astype(np.int64) << _KEY_SHIFT) | t_rel
 
-    # duplicates: the same problem reported by someone else shortly before
+    # Earlier appeals a duplicate or a repeat may point to: recent history and this chunk,
+    # except the appeals that will be duplicates themselves (a duplicate names the first report).
     is_dup = rng.random(n) < model.cat_duplicate[cat]
+    own = np.flatnonzero(~is_dup)
     cand = _History(
-        key=np.concatenate([history.key, key[~is_dup]]),
-        seq=np.concatenate([history.seq, seq[~is_dup]]),
-        org=np.concatenate([history.org, org[~is_dup]]),
-        topic=np.concatenate([history.topic, topic[~is_dup]]),
-        lat=np.concatenate([history.lat, lat[~is_dup]]),
-        lon=np.concatenate([history.lon, lon[~is_dup]]),
+        *(
+            np.concatenate([old, new[own]])
+            for old, new in zip(
+                (history.key, history.seq, history.org, history.topic, history.lat, history.lon),
+                (key, seq, org, topic, lat, lon),
+                strict=True,
+            )
+        )
     )
     by_key = np.argsort(cand.key, kind="stable")
-    cand = _History(*(a[by_key] for a in (cand.key, cand.seq, cand.org, cand.topic, cand.lat, cand.lon)))
+    cand = _History(*(a[by_key] for a in vars(cand).values()))
+    cand_pos = np.empty(n, dtype=np.int64)  # where each of this chunk's own rows sits in cand
+    cand_pos[own] = np.argsort(by_key)[len(history.key) :]
 
-    dup_idx = np.flatnonzero(is_dup)
-    lag = (rng.uniform(0.5, 24.0, len(dup_idx)) * _HOUR_S).astype(np.int64)
-    parent = _latest_before(cand.key, group[dup_idx], t_rel[dup_idx] - lag, st.DUPLICATE_WINDOW_HOURS * _HOUR_S - lag)
-    found = parent >= 0
-    is_dup[dup_idx[~found]] = False
-    dup_idx, parent = dup_idx[found], parent[found]
-    duplicate_seq = np.full(n, -1, dtype=np.int64)
-    duplicate_seq[dup_idx] = cand.seq[parent]
-    org[dup_idx] = cand.org[parent]
-    topic[dup_idx] = cand.topic[parent]
-    lat[dup_idx] = cand.lat[parent] + rng.normal(0.0, 0.0002, len(dup_idx))
-    lon[dup_idx] = cand.lon[parent] + rng.normal(0.0, 0.0003, len(dup_idx))
-
-    # repeats: the citizen writes again weeks later; bad organisations get more of them
-    quality = model.org_quality[org]
-    p_repeat = np.minimum(st.REPEAT_BASE_SHARE * np.exp(-1.1 * quality), 0.35)
+    # repeats: the citizen writes again weeks later about the same problem; bad organisations
+    # get more of them
+    p_repeat = np.minimum(st.REPEAT_BASE_SHARE * np.exp(-1.1 * model.org_quality[org]), 0.35)
     rep_idx = np.flatnonzero(~is_dup & (rng.random(n) < p_repeat))
     back = (rng.uniform(7.0, 45.0, len(rep_idx)) * _DAY_S).astype(np.int64)
     prev = _latest_before(cand.key, group[rep_idx], t_rel[rep_idx] - back, None)
@@ -682,9 +678,26 @@ def _make_chunk(
     rep_idx, prev = rep_idx[found], prev[found]
     repeat_seq = np.full(n, -1, dtype=np.int64)
     repeat_seq[rep_idx] = cand.seq[prev]
-    topic[rep_idx] = cand.topic[prev]
-    lat[rep_idx] = cand.lat[prev]
-    lon[rep_idx] = cand.lon[prev]
+    for column, values in ((topic, cand.topic), (lat, cand.lat), (lon, cand.lon)):
+        column[rep_idx] = values[prev]
+    for values, column in ((cand.topic, topic), (cand.lat, lat), (cand.lon, lon)):
+        values[cand_pos[rep_idx]] = column[rep_idx]  # a duplicate of a repeat sees what the repeat says
+
+    # duplicates: the same problem reported by someone else a few hours to two days before
+    dup_idx = np.flatnonzero(is_dup)
+    lag = (rng.uniform(0.5, 24.0, len(dup_idx)) * _HOUR_S).astype(np.int64)
+    parent = _latest_before(
+        cand.key, group[dup_idx], t_rel[dup_idx] - lag, st.DUPLICATE_WINDOW_HOURS * _HOUR_S - lag
+    )
+    found = parent >= 0
+    is_dup[dup_idx[~found]] = False
+    dup_idx, parent = dup_idx[found], parent[found]
+    duplicate_seq = np.full(n, -1, dtype=np.int64)
+    duplicate_seq[dup_idx] = cand.seq[parent]
+    org[dup_idx] = cand.org[parent]
+    topic[dup_idx] = cand.topic[parent]
+    lat[dup_idx] = cand.lat[parent] + rng.normal(0.0, 0.0002, len(dup_idx))
+    lon[dup_idx] = cand.lon[parent] + rng.normal(0.0, 0.0003, len(dup_idx))
 
     # what later chunks may point to: the last HISTORY_DAYS of appeals that are not duplicates
     horizon = d1 * _DAY_S - HISTORY_DAYS * _DAY_S
@@ -706,8 +719,7 @@ def _make_chunk(
     table = pa.table(
         {
             "seq": seq,
-            "kind": _dict_array(np.array([0 if ref.channels[c][0] == "appeal" else 1 for c in st.CHANNELS])[channel],
-                                ["appeal", "message"]),
+            "kind": _dict_array(model.ch_kind[channel], list(KINDS)),
             "channel": _dict_array(channel, list(st.CHANNELS)),
             "received_at": pa.array(received.astype("datetime64[s]")),
             "municipality_id": ref.muni_ids[muni],
@@ -723,12 +735,15 @@ def _make_chunk(
             "answer_on_merits": _bool_array(outcome["merits"], outcome["closed"]),
             "returned_for_rework": _bool_array(outcome["rework"], outcome["closed"]),
             "redirect_count": outcome["redirects"].astype(np.int16),
-            "satisfaction": pa.array(outcome["satisfaction"].astype(np.int16), mask=outcome["satisfaction"] <= 0),
+            "satisfaction": pa.array(
+                outcome["satisfaction"].astype(np.int16), mask=outcome["satisfaction"] <= 0
+            ),
             "repeat_seq": pa.array(repeat_seq, mask=repeat_seq < 0),
             "duplicate_seq": pa.array(duplicate_seq, mask=duplicate_seq < 0),
             "topic": pa.DictionaryArray.from_arrays(pa.array(topic), model.topic_dictionary),
-            "lat": pa.array(np.round(lat, 6), mask=np.isnan(lat)),
-            "lon": pa.array(np.round(lon, 6), mask=np.isnan(lon)),
+            # 5 decimals ≈ 1 m: enough for a map, and compresses better
+            "lat": pa.array(np.round(lat, 5), mask=np.isnan(lat)),
+            "lon": pa.array(np.round(lon, 5), mask=np.isnan(lon)),
         }
     )
     return table, new_history
@@ -769,7 +784,9 @@ def _outcomes(
     p_redirected = np.where(regional, 0.10, np.where(local_gov, 0.05, 0.025))
     others = p_refused + p_not_competent + p_redirected
     p_resolved = np.clip(0.40 + 0.16 * q + model.cat_resolvability[cat], 0.05, 0.95 - others)
-    cum = np.cumsum(np.stack([p_resolved, 1 - others - p_resolved, p_refused, p_not_competent], axis=1), axis=1)
+    cum = np.cumsum(
+        np.stack([p_resolved, 1 - others - p_resolved, p_refused, p_not_competent], axis=1), axis=1
+    )
     closure = (rng.random(n)[:, None] >= cum).sum(axis=1)
     closure = np.where(is_dup & (rng.random(n) < 0.7), _DUPLICATE, closure)
 
@@ -779,14 +796,9 @@ def _outcomes(
     redirects = np.where(closure == _REDIRECTED, np.maximum(redirects, 1), redirects)
 
     # answer time: channel norm × organisation speed × category × noise, plus forwarding
-    answer_days = (
-        model.ch_answer_days[channel]
-        * speed
-        * model.cat_speed[cat]
-        * _CLOSURE_SPEED[closure]
-        * rng.lognormal(0.0, 0.65, n)
-        + redirects * rng.uniform(0.5, 3.0, n)
-    )
+    answer_days = model.ch_answer_days[channel] * speed * model.cat_speed[cat] * _CLOSURE_SPEED[
+        closure
+    ] * rng.lognormal(0.0, 0.65, n) + redirects * rng.uniform(0.5, 3.0, n)
     answered = received + np.maximum(answer_days * _DAY_S, 600).astype(np.int64)
     # offices answer letters on working days, in the morning after a day off
     office = model.ch_office[channel]
@@ -797,7 +809,9 @@ def _outcomes(
     first_hours *= np.where(rule, speed**0.8, speed**0.5)
     hour_of_day = (received % _DAY_S) / _HOUR_S
     # social media are watched 08:00–21:00: a night post waits for the morning
-    night_wait = np.where(hour_of_day >= 21, 32 - hour_of_day, np.where(hour_of_day < 8, 8 - hour_of_day, 0.0))
+    night_wait = np.where(
+        hour_of_day >= 21, 32 - hour_of_day, np.where(hour_of_day < 8, 8 - hour_of_day, 0.0)
+    )
     first_hours += np.where(rule, night_wait, 0.0)
     first = np.minimum(received + (first_hours * _HOUR_S).astype(np.int64), answered)
 
@@ -898,11 +912,27 @@ def _close_data_at_last_receipt(con: duckdb.DuckDBPyConnection) -> dt.datetime:
 # (indicator, sector code or None, channel or None, value, note)
 _TARGETS: tuple[tuple[str, str | None, str | None, float, str], ...] = (
     ("on_time_share", None, None, 0.9, "Не менее 90 % ответов в установленный срок"),
-    ("satisfaction_share", None, None, 0.6, "Не менее 60 % оценок граждан — 4 или 5 (целевой показатель 2025 г.)"),
-    ("response_hours_median", None, "im", 8.0,
-     "Реакция на инциденты в соцсетях — в течение 8 рабочих часов (целевой показатель 2025 г.)"),
-    ("resolve_days_median", None, "pos", 8.0,
-     "Среднее время ответа на сообщение ПОС — не более 8 дней (целевой показатель 2025 г.)"),
+    (
+        "satisfaction_share",
+        None,
+        None,
+        0.6,
+        "Не менее 60 % оценок граждан — 4 или 5 (целевой показатель 2025 г.)",
+    ),
+    (
+        "response_hours_median",
+        None,
+        "im",
+        8.0,
+        "Реакция на инциденты в соцсетях — в течение 8 рабочих часов (целевой показатель 2025 г.)",
+    ),
+    (
+        "resolve_days_median",
+        None,
+        "pos",
+        8.0,
+        "Среднее время ответа на сообщение ПОС — не более 8 дней (целевой показатель 2025 г.)",
+    ),
     ("overdue_open", None, None, 0.0, "Просроченных обращений без ответа быть не должно"),
     ("resolved_share", None, None, 0.5, "Не менее половины обращений — с решённой проблемой"),
     ("repeat_share", None, None, 0.1, "Повторных обращений — не более 10 %"),

@@ -34,10 +34,30 @@ KINDS: tuple[str, ...] = (
 SMOLENSK = "город Смоленск"
 DESNOGORSK = "город Десногорск"
 DISTRICTS: tuple[str, ...] = (
-    "Велижский", "Вяземский", "Гагаринский", "Глинковский", "Демидовский", "Дорогобужский",
-    "Духовщинский", "Ельнинский", "Ершичский", "Кардымовский", "Краснинский", "Монастырщинский",
-    "Новодугинский", "Починковский", "Рославльский", "Руднянский", "Сафоновский", "Смоленский",
-    "Сычевский", "Темкинский", "Угранский", "Хиславичский", "Холм-Жирковский", "Шумячский",
+    "Велижский",
+    "Вяземский",
+    "Гагаринский",
+    "Глинковский",
+    "Демидовский",
+    "Дорогобужский",
+    "Духовщинский",
+    "Ельнинский",
+    "Ершичский",
+    "Кардымовский",
+    "Краснинский",
+    "Монастырщинский",
+    "Новодугинский",
+    "Починковский",
+    "Рославльский",
+    "Руднянский",
+    "Сафоновский",
+    "Смоленский",
+    "Сычевский",
+    "Темкинский",
+    "Угранский",
+    "Хиславичский",
+    "Холм-Жирковский",
+    "Шумячский",
     "Ярцевский",
 )
 MUNICIPALITIES: tuple[str, ...] = (SMOLENSK, DESNOGORSK, *DISTRICTS)
@@ -114,7 +134,11 @@ _LOCAL_GOV_HANDLES: dict[str, float] = {
     "health": 0.03,
 }
 _HOSPITAL_HANDLES = {"health": 1.0, "Работа скорой медицинской помощи": 0.3, "Лекарственное обеспечение": 0.7}
-_EDUCATION_DEPT_HANDLES = {"education": 0.6, "Очередь и места в детских садах": 1.5, "Подвоз детей к школе": 1.0}
+_EDUCATION_DEPT_HANDLES = {
+    "education": 0.6,
+    "Очередь и места в детских садах": 1.5,
+    "Подвоз детей к школе": 1.0,
+}
 _SCHOOL_HANDLES = {
     "Школьное питание": 1.0,
     "Ремонт и состояние школ": 1.0,
@@ -147,8 +171,15 @@ _CARRIER_HANDLES = {"transport": 1.0, "Пригородные поезда": 0.0
 
 # Groups of municipalities served by one territorial unit.
 _GRID_AREAS: dict[str, tuple[str, ...]] = {
-    "Смоленский": (SMOLENSK, "Смоленский", "Кардымовский", "Краснинский", "Монастырщинский", "Хиславичский",
-                   "Починковский"),
+    "Смоленский": (
+        SMOLENSK,
+        "Смоленский",
+        "Кардымовский",
+        "Краснинский",
+        "Монастырщинский",
+        "Хиславичский",
+        "Починковский",
+    ),
     "Вяземский": ("Вяземский", "Гагаринский", "Новодугинский", "Темкинский", "Угранский", "Сычевский"),
     "Рославльский": ("Рославльский", "Ершичский", "Шумячский", DESNOGORSK, "Ельнинский"),
     "Сафоновский": ("Сафоновский", "Дорогобужский", "Холм-Жирковский", "Глинковский"),
@@ -170,11 +201,29 @@ _SOCIAL_AREAS: tuple[tuple[str, ...], ...] = (
 _SOCIAL_CENTRES: dict[str, tuple[str, ...]] = {
     SMOLENSK: (SMOLENSK, "Смоленский"),
     "Вяземский": ("Вяземский", "Темкинский", "Угранский", "Гагаринский", "Новодугинский", "Сычевский"),
-    "Рославльский": ("Рославльский", "Ершичский", "Шумячский", DESNOGORSK, "Починковский", "Хиславичский",
-                     "Монастырщинский"),
-    "Сафоновский": ("Сафоновский", "Ярцевский", "Дорогобужский", "Духовщинский", "Холм-Жирковский",
-                    "Глинковский", "Ельнинский", "Кардымовский", "Краснинский", "Руднянский", "Велижский",
-                    "Демидовский"),
+    "Рославльский": (
+        "Рославльский",
+        "Ершичский",
+        "Шумячский",
+        DESNOGORSK,
+        "Починковский",
+        "Хиславичский",
+        "Монастырщинский",
+    ),
+    "Сафоновский": (
+        "Сафоновский",
+        "Ярцевский",
+        "Дорогобужский",
+        "Духовщинский",
+        "Холм-Жирковский",
+        "Глинковский",
+        "Ельнинский",
+        "Кардымовский",
+        "Краснинский",
+        "Руднянский",
+        "Велижский",
+        "Демидовский",
+    ),
 }
 # Management companies: (name, home, relative size).
 _MANAGEMENT_COMPANIES: tuple[tuple[str, str, float], ...] = (
@@ -200,54 +249,163 @@ def demo_organisations() -> list[DemoOrganisation]:
     districts_only = DISTRICTS
     orgs: list[DemoOrganisation] = []
 
-    def add(name: str, kind: str, home: str | None, serves: tuple[str, ...], handles: dict[str, float]) -> None:
+    def add(
+        name: str, kind: str, home: str | None, serves: tuple[str, ...], handles: dict[str, float]
+    ) -> None:
         orgs.append(DemoOrganisation(name, kind, home, serves, handles))
 
     # Regional executive bodies: a small share of their sectors' appeals lands with them directly.
     region = "Смоленской области"
-    add(f"Министерство здравоохранения {region}", KIND_EXECUTIVE, None, everywhere,
-        {"health": 0.06, "Лекарственное обеспечение": 0.3, "Нехватка медицинских кадров": 0.3})
+    add(
+        f"Министерство здравоохранения {region}",
+        KIND_EXECUTIVE,
+        None,
+        everywhere,
+        {"health": 0.06, "Лекарственное обеспечение": 0.3, "Нехватка медицинских кадров": 0.3},
+    )
     add(f"Министерство образования и науки {region}", KIND_EXECUTIVE, None, everywhere, {"education": 0.06})
     add(f"Министерство социального развития {region}", KIND_EXECUTIVE, None, everywhere, {"social": 0.08})
-    add(f"Министерство жилищно-коммунального хозяйства, энергетики и тарифной политики {region}",
-        KIND_EXECUTIVE, None, everywhere, {"housing": 0.04, "energy": 0.05, "waste": 0.05, "Газификация": 0.2})
-    add(f"Министерство транспорта и дорожного хозяйства {region}", KIND_EXECUTIVE, None, everywhere,
-        {"roads": 0.05, "transport": 0.1, "Маршруты и их отмена": 0.2})
-    add(f"Министерство природных ресурсов и экологии {region}", KIND_EXECUTIVE, None, everywhere,
-        {"Несанкционированные свалки": 0.35, "Раздельный сбор": 0.2})
-    add(f"Министерство строительства {region}", KIND_EXECUTIVE, None, everywhere,
-        {"Аварийное жильё": 0.3, "Капитальный ремонт": 0.1})
-    add(f"Министерство цифрового развития {region}", KIND_EXECUTIVE, None, everywhere, {"Связь и интернет": 1.0})
-    add(f'Главное управление "Государственная жилищная инспекция {region}"', KIND_EXECUTIVE, None, everywhere,
-        {"housing": 0.04, "Работа управляющих компаний": 0.3, "Содержание и ремонт многоквартирных домов": 0.12,
-         "Начисления и квитанции": 0.15})
-    add(f"Главное управление ветеринарии {region}", KIND_EXECUTIVE, None, everywhere, {"Безнадзорные животные": 0.3})
+    add(
+        f"Министерство жилищно-коммунального хозяйства, энергетики и тарифной политики {region}",
+        KIND_EXECUTIVE,
+        None,
+        everywhere,
+        {"housing": 0.04, "energy": 0.05, "waste": 0.05, "Газификация": 0.2},
+    )
+    add(
+        f"Министерство транспорта и дорожного хозяйства {region}",
+        KIND_EXECUTIVE,
+        None,
+        everywhere,
+        {"roads": 0.05, "transport": 0.1, "Маршруты и их отмена": 0.2},
+    )
+    add(
+        f"Министерство природных ресурсов и экологии {region}",
+        KIND_EXECUTIVE,
+        None,
+        everywhere,
+        {"Несанкционированные свалки": 0.35, "Раздельный сбор": 0.2},
+    )
+    add(
+        f"Министерство строительства {region}",
+        KIND_EXECUTIVE,
+        None,
+        everywhere,
+        {"Аварийное жильё": 0.3, "Капитальный ремонт": 0.1},
+    )
+    add(
+        f"Министерство цифрового развития {region}",
+        KIND_EXECUTIVE,
+        None,
+        everywhere,
+        {"Связь и интернет": 1.0},
+    )
+    add(
+        f'Главное управление "Государственная жилищная инспекция {region}"',
+        KIND_EXECUTIVE,
+        None,
+        everywhere,
+        {
+            "housing": 0.04,
+            "Работа управляющих компаний": 0.3,
+            "Содержание и ремонт многоквартирных домов": 0.12,
+            "Начисления и квитанции": 0.15,
+        },
+    )
+    add(
+        f"Главное управление ветеринарии {region}",
+        KIND_EXECUTIVE,
+        None,
+        everywhere,
+        {"Безнадзорные животные": 0.3},
+    )
 
     # Regional institutions and companies.
-    add('ОГБУЗ "Станция скорой медицинской помощи"', KIND_INSTITUTION, None, everywhere,
-        {"Работа скорой медицинской помощи": 3.0})
-    add('СОГКУ "Центр социальных выплат"', KIND_INSTITUTION, None, everywhere,
-        {"Выплаты и меры социальной поддержки": 1.0, "Поддержка многодетных семей": 0.4})
-    add('ОГБУ "Управление областных автомобильных дорог"', KIND_INSTITUTION, None, districts_only,
-        {"roads": 0.6, "Прочие по направлению": 0.3})
-    add(f"Фонд капитального ремонта многоквартирных домов {region}", KIND_CAPITAL_REPAIR, None, everywhere,
-        {"Капитальный ремонт": 1.0})
-    add('ООО "Региональный оператор по обращению с отходами"', KIND_WASTE_OPERATOR, None, everywhere,
-        {"waste": 0.8, "Несвоевременный вывоз мусора": 1.0, "Состояние контейнерных площадок": 0.6,
-         "Несанкционированные свалки": 0.25, "Начисления за вывоз ТКО": 1.0, "Вывоз крупногабаритных отходов": 1.0,
-         "Раздельный сбор": 1.0, "Установка новых контейнеров": 0.7})
-    add('АО "Областная электросетевая компания"', KIND_UTILITY, None, everywhere,
-        {"Отключения электроэнергии": 0.2, "Низкое напряжение в сети": 0.2, "Технологическое присоединение": 1.0,
-         "Опасные опоры и провода": 0.2, "Прочие по направлению": 0.3})
-    add('АО "Областная энергосбытовая компания"', KIND_UTILITY, None, everywhere,
-        {"energy": 0.1, "Замена приборов учёта": 1.0, "Газификация": 0.0, "Уличное освещение": 0.0})
+    add(
+        'ОГБУЗ "Станция скорой медицинской помощи"',
+        KIND_INSTITUTION,
+        None,
+        everywhere,
+        {"Работа скорой медицинской помощи": 3.0},
+    )
+    add(
+        'СОГКУ "Центр социальных выплат"',
+        KIND_INSTITUTION,
+        None,
+        everywhere,
+        {"Выплаты и меры социальной поддержки": 1.0, "Поддержка многодетных семей": 0.4},
+    )
+    add(
+        'ОГБУ "Управление областных автомобильных дорог"',
+        KIND_INSTITUTION,
+        None,
+        districts_only,
+        {"roads": 0.6, "Прочие по направлению": 0.3},
+    )
+    add(
+        f"Фонд капитального ремонта многоквартирных домов {region}",
+        KIND_CAPITAL_REPAIR,
+        None,
+        everywhere,
+        {"Капитальный ремонт": 1.0},
+    )
+    add(
+        'ООО "Региональный оператор по обращению с отходами"',
+        KIND_WASTE_OPERATOR,
+        None,
+        everywhere,
+        {
+            "waste": 0.8,
+            "Несвоевременный вывоз мусора": 1.0,
+            "Состояние контейнерных площадок": 0.6,
+            "Несанкционированные свалки": 0.25,
+            "Начисления за вывоз ТКО": 1.0,
+            "Вывоз крупногабаритных отходов": 1.0,
+            "Раздельный сбор": 1.0,
+            "Установка новых контейнеров": 0.7,
+        },
+    )
+    add(
+        'АО "Областная электросетевая компания"',
+        KIND_UTILITY,
+        None,
+        everywhere,
+        {
+            "Отключения электроэнергии": 0.2,
+            "Низкое напряжение в сети": 0.2,
+            "Технологическое присоединение": 1.0,
+            "Опасные опоры и провода": 0.2,
+            "Прочие по направлению": 0.3,
+        },
+    )
+    add(
+        'АО "Областная энергосбытовая компания"',
+        KIND_UTILITY,
+        None,
+        everywhere,
+        {"energy": 0.1, "Замена приборов учёта": 1.0, "Газификация": 0.0, "Уличное освещение": 0.0},
+    )
     add('АО "Областная газораспределительная компания"', KIND_UTILITY, None, everywhere, {"Газификация": 1.0})
-    add('ООО "Областные коммунальные системы"', KIND_UTILITY, None,
+    add(
+        'ООО "Областные коммунальные системы"',
+        KIND_UTILITY,
+        None,
         tuple(d for d in DISTRICTS if d not in TOWNS),
-        {"Отопление": 1.0, "Холодное и горячее водоснабжение": 1.0, "Канализация": 1.0,
-         "Начисления и квитанции": 0.4, "Содержание и ремонт многоквартирных домов": 0.3})
-    add('ГУП "Областное пассажирское автотранспортное предприятие"', KIND_CARRIER, None, districts_only,
-        _CARRIER_HANDLES | {"transport": 0.7})
+        {
+            "Отопление": 1.0,
+            "Холодное и горячее водоснабжение": 1.0,
+            "Канализация": 1.0,
+            "Начисления и квитанции": 0.4,
+            "Содержание и ремонт многоквартирных домов": 0.3,
+        },
+    )
+    add(
+        'ГУП "Областное пассажирское автотранспортное предприятие"',
+        KIND_CARRIER,
+        None,
+        districts_only,
+        _CARRIER_HANDLES | {"transport": 0.7},
+    )
     add('АО "Пригородная пассажирская компания"', KIND_CARRIER, None, everywhere, {"Пригородные поезда": 1.0})
 
     # Local administrations, with their education departments where the okrug is big enough.
@@ -256,21 +414,57 @@ def demo_organisations() -> list[DemoOrganisation]:
         if m == SMOLENSK:  # the city has its own services for roads, lighting and greenery
             handles = _LOCAL_GOV_HANDLES | {"roads": 0.3, "other": 0.6, "Уличное освещение": 0.3}
         add(_admin_name(m), KIND_LOCAL_GOV, m, (m,), handles)
-    add("Управление образования и молодёжной политики Администрации города Смоленска", KIND_LOCAL_GOV,
-        SMOLENSK, (SMOLENSK,), _EDUCATION_DEPT_HANDLES)
-    add('Комитет по образованию Администрации муниципального образования "город Десногорск"', KIND_LOCAL_GOV,
-        DESNOGORSK, (DESNOGORSK,), _EDUCATION_DEPT_HANDLES)
-    for d in ("Вяземский", "Рославльский", "Сафоновский", "Ярцевский", "Гагаринский", "Смоленский", "Починковский"):
-        add(f"Комитет по образованию Администрации {_adj(d, 'ого')} муниципального округа", KIND_LOCAL_GOV,
-            d, (d,), _EDUCATION_DEPT_HANDLES)
+    add(
+        "Управление образования и молодёжной политики Администрации города Смоленска",
+        KIND_LOCAL_GOV,
+        SMOLENSK,
+        (SMOLENSK,),
+        _EDUCATION_DEPT_HANDLES,
+    )
+    add(
+        'Комитет по образованию Администрации муниципального образования "город Десногорск"',
+        KIND_LOCAL_GOV,
+        DESNOGORSK,
+        (DESNOGORSK,),
+        _EDUCATION_DEPT_HANDLES,
+    )
+    for d in (
+        "Вяземский",
+        "Рославльский",
+        "Сафоновский",
+        "Ярцевский",
+        "Гагаринский",
+        "Смоленский",
+        "Починковский",
+    ):
+        add(
+            f"Комитет по образованию Администрации {_adj(d, 'ого')} муниципального округа",
+            KIND_LOCAL_GOV,
+            d,
+            (d,),
+            _EDUCATION_DEPT_HANDLES,
+        )
 
     # City services of Smolensk.
-    add('МБУ "Дорожно-эксплуатационное управление" города Смоленска', KIND_INSTITUTION, SMOLENSK, (SMOLENSK,),
-        {"roads": 1.0})
+    add(
+        'МБУ "Дорожно-эксплуатационное управление" города Смоленска',
+        KIND_INSTITUTION,
+        SMOLENSK,
+        (SMOLENSK,),
+        {"roads": 1.0},
+    )
     add('МБУ "Горсвет" города Смоленска', KIND_INSTITUTION, SMOLENSK, (SMOLENSK,), {"Уличное освещение": 1.5})
-    add('МБУ "Зеленстрой" города Смоленска', KIND_INSTITUTION, SMOLENSK, (SMOLENSK,),
-        {"Покос травы и содержание газонов": 1.0, "Спил и обрезка деревьев": 1.0,
-         "Благоустройство дворов и общественных пространств": 0.5})
+    add(
+        'МБУ "Зеленстрой" города Смоленска',
+        KIND_INSTITUTION,
+        SMOLENSK,
+        (SMOLENSK,),
+        {
+            "Покос травы и содержание газонов": 1.0,
+            "Спил и обрезка деревьев": 1.0,
+            "Благоустройство дворов и общественных пространств": 0.5,
+        },
+    )
 
     # Health care: city hospitals and polyclinics, one central district hospital per okrug.
     for name, weight in (
@@ -281,14 +475,25 @@ def demo_organisations() -> list[DemoOrganisation]:
         ('ОГБУЗ "Детская клиническая больница"', 0.6),
     ):
         add(name, KIND_INSTITUTION, SMOLENSK, (SMOLENSK,), _scaled(_HOSPITAL_HANDLES, weight))
-    add('ОГБУЗ "Десногорская городская больница"', KIND_INSTITUTION, DESNOGORSK, (DESNOGORSK,), _HOSPITAL_HANDLES)
+    add(
+        'ОГБУЗ "Десногорская городская больница"',
+        KIND_INSTITUTION,
+        DESNOGORSK,
+        (DESNOGORSK,),
+        _HOSPITAL_HANDLES,
+    )
     for d in DISTRICTS:
         add(f'ОГБУЗ "{_adj(d, "ая")} ЦРБ"', KIND_INSTITUTION, d, (d,), _HOSPITAL_HANDLES)
 
     # Schools.
     for number in ("7", "21", "33", "40"):
-        add(f'МБОУ "Средняя школа №{number}" города Смоленска', KIND_INSTITUTION, SMOLENSK, (SMOLENSK,),
-            _SCHOOL_HANDLES)
+        add(
+            f'МБОУ "Средняя школа №{number}" города Смоленска',
+            KIND_INSTITUTION,
+            SMOLENSK,
+            (SMOLENSK,),
+            _SCHOOL_HANDLES,
+        )
     for d, town in TOWNS.items():
         if d == "Гагаринский":
             continue
@@ -296,12 +501,22 @@ def demo_organisations() -> list[DemoOrganisation]:
 
     # Social protection: territorial departments and social service centres.
     for area in _SOCIAL_AREAS:
-        add(f"Отдел социальной защиты населения {_in_municipality(area[0])}", KIND_EXECUTIVE, area[0], area,
-            {"social": 1.0})
+        add(
+            f"Отдел социальной защиты населения {_in_municipality(area[0])}",
+            KIND_EXECUTIVE,
+            area[0],
+            area,
+            {"social": 1.0},
+        )
     for home, area in _SOCIAL_CENTRES.items():
         adj = "Смоленский" if home == SMOLENSK else home
-        add(f'СОГБУ "{adj} комплексный центр социального обслуживания населения"', KIND_INSTITUTION, home, area,
-            {"Помощь пожилым и одиноким гражданам": 1.2, "Социальное обслуживание на дому": 1.5})
+        add(
+            f'СОГБУ "{adj} комплексный центр социального обслуживания населения"',
+            KIND_INSTITUTION,
+            home,
+            area,
+            {"Помощь пожилым и одиноким гражданам": 1.2, "Социальное обслуживание на дому": 1.5},
+        )
 
     # Housing: management companies, heat and water suppliers.
     for name, home, size in _MANAGEMENT_COMPANIES:

@@ -405,12 +405,15 @@ def _import_staged(
             f"CASE WHEN r.{fld} IS NOT NULL AND lower(r.{fld}) NOT IN {_sql_list(_TRUE + _FALSE)} "
             f"THEN 'ожидалось да/нет в поле {fld}: \"' || r.{fld} || '\"' END"
         )
+    # Narrow on purpose: ids, codes and the reason. Copying wide text columns costs more than
+    # everything else; the final insert reads the raw view again, joined by row number.
     con.execute(
         f"""CREATE TEMP TABLE imp_chk AS
-            SELECT r.*, coalesce(r.source, p.source_name) AS src, mu.id AS municipality_id,
-                   ch.code AS channel_code, ch.kind AS channel_kind, ch.rule_id,
+            SELECT r._row, coalesce(r.source, p.source_name) AS src, r.source_id, r.received_at_ts,
+                   mu.id AS municipality_id, ch.code AS channel_code, ch.kind AS channel_kind, ch.rule_id,
                    st.code AS status_code, cl.code AS closure_code, kd.code AS kind_code,
                    coalesce(se.id, hc.sector_id, ho.sector_id, p.default_sector_id) AS sector_id,
+                   r.category, r.organisation,
                    NULLIF(concat_ws('; ', {', '.join(reasons)}), '') AS reason
             FROM imp_raw r CROSS JOIN imp_params p
             LEFT JOIN imp_muni mu ON mu.raw = r.municipality
@@ -457,12 +460,14 @@ def _import_staged(
         f"{f} := coalesce(r.{f}, strftime(r.{f}_ts, '%Y-%m-%d %H:%M:%S'))" if f in TIMESTAMP_FIELDS else f"{f} := r.{f}"
         for f in mapped
     ) or "note := NULL"
-    con.execute(
-        f"""INSERT INTO rejected_row
-            SELECT $import_id, r._row, CAST(to_json(struct_pack({pack})) AS VARCHAR), r.reason
-            FROM (SELECT * FROM imp_chk WHERE reason IS NOT NULL) r ORDER BY r._row""",  # noqa: S608
-        {"import_id": result.import_id},
-    )
+    if con.execute("SELECT count(*) FROM imp_chk WHERE reason IS NOT NULL").fetchall()[0][0]:
+        con.execute(
+            f"""INSERT INTO rejected_row
+                SELECT $import_id, r._row, CAST(to_json(struct_pack({pack})) AS VARCHAR), c.reason
+                FROM (SELECT _row, reason FROM imp_chk WHERE reason IS NOT NULL) c
+                JOIN imp_raw r ON r._row = c._row ORDER BY r._row""",  # noqa: S608
+            {"import_id": result.import_id},
+        )
     if staged.rejects:
         con.executemany(
             "INSERT INTO rejected_row VALUES (?, ?, NULL, ?)",
@@ -482,23 +487,24 @@ def _import_staged(
                coalesce(c.status_code,
                         CASE WHEN c.closure_code = 'resolved' THEN 'resolved'
                              WHEN c.closure_code = 'redirected' THEN 'redirected'
-                             WHEN c.answered_at_ts IS NOT NULL THEN 'answered'
-                             WHEN c.first_response_at_ts IS NOT NULL THEN 'in_work'
+                             WHEN r.answered_at_ts IS NOT NULL THEN 'answered'
+                             WHEN r.first_response_at_ts IS NOT NULL THEN 'in_work'
                              ELSE 'new' END) AS status,
-               c.first_response_at_ts AS first_response_at,
-               c.answered_at_ts AS answered_at,
-               coalesce(c.due_at_ts, c.rule_due_at) AS due_at,
-               coalesce(c.first_response_due_at_ts, c.rule_first_response_due_at) AS first_response_due_at,
+               r.first_response_at_ts AS first_response_at,
+               r.answered_at_ts AS answered_at,
+               coalesce(r.due_at_ts, d.rule_due_at) AS due_at,
+               coalesce(r.first_response_due_at_ts, d.rule_first_response_due_at) AS first_response_due_at,
                c.closure_code AS closure_reason,
-               {_bool_expr('c.answer_on_merits')} AS answer_on_merits,
-               {_bool_expr('c.returned_for_rework')} AS returned_for_rework,
-               CAST(TRY_CAST(c.redirect_count AS DOUBLE) AS SMALLINT) AS redirect_count,
-               CAST(TRY_CAST(c.satisfaction AS DOUBLE) AS SMALLINT) AS satisfaction,
-               c.repeat_of, c.duplicate_of, c.topic,
-               TRY_CAST(replace(c.lat, ',', '.') AS DOUBLE) AS lat,
-               TRY_CAST(replace(c.lon, ',', '.') AS DOUBLE) AS lon,
+               {_bool_expr('r.answer_on_merits')} AS answer_on_merits,
+               {_bool_expr('r.returned_for_rework')} AS returned_for_rework,
+               CAST(TRY_CAST(r.redirect_count AS DOUBLE) AS SMALLINT) AS redirect_count,
+               CAST(TRY_CAST(r.satisfaction AS DOUBLE) AS SMALLINT) AS satisfaction,
+               r.repeat_of, r.duplicate_of, r.topic,
+               TRY_CAST(replace(r.lat, ',', '.') AS DOUBLE) AS lat,
+               TRY_CAST(replace(r.lon, ',', '.') AS DOUBLE) AS lon,
                CAST(p.import_id AS INTEGER) AS import_id
-        FROM (SELECT * FROM imp_chk POSITIONAL JOIN imp_deadlines) c CROSS JOIN imp_params p
+        FROM imp_chk c JOIN imp_raw r ON r._row = c._row CROSS JOIN imp_params p
+        LEFT JOIN imp_deadlines d ON d._row = c._row
         LEFT JOIN imp_category_map cm ON cm.sector_id = c.sector_id AND cm.raw IS NOT DISTINCT FROM c.category
         LEFT JOIN imp_org_map om ON om.raw = c.organisation
         WHERE c.reason IS NULL"""  # noqa: S608
@@ -762,11 +768,13 @@ def _resolve_organisations(con: duckdb.DuckDBPyConnection, import_id: int) -> li
 
 
 def _register_deadlines(con: duckdb.DuckDBPyConnection) -> None:
-    """Deadlines from each row's channel rule, as an Arrow table in imp_chk's row order (POSITIONAL JOIN)."""
+    """Deadlines from each accepted row's channel rule, as an Arrow table keyed by source row."""
     rules = con.execute(
         "SELECT rule_id, deadline_kind, deadline_value, first_response_kind, first_response_value FROM imp_rules"
     ).fetchall()
-    got = con.execute("SELECT received_at_ts, coalesce(rule_id, -1) AS rule_id FROM imp_chk").fetchnumpy()
+    got = con.execute(
+        "SELECT _row, received_at_ts, rule_id FROM imp_chk WHERE reason IS NULL"
+    ).fetchnumpy()
     received = np.asarray(got["received_at_ts"]).astype("datetime64[s]")
     rule_ids = np.asarray(got["rule_id"])
     due = np.full(received.shape, np.datetime64("NaT"), dtype="datetime64[s]")
@@ -778,6 +786,7 @@ def _register_deadlines(con: duckdb.DuckDBPyConnection) -> None:
         due[mask] = workcalendar.deadline(received[mask], kind, value)
         first_due[mask] = workcalendar.deadline(received[mask], fr_kind, fr_value)
     con.register("imp_deadlines", pa.table({
+        "_row": pa.array(np.asarray(got["_row"])),
         "rule_due_at": pa.array(due.astype("datetime64[us]")),
         "rule_first_response_due_at": pa.array(first_due.astype("datetime64[us]")),
     }))
