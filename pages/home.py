@@ -38,11 +38,10 @@ def layout(**_query: str) -> html.Div:
         html.Tr([html.Td(r.sector_name), html.Td(_number(int(r.appeals)), className="text-end")])
         for r in status.by_sector.itertuples()
     ]
-    geometry_note = (
-        "Границы муниципалитетов на карте схематичные (демо-режим)."
-        if status.geometry_kind == "schematic"
-        else "Границы муниципалитетов загружены из файла."
-    )
+    geometry_note = {
+        "schematic": "Границы муниципалитетов на карте схематичные (демо-режим).",
+        "imported": "Границы муниципалитетов загружены из файла.",
+    }.get(status.geometry_kind or "", "Границы муниципалитетов ещё не загружены: python -m geo import ФАЙЛ.")
     return html.Div(
         [
             html.H2(status.region_name or "Регион"),
