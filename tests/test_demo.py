@@ -14,8 +14,8 @@ import duckdb
 import numpy as np
 import pytest
 
+from data import demo, workcalendar
 from data import demo_stories as st
-from data import workcalendar
 from data.demo import build_demo
 from data.demo_organisations import KINDS, demo_organisations
 from data.schema import CLOSURE_REASONS, STATUSES
@@ -173,6 +173,37 @@ def test_each_appeal_goes_to_an_organisation_serving_its_municipality(con) -> No
            JOIN municipality m ON m.id = a.municipality_id""",
     )
     assert all(pair in serves for pair in pairs)
+
+
+def test_chunked_build_keeps_ids_in_time_order_and_links_valid_across_chunks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(demo, "CHUNK_ROWS", 1_000)  # chunks of ~6 days: a 7+ day link crosses a border
+    path = tmp_path / "chunked.duckdb"
+    build_demo(path, appeals=30_000, months=6, seed=3, end_month=END_MONTH)
+    with duckdb.connect(str(path), read_only=True) as c:
+        assert c.execute("SELECT count(DISTINCT source_id), count(*) FROM appeal").fetchall()[0] == (
+            30_000,
+            30_000,
+        )
+        out_of_order = c.execute(
+            """SELECT count(*) FROM (SELECT received_at < lag(received_at) OVER (ORDER BY source_id) AS bad
+                                     FROM appeal) WHERE bad"""
+        ).fetchall()[0][0]
+        assert out_of_order == 0
+        far = {}
+        for column in ("repeat_of", "duplicate_of"):
+            n, bad, far[column] = c.execute(
+                f"""SELECT count(*),
+                           count(*) FILTER (WHERE e.source_id IS NULL OR e.received_at >= a.received_at
+                                            OR e.municipality_id <> a.municipality_id
+                                            OR e.category_id <> a.category_id),
+                           count(*) FILTER (WHERE a.received_at - e.received_at > INTERVAL 7 DAY)
+                    FROM appeal a LEFT JOIN appeal e ON e.source_id = a.{column}
+                    WHERE a.{column} IS NOT NULL"""
+            ).fetchall()[0]
+            assert n > 0 and bad == 0, column
+        assert far["repeat_of"] > 0 and far["duplicate_of"] == 0  # repeats looked back across chunk borders
 
 
 # --- determinism -----------------------------------------------------------------------------
