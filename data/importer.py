@@ -29,7 +29,7 @@ from data.mapping import (
     MappingError,
 )
 from data.names import normalise_municipality_name
-from data.readers import STAGE_TABLE, SourceFileError, Staged, stage_file
+from data.readers import STAGE_TABLE, SourceFileError, Staged, drop_stage, stage_file
 from data.schema import APPEAL_COLUMNS, CLOSURE_REASONS, KINDS, STATUSES
 from data.warehouse import ensure_initialised, get_meta
 
@@ -136,34 +136,40 @@ def run_import(
     """Import one file into the warehouse open on ``con``; raises ImportFailed when it cannot be used."""
     started = dt.datetime.now()
     path = Path(path)
-    # One transaction from the first statement: a file that cannot be used leaves even a new
-    # warehouse without the schema it would have created.
+    if mapping.timezone:
+        try:
+            ZoneInfo(mapping.timezone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ImportFailed(f"неизвестный часовой пояс в соответствии: {mapping.timezone}") from exc
+    _check_date_format(mapping.date_format)
+    # Staging writes only temporary objects, so it runs before the transaction: a parser error
+    # there must not abort it. Everything that touches the warehouse is one transaction, so a
+    # file that cannot be used leaves even a new warehouse without the schema it would have created.
+    try:
+        staged = stage_file(con, path, mapping.encoding, mapping.delimiter)
+    except SourceFileError as exc:
+        drop_stage(con)
+        raise ImportFailed(str(exc)) from exc
+    except BaseException:
+        drop_stage(con)
+        raise
     con.execute("BEGIN TRANSACTION")
     try:
-        result = _run_in_transaction(con, path, mapping, source, now, started)
+        result = _run_in_transaction(con, path, staged, mapping, source, now, started)
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
         raise
     finally:
         for name in ("imp_acc", "imp_raw", STAGE_TABLE, "imp_chk", "imp_state", "imp_params"):
-            _drop_temp(con, name)
+            drop_stage(con, name)
     return result
-
-
-def _drop_temp(con: duckdb.DuckDBPyConnection, name: str) -> None:
-    kinds = con.execute(
-        "SELECT 'VIEW' FROM duckdb_views() WHERE view_name = $n AND temporary "
-        "UNION ALL SELECT 'TABLE' FROM duckdb_tables() WHERE table_name = $n AND temporary",
-        {"n": name},
-    ).fetchall()
-    for (kind,) in kinds:
-        con.execute(f"DROP {kind} IF EXISTS {name}")
 
 
 def _run_in_transaction(
     con: duckdb.DuckDBPyConnection,
     path: Path,
+    staged: Staged,
     mapping: Mapping,
     source: str | None,
     now: dt.datetime | None,
@@ -173,15 +179,6 @@ def _run_in_transaction(
     region_tz = get_meta(con, "region_timezone") or "Europe/Moscow"
     if now is None:
         now = dt.datetime.now(ZoneInfo(region_tz)).replace(tzinfo=None)
-    if mapping.timezone:
-        try:
-            ZoneInfo(mapping.timezone)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ImportFailed(f"неизвестный часовой пояс в соответствии: {mapping.timezone}") from exc
-    try:
-        staged = stage_file(con, path, mapping.encoding, mapping.delimiter)
-    except SourceFileError as exc:
-        raise ImportFailed(str(exc)) from exc
 
     columns = mapping.resolve_columns(staged.header)
     missing_cols = sorted(f"{f} → «{c}»" for f, c in columns.items() if c not in staged.header)
@@ -197,7 +194,6 @@ def _run_in_transaction(
         )
     source_name = source or mapping.source_name or path.stem
     _check_value_maps(con, mapping)
-    _check_date_format(mapping.date_format)
 
     import_id = con.execute("SELECT coalesce(max(import_id), 0) + 1 FROM import_log").fetchall()[0][0]
     con.execute(
@@ -259,11 +255,29 @@ def _check_value_maps(con: duckdb.DuckDBPyConnection, mapping: Mapping) -> None:
         raise MappingError("соответствие содержит неизвестные коды: " + "; ".join(problems))
 
 
-def _timestamp_expr(col: str, col_type: str, mapping: Mapping) -> str:
+def _naive_candidates(x: str, mapping: Mapping) -> list[str]:
+    """Every way a naive date text is understood, as SQL expressions over ``x``."""
+    candidates = []
+    if mapping.date_format:
+        # strptime wants a constant format; the mapping's format was checked by _check_date_format
+        candidates.append(f"try_strptime({x}, {_literal(mapping.date_format)})")
+    candidates.append(f"TRY_CAST({x} AS TIMESTAMP)")
+    candidates += [f"try_strptime({x}, {_literal(f)})" for f in DAY_FIRST_FORMATS]
+    candidates.append(
+        f"""CASE WHEN regexp_full_match({x}, '[0-9]{{5}}([.,][0-9]+)?')
+                 AND TRY_CAST(replace({x}, ',', '.') AS DOUBLE) BETWEEN {EXCEL_SERIAL_MIN} AND {EXCEL_SERIAL_MAX}
+            THEN TIMESTAMP '1899-12-30' + to_seconds(CAST(round(CAST(replace({x}, ',', '.') AS DOUBLE) * 86400)
+                 AS BIGINT)) END"""
+    )
+    return candidates
+
+
+def _timestamp_expr(con: duckdb.DuckDBPyConnection, col: str, col_type: str, mapping: Mapping) -> str:
     """SQL giving a local (region) TIMESTAMP from a source column, NULL when unparseable.
 
-    Parameters come from the one-row table ``imp_params`` (alias p), so the expression can live
-    in a view.
+    The format that reads most of a sample of the column is tried first: a failed attempt costs
+    as much as a successful one, and a column nearly always has one format throughout.
+    Parameters come from the one-row table ``imp_params`` (alias p), so the expression can live in a view.
     """
     c = _ident(col)
     if col_type.startswith("TIMESTAMP WITH TIME ZONE"):
@@ -272,22 +286,18 @@ def _timestamp_expr(col: str, col_type: str, mapping: Mapping) -> str:
         base = f"CAST({c} AS TIMESTAMP)"
         return f"timezone(p.region_tz, timezone(p.src_tz, {base}))" if mapping.timezone else base
     x = f"NULLIF(trim(CAST({c} AS VARCHAR)), '')"
-    tz_suffix = "'(Z|[+-][0-9]{2}:?[0-9]{2})$'"
-    naive_parts = []
-    if mapping.date_format:
-        # strptime wants a constant format; the mapping's format was checked by _check_date_format
-        naive_parts.append(f"try_strptime({x}, {_literal(mapping.date_format)})")
-    naive_parts += [
-        f"TRY_CAST({x} AS TIMESTAMP)",
-        f"try_strptime({x}, [{', '.join(_literal(f) for f in DAY_FIRST_FORMATS)}])",
-        f"""CASE WHEN regexp_full_match({x}, '[0-9]{{5}}([.,][0-9]+)?')
-                 AND TRY_CAST(replace({x}, ',', '.') AS DOUBLE) BETWEEN {EXCEL_SERIAL_MIN} AND {EXCEL_SERIAL_MAX}
-            THEN TIMESTAMP '1899-12-30' + to_seconds(CAST(round(CAST(replace({x}, ',', '.') AS DOUBLE) * 86400)
-                 AS BIGINT)) END""",
-    ]
-    naive = f"coalesce({', '.join(naive_parts)})"
+    candidates = _naive_candidates(x, mapping)
+    sample_x = "x"
+    counts = con.execute(
+        f"SELECT {', '.join('count(' + e + ')' for e in _naive_candidates(sample_x, mapping))} "  # noqa: S608
+        f"FROM (SELECT {x} AS x FROM {STAGE_TABLE} WHERE {x} IS NOT NULL LIMIT 2000)"
+    ).fetchall()[0]
+    best = max(range(len(candidates)), key=lambda i: (counts[i], -i))
+    ordered = [candidates[best]] + [e for i, e in enumerate(candidates) if i != best]
+    naive = f"coalesce({', '.join(ordered)})"
     if mapping.timezone:
         naive = f"timezone(p.region_tz, timezone(p.src_tz, {naive}))"
+    tz_suffix = "'(Z|[+-][0-9]{2}:?[0-9]{2})$'"
     return (
         f"CASE WHEN regexp_matches({x}, {tz_suffix}) "
         f"THEN timezone(p.region_tz, TRY_CAST({x} AS TIMESTAMPTZ)) ELSE {naive} END"
@@ -350,7 +360,7 @@ def _import_staged(
         select.append(f"{expr} AS {fld}")
         if fld in TIMESTAMP_FIELDS:
             if fld in columns:
-                ts = _timestamp_expr(columns[fld], types[columns[fld]], mapping)
+                ts = _timestamp_expr(con, columns[fld], types[columns[fld]], mapping)
             elif defaults[fld] is not None:
                 ts = f"TRY_CAST(p.default_{fld} AS TIMESTAMP)"
             else:

@@ -23,6 +23,15 @@ STAGE_TABLE = "stg"
 MAX_LINES_PER_RECORD = 50
 
 
+def drop_stage(con: duckdb.DuckDBPyConnection, name: str = STAGE_TABLE) -> None:
+    """Drop a staging table or view, whichever it is (a relation's view is not listed in duckdb_views)."""
+    for kind in ("VIEW", "TABLE"):
+        try:
+            con.execute(f"DROP {kind} IF EXISTS {name}")
+        except duckdb.CatalogException:
+            continue
+
+
 class SourceFileError(ValueError):
     """The file cannot be used at all; the message is for a person."""
 
@@ -140,50 +149,65 @@ def _parse_header(first_line: str, delimiter: str) -> list[str]:
 
 def _stage_csv(con: duckdb.DuckDBPyConnection, path: Path, forced_encoding: str | None, forced_delim: str | None) -> Staged:
     data = path.read_bytes()
-    if not data.strip():
+    head = data[:65536]
+    if not head.strip() and not data.strip():
         raise SourceFileError("файл пуст")
+    plain_utf8 = forced_encoding in (None, "utf-8", "utf8") and not head.startswith((b"\xff\xfe", b"\xfe\xff"))
+    if plain_utf8 and b"\x00" not in head:
+        # Fast path: DuckDB parses and checks UTF-8 itself; Python only reads the header and counts lines.
+        first_line = head.split(b"\n", 1)[0].removeprefix(b"\xef\xbb\xbf").rstrip(b"\r")
+        try:
+            header_text = first_line.decode("utf-8")
+        except UnicodeDecodeError:
+            header_text = None
+        if header_text is not None:
+            delimiter = forced_delim or _sniff_delimiter(header_text)
+            header = _parse_header(header_text, delimiter)
+            physical = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+            if physical <= 1:
+                _create_empty_stage(con, header)
+                return Staged(header, 0, "_row", encoding="utf-8")
+            staged = _stage_csv_duckdb(con, path, data, header, delimiter, physical)
+            if staged is not None:
+                return staged
     text, encoding, bad_lines = _decode(data, forced_encoding)
     text = text.removeprefix("\ufeff")
     first_line = text.split("\n", 1)[0].rstrip("\r")
     delimiter = forced_delim or _sniff_delimiter(first_line)
     header = _parse_header(first_line, delimiter)
-
     lines = text.split("\n")
     while lines and not lines[-1].strip():
         lines.pop()
-    physical = len(lines)
-    if physical <= 1:
+    if len(lines) <= 1:
         _create_empty_stage(con, header)
         return Staged(header, 0, "_row", encoding=encoding)
-
-    if not bad_lines:
-        staged = _stage_csv_duckdb(con, path, text, data, encoding, header, delimiter, physical)
+    if not bad_lines and encoding != "utf-8":
+        # a clean file in another encoding: transcode once and let DuckDB parse it
+        fd, name = tempfile.mkstemp(suffix=".csv")
+        tmp = Path(name)
+        try:
+            with open(fd, "w", encoding="utf-8", newline="") as fh:
+                fh.write(text)
+            staged = _stage_csv_duckdb(con, tmp, text.encode("utf-8"), header, delimiter, len(lines))
+        finally:
+            tmp.unlink(missing_ok=True)
         if staged is not None:
+            staged.encoding = encoding
             return staged
     return _stage_csv_python(con, lines, header, delimiter, bad_lines, encoding)
 
 
 def _stage_csv_duckdb(
     con: duckdb.DuckDBPyConnection,
-    path: Path,
-    text: str,
+    source: Path,
     data: bytes,
-    encoding: str,
     header: list[str],
     delimiter: str,
     physical: int,
 ) -> Staged | None:
-    """The fast path: DuckDB's parser. None when the file needs line-by-line care."""
-    tmp: Path | None = None
-    source = path
-    if encoding != "utf-8" or data.startswith(b"\xef\xbb\xbf") or b"\r" in data[:65536]:
-        fd, name = tempfile.mkstemp(suffix=".csv")
-        tmp = Path(name)
-        with open(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text.replace("\r\n", "\n"))
-        source = tmp
+    """DuckDB's parser. None when the file needs line-by-line care (rejects, blank or multi-line records)."""
     try:
-        con.execute(f"DROP TABLE IF EXISTS {STAGE_TABLE}")
+        drop_stage(con)
         columns = {name: "VARCHAR" for name in header}
         con.execute(
             f"""CREATE TEMP TABLE {STAGE_TABLE} AS SELECT * FROM read_csv(
@@ -196,17 +220,15 @@ def _stage_csv_duckdb(
         n_rows = con.execute(f"SELECT count(*) FROM {STAGE_TABLE}").fetchall()[0][0]  # noqa: S608 - constant name
         n_rejects = con.execute("SELECT count(*) FROM csv_rejects").fetchall()[0][0]
     except duckdb.Error:
+        drop_stage(con)
         return None
-    finally:
-        if tmp is not None:
-            tmp.unlink(missing_ok=True)
     # Line numbers are exact only when every record is one physical line and nothing was rejected.
     if n_rejects or n_rows + 1 != physical:
-        con.execute(f"DROP TABLE IF EXISTS {STAGE_TABLE}")
+        drop_stage(con)
         return None
     # rowids of a table made inside a transaction start at a large offset: count from the first one
-    first_rowid = con.execute(f"SELECT coalesce(min(rowid), 0) FROM {STAGE_TABLE}").fetchall()[0][0]  # noqa: S608 - constant name
-    return Staged(header, n_rows, f"({STAGE_TABLE}.rowid - {int(first_rowid)} + 2)", encoding=encoding)
+    first_rowid = con.execute(f"SELECT coalesce(min(rowid), 0) FROM {STAGE_TABLE}").fetchall()[0][0]  # noqa: S608
+    return Staged(header, n_rows, f"({STAGE_TABLE}.rowid - {int(first_rowid)} + 2)", encoding="utf-8")
 
 
 def _stage_csv_python(
@@ -281,7 +303,7 @@ def _create_empty_stage(con: duckdb.DuckDBPyConnection, header: list[str]) -> No
 
 
 def _stage_arrow(con: duckdb.DuckDBPyConnection, table: pa.Table) -> None:
-    con.execute(f"DROP TABLE IF EXISTS {STAGE_TABLE}")
+    drop_stage(con)
     con.register("_arrow_stage", table)
     try:
         con.execute(f"CREATE TEMP TABLE {STAGE_TABLE} AS SELECT * FROM _arrow_stage")  # noqa: S608 - constant name
@@ -362,7 +384,7 @@ def _parse_header_list(names: list[str]) -> list[str]:
 
 
 def _stage_parquet(con: duckdb.DuckDBPyConnection, path: Path) -> Staged:
-    con.execute(f"DROP TABLE IF EXISTS {STAGE_TABLE}")
+    drop_stage(con)
     # A view, not a copy: Parquet is columnar, so each pass reads only the columns it needs.
     # The relation API takes the path as a value, so no SQL text is built from it.
     try:
