@@ -37,6 +37,7 @@ import pyarrow as pa
 from data import demo_stories as st
 from data import workcalendar
 from data.demo_organisations import KIND_EXECUTIVE, KIND_LOCAL_GOV, DemoOrganisation, demo_organisations
+from data.rollup import refresh_rollups
 from data.schema import CLOSURE_REASONS, KINDS, STATUSES
 from data.warehouse import DEFAULT_TIMEZONE, ensure_initialised, set_meta
 
@@ -155,6 +156,7 @@ def _build(
     set_meta(con, "data_as_of", as_of.isoformat(sep=" "))
     set_meta(con, "demo_period", f"{first_month:%Y-%m}..{last_month:%Y-%m}")
     set_meta(con, "demo_stories", json.dumps(stories, ensure_ascii=False))
+    refresh_rollups(con)
 
     from geo.schematic import store_schematic_shapes
 

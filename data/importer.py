@@ -30,8 +30,9 @@ from data.mapping import (
 )
 from data.names import normalise_municipality_name
 from data.readers import STAGE_TABLE, SourceFileError, Staged, drop_stage, stage_file
+from data.rollup import refresh_rollups
 from data.schema import APPEAL_COLUMNS, CLOSURE_REASONS, KINDS, STATUSES
-from data.warehouse import ensure_initialised, get_meta
+from data.warehouse import ensure_initialised, get_meta, set_meta
 
 FUTURE_TOLERANCE = dt.timedelta(minutes=10)  # clocks of source systems drift a little
 DAY_FIRST_FORMATS = ["%d.%m.%Y %H:%M:%S", "%d.%m.%Y %H:%M", "%d.%m.%Y", "%d.%m.%y %H:%M", "%d.%m.%y"]
@@ -528,6 +529,7 @@ def _import_staged(
     existing = con.execute(
         "SELECT count(*) FROM (SELECT 1 FROM appeal WHERE list_contains($s, source) LIMIT 1)", {"s": sources}
     ).fetchall()[0][0]
+    old_days: list[tuple] = []
     if existing == 0:  # a first load of this source: one pass straight into the warehouse
         counts = {"new": con.execute("SELECT count(*) FROM imp_chk WHERE reason IS NULL").fetchall()[0][0]}
         con.execute(f"INSERT INTO appeal ({', '.join(APPEAL_COLUMNS)}) SELECT * FROM imp_acc")  # noqa: S608
@@ -539,6 +541,10 @@ def _import_staged(
                 FROM imp_acc a LEFT JOIN appeal e ON e.source = a.source AND e.source_id = a.source_id"""  # noqa: S608
         )
         counts = dict(con.execute("SELECT state, count(*) FROM imp_state GROUP BY state").fetchall())
+        old_days = con.execute(
+            """SELECT DISTINCT CAST(e.received_at AS DATE) FROM appeal e JOIN imp_state s
+               ON s.source = e.source AND s.source_id = e.source_id WHERE s.state = 'changed'"""
+        ).fetchall()
         con.execute(
             """DELETE FROM appeal USING imp_state s
                WHERE s.state = 'changed' AND appeal.source = s.source AND appeal.source_id = s.source_id"""
@@ -552,6 +558,14 @@ def _import_staged(
         )
     con.execute("DROP VIEW imp_acc")
     con.unregister("imp_deadlines")
+    # The rollups follow the facts in the same transaction: only the days this file touched.
+    new_days = con.execute(
+        "SELECT DISTINCT CAST(received_at_ts AS DATE) FROM imp_chk WHERE reason IS NULL"
+    ).fetchall()
+    refresh_rollups(con, [d for (d,) in new_days] + [d for (d,) in old_days])
+    as_of = con.execute("SELECT max(received_at) FROM appeal").fetchall()[0][0]
+    if as_of is not None:
+        set_meta(con, "data_as_of", as_of.isoformat(sep=" "))
     result.inserted = int(counts.get("new", 0))
     result.updated = int(counts.get("changed", 0))
     result.unchanged = int(counts.get("same", 0))

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import duckdb
 
+from data.rollup import create_rollup_tables
 from data.schema import create_schema
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -64,6 +65,7 @@ def ensure_initialised(
     extended them, and re-running must not renumber ids the facts point to.
     """
     create_schema(con)
+    create_rollup_tables(con)
     _set_meta_default(con, "region_name", region_name)
     _set_meta_default(con, "region_timezone", DEFAULT_TIMEZONE)
     if _is_empty(con, "sector"):

@@ -1,0 +1,163 @@
+"""Rollups of appeals: what the metrics read instead of the facts for month-aligned periods.
+
+Measured on the demo (bench/metrics_bench.py): a day-grained rollup over every dimension hardly
+shrinks (≈ 0.8 rows per appeal), so the time grain is the month:
+
+- ``appeal_monthly``: month × municipality × sector × category × organisation × channel × kind,
+  additive counts and sums (``MEASURES``);
+- ``appeal_monthly_hist``: the same grain × duration kind × log-spaced bucket → count, from which
+  medians and p90 are estimated (error stated in the bench);
+- ``appeal_weekly``: week × municipality × sector × category → count, for signals;
+- ``appeal_open``: appeals still without an answer (few rows), for the "right now" indicators.
+
+All are refreshed by every import (only the months it touched) and by the demo build, inside
+the writer's transaction. Arbitrary date ranges are answered from the facts by the metrics layer.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Iterable
+
+import duckdb
+
+HIST_BUCKETS = 40
+_FIRST_EDGE_HOURS, _LAST_EDGE_HOURS = 0.25, 4000.0
+_RATIO = (_LAST_EDGE_HOURS / _FIRST_EDGE_HOURS) ** (1 / (HIST_BUCKETS - 2))
+# Bucket i holds durations in [EDGES[i], EDGES[i + 1]) hours; the last one is open-ended.
+HIST_EDGES_HOURS: tuple[float, ...] = (0.0,) + tuple(_FIRST_EDGE_HOURS * _RATIO**i for i in range(HIST_BUCKETS - 1))
+# duration kind code -> hours of one appeal (NULL when it has none)
+DURATIONS: dict[int, str] = {
+    0: "epoch(first_response_at - received_at) / 3600.0",  # first reaction
+    1: "epoch(answered_at - received_at) / 3600.0",  # answer
+}
+OPEN_STATUSES_SQL = "('new', 'in_work')"
+
+# measure column -> condition over one appeal row (counted) or, for sum_*, a value (summed)
+MEASURES: dict[str, str] = {
+    "n": "TRUE",
+    "n_distinct": "duplicate_of IS NULL",
+    "n_repeat": "repeat_of IS NOT NULL",
+    "n_answered": "answered_at IS NOT NULL",
+    "n_answered_due": "answered_at IS NOT NULL AND due_at IS NOT NULL",
+    "n_on_time": "answered_at IS NOT NULL AND answered_at <= due_at",
+    "n_resolved": "closure_reason = 'resolved'",
+    "n_merits": "coalesce(answer_on_merits, FALSE)",
+    "n_rework": "coalesce(returned_for_rework, FALSE)",
+    "n_rated": "satisfaction IS NOT NULL",
+    "n_satisfied": "satisfaction >= 4",
+    "n_within_30d": "answered_at IS NOT NULL AND answered_at <= received_at + INTERVAL 30 DAY",
+    "n_open": f"status IN {OPEN_STATUSES_SQL}",
+    "n_responded": "first_response_at IS NOT NULL",
+    "n_first_due": "first_response_due_at IS NOT NULL AND coalesce(first_response_at, answered_at) IS NOT NULL",
+    "n_first_on_time": "coalesce(first_response_at, answered_at) <= first_response_due_at",
+    "sum_response_hours": "coalesce(epoch(first_response_at - received_at) / 3600.0, 0)",
+    "sum_answer_hours": "coalesce(epoch(answered_at - received_at) / 3600.0, 0)",
+}
+DIMENSIONS: tuple[str, ...] = ("municipality_id", "sector_id", "category_id", "organisation_id", "channel", "kind")
+WEEKLY_DIMENSIONS: tuple[str, ...] = ("municipality_id", "sector_id", "category_id")
+
+
+def bucket_of_sql(hours_sql: str) -> str:
+    """SQL for the histogram bucket of a duration in hours."""
+    return (
+        f"CASE WHEN ({hours_sql}) < {_FIRST_EDGE_HOURS} THEN 0 "
+        f"ELSE least({HIST_BUCKETS - 1}, 1 + CAST(floor(ln(({hours_sql}) / {_FIRST_EDGE_HOURS}) "
+        f"/ {math.log(_RATIO)!r}) AS INTEGER)) END"
+    )
+
+
+def measure_sql(name: str, expr: str) -> str:
+    if name.startswith("sum_"):
+        return f"sum({expr}) AS {name}"
+    if expr == "TRUE":
+        return f"CAST(count(*) AS INTEGER) AS {name}"
+    return f"CAST(count(*) FILTER (WHERE {expr}) AS INTEGER) AS {name}"
+
+
+def create_rollup_tables(con: duckdb.DuckDBPyConnection) -> None:
+    dims = ["municipality_id INTEGER", "sector_id SMALLINT", "category_id INTEGER", "organisation_id INTEGER",
+            "channel VARCHAR", "kind VARCHAR"]
+    measures = [f"{name} {'DOUBLE' if name.startswith('sum_') else 'INTEGER'}" for name in MEASURES]
+    con.execute(f"CREATE TABLE IF NOT EXISTS appeal_monthly (month DATE NOT NULL, {', '.join(dims + measures)})")
+    con.execute(
+        f"""CREATE TABLE IF NOT EXISTS appeal_monthly_hist (month DATE NOT NULL, {', '.join(dims)},
+            duration TINYINT NOT NULL, bucket TINYINT NOT NULL, n INTEGER NOT NULL)"""
+    )
+    con.execute(
+        """CREATE TABLE IF NOT EXISTS appeal_weekly (week DATE NOT NULL, municipality_id INTEGER,
+           sector_id SMALLINT, category_id INTEGER, n INTEGER NOT NULL)"""
+    )
+    con.execute("CREATE TABLE IF NOT EXISTS appeal_open AS SELECT * FROM appeal LIMIT 0")
+
+
+def _next_month(d: dt.date) -> dt.date:
+    return dt.date(d.year + (d.month == 12), d.month % 12 + 1, 1)
+
+
+def _monday(d: dt.date) -> dt.date:
+    return d - dt.timedelta(days=d.weekday())
+
+
+def refresh_rollups(con: duckdb.DuckDBPyConnection, days: Iterable[dt.date] | None = None) -> None:
+    """Rebuild the rollups for the months holding ``days`` (everything when None), and ``appeal_open``.
+
+    Call inside the writer's transaction, after the facts changed.
+    """
+    create_rollup_tables(con)
+    dims = ", ".join(DIMENSIONS)
+    if days is None:
+        months_where, week_where, params = "", "", {}
+        for table in ("appeal_monthly", "appeal_monthly_hist", "appeal_weekly"):
+            con.execute(f"DELETE FROM {table}")  # noqa: S608 - constant names
+    else:
+        months = sorted({d.replace(day=1) for d in days if d is not None})
+        if not months:
+            months_where = None
+        else:
+            # the range lets DuckDB skip row groups by zone maps; the list keeps untouched months out
+            months_where = (
+                "WHERE received_at >= $lo AND received_at < $hi "
+                "AND list_contains($months, CAST(date_trunc('month', received_at) AS DATE))"
+            )
+            # whole weeks are rebuilt: every week starting from the Monday before the first month
+            week_where = "WHERE received_at >= $wlo AND received_at < $whi"
+            params = {
+                "lo": months[0], "hi": _next_month(months[-1]), "months": months,
+                "wlo": _monday(months[0]), "whi": _monday(_next_month(months[-1])) + dt.timedelta(days=7),
+            }
+            con.execute("DELETE FROM appeal_monthly WHERE list_contains($m, month)", {"m": months})
+            con.execute("DELETE FROM appeal_monthly_hist WHERE list_contains($m, month)", {"m": months})
+            con.execute("DELETE FROM appeal_weekly WHERE week >= $wlo AND week < $whi",
+                        {"wlo": params["wlo"], "whi": params["whi"]})
+    if days is None or months_where is not None:
+        measures = ", ".join(measure_sql(name, expr) for name, expr in MEASURES.items())
+        month_params = {k: v for k, v in params.items() if k in ("lo", "hi", "months")}
+        con.execute(
+            f"""INSERT INTO appeal_monthly
+                SELECT CAST(date_trunc('month', received_at) AS DATE) AS month, {dims}, {measures}
+                FROM appeal {months_where} GROUP BY ALL""",  # noqa: S608 - constants only
+            month_params,
+        )
+        parts = [
+            f"""SELECT CAST(date_trunc('month', received_at) AS DATE) AS month, {dims},
+                       CAST({code} AS TINYINT) AS duration, CAST({bucket_of_sql(hours)} AS TINYINT) AS bucket
+                FROM appeal {months_where} {'AND' if months_where else 'WHERE'} ({hours}) IS NOT NULL"""  # noqa: S608 - constants only
+            for code, hours in DURATIONS.items()
+        ]
+        con.execute(
+            f"""INSERT INTO appeal_monthly_hist
+                SELECT month, {dims}, duration, bucket, CAST(count(*) AS INTEGER) AS n
+                FROM ({' UNION ALL '.join(parts)}) GROUP BY ALL""",  # noqa: S608 - constants only
+            month_params,
+        )
+        con.execute(
+            f"""INSERT INTO appeal_weekly
+                SELECT CAST(date_trunc('week', received_at) AS DATE) AS week, {', '.join(WEEKLY_DIMENSIONS)},
+                       CAST(count(*) AS INTEGER) AS n
+                FROM appeal {week_where} GROUP BY ALL""",  # noqa: S608 - constants only
+            {k: v for k, v in params.items() if k in ("wlo", "whi")},
+        )
+    con.execute("DELETE FROM appeal_open")
+    con.execute(f"INSERT INTO appeal_open SELECT * FROM appeal WHERE status IN {OPEN_STATUSES_SQL}")  # noqa: S608
