@@ -71,6 +71,23 @@ def cmd_import(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_refresh(args: argparse.Namespace) -> int:
+    import time
+
+    from data.rollup import refresh_rollups
+    from data.warehouse import open_warehouse
+
+    started = time.perf_counter()
+    with open_warehouse(_db(args)) as con:
+        con.execute("BEGIN TRANSACTION")
+        refresh_rollups(con)
+        con.execute("COMMIT")
+        rows = con.execute("SELECT count(*) FROM appeal_monthly").fetchall()[0][0]
+    print(json.dumps({"db": str(_db(args)), "appeal_monthly": rows,
+                      "seconds": round(time.perf_counter() - started, 2)}, ensure_ascii=False))
+    return 0
+
+
 def cmd_rejected(args: argparse.Namespace) -> int:
     from data.importer import rejected_rows_csv
     from data.warehouse import connect
@@ -110,6 +127,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--mapping", type=Path, help="файл соответствия столбцов (TOML)")
     p.add_argument("--source", help="имя источника (по умолчанию из соответствия или имя файла)")
     p.set_defaults(func=cmd_import)
+
+    p = with_db(sub.add_parser("refresh", help="пересчитать сводные таблицы (после обновления версии)"))
+    p.set_defaults(func=cmd_refresh)
 
     p = with_db(sub.add_parser("rejected", help="отклонённые строки с причинами (CSV)"))
     p.add_argument("--import-id", type=int)

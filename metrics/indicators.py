@@ -1,0 +1,120 @@
+"""Indicators, declared once: every page, export and test reads these declarations.
+
+A ratio is ``sum(numerator) / sum(denominator)`` over the group (never a mean of ratios); numerator
+and denominator name additive measures of ``data.rollup.MEASURES``. Medians come from duration
+histograms (rollup) or exact quantiles (facts). Adding an indicator is adding one entry here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from data.rollup import MEASURES
+
+Kind = Literal["count", "ratio", "rate", "growth", "median", "open", "mean"]
+
+
+@dataclass(frozen=True)
+class Indicator:
+    code: str
+    label: str
+    description: str
+    kind: Kind
+    unit: str
+    number_format: str  # Python format spec for one value, e.g. ",.0f" or ".1%"
+    higher_is_better: bool | None  # None: neither (volume is not good or bad by itself)
+    numerator: str | None = None  # measure summed for count / ratio / mean
+    denominator: str | None = None  # measure summed for ratio / mean
+    duration: int | None = None  # histogram code of data.rollup.DURATIONS for medians
+    quantile: float = 0.5
+    hours_per_unit: float = 1.0  # medians: hours → unit
+    min_volume: int = 20  # below this many appeals in the base the value is «мало данных»
+    additive: bool = False  # may be summed across groups
+
+    def format(self, value: float | None) -> str:
+        """A value as a person reads it: «1 234», «87,5 %», «12,3 ч»."""
+        if value is None or value != value:  # NaN
+            return "—"
+        text = format(value, self.number_format).replace(",", "\u00a0").replace(".", ",")
+        if self.number_format.endswith("%"):
+            return text.replace("%", "\u00a0%")
+        return f"{text}\u00a0{self.unit}" if self.unit and self.kind in ("median", "mean") else text
+
+
+INDICATORS: tuple[Indicator, ...] = (
+    Indicator("volume", "Количество обращений", "Обращения и сообщения, поступившие за период.",
+              "count", "обращений", ",.0f", None, numerator="n", min_volume=0, additive=True),
+    Indicator("rate_10k", "На 10 тыс. жителей", "Обращений за период на 10 000 жителей (население приблизительное).",
+              "rate", "на 10 тыс.", ",.1f", None, numerator="n", min_volume=0),
+    Indicator("growth", "Рост к прошлому периоду", "(количество − количество за прошлый период) / количество за прошлый.",
+              "growth", "%", "+.1%", False, numerator="n", min_volume=10),
+    Indicator("on_time_share", "Доля ответов в срок", "Ответы не позже срока / все ответы с известным сроком.",
+              "ratio", "%", ".1%", True, numerator="n_on_time", denominator="n_answered_due"),
+    Indicator("overdue_open", "Просрочено без ответа", "Обращения без ответа, срок которых уже прошёл (на дату данных).",
+              "open", "обращений", ",.0f", False, min_volume=0, additive=True),
+    Indicator("backlog_open", "Без ответа сейчас", "Обращения без ответа на дату данных; по возрасту: ≤ 3, 4–10, 11–30, > 30 дней.",
+              "open", "обращений", ",.0f", False, min_volume=0, additive=True),
+    Indicator("response_hours_median", "Медиана времени первой реакции, ч",
+              "Медиана часов от поступления до первой реакции.", "median", "ч", ",.1f", False,
+              duration=0, denominator="n_responded"),
+    Indicator("resolve_days_median", "Медиана срока ответа, дн", "Медиана дней от поступления до ответа.",
+              "median", "дн", ",.1f", False, duration=1, hours_per_unit=24.0, denominator="n_answered"),
+    Indicator("resolve_days_p90", "90-й процентиль срока ответа, дн", "Девять из десяти ответов даны не позже.",
+              "median", "дн", ",.1f", False, duration=1, quantile=0.9, hours_per_unit=24.0, denominator="n_answered"),
+    Indicator("resolved_share", "Проблема решена", "Закрыто с решением проблемы / все ответы (разъяснение — не решение).",
+              "ratio", "%", ".1%", True, numerator="n_resolved", denominator="n_answered"),
+    Indicator("distinct_problems", "Уникальных проблем", "Обращения без пометки «дубликат»: несколько жалоб на одну яму — одна проблема.",
+              "count", "проблем", ",.0f", None, numerator="n_distinct", min_volume=0, additive=True),
+    Indicator("within_30d_share", "Решено за 30 дней", "Ответ в течение 30 календарных дней / обращения, чьи 30 дней истекли или с ответом.",
+              "ratio", "%", ".1%", True, numerator="n_within_30d", denominator="eligible_30d"),
+    Indicator("satisfaction_share", "Удовлетворённость", "Оценки 4 и 5 / все оценки граждан.",
+              "ratio", "%", ".1%", True, numerator="n_satisfied", denominator="n_rated"),
+    Indicator("rework_share", "Возвращено на доработку", "Возвращённые на доработку / все ответы.",
+              "ratio", "%", ".1%", False, numerator="n_rework", denominator="n_answered"),
+    Indicator("merits_share", "Ответ по существу", "Ответы по существу / все ответы.",
+              "ratio", "%", ".1%", True, numerator="n_merits", denominator="n_answered"),
+    Indicator("repeat_share", "Повторные обращения", "Повторные обращения / все обращения.",
+              "ratio", "%", ".1%", False, numerator="n_repeat", denominator="n"),
+    Indicator("response_share", "Доля с ответом", "Получили ответ / обращения с ответом или с истёкшим сроком.",
+              "ratio", "%", ".1%", True, numerator="n_answered", denominator="due_or_answered"),
+    Indicator("first_response_on_time_share", "Первая реакция в срок", "Первая реакция не позже срока (соцсети: 8 рабочих часов).",
+              "ratio", "%", ".1%", True, numerator="n_first_on_time", denominator="n_first_due"),
+    Indicator("response_hours_mean", "Среднее время первой реакции, ч", "Среднее часов до первой реакции.",
+              "mean", "ч", ",.1f", False, numerator="sum_response_hours", denominator="n_responded"),
+)
+
+# Measures the query derives besides the rollup's own (see metrics.query).
+DERIVED_MEASURES = ("eligible_30d", "due_or_answered")
+
+
+def registry() -> dict[str, Indicator]:
+    return {i.code: i for i in INDICATORS}
+
+
+def get(code: str) -> Indicator:
+    try:
+        return registry()[code]
+    except KeyError as exc:
+        raise KeyError(f"неизвестный показатель: {code!r}") from exc
+
+
+def validate_registry() -> list[str]:
+    """Every problem of the declarations at once (empty when all is well)."""
+    problems = []
+    known = set(MEASURES) | set(DERIVED_MEASURES)
+    seen: set[str] = set()
+    for ind in INDICATORS:
+        if ind.code in seen:
+            problems.append(f"{ind.code}: declared twice")
+        seen.add(ind.code)
+        for part in (ind.numerator, ind.denominator):
+            if part is not None and part not in known:
+                problems.append(f"{ind.code}: unknown measure {part}")
+        if ind.kind == "ratio" and not (ind.numerator and ind.denominator):
+            problems.append(f"{ind.code}: a ratio needs numerator and denominator")
+        if ind.kind == "median" and ind.duration is None:
+            problems.append(f"{ind.code}: a median needs a duration histogram")
+        if not ind.label or not ind.description:
+            problems.append(f"{ind.code}: label and description are required")
+    return problems
