@@ -8,6 +8,7 @@ same measure definitions, so both paths give the same counts (medians: estimate 
 from __future__ import annotations
 
 import datetime as dt
+import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -186,31 +187,35 @@ def _compute(
     cutoff_30d = as_of - dt.timedelta(days=30)
     where, params = _where(filters, scope, period, rollup=use_rollup)
 
+    needed = _needed_measures(codes)
     if use_rollup:
         group = [f"{DIMENSIONS[b].rollup_sql} AS {DIMENSIONS[b].column}" for b in by]
-        aggs = [f"sum({m}) AS {m}" for m in MEASURES]
-        aggs.append("sum(CASE WHEN month + INTERVAL 1 MONTH <= $cutoff THEN n ELSE n_answered END) AS eligible_30d")
+        aggs = [f"sum({m}) AS {m}" for m in MEASURES if m in needed]
+        eligible = "sum(CASE WHEN month + INTERVAL 1 MONTH <= $cutoff THEN n ELSE n_answered END) AS eligible_30d"
         source = "appeal_monthly"
     else:
         group = [f"{DIMENSIONS[b].fact_sql} AS {DIMENSIONS[b].column}" for b in by]
-        aggs = [measure_sql(m, e) for m, e in MEASURES.items()]
-        aggs.append("count(*) FILTER (WHERE answered_at IS NOT NULL OR received_at <= $cutoff) AS eligible_30d")
+        aggs = [measure_sql(m, e) for m, e in MEASURES.items() if m in needed]
+        eligible = "count(*) FILTER (WHERE answered_at IS NOT NULL OR received_at <= $cutoff) AS eligible_30d"
         source = "appeal"
-    params["cutoff"] = cutoff_30d
+    if "eligible_30d" in needed:
+        aggs.append(eligible)
+        params["cutoff"] = cutoff_30d
     sql = (
         f"SELECT {', '.join(group + aggs)} FROM {source} WHERE {where}"  # noqa: S608 - registry identifiers only
         + (f" GROUP BY {', '.join(str(i + 1) for i in range(len(group)))}" if group else "")
     )
     df = con.execute(sql, params).df()
     if not keys and df.empty:
-        df = pd.DataFrame([{m: 0 for m in MEASURES}])
-    measure_cols = [*MEASURES, "eligible_30d"]
+        df = pd.DataFrame([dict.fromkeys(needed & set(df.columns), 0)])
+    measure_cols = [c for c in df.columns if c not in keys]
     df[measure_cols] = df[measure_cols].fillna(0)
 
     needs_open = any(ind.get(c).kind == "open" for c in codes) or "response_share" in codes
     if needs_open:
         df = _merge_open(con, df, by, keys, period, filters, scope, as_of)
-    df["due_or_answered"] = df["n_answered"] + df.get("overdue_in_period", 0)
+    if "due_or_answered" in needed:
+        df["due_or_answered"] = df["n_answered"] + df.get("overdue_in_period", 0)
 
     out = df[keys].copy()
     out["volume"] = df["n"].astype("int64")
@@ -246,6 +251,19 @@ def _compute(
     return out
 
 
+def _needed_measures(codes: list[str]) -> set[str]:
+    """The rollup measures the requested indicators rest on (summing all 18 costs time)."""
+    needed = {"n"}
+    for code in codes:
+        spec = ind.get(code)
+        needed |= {m for m in (spec.numerator, spec.denominator) if m}
+    if "due_or_answered" in needed:
+        needed.add("n_answered")
+    if "eligible_30d" in needed:
+        needed.add("n_answered")
+    return needed
+
+
 def _where(filters: dict[str, list], scope: Scope, period: Period, rollup: bool) -> tuple[str, dict]:
     """The WHERE clause every query shares: period, filters, and always the scope."""
     if rollup:
@@ -277,7 +295,8 @@ def _clean_filters(con: duckdb.DuckDBPyConnection, filters: Mapping[str, Iterabl
         if not values:
             continue
         if name == "sector":
-            codes = dict(con.execute("SELECT code, id FROM sector").fetchall())
+            sectors = reference(con, "sector")
+            codes = dict(zip(sectors["sector_code"], sectors["sector_id"], strict=True))
             values = [codes.get(v, v) if isinstance(v, str) else v for v in values]
         try:
             typed = [FILTERS[name][1](v) for v in values]
@@ -392,30 +411,34 @@ def _add_rank(df: pd.DataFrame, code: str) -> None:
         df[f"{code}_rank_change"] = df[f"{code}_rank_prev"] - df[f"{code}_rank"]
 
 
+_REFERENCE_SQL: dict[str, str] = {
+    "municipality": "SELECT id AS municipality_id, name AS municipality_name, population FROM municipality",
+    "sector": "SELECT id AS sector_id, code AS sector_code, name AS sector_name FROM sector",
+    "category": """SELECT c.id AS category_id, c.name AS category_name, c.parent_id AS category_parent_id,
+                          p.name AS category_parent_name, c.is_other AS category_is_other
+                   FROM category c LEFT JOIN category p ON p.id = c.parent_id""",
+    "organisation": "SELECT id AS organisation_id, name AS organisation_name, kind AS organisation_kind FROM organisation",
+    "channel": "SELECT code AS channel, name AS channel_name FROM channel",
+}
+# Reference lists are tiny and change only when a writer replaces or reopens the file, which gives
+# a new read connection: caching per connection saves a query per dimension on every call.
+_reference_cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def reference(con: duckdb.DuckDBPyConnection, name: str) -> pd.DataFrame:
+    """A reference list (municipality, sector, category, organisation, channel) with label columns."""
+    cache = _reference_cache.setdefault(con, {})
+    if name not in cache:
+        cache[name] = con.execute(_REFERENCE_SQL[name]).df()
+    return cache[name]
+
+
 def _attach_labels(
     con: duckdb.DuckDBPyConnection, df: pd.DataFrame, by: list[str], filters: dict[str, list], scope: Scope
 ) -> pd.DataFrame:
-    if "municipality" in by:
-        ref = con.execute("SELECT id AS municipality_id, name AS municipality_name, population FROM municipality").df()
-        df = df.merge(ref, on="municipality_id", how="left")
-    if "sector" in by:
-        ref = con.execute("SELECT id AS sector_id, code AS sector_code, name AS sector_name FROM sector").df()
-        df = df.merge(ref, on="sector_id", how="left")
-    if "category" in by:
-        ref = con.execute(
-            """SELECT c.id AS category_id, c.name AS category_name, c.parent_id AS category_parent_id,
-                      p.name AS category_parent_name, c.is_other AS category_is_other
-               FROM category c LEFT JOIN category p ON p.id = c.parent_id"""
-        ).df()
-        df = df.merge(ref, on="category_id", how="left")
-    if "organisation" in by:
-        ref = con.execute(
-            "SELECT id AS organisation_id, name AS organisation_name, kind AS organisation_kind FROM organisation"
-        ).df()
-        df = df.merge(ref, on="organisation_id", how="left")
-    if "channel" in by:
-        ref = con.execute("SELECT code AS channel, name AS channel_name FROM channel").df()
-        df = df.merge(ref, on="channel", how="left")
+    for name in by:
+        if name in _REFERENCE_SQL:
+            df = df.merge(reference(con, name), on=DIMENSIONS[name].column, how="left")
     rate_cols = [c for c in ("rate_10k", "rate_10k_prev") if c in df]
     if rate_cols:
         if "municipality" in by:
@@ -429,11 +452,10 @@ def _attach_labels(
 
 def _population_in_scope(con: duckdb.DuckDBPyConnection, filters: dict[str, list], scope: Scope) -> float:
     """Residents of the municipalities a query covers: its municipality filter within the scope."""
-    ids = {r[0] for r in con.execute("SELECT id FROM municipality").fetchall()}
+    ref = reference(con, "municipality")
+    keep = pd.Series(True, index=ref.index)
     if "municipality" in filters:
-        ids &= set(filters["municipality"])
+        keep &= ref["municipality_id"].isin(filters["municipality"])
     if scope.municipality_ids is not None:
-        ids &= set(scope.municipality_ids)
-    return float(con.execute(
-        "SELECT coalesce(sum(population), 0) FROM municipality WHERE list_contains($ids, id)", {"ids": sorted(ids)}
-    ).fetchall()[0][0])
+        keep &= ref["municipality_id"].isin(scope.municipality_ids)
+    return float(ref.loc[keep, "population"].fillna(0).sum())
