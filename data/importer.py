@@ -559,10 +559,18 @@ def _import_staged(
     con.execute("DROP VIEW imp_acc")
     con.unregister("imp_deadlines")
     # The rollups follow the facts in the same transaction: only the days this file touched.
-    new_days = con.execute(
-        "SELECT DISTINCT CAST(received_at_ts AS DATE) FROM imp_chk WHERE reason IS NULL"
-    ).fetchall()
-    refresh_rollups(con, [d for (d,) in new_days] + [d for (d,) in old_days])
+    if existing == 0:
+        new_days = con.execute(
+            "SELECT DISTINCT CAST(received_at_ts AS DATE) FROM imp_chk WHERE reason IS NULL"
+        ).fetchall()
+    else:  # unchanged rows leave the rollups as they are
+        new_days = con.execute(
+            """SELECT DISTINCT CAST(c.received_at_ts AS DATE) FROM imp_chk c
+               JOIN imp_state s ON s.source = c.src AND s.source_id = c.source_id
+               WHERE c.reason IS NULL AND s.state <> 'same'"""
+        ).fetchall()
+    if new_days or old_days:
+        refresh_rollups(con, [d for (d,) in new_days] + [d for (d,) in old_days])
     as_of = con.execute("SELECT max(received_at) FROM appeal").fetchall()[0][0]
     if as_of is not None:
         set_meta(con, "data_as_of", as_of.isoformat(sep=" "))
