@@ -15,6 +15,24 @@ CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 
 
+def make_warehouse(tmp_path: Path, csv_rows: list[str]) -> Path:
+    """A warehouse with the reference lists and the given appeals (CSV rows under a plain header)."""
+    import datetime as dt
+
+    from data.importer import run_import
+    from data.mapping import load_mapping
+    from data.warehouse import connect, ensure_initialised
+
+    db = tmp_path / "w.duckdb"
+    con = connect(db)
+    ensure_initialised(con)
+    f = tmp_path / "appeals.csv"
+    f.write_text("\n".join(["source_id,received_at,municipality,channel,category", *csv_rows]), encoding="utf-8")
+    run_import(con, f, load_mapping(None), now=dt.datetime(2025, 11, 1))
+    con.close()
+    return db
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 
 import pytest
 
-from data.importer import run_import
-from data.mapping import load_mapping
-from data.warehouse import connect, ensure_initialised
+from tests.conftest import make_warehouse
 
 
 def find(component, component_id: str):
@@ -45,14 +42,7 @@ def test_missing_warehouse_shows_how_to_build_it(app_factory, tmp_path: Path) ->
 
 
 def test_start_page_counts_what_the_warehouse_holds(app_factory, tmp_path: Path) -> None:
-    db = tmp_path / "w.duckdb"
-    con = connect(db)
-    ensure_initialised(con)
-    f = tmp_path / "a.csv"
-    f.write_text("source_id,received_at,municipality,channel,category\n"
-                 "1,01.10.2025,Ярцевский,pos,Отопление\n2,02.10.2025,Ярцевский,pos,Газификация\n", encoding="utf-8")
-    run_import(con, f, load_mapping(None), now=dt.datetime(2025, 11, 1))
-    con.close()
+    db = make_warehouse(tmp_path, ["1,01.10.2025,Ярцевский,pos,Отопление", "2,02.10.2025,Ярцевский,pos,Газификация"])
     app_factory(db)
     from pages import home
 

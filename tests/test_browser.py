@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import time
 from pathlib import Path
 
 import pytest
 
-from data.importer import run_import
-from data.mapping import load_mapping
-from data.warehouse import connect, ensure_initialised
-from tests.conftest import ARTIFACTS
+from tests.conftest import ARTIFACTS, make_warehouse
 
 pytestmark = pytest.mark.browser
 
@@ -43,16 +39,7 @@ def _requested_hosts(driver) -> set[str]:
 def test_start_page_in_chromium_has_no_console_errors_and_stays_offline(
     served_app, browser, tmp_path: Path
 ) -> None:
-    db = tmp_path / "w.duckdb"
-    con = connect(db)
-    ensure_initialised(con)
-    f = tmp_path / "a.csv"
-    f.write_text("source_id,received_at,municipality,channel,category\n"
-                 "1,01.10.2025,Ярцевский,pos,Отопление\n", encoding="utf-8")
-    run_import(con, f, load_mapping(None), now=dt.datetime(2025, 11, 1))
-    con.close()
-
-    base = served_app(db)
+    base = served_app(make_warehouse(tmp_path, ["1,01.10.2025,Ярцевский,pos,Отопление"]))
     browser.get(base + "/")
     total = _wait_for(browser, "#total-appeals")
     assert total.text == "1"
