@@ -1,0 +1,359 @@
+"""Ratings of organisations and municipalities: four components, each 0–100 within a peer group.
+
+Components (DESIGN §4), each the mean of the scores of its indicators from the registry:
+
+- количество (``quantity``) — ``response_share``;
+- скорость (``speed``) — ``on_time_share``, ``response_hours_median`` (lower is better);
+- качество (``quality``) — ``satisfaction_share``, 1 − ``rework_share``;
+- полнота (``completeness``) — ``merits_share``, 1 − ``repeat_share``.
+
+Scoring one indicator within a peer group (organisations: the same ``organisation_kind``;
+municipalities: all together) is a min–max scaling over the bodies that are ranked:
+``100 · (x − min) / (max − min)`` when higher is better, ``100 · (max − x) / (max − min)`` when
+lower is better (1 − share scores exactly as "the share, lower is better"). When every body has
+the same value each gets 100 (nobody is behind). A body without a value (no rated appeals, no
+answers…) gets no score for that indicator and its component is the mean of the others; a
+component without any value drops out of the composite, whose weights are then renormalised.
+
+The composite is the weighted mean of the components (weights and the minimum volume come from
+``config/rating.toml``). Bodies with fewer appeals in the period than the minimum are listed as
+«недостаточно данных», take no part in the scaling and get no rank. The previous period is rated
+the same way on its own bodies, so ``rank_change`` is the change of place (positive = moved up).
+
+A body's own indicator values are used even when one of them rests on few appeals (its
+``<code>_low``): the rating's minimum volume is the gate, applied to the body as a whole.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from metrics import indicators as ind
+from metrics.periods import Period
+from metrics.query import data_as_of, query_on, reference
+from metrics.scope import REGION, Scope
+from metrics.source import reader
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG = PROJECT_DIR / "config" / "rating.toml"
+CONFIG_ENV = "CUR_RATING_CONFIG"
+DEFAULT_MIN_VOLUME = 20
+
+COMPONENT_LABELS: dict[str, str] = {
+    "quantity": "количество",
+    "speed": "скорость",
+    "quality": "качество",
+    "completeness": "полнота",
+}
+# component -> the registry indicators it rests on; their direction comes from the registry
+COMPONENT_INDICATORS: dict[str, tuple[str, ...]] = {
+    "quantity": ("response_share",),
+    "speed": ("on_time_share", "response_hours_median"),
+    "quality": ("satisfaction_share", "rework_share"),
+    "completeness": ("merits_share", "repeat_share"),
+}
+INDICATOR_CODES: tuple[str, ...] = tuple(c for codes in COMPONENT_INDICATORS.values() for c in codes)
+
+STATUS_RANKED = "в рейтинге"
+STATUS_TOO_FEW = "недостаточно данных"
+MUNICIPALITY_PEER_GROUP = "все муниципалитеты"
+NO_KIND_PEER_GROUP = "вид не указан"
+# A body alone in its kind would score 100 everywhere (min = max): it is compared with every
+# ranked organisation instead, and its peer group says so.
+ALONE_PEER_GROUP = "все организации (единственная своего вида)"
+
+COLUMN_LABELS: dict[str, str] = {
+    "organisation_id": "Код организации",
+    "organisation_name": "Организация",
+    "organisation_kind": "Вид организации",
+    "municipality_id": "Код муниципалитета",
+    "municipality_name": "Муниципалитет",
+    "peer_group": "Группа сравнения",
+    "volume": "Обращений за период",
+    "volume_prev": "Обращений за прошлый период",
+    "status": "Статус",
+    "rank": "Место",
+    "peer_rank": "Место в группе",
+    "peer_count": "Участников в группе",
+    "rank_prev": "Место в прошлом периоде",
+    "peer_rank_prev": "Место в группе в прошлом периоде",
+    "rank_change": "Изменение места",
+    "peer_rank_change": "Изменение места в группе",
+    "composite": "Итоговая оценка",
+    "composite_prev": "Итоговая оценка в прошлом периоде",
+    **COMPONENT_LABELS,
+    "weak_component": "Слабое место",
+    "weak_component_code": "Слабое место (код)",
+    **{code: ind.get(code).label for code in INDICATOR_CODES},
+}
+
+_EPS = 1e-12  # spreads below this are float noise: the values are equal
+
+
+class RatingConfigError(ValueError):
+    """The rating settings are wrong; the message is for a person."""
+
+
+@dataclass(frozen=True)
+class RatingConfig:
+    weights: dict[str, float]
+    min_volume: int
+
+
+# --- settings ---------------------------------------------------------------------------------
+
+
+def validate_weights(raw: Mapping[str, object], where: str = "веса рейтинга") -> dict[str, float]:
+    """The four component weights as floats; a clear Russian error for anything else."""
+    known = ", ".join(f"{k} ({v})" for k, v in COMPONENT_LABELS.items())
+    unknown = sorted(set(raw) - set(COMPONENT_LABELS))
+    if unknown:
+        raise RatingConfigError(f"{where}: неизвестный компонент {', '.join(unknown)}; допустимы: {known}")
+    missing = [k for k in COMPONENT_LABELS if k not in raw]
+    if missing:
+        raise RatingConfigError(f"{where}: не задан вес для {', '.join(missing)}; нужны все четыре: {known}")
+    weights: dict[str, float] = {}
+    for key in COMPONENT_LABELS:
+        value = raw[key]
+        # bool is an int in Python, but «true» as a weight is a typo
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            raise RatingConfigError(f"{where}: вес {key} должен быть числом, получено {value!r}")
+        if value < 0:
+            raise RatingConfigError(f"{where}: вес {key} не может быть отрицательным ({value})")
+        weights[key] = float(value)
+    if sum(weights.values()) <= 0:
+        raise RatingConfigError(f"{where}: сумма весов должна быть больше нуля")
+    return weights
+
+
+def _validate_min_volume(value: object, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise RatingConfigError(f"{where}: min_volume — целое неотрицательное число обращений, получено {value!r}")
+    return value
+
+
+def load_config(path: str | Path | None = None) -> RatingConfig:
+    """Settings from ``path``, else env ``CUR_RATING_CONFIG``, else ``config/rating.toml``.
+
+    A missing default file means the defaults (equal weights, 20 appeals); a file named
+    explicitly (argument or env) must exist.
+    """
+    explicit = path or os.environ.get(CONFIG_ENV)
+    file = Path(explicit) if explicit else DEFAULT_CONFIG
+    if not file.exists():
+        if explicit:
+            raise RatingConfigError(f"файл настроек рейтинга не найден: {file}")
+        return RatingConfig(dict.fromkeys(COMPONENT_LABELS, 1.0), DEFAULT_MIN_VOLUME)
+    try:
+        data = tomllib.loads(file.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise RatingConfigError(f"{file}: файл настроек рейтинга не читается: {exc}") from exc
+    unknown = sorted(set(data) - {"weights", "min_volume"})
+    if unknown:
+        raise RatingConfigError(f"{file}: неизвестные настройки {', '.join(unknown)}; допустимы weights и min_volume")
+    raw_weights = data.get("weights", dict.fromkeys(COMPONENT_LABELS, 1))
+    if not isinstance(raw_weights, dict):
+        raise RatingConfigError(f"{file}: weights — таблица [weights] с четырьмя весами")
+    return RatingConfig(
+        validate_weights(raw_weights, str(file)),
+        _validate_min_volume(data.get("min_volume", DEFAULT_MIN_VOLUME), str(file)),
+    )
+
+
+def load_weights(path: str | Path | None = None) -> dict[str, float]:
+    """Component weights from the settings file (see ``load_config``)."""
+    return load_config(path).weights
+
+
+# --- ratings ----------------------------------------------------------------------------------
+
+
+def rate_organisations(
+    period: Period,
+    scope: Scope = REGION,
+    filters: Mapping[str, Iterable[object]] | None = None,
+    weights: Mapping[str, float] | None = None,
+    min_volume: int | None = None,
+    con: duckdb.DuckDBPyConnection | None = None,
+) -> pd.DataFrame:
+    """Organisations of the scope rated within their kind (``organisation_kind``); see the module doc.
+
+    One row per organisation with appeals in the period: ``organisation_id``, ``organisation_name``,
+    ``organisation_kind``, ``peer_group``, home ``municipality_id`` / ``municipality_name``, ``volume``,
+    ``volume_prev``, ``status``, ``rank`` (1 = best of the whole list), ``peer_rank`` (within the kind)
+    of ``peer_count`` ranked bodies of the kind, ``rank_prev``, ``peer_rank_prev``, ``rank_change``,
+    ``peer_rank_change`` (positive = moved up), ``composite``, ``composite_prev``, the four component
+    scores, ``weak_component`` (Russian label; ``weak_component_code``) and the indicator values.
+    Ranked bodies first, by rank; then the rest («недостаточно данных»), by volume.
+    """
+    w, floor = _settings(weights, min_volume)
+    return _with_connection(con, lambda c: _rate(c, "organisation", period, scope, filters, w, floor))
+
+
+def rate_municipalities(
+    period: Period,
+    scope: Scope = REGION,
+    filters: Mapping[str, Iterable[object]] | None = None,
+    weights: Mapping[str, float] | None = None,
+    min_volume: int | None = None,
+    con: duckdb.DuckDBPyConnection | None = None,
+) -> pd.DataFrame:
+    """Municipalities of the scope rated all together; the columns of ``rate_organisations``."""
+    w, floor = _settings(weights, min_volume)
+    return _with_connection(con, lambda c: _rate(c, "municipality", period, scope, filters, w, floor))
+
+
+def _settings(weights: Mapping[str, float] | None, min_volume: int | None) -> tuple[dict[str, float], int]:
+    """Arguments over the settings file; checked before any query."""
+    if weights is None or min_volume is None:
+        config = load_config()
+        weights = config.weights if weights is None else weights
+        min_volume = config.min_volume if min_volume is None else min_volume
+    return validate_weights(weights), _validate_min_volume(min_volume, "min_volume")
+
+
+def _with_connection(con, run):
+    if con is not None:
+        return run(con)
+    with reader() as c:
+        return run(c)
+
+
+def _rate(
+    con: duckdb.DuckDBPyConnection,
+    by: str,
+    period: Period,
+    scope: Scope,
+    filters: Mapping[str, Iterable[object]] | None,
+    w: dict[str, float],
+    floor: int,
+) -> pd.DataFrame:
+    key = "organisation_id" if by == "organisation" else "municipality_id"
+    as_of = data_as_of(con)
+
+    # The previous period is queried on its own rather than with compare=True: the comparison
+    # keeps only today's bodies, and the previous ranks must be those of the previous list.
+    current = query_on(con, INDICATOR_CODES, [by], period, filters, scope, as_of=as_of)
+    previous = query_on(con, INDICATOR_CODES, [by], period.previous(), filters, scope, as_of=as_of)
+    current = _prepare(con, current, by, key)
+    previous = _prepare(con, previous, by, key)
+
+    current = _score(current, w, floor)
+    previous = _score(previous, w, floor)
+    prev = previous[[key, "volume", "composite", "rank", "peer_rank"]].rename(
+        columns={"volume": "volume_prev", "composite": "composite_prev", "rank": "rank_prev",
+                 "peer_rank": "peer_rank_prev"}
+    )
+    out = current.merge(prev, on=key, how="left")
+    out["volume_prev"] = out["volume_prev"].fillna(0).astype("int64")
+    out["rank_change"] = (out["rank_prev"] - out["rank"]).astype("Int64")
+    out["peer_rank_change"] = (out["peer_rank_prev"] - out["peer_rank"]).astype("Int64")
+
+    labels = (["organisation_id", "organisation_name", "organisation_kind"] if by == "organisation" else []) + [
+        "municipality_id", "municipality_name"]
+    columns = [*labels, "peer_group", "volume", "volume_prev", "status", "rank", "peer_rank", "peer_count",
+               "rank_prev", "peer_rank_prev", "rank_change", "peer_rank_change", "composite", "composite_prev",
+               *COMPONENT_LABELS, "weak_component", "weak_component_code", *INDICATOR_CODES]
+    out = out.sort_values(["rank", "volume", labels[1]], ascending=[True, False, True], na_position="last")
+    return out[columns].reset_index(drop=True)
+
+
+def _prepare(con: duckdb.DuckDBPyConnection, df: pd.DataFrame, by: str, key: str) -> pd.DataFrame:
+    """Drop appeals without a body, add the peer group and (organisations) the home municipality."""
+    df = df[df[key].notna()].copy()
+    df[key] = df[key].astype("int64")
+    if by == "organisation":
+        df["peer_group"] = df["organisation_kind"].fillna(NO_KIND_PEER_GROUP)
+        homes = _organisation_homes(con)
+        df = df.merge(homes, on="organisation_id", how="left")
+    else:
+        df["peer_group"] = MUNICIPALITY_PEER_GROUP
+    return df
+
+
+def _organisation_homes(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    homes = con.execute("SELECT id AS organisation_id, municipality_id FROM organisation").df()
+    homes["organisation_id"] = homes["organisation_id"].astype("int64")
+    names = reference(con, "municipality")[["municipality_id", "municipality_name"]]
+    homes = homes.merge(names, on="municipality_id", how="left")
+    homes["municipality_id"] = homes["municipality_id"].astype("Int64")
+    return homes
+
+
+def indicator_score(values: pd.Series, higher_is_better: bool, groups: pd.Series | None = None) -> pd.Series:
+    """Min–max score 0–100 of one indicator within each group (one group when None); 100 for all
+    when all values of a group are equal, NaN where the value is missing."""
+    frame = values.astype("float64").to_frame("x")
+    return _scores(frame, {"x": higher_is_better}, groups)["x"]
+
+
+def _scores(values: pd.DataFrame, higher: Mapping[str, bool], groups: pd.Series | None) -> pd.DataFrame:
+    """``indicator_score`` of every column at once: two grouped passes instead of two per column."""
+    keys = groups if groups is not None else pd.Series(0, index=values.index)
+    grouped = values.groupby(keys)
+    lo, hi = grouped.transform("min"), grouped.transform("max")
+    spread = hi - lo
+    scaled = (values - lo) / spread.where(spread > _EPS) * 100.0
+    for column, better in higher.items():
+        if not better:
+            scaled[column] = 100.0 - scaled[column]
+    return scaled.where(spread > _EPS, values.where(values.isna(), 100.0))
+
+
+def _score(df: pd.DataFrame, weights: Mapping[str, float], min_volume: int) -> pd.DataFrame:
+    """Component scores, composite, status and ranks of one period's list."""
+    df = df.copy()
+    eligible = df["volume"] >= min_volume
+    members = eligible.groupby(df["peer_group"]).transform("sum")
+    alone = eligible & (members == 1) & (df["peer_group"] != MUNICIPALITY_PEER_GROUP) & (eligible.sum() > 1)
+    # every rating indicator has a direction (tested)
+    higher = {code: bool(ind.get(code).higher_is_better) for code in INDICATOR_CODES}
+    values = df[list(INDICATOR_CODES)].astype("float64").where(eligible, axis=0)
+    scores = _scores(values, higher, df["peer_group"])
+    if alone.any():
+        scores.loc[alone] = _scores(values, higher, None).loc[alone]
+        df.loc[alone, "peer_group"] = ALONE_PEER_GROUP
+    for component, codes in COMPONENT_INDICATORS.items():
+        df[component] = scores[list(codes)].mean(axis=1, skipna=True)
+
+    scores = df[list(COMPONENT_LABELS)]
+    w = pd.Series(weights, dtype="float64")[scores.columns]
+    present = scores.notna()
+    weight_sum = present.mul(w, axis=1).sum(axis=1)
+    df["composite"] = scores.fillna(0).mul(w, axis=1).sum(axis=1) / weight_sum.where(weight_sum > 0)
+
+    ranked = eligible & df["composite"].notna()
+    df["status"] = np.where(ranked, STATUS_RANKED, STATUS_TOO_FEW)
+    df.loc[~ranked, [*COMPONENT_LABELS, "composite"]] = np.nan
+    rankable = df["composite"].where(ranked)
+    df["rank"] = rankable.rank(ascending=False, method="min").astype("Int64")
+    df["peer_rank"] = rankable.groupby(df["peer_group"]).rank(ascending=False, method="min").astype("Int64")
+    df["peer_count"] = ranked.groupby(df["peer_group"]).transform("sum").astype("int64")
+    # a body alone in its kind was scored against everyone: its place is its place in the whole list
+    df.loc[alone & ranked, "peer_rank"] = df.loc[alone & ranked, "rank"]
+    df.loc[alone & ranked, "peer_count"] = int(ranked.sum())
+
+    df["weak_component_code"] = _weak(df[[c for c in COMPONENT_LABELS if weights[c] > 0]])
+    df["weak_component"] = df["weak_component_code"].map(COMPONENT_LABELS)
+    return df
+
+
+def _weak(scores: pd.DataFrame) -> pd.Series:
+    """The lowest component of each row (the first listed on a tie); None when there is nothing to
+    pick: no scores, or all of them equal."""
+    values = scores.to_numpy(dtype="float64")
+    known = ~np.isnan(values)
+    low = np.where(known, values, np.inf)
+    spread = np.where(known, values, -np.inf).max(axis=1) - low.min(axis=1)
+    names = np.array(scores.columns, dtype=object)[low.argmin(axis=1)] if len(scores.columns) else None
+    picked = known.any(axis=1) & (spread > _EPS)
+    return pd.Series(np.where(picked, names, None), index=scores.index, dtype="object")

@@ -1,0 +1,165 @@
+"""Signals: a municipality × category whose weekly count jumped well above its own recent baseline.
+
+Method (DESIGN §4), on the weekly rollup ``appeal_weekly`` read through the caller's scope:
+
+- only whole weeks count: the week holding the data date is left out unless the data reach its
+  end (``WEEK_END_SLACK`` before Monday 00:00), since a partial week looks like a drop;
+- a week *x* is compared with the ``weeks`` weeks before it (weeks without appeals count as 0):
+  robust z = (x − median) / scale, scale = max(1.4826 · MAD, √median, 1). The MAD alone is 0 for
+  a steady small count, and counts of appeals are Poisson-like, so their noise is at least
+  √median: with the floor 1 → 4 is no alarm, while 2–3 a week → 15 is;
+- a run of signalling weeks starts with z ≥ ``z_threshold`` and keeps the baseline of the weeks
+  before its start (a surge must not become its own baseline); it goes on while each later week
+  keeps z ≥ ``z_continue`` against that baseline (hysteresis: a surge easing from 19 to 12 a
+  week against a usual 4 is still one event, not a gap). Every week of a run has at least
+  ``min_count`` appeals;
+- a signal is a run that reaches the latest whole week: ``first_week``, ``weeks_running``, and the
+  latest week's ``count``, ``baseline`` (median before the run), ``z`` and ``ratio``. Runs are
+  looked for over the last ``weeks`` weeks, so ``weeks_running`` is at most ``weeks``.
+- ``same_category_signals``: how many municipalities (in scope) signal in the same category; many
+  at once point to a region-wide or seasonal rise (the start of the heating season) rather than
+  a local incident.
+
+Three small SQL reads (weekly counts, the first week of data, category sectors) plus cached labels;
+the rest is numpy over a groups × weeks matrix, no loop over groups.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from metrics.periods import Period
+from metrics.query import _where, data_as_of, reference
+from metrics.scope import REGION, Scope
+from metrics.source import reader
+
+MAD_TO_SD = 1.4826  # MAD × this estimates the standard deviation of a normal distribution
+# An export taken late on Sunday still counts its week as whole.
+WEEK_END_SLACK = dt.timedelta(hours=1)
+
+COLUMNS = ["municipality_id", "municipality_name", "sector_code", "category_id", "category_name", "week",
+           "count", "baseline", "z", "ratio", "first_week", "weeks_running", "same_category_signals"]
+
+
+def last_whole_week(as_of: dt.datetime) -> dt.date:
+    """Monday of the latest week the data cover completely on ``as_of``."""
+    monday = as_of.date() - dt.timedelta(days=as_of.weekday())
+    week_end = dt.datetime.combine(monday + dt.timedelta(days=7), dt.time())
+    return monday if as_of >= week_end - WEEK_END_SLACK else monday - dt.timedelta(days=7)
+
+
+def detect_signals(
+    as_of: dt.datetime | dt.date | None = None,
+    weeks: int = 12,
+    scope: Scope = REGION,
+    min_count: int = 8,
+    z_threshold: float = 3.5,
+    con: duckdb.DuckDBPyConnection | None = None,
+    z_continue: float = 2.0,
+) -> pd.DataFrame:
+    """Current signals, strongest (highest z) first; columns ``COLUMNS``.
+
+    ``as_of`` is the data date (default: the warehouse's own); a date means up to the end of
+    that day. Only weeks before it are read, so a past date replays what the wall showed then.
+    """
+    if weeks < 3:
+        raise ValueError("для базы сравнения нужно не меньше 3 недель")
+    z_continue = min(z_continue, z_threshold)
+    if con is None:
+        with reader() as own:
+            return detect_signals(as_of, weeks, scope, min_count, z_threshold, own, z_continue)
+    if as_of is None:
+        as_of = data_as_of(con)
+    elif not isinstance(as_of, dt.datetime):
+        as_of = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time())
+    latest = last_whole_week(as_of)
+    # runs start in the last ``weeks`` weeks, each start needing ``weeks`` weeks of baseline before it
+    span = 2 * weeks
+    first = latest - dt.timedelta(weeks=span - 1)
+    counts, data_start = _weekly_counts(con, first, latest + dt.timedelta(days=7), scope)
+    if counts.empty:
+        return pd.DataFrame(columns=COLUMNS)
+
+    all_weeks = pd.date_range(first, latest, freq="7D").date
+    matrix = counts.pivot_table(index=["municipality_id", "category_id"], columns="week", values="n",
+                                aggfunc="sum", fill_value=0)
+    matrix = matrix.reindex(columns=all_weeks, fill_value=0)
+    x = matrix.to_numpy(dtype="float64")  # groups × 2·weeks, oldest first
+
+    # Candidate run starts j = the last ``weeks`` weeks; the baseline of j is the ``weeks`` weeks before it.
+    windows = np.lib.stride_tricks.sliding_window_view(x, weeks, axis=1)[:, :weeks, :]  # groups × j × window
+    median = np.median(windows, axis=2)  # groups × j
+    mad = np.median(np.abs(windows - median[:, :, None]), axis=2)
+    scale = np.maximum(np.maximum(MAD_TO_SD * mad, np.sqrt(median)), 1.0)
+    recent = x[:, weeks:]  # groups × k (the same weeks as j)
+    # z of week k against the baseline frozen before start j: groups × j × k
+    z = (recent[:, None, :] - median[:, :, None]) / scale[:, :, None]
+    enough = (recent >= min_count)[:, None, :]
+    # weeks before the data begin are not zeros but unknown: a start needs a whole baseline of data
+    known = (all_weeks[:weeks] >= data_start)[None, :]
+    starts = np.diagonal((z >= z_threshold) & enough, axis1=1, axis2=2) & known  # groups × j
+    later = np.triu(np.ones((weeks, weeks), dtype=bool))  # k ≥ j
+    holds = ((z >= z_continue) & enough) | ~later
+    valid = starts & holds.all(axis=2)  # a run from j lasts until the latest week
+    hit = valid.any(axis=1)
+    if not hit.any():
+        return pd.DataFrame(columns=COLUMNS)
+    rows = np.flatnonzero(hit)
+    start = np.argmax(valid[rows], axis=1)  # the earliest start: the whole run
+
+    keys = matrix.index[rows].to_frame(index=False)
+    out = keys.assign(
+        week=latest,
+        count=recent[rows, -1].astype("int64"),
+        baseline=median[rows, start],
+        z=z[rows, start, -1],
+        first_week=[latest - dt.timedelta(weeks=weeks - 1 - int(j)) for j in start],
+        weeks_running=(weeks - start).astype("int64"),
+    )
+    base = out["baseline"].where(out["baseline"] > 0)
+    out["ratio"] = out["count"] / base
+    out["same_category_signals"] = out.groupby("category_id")["municipality_id"].transform("size").astype("int64")
+    out = _label(con, out)
+    return out.sort_values(["z", "count"], ascending=False, kind="stable")[COLUMNS].reset_index(drop=True)
+
+
+def recent_signals(limit: int = 20, **kwargs: object) -> pd.DataFrame:
+    """The ``limit`` strongest current signals (arguments as ``detect_signals``)."""
+    return detect_signals(**kwargs).head(limit).reset_index(drop=True)  # type: ignore[arg-type]
+
+
+def _weekly_counts(
+    con: duckdb.DuckDBPyConnection, start: dt.date, end: dt.date, scope: Scope
+) -> tuple[pd.DataFrame, dt.date]:
+    """Weekly counts in [start, end) and the first week with any data in scope."""
+    # ``_where`` writes the period over the rollup's ``month`` column; the weekly rollup's ``week``
+    # is given that name so the same clause (with the scope, which must never be forgotten) applies.
+    source = "(SELECT week AS month, municipality_id, sector_id, category_id, n FROM appeal_weekly)"
+    where, params = _where({}, scope, _range(start, end), rollup=True)
+    sql = (
+        "SELECT month AS week, municipality_id, category_id, CAST(sum(n) AS INTEGER) AS n "  # noqa: S608 - see above
+        f"FROM {source} WHERE category_id IS NOT NULL AND {where} GROUP BY ALL"
+    )
+    df = con.execute(sql, params).df()
+    df["week"] = pd.to_datetime(df["week"]).dt.date
+    where, params = _where({}, scope, _range(dt.date(1900, 1, 1), end), rollup=True)
+    first = con.execute(f"SELECT min(month) FROM {source} WHERE {where}", params).fetchall()[0][0]  # noqa: S608
+    return df, first or start
+
+
+def _range(start: dt.date, end: dt.date) -> Period:
+    return Period(start, end, "range", f"{start:%Y-%m-%d}..{end - dt.timedelta(days=1):%Y-%m-%d}")
+
+
+def _label(con: duckdb.DuckDBPyConnection, out: pd.DataFrame) -> pd.DataFrame:
+    municipalities = reference(con, "municipality")[["municipality_id", "municipality_name"]]
+    categories = reference(con, "category")[["category_id", "category_name"]]
+    sector_of = con.execute("SELECT c.id AS category_id, s.code AS sector_code FROM category c "
+                            "JOIN sector s ON s.id = c.sector_id").df()
+    out = out.merge(municipalities, on="municipality_id", how="left")
+    out = out.merge(categories, on="category_id", how="left")
+    return out.merge(sector_of, on="category_id", how="left")
