@@ -379,16 +379,45 @@ def _add_medians(con, out, codes, by, keys, period, filters, scope, use_rollup) 
 
 
 def _quantiles(hist: pd.DataFrame, keys: list[str], q: float) -> pd.DataFrame:
+    """Quantiles of every group's histogram at once (groups × buckets matrix, no Python loop)."""
     if hist.empty:
         return pd.DataFrame(columns=[*keys, "value"])
-    rows = []
-    grouped = hist.groupby(keys, dropna=False) if keys else [((), hist)]
-    for key, part in grouped:
-        counts = np.zeros(HIST_BUCKETS)
-        counts[part["bucket"].to_numpy(dtype=int)] += part["n"].to_numpy(dtype=float)
-        key = key if isinstance(key, tuple) else (key,)
-        rows.append((*key, quantile_from_histogram(counts, q)))
-    return pd.DataFrame(rows, columns=[*keys, "value"])
+    if keys:
+        grouped = hist.groupby(keys, dropna=False, sort=False)
+        codes = grouped.ngroup().to_numpy()
+        groups = grouped.size().reset_index()[keys]
+    else:
+        codes, groups = np.zeros(len(hist), dtype=int), pd.DataFrame(index=[0])
+    matrix = np.zeros((len(groups), HIST_BUCKETS))
+    np.add.at(matrix, (codes, hist["bucket"].to_numpy(dtype=int)), hist["n"].to_numpy(dtype=float))
+    groups["value"] = quantiles_from_histograms(matrix, q)
+    return groups
+
+
+def quantiles_from_histograms(matrix: np.ndarray, q: float) -> np.ndarray:
+    """``quantile_from_histogram`` for each row of a groups × buckets matrix."""
+    counts = np.asarray(matrix, dtype=float)
+    total = counts.sum(axis=1)
+    cum = np.cumsum(counts, axis=1)
+    edges = np.asarray(HIST_EDGES_HOURS, dtype=float)
+    upper = np.append(edges[1:], edges[-1] * edges[-1] / edges[-2])
+    rows = np.arange(len(counts))
+
+    def value_at(rank: np.ndarray) -> np.ndarray:
+        i = np.minimum((cum <= rank[:, None]).sum(axis=1), HIST_BUCKETS - 1)
+        k = counts[rows, i]
+        j = rank - (cum[rows, i] - k)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return edges[i] + (upper[i] - edges[i]) * (j + 0.5) / k
+
+    r = q * np.maximum(total - 1, 0)
+    lo = np.floor(r)
+    frac = r - lo
+    low = value_at(lo)
+    high = value_at(np.minimum(lo + 1, np.maximum(total - 1, 0)))
+    with np.errstate(invalid="ignore"):
+        out = low + frac * (high - low)
+    return np.where(total > 0, out, np.nan)
 
 
 def _merge_single(current: pd.DataFrame, previous: pd.DataFrame) -> pd.DataFrame:
@@ -419,6 +448,7 @@ _REFERENCE_SQL: dict[str, str] = {
                    FROM category c LEFT JOIN category p ON p.id = c.parent_id""",
     "organisation": "SELECT id AS organisation_id, name AS organisation_name, kind AS organisation_kind FROM organisation",
     "channel": "SELECT code AS channel, name AS channel_name FROM channel",
+    "organisation_home": "SELECT id AS organisation_id, municipality_id FROM organisation",
 }
 # Reference lists are tiny and change only when a writer replaces or reopens the file, which gives
 # a new read connection: caching per connection saves a query per dimension on every call.

@@ -281,7 +281,7 @@ def _prepare(con: duckdb.DuckDBPyConnection, df: pd.DataFrame, by: str, key: str
 
 
 def _organisation_homes(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    homes = con.execute("SELECT id AS organisation_id, municipality_id FROM organisation").df()
+    homes = reference(con, "organisation_home").copy()
     homes["organisation_id"] = homes["organisation_id"].astype("int64")
     names = reference(con, "municipality")[["municipality_id", "municipality_name"]]
     homes = homes.merge(names, on="municipality_id", how="left")
