@@ -217,37 +217,38 @@ def _compute(
     if "due_or_answered" in needed:
         df["due_or_answered"] = df["n_answered"] + df.get("overdue_in_period", 0)
 
-    out = df[keys].copy()
-    out["volume"] = df["n"].astype("int64")
+    # columns are collected first and joined once: adding them one by one fragments the frame
+    cols: dict[str, pd.Series] = {"volume": df["n"].astype("int64")}
     for code in codes:
         spec = ind.get(code)
-        if spec.kind in ("count",):
-            out[code] = df[spec.numerator].astype("int64")
-            out[f"{code}_base"] = out[code]
+        if spec.kind == "count":
+            cols[code] = df[spec.numerator].astype("int64")
+            cols[f"{code}_base"] = cols[code]
         elif spec.kind in ("ratio", "mean"):
             den = df[spec.denominator].astype("float64")
-            out[code] = df[spec.numerator].astype("float64") / den.where(den > 0)
-            out[f"{code}_base"] = den
+            cols[code] = df[spec.numerator].astype("float64") / den.where(den > 0)
+            cols[f"{code}_base"] = den
         elif spec.kind == "rate":
-            out[code] = df["n"].astype("float64")  # divided by population in _attach_labels
-            out[f"{code}_base"] = df["n"]
+            cols[code] = df["n"].astype("float64")  # divided by population in _attach_labels
+            cols[f"{code}_base"] = df["n"]
         elif spec.kind == "open":
-            out[code] = df[code].astype("int64")
-            out[f"{code}_base"] = out[code]
+            cols[code] = df[code].astype("int64")
+            cols[f"{code}_base"] = cols[code]
             if code == "backlog_open":
                 for name, _, _ in AGE_BUCKETS:
-                    out[name] = df[name].astype("int64")
-        elif spec.kind == "growth":
-            continue
+                    cols[name] = df[name].astype("int64")
         elif spec.kind == "median":
-            out[f"{code}_base"] = df[spec.denominator]
+            cols[f"{code}_base"] = df[spec.denominator]
+    out = pd.concat([df[keys], pd.DataFrame(cols, index=df.index)], axis=1)
     medians = [c for c in codes if ind.get(c).kind == "median"]
     if medians:
         out = _add_medians(con, out, medians, by, keys, period, filters, scope, use_rollup)
-    for code in codes:
-        spec = ind.get(code)
-        if spec.kind != "growth":
-            out[f"{code}_low"] = out[f"{code}_base"].fillna(0) < spec.min_volume
+    low = {
+        f"{code}_low": out[f"{code}_base"].fillna(0) < ind.get(code).min_volume
+        for code in codes
+        if ind.get(code).kind != "growth"
+    }
+    out = pd.concat([out, pd.DataFrame(low, index=out.index)], axis=1)
     return out
 
 
