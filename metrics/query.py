@@ -450,6 +450,8 @@ _REFERENCE_SQL: dict[str, str] = {
     "organisation": "SELECT id AS organisation_id, name AS organisation_name, kind AS organisation_kind FROM organisation",
     "channel": "SELECT code AS channel, name AS channel_name FROM channel",
     "organisation_home": "SELECT id AS organisation_id, municipality_id FROM organisation",
+    "category_sector": """SELECT c.id AS category_id, s.code AS sector_code
+                          FROM category c JOIN sector s ON s.id = c.sector_id""",
 }
 # Reference lists are tiny and change only when a writer replaces or reopens the file, which gives
 # a new read connection: caching per connection saves a query per dimension on every call.

@@ -85,10 +85,15 @@ def detect_signals(
         return pd.DataFrame(columns=COLUMNS)
 
     all_weeks = pd.date_range(first, latest, freq="7D").date
-    matrix = counts.pivot_table(index=["municipality_id", "category_id"], columns="week", values="n",
-                                aggfunc="sum", fill_value=0)
-    matrix = matrix.reindex(columns=all_weeks, fill_value=0)
-    x = matrix.to_numpy(dtype="float64")  # groups × 2·weeks, oldest first
+    # groups × 2·weeks matrix, oldest week first (a numpy scatter: pivot_table costs tens of ms)
+    grouped = counts.groupby(["municipality_id", "category_id"], sort=True)
+    group_codes = grouped.ngroup().to_numpy()
+    group_keys = grouped.size().index
+    days = (counts["week"].to_numpy(dtype="datetime64[D]") - np.datetime64(first, "D")).astype("int64")
+    week_codes = days // 7
+    inside = (days % 7 == 0) & (week_codes >= 0) & (week_codes < len(all_weeks))
+    x = np.zeros((len(group_keys), len(all_weeks)))
+    np.add.at(x, (group_codes[inside], week_codes[inside]), counts["n"].to_numpy(dtype="float64")[inside])
 
     # Candidate run starts j = the last ``weeks`` weeks; the baseline of j is the ``weeks`` weeks before it.
     windows = np.lib.stride_tricks.sliding_window_view(x, weeks, axis=1)[:, :weeks, :]  # groups × j × window
@@ -111,7 +116,7 @@ def detect_signals(
     rows = np.flatnonzero(hit)
     start = np.argmax(valid[rows], axis=1)  # the earliest start: the whole run
 
-    keys = matrix.index[rows].to_frame(index=False)
+    keys = group_keys[rows].to_frame(index=False)
     out = keys.assign(
         week=latest,
         count=recent[rows, -1].astype("int64"),
@@ -145,7 +150,6 @@ def _weekly_counts(
         f"FROM {source} WHERE category_id IS NOT NULL AND {where} GROUP BY ALL"
     )
     df = con.execute(sql, params).df()
-    df["week"] = pd.to_datetime(df["week"]).dt.date
     where, params = _where({}, scope, _range(dt.date(1900, 1, 1), end), rollup=True)
     first = con.execute(f"SELECT min(month) FROM {source} WHERE {where}", params).fetchall()[0][0]  # noqa: S608
     return df, first or start
@@ -158,8 +162,7 @@ def _range(start: dt.date, end: dt.date) -> Period:
 def _label(con: duckdb.DuckDBPyConnection, out: pd.DataFrame) -> pd.DataFrame:
     municipalities = reference(con, "municipality")[["municipality_id", "municipality_name"]]
     categories = reference(con, "category")[["category_id", "category_name"]]
-    sector_of = con.execute("SELECT c.id AS category_id, s.code AS sector_code FROM category c "
-                            "JOIN sector s ON s.id = c.sector_id").df()
+    sector_of = reference(con, "category_sector")
     out = out.merge(municipalities, on="municipality_id", how="left")
     out = out.merge(categories, on="category_id", how="left")
     return out.merge(sector_of, on="category_id", how="left")
