@@ -98,8 +98,10 @@ def query_on(
     scope: Scope = REGION,
     compare: bool = False,
     as_of: dt.datetime | None = None,
+    labels: bool = True,
 ) -> pd.DataFrame:
-    """``query`` on an open connection (tests and batch jobs)."""
+    """``query`` on an open connection (tests and batch jobs); ``labels=False`` leaves out the name
+    columns (a caller that merges many frames attaches them once, at the end)."""
     codes = list(dict.fromkeys(indicators))
     for code in codes:
         ind.get(code)
@@ -129,7 +131,7 @@ def query_on(
     if compare and keys:
         for code in codes:
             _add_rank(current, code)
-    current = _attach_labels(con, current, list(by), clean, scope)
+    current = _attach_labels(con, current, list(by) if labels else [], clean, scope, by_for_rate=list(by))
     return current.reset_index(drop=True)
 
 
@@ -467,15 +469,22 @@ def reference(con: duckdb.DuckDBPyConnection, name: str) -> pd.DataFrame:
 
 
 def _attach_labels(
-    con: duckdb.DuckDBPyConnection, df: pd.DataFrame, by: list[str], filters: dict[str, list], scope: Scope
+    con: duckdb.DuckDBPyConnection,
+    df: pd.DataFrame,
+    by: list[str],
+    filters: dict[str, list],
+    scope: Scope,
+    by_for_rate: list[str] | None = None,
 ) -> pd.DataFrame:
     for name in by:
         if name in _REFERENCE_SQL:
             df = df.merge(reference(con, name), on=DIMENSIONS[name].column, how="left")
     rate_cols = [c for c in ("rate_10k", "rate_10k_prev") if c in df]
     if rate_cols:
-        if "municipality" in by:
-            population = df["population"].astype("float64")
+        if "municipality" in (by_for_rate if by_for_rate is not None else by):
+            ref = reference(con, "municipality")[["municipality_id", "population"]]
+            population = df[["municipality_id"]].merge(ref, on="municipality_id", how="left")["population"]
+            population = pd.Series(population.to_numpy(dtype="float64"), index=df.index)
         else:
             population = pd.Series(_population_in_scope(con, filters, scope), index=df.index, dtype="float64")
         for col in rate_cols:

@@ -242,8 +242,9 @@ def _rate(
 
     # The previous period is queried on its own rather than with compare=True: the comparison
     # keeps only today's bodies, and the previous ranks must be those of the previous list.
-    current = query_on(con, INDICATOR_CODES, [by], period, filters, scope, as_of=as_of)
-    previous = query_on(con, INDICATOR_CODES, [by], period.previous(), filters, scope, as_of=as_of)
+    # Names are attached once at the end: merging text columns is what costs time in pandas.
+    current = query_on(con, INDICATOR_CODES, [by], period, filters, scope, as_of=as_of, labels=False)
+    previous = query_on(con, INDICATOR_CODES, [by], period.previous(), filters, scope, as_of=as_of, labels=False)
     current = _prepare(con, current, by, key)
     previous = _prepare(con, previous, by, key)
 
@@ -257,6 +258,11 @@ def _rate(
     out["volume_prev"] = out["volume_prev"].fillna(0).astype("int64")
     out["rank_change"] = (out["rank_prev"] - out["rank"]).astype("Int64")
     out["peer_rank_change"] = (out["peer_rank_prev"] - out["peer_rank"]).astype("Int64")
+    if by == "organisation":
+        names = reference(con, "organisation")[["organisation_id", "organisation_name"]]
+        out = out.merge(names, on=key, how="left").merge(_organisation_homes(con), on=key, how="left")
+    else:
+        out = out.merge(reference(con, "municipality")[["municipality_id", "municipality_name"]], on=key, how="left")
 
     labels = (["organisation_id", "organisation_name", "organisation_kind"] if by == "organisation" else []) + [
         "municipality_id", "municipality_name"]
@@ -268,13 +274,13 @@ def _rate(
 
 
 def _prepare(con: duckdb.DuckDBPyConnection, df: pd.DataFrame, by: str, key: str) -> pd.DataFrame:
-    """Drop appeals without a body, add the peer group and (organisations) the home municipality."""
+    """Drop appeals without a body and add the peer group (organisations: their kind)."""
     df = df[df[key].notna()].copy()
     df[key] = df[key].astype("int64")
     if by == "organisation":
+        kinds = reference(con, "organisation")[["organisation_id", "organisation_kind"]]
+        df = df.merge(kinds, on="organisation_id", how="left")
         df["peer_group"] = df["organisation_kind"].fillna(NO_KIND_PEER_GROUP)
-        homes = _organisation_homes(con)
-        df = df.merge(homes, on="organisation_id", how="left")
     else:
         df["peer_group"] = MUNICIPALITY_PEER_GROUP
     return df
