@@ -58,6 +58,7 @@ MEASURES: dict[str, str] = {
 }
 DIMENSIONS: tuple[str, ...] = ("municipality_id", "sector_id", "category_id", "organisation_id", "channel", "kind")
 WEEKLY_DIMENSIONS: tuple[str, ...] = ("municipality_id", "sector_id", "category_id")
+BODY_DIMENSIONS: tuple[str, ...] = ("municipality_id", "sector_id", "organisation_id")
 
 
 def bucket_of_sql(hours_sql: str) -> str:
@@ -86,6 +87,13 @@ def create_rollup_tables(con: duckdb.DuckDBPyConnection) -> None:
         f"""CREATE TABLE IF NOT EXISTS appeal_monthly_hist (month DATE NOT NULL, {', '.join(dims)},
             duration TINYINT NOT NULL, bucket TINYINT NOT NULL, n INTEGER NOT NULL)"""
     )
+    # The same histograms over fewer dimensions: questions about bodies and places (ratings, the
+    # median on the map) read ~10× fewer rows than from the full grain.
+    con.execute(
+        f"""CREATE TABLE IF NOT EXISTS appeal_monthly_hist_body (month DATE NOT NULL,
+            {', '.join(d for d in dims if d.split()[0] in BODY_DIMENSIONS)},
+            duration TINYINT NOT NULL, bucket TINYINT NOT NULL, n INTEGER NOT NULL)"""
+    )
     con.execute(
         """CREATE TABLE IF NOT EXISTS appeal_weekly (week DATE NOT NULL, municipality_id INTEGER,
            sector_id SMALLINT, category_id INTEGER, n INTEGER NOT NULL)"""
@@ -110,7 +118,7 @@ def refresh_rollups(con: duckdb.DuckDBPyConnection, days: Iterable[dt.date] | No
     dims = ", ".join(DIMENSIONS)
     if days is None:
         months_where, week_where, params = "", "", {}
-        for table in ("appeal_monthly", "appeal_monthly_hist", "appeal_weekly"):
+        for table in ("appeal_monthly", "appeal_monthly_hist", "appeal_monthly_hist_body", "appeal_weekly"):
             con.execute(f"DELETE FROM {table}")  # noqa: S608 - constant names
     else:
         months = sorted({d.replace(day=1) for d in days if d is not None})
@@ -130,6 +138,7 @@ def refresh_rollups(con: duckdb.DuckDBPyConnection, days: Iterable[dt.date] | No
             }
             con.execute("DELETE FROM appeal_monthly WHERE list_contains($m, month)", {"m": months})
             con.execute("DELETE FROM appeal_monthly_hist WHERE list_contains($m, month)", {"m": months})
+            con.execute("DELETE FROM appeal_monthly_hist_body WHERE list_contains($m, month)", {"m": months})
             con.execute("DELETE FROM appeal_weekly WHERE week >= $wlo AND week < $whi",
                         {"wlo": params["wlo"], "whi": params["whi"]})
     if days is None or months_where is not None:
@@ -152,6 +161,14 @@ def refresh_rollups(con: duckdb.DuckDBPyConnection, days: Iterable[dt.date] | No
                 SELECT month, {dims}, duration, bucket, CAST(count(*) AS INTEGER) AS n
                 FROM ({' UNION ALL '.join(parts)}) GROUP BY ALL ORDER BY month, duration""",  # noqa: S608
             month_params,
+        )
+        body = ", ".join(BODY_DIMENSIONS)
+        con.execute(
+            f"""INSERT INTO appeal_monthly_hist_body
+                SELECT month, {body}, duration, bucket, CAST(sum(n) AS INTEGER) AS n FROM appeal_monthly_hist
+                {'WHERE list_contains($months, month)' if months_where else ''}
+                GROUP BY ALL ORDER BY month, duration""",  # noqa: S608 - constants only
+            {"months": month_params["months"]} if months_where else {},
         )
         con.execute(
             f"""INSERT INTO appeal_weekly

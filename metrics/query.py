@@ -359,7 +359,8 @@ def _add_medians(con, out, codes, by, keys, period, filters, scope, use_rollup) 
                 f"SELECT {', '.join(group + ['bucket', 'sum(n) AS n'])} FROM appeal_monthly_hist "  # noqa: S608
                 f"WHERE duration = $duration AND {where} GROUP BY {', '.join(str(i + 1) for i in range(len(group) + 1))}"
             )
-            hist = con.execute(sql, params).df()
+            hist = con.execute(sql.replace("FROM appeal_monthly_hist ", f"FROM {_hist_table(by, filters)} "),
+                               params).df()
             values = _quantiles(hist, keys, spec.quantile)
         else:
             where, params = _where(filters, scope, period, rollup=False)
@@ -379,6 +380,13 @@ def _add_medians(con, out, codes, by, keys, period, filters, scope, use_rollup) 
         else:
             out[code] = values[code].iloc[0] if len(values) else np.nan
     return out
+
+
+def _hist_table(by: Sequence[str], filters: Mapping[str, object]) -> str:
+    """The smaller histogram rollup when the question needs only bodies and places (the scope is
+    always municipality and sector, both kept there)."""
+    body = {"municipality", "sector", "organisation"}
+    return "appeal_monthly_hist_body" if set(by) <= body and set(filters) <= body else "appeal_monthly_hist"
 
 
 def _quantiles(hist: pd.DataFrame, keys: list[str], q: float) -> pd.DataFrame:

@@ -303,16 +303,24 @@ def indicator_score(values: pd.Series, higher_is_better: bool, groups: pd.Series
 
 
 def _scores(values: pd.DataFrame, higher: Mapping[str, bool], groups: pd.Series | None) -> pd.DataFrame:
-    """``indicator_score`` of every column at once: two grouped passes instead of two per column."""
-    keys = groups if groups is not None else pd.Series(0, index=values.index)
-    grouped = values.groupby(keys)
-    lo, hi = grouped.transform("min"), grouped.transform("max")
+    """``indicator_score`` of every column at once, in numpy (pandas' grouped transforms cost more
+    than the whole rating query on a list of a few hundred bodies)."""
+    x = values.to_numpy(dtype="float64")
+    codes = (pd.factorize(groups)[0] if groups is not None else np.zeros(len(values), dtype=np.int64))
+    n_groups = int(codes.max()) + 1 if len(codes) else 0
+    lo = np.full((n_groups, x.shape[1]), np.inf)
+    hi = np.full((n_groups, x.shape[1]), -np.inf)
+    np.fmin.at(lo, codes, x)  # fmin/fmax skip missing values
+    np.fmax.at(hi, codes, x)
+    lo, hi = lo[codes], hi[codes]
     spread = hi - lo
-    scaled = (values - lo) / spread.where(spread > _EPS) * 100.0
-    for column, better in higher.items():
-        if not better:
-            scaled[column] = 100.0 - scaled[column]
-    return scaled.where(spread > _EPS, values.where(values.isna(), 100.0))
+    varied = spread > _EPS
+    with np.errstate(invalid="ignore", divide="ignore"):
+        scaled = (x - lo) / np.where(varied, spread, np.nan) * 100.0
+    flip = np.array([not higher[c] for c in values.columns])
+    scaled[:, flip] = 100.0 - scaled[:, flip]
+    out = np.where(varied, scaled, np.where(np.isnan(x), np.nan, 100.0))
+    return pd.DataFrame(out, index=values.index, columns=values.columns)
 
 
 def _score(df: pd.DataFrame, weights: Mapping[str, float], min_volume: int) -> pd.DataFrame:

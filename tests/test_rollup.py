@@ -14,7 +14,7 @@ from data.mapping import load_mapping
 from data.rollup import MEASURES, refresh_rollups
 from data.warehouse import connect
 
-TABLES = ("appeal_monthly", "appeal_monthly_hist", "appeal_weekly", "appeal_open")
+TABLES = ("appeal_monthly", "appeal_monthly_hist", "appeal_monthly_hist_body", "appeal_weekly", "appeal_open")
 
 
 def snapshot(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple]]:
@@ -38,6 +38,8 @@ def test_rollups_add_up_to_the_facts(demo_db: Path) -> None:
     assert con.execute("SELECT sum(n) FROM appeal_weekly").fetchall()[0][0] == facts[0]
     hist = dict(con.execute("SELECT duration, sum(n) FROM appeal_monthly_hist GROUP BY 1").fetchall())
     assert (hist[1], hist[0]) == (facts[1], facts[2])
+    body = dict(con.execute("SELECT duration, sum(n) FROM appeal_monthly_hist_body GROUP BY 1").fetchall())
+    assert body == hist
     assert con.execute("SELECT count(*) FROM appeal_open").fetchall()[0][0] == con.execute(
         "SELECT count(*) FROM appeal WHERE status IN ('new', 'in_work')").fetchall()[0][0]
     sums = ", ".join(f"sum({m})" for m in MEASURES if not m.startswith("sum_"))
