@@ -9,7 +9,7 @@ from dash import html
 from metrics.source import WarehouseMissing, warehouse_path
 from metrics.status import warehouse_status
 
-dash.register_page(__name__, path="/", name="Обзор", title="ЦУР Heatmap — обзор")
+dash.register_page(__name__, path="/status", name="Состояние данных", title="ЦУР Heatmap — состояние данных", order=90)
 
 
 def _number(n: int) -> str:

@@ -40,7 +40,7 @@ def test_start_page_in_chromium_has_no_console_errors_and_stays_offline(
     served_app, browser, tmp_path: Path
 ) -> None:
     base = served_app(make_warehouse(tmp_path, ["1,01.10.2025,Ярцевский,pos,Отопление"]))
-    browser.get(base + "/")
+    browser.get(base + "/status")
     total = _wait_for(browser, "#total-appeals")
     assert total.text == "1"
     _wait_for(browser, "#sector-table")

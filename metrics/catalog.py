@@ -1,0 +1,44 @@
+"""What a page may offer in its selectors, and the region's geometry: read-only, cached per connection."""
+
+from __future__ import annotations
+
+import datetime as dt
+import weakref
+
+import pandas as pd
+
+from geo.store import load_region_geojson
+from metrics.query import data_as_of, reference
+from metrics.source import reader
+
+_geojson_cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def months_with_data() -> list[dt.date]:
+    """First days of the months that hold appeals, newest first."""
+    with reader() as con:
+        rows = con.execute("SELECT DISTINCT month FROM appeal_monthly ORDER BY month DESC").fetchall()
+    return [r[0] for r in rows]
+
+
+def as_of() -> dt.datetime:
+    with reader() as con:
+        return data_as_of(con)
+
+
+def sectors() -> pd.DataFrame:
+    with reader() as con:
+        return reference(con, "sector").copy()
+
+
+def channels() -> pd.DataFrame:
+    with reader() as con:
+        return reference(con, "channel").copy()
+
+
+def region_geojson() -> dict:
+    """The map's FeatureCollection (feature id = municipality id) and whether it is schematic."""
+    with reader() as con:
+        if con not in _geojson_cache:
+            _geojson_cache[con] = load_region_geojson(con)
+        return _geojson_cache[con]

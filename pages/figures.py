@@ -1,0 +1,129 @@
+"""Figure builders: pure functions from a metrics DataFrame to a Plotly figure. No data access here."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from metrics.indicators import Indicator
+
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
+FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, 'Helvetica Neue', Arial, sans-serif"
+# One colour language: darker = worse for judged indicators, a neutral blue for "how much",
+# a diverging scale for growth. All are colour-blind-safe sequential/diverging ColorBrewer scales.
+SCALE_WORSE_HIGH = "OrRd"
+SCALE_NEUTRAL = "Blues"
+SCALE_DIVERGING = "RdBu_r"
+NO_DATA_COLOUR = "#d9d9d9"
+
+
+def _plotly_locale() -> dict:
+    # plotly.js ships English only; the Russian dictionary comes from plotly.js-locales (assets/locale)
+    return json.loads((ASSETS / "locale" / "plotly_ru.json").read_text(encoding="utf-8"))
+
+
+def graph_config(filename: str) -> dict:
+    """Config for every dcc.Graph: Russian texts, local topojson (no CDN), slide-quality export."""
+    return {
+        "locale": "ru",
+        "locales": {"ru": _plotly_locale()},
+        "topojsonURL": "/assets/topojson/",
+        "displaylogo": False,
+        "toImageButtonOptions": {"format": "png", "filename": filename, "scale": 2, "width": 1600, "height": 900},
+    }
+
+
+def colour_scale(spec: Indicator) -> tuple[str, bool]:
+    """(Plotly colour scale, reversed?) so that worse values are always darker / redder."""
+    if spec.kind == "growth":
+        return SCALE_DIVERGING, False
+    if spec.higher_is_better is None:
+        return SCALE_NEUTRAL, False
+    return SCALE_WORSE_HIGH, bool(spec.higher_is_better)
+
+
+def _display_values(spec: Indicator, values: pd.Series) -> pd.Series:
+    return values * 100 if spec.number_format.endswith("%") else values
+
+
+def _tick_suffix(spec: Indicator) -> str:
+    return " %" if spec.number_format.endswith("%") else ""
+
+
+def choropleth(df: pd.DataFrame, geojson: dict, spec: Indicator, title: str) -> go.Figure:
+    """Municipalities coloured by one indicator; «мало данных» is grey and says so on hover."""
+    ids = [f["id"] for f in geojson.get("features", [])]
+    frame = pd.DataFrame({"municipality_id": ids}).merge(df, on="municipality_id", how="left")
+    names = {f["id"]: f["properties"].get("name", "") for f in geojson.get("features", [])}
+    low = frame.get(f"{spec.code}_low", pd.Series(False, index=frame.index)).fillna(True).astype(bool)
+    value = frame.get(spec.code, pd.Series(np.nan, index=frame.index)).astype("float64")
+    shown = _display_values(spec, value.where(~low))
+    rank = value.where(~low).rank(ascending=not bool(spec.higher_is_better), method="min")
+    hover = []
+    for i, row in frame.iterrows():
+        text = f"<b>{names.get(row['municipality_id'], '')}</b><br>{spec.label}: "
+        text += "мало данных" if low.iloc[i] else spec.format(value.iloc[i])
+        if not low.iloc[i] and spec.higher_is_better is not None and not np.isnan(rank.iloc[i]):
+            text += f"<br>Место: {int(rank.iloc[i])} из {int(rank.notna().sum())}"
+        population = row.get("population")
+        if population is not None and not pd.isna(population):
+            text += f"<br>Население ≈ {int(population):,}".replace(",", "\u00a0")
+        hover.append(text)
+    scale, reverse = colour_scale(spec)
+    fig = go.Figure()
+    # grey base layer: every municipality is drawn even without data
+    fig.add_trace(go.Choropleth(
+        geojson=geojson, locations=ids, z=[0] * len(ids), featureidkey="id", showscale=False,
+        colorscale=[[0, NO_DATA_COLOUR], [1, NO_DATA_COLOUR]], hoverinfo="skip",
+        marker={"line": {"color": "white", "width": 0.8}},
+    ))
+    fig.add_trace(go.Choropleth(
+        geojson=geojson, locations=ids, z=shown, featureidkey="id", colorscale=scale, reversescale=reverse,
+        text=hover, hovertemplate="%{text}<extra></extra>", marker={"line": {"color": "white", "width": 0.8}},
+        colorbar={"title": {"text": spec.unit if spec.unit != "%" else ""}, "ticksuffix": _tick_suffix(spec)},
+        customdata=ids,
+    ))
+    fig.update_geos(fitbounds="locations", visible=False, projection_type="mercator")
+    fig.update_layout(
+        title={"text": title, "x": 0.01}, margin={"l": 0, "r": 0, "t": 48, "b": 0}, height=560,
+        font={"family": FONT}, separators=", ", uirevision="map",
+    )
+    return fig
+
+
+def matrix(df: pd.DataFrame, spec: Indicator, rows: str, columns: str, title: str) -> go.Figure:
+    """A rows × columns heat map (municipality × category or × sector) of one indicator."""
+    if df.empty:
+        return empty_figure(title, "Нет обращений для выбранных условий")
+    low = df.get(f"{spec.code}_low", pd.Series(False, index=df.index)).fillna(True).astype(bool)
+    data = df.assign(_value=_display_values(spec, df[spec.code].astype("float64").where(~low)))
+    z = data.pivot_table(index=rows, columns=columns, values="_value", aggfunc="first", dropna=False)
+    order = data.groupby(rows)["volume"].sum().sort_values(ascending=True).index
+    z = z.reindex(order)
+    col_order = data.groupby(columns)["volume"].sum().sort_values(ascending=False).index
+    z = z[[c for c in col_order if c in z.columns]]
+    scale, reverse = colour_scale(spec)
+    text = z.map(lambda v: "" if pd.isna(v) else spec.format(v / 100 if spec.number_format.endswith("%") else v))
+    fig = go.Figure(go.Heatmap(
+        z=z.to_numpy(), x=list(z.columns), y=list(z.index), colorscale=scale, reversescale=reverse,
+        text=text.to_numpy(), hovertemplate="%{y}<br>%{x}<br>" + spec.label + ": %{text}<extra></extra>",
+        colorbar={"ticksuffix": _tick_suffix(spec)}, xgap=1, ygap=1, hoverongaps=False,
+    ))
+    fig.update_layout(
+        title={"text": title, "x": 0.01}, margin={"l": 10, "r": 10, "t": 48, "b": 10},
+        height=max(460, 22 * len(z.index) + 260), font={"family": FONT}, separators=", ",
+        xaxis={"tickangle": -35, "automargin": True}, yaxis={"automargin": True}, plot_bgcolor=NO_DATA_COLOUR,
+    )
+    return fig
+
+
+def empty_figure(title: str, message: str) -> go.Figure:
+    fig = go.Figure()
+    fig.add_annotation(text=message, showarrow=False, font={"size": 16}, x=0.5, y=0.5, xref="paper", yref="paper")
+    fig.update_layout(title={"text": title, "x": 0.01}, xaxis={"visible": False}, yaxis={"visible": False},
+                      height=320, font={"family": FONT})
+    return fig

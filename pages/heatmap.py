@@ -1,0 +1,212 @@
+"""Тепловая карта: municipalities on the map and the municipality × category matrix.
+
+Every selector lives in the query string (``?period=2026-10&sector=housing&indicator=on_time_share``):
+a copied address opens the same view. Values from the URL are checked against the declared lists.
+"""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import urlencode
+
+import dash
+import dash_bootstrap_components as dbc
+from dash import Input, Output, State, callback, dcc, html
+
+from metrics import catalog
+from metrics import indicators as ind
+from metrics.periods import PeriodError, month, parse_period, quarter_of
+from metrics.priority import municipality_problems
+from metrics.query import query
+from metrics.source import WarehouseMissing, warehouse_path
+from pages import figures
+
+dash.register_page(__name__, path="/", name="Тепловая карта", title="ЦУР Heatmap — тепловая карта", order=0)
+log = logging.getLogger(__name__)
+
+MAP_INDICATORS = (
+    "volume", "rate_10k", "growth", "on_time_share", "overdue_open", "response_hours_median",
+    "resolve_days_median", "resolved_share", "satisfaction_share", "repeat_share", "response_share",
+)
+ALL = "all"
+DEFAULT_INDICATOR = "rate_10k"
+
+
+def _period_options() -> list[dict]:
+    months = catalog.months_with_data()
+    options = [{"label": month(m).label.capitalize(), "value": month(m).code} for m in months]
+    quarters = list(dict.fromkeys(quarter_of(m).code for m in months))
+    options += [{"label": parse_period(q).label, "value": q} for q in quarters]
+    options += [{"label": "Последние 30 дней", "value": "last30"}]
+    return options
+
+
+def _valid(value: str | None, allowed: list[str], default: str) -> str:
+    return value if value in allowed else default
+
+
+def layout(**query_args: str) -> html.Div:
+    try:
+        period_options = _period_options()
+        sectors = catalog.sectors()
+        channels = catalog.channels()
+    except WarehouseMissing:
+        return html.Div([dbc.Alert([html.H4("Хранилище данных не найдено"),
+                                    html.P(f"Файл {warehouse_path()} отсутствует."),
+                                    html.P(["Постройте демо-данные: ", html.Code("make demo"), "."])],
+                                   color="warning", id="warehouse-missing"), _placeholders()])
+    if not period_options:
+        return html.Div([dbc.Alert("В хранилище пока нет обращений: загрузите файл командой python -m data import.",
+                                   color="info", id="no-data"), _placeholders()])
+    periods = [o["value"] for o in period_options]
+    sector_values = [ALL, *sectors["sector_code"]]
+    channel_values = [ALL, *channels["channel"]]
+    period = _valid(query_args.get("period"), periods, periods[0])
+    sector = _valid(query_args.get("sector"), sector_values, ALL)
+    channel = _valid(query_args.get("channel"), channel_values, ALL)
+    indicator = _valid(query_args.get("indicator"), list(MAP_INDICATORS), DEFAULT_INDICATOR)
+
+    def dropdown(id_: str, label: str, options: list[dict], value: str) -> dbc.Col:
+        return dbc.Col([dbc.Label(label, html_for=id_, className="small text-muted mb-0"),
+                        dcc.Dropdown(id=id_, options=options, value=value, clearable=False)], md=3)
+
+    controls = dbc.Row([
+        dropdown("heatmap-period", "Период", period_options, period),
+        dropdown("heatmap-sector", "Отраслевой блок",
+                 [{"label": "Все блоки", "value": ALL}]
+                 + [{"label": r.sector_name, "value": r.sector_code} for r in sectors.itertuples()], sector),
+        dropdown("heatmap-channel", "Канал",
+                 [{"label": "Все каналы", "value": ALL}]
+                 + [{"label": r.channel_name, "value": r.channel} for r in channels.itertuples()], channel),
+        dropdown("heatmap-indicator", "Показатель",
+                 [{"label": ind.get(c).label, "value": c} for c in MAP_INDICATORS], indicator),
+    ], className="g-2 mb-2")
+    return html.Div([
+        dcc.Location(id="heatmap-url", refresh=False),
+        controls,
+        html.Div(id="heatmap-note", className="small text-muted mb-2"),
+        dbc.Row([
+            dbc.Col(dcc.Loading(dcc.Graph(id="heatmap-map", config=figures.graph_config("карта"))), lg=7),
+            dbc.Col(html.Div(id="heatmap-profile", children=html.P(
+                "Щёлкните муниципалитет на карте, чтобы увидеть его главные проблемы.", className="text-muted")),
+                lg=5),
+        ]),
+        dcc.Loading(dcc.Graph(id="heatmap-matrix", config=figures.graph_config("матрица"))),
+    ])
+
+
+def _placeholders() -> html.Div:
+    """The components the callbacks expect, hidden: a page without data must not log id errors."""
+    return html.Div([
+        dcc.Location(id="heatmap-url", refresh=False),
+        *(dcc.Dropdown(id=i, options=[], value=None) for i in
+          ("heatmap-period", "heatmap-sector", "heatmap-channel", "heatmap-indicator")),
+        html.Div(id="heatmap-note"), html.Div(id="heatmap-profile"),
+        dcc.Graph(id="heatmap-map"), dcc.Graph(id="heatmap-matrix"),
+    ], style={"display": "none"})
+
+
+def selection(period: str, sector: str, channel: str, indicator: str) -> tuple[str, dict, str]:
+    """Validate the selectors: (period code, filters for metrics, indicator code)."""
+    if indicator not in MAP_INDICATORS:
+        raise ValueError(f"неизвестный показатель: {indicator}")
+    filters: dict[str, list] = {}
+    if sector != ALL:
+        if sector not in set(catalog.sectors()["sector_code"]):
+            raise ValueError(f"неизвестный отраслевой блок: {sector}")
+        filters["sector"] = [sector]
+    if channel != ALL:
+        if channel not in set(catalog.channels()["channel"]):
+            raise ValueError(f"неизвестный канал: {channel}")
+        filters["channel"] = [channel]
+    return period, filters, indicator
+
+
+@callback(
+    Output("heatmap-map", "figure"),
+    Output("heatmap-matrix", "figure"),
+    Output("heatmap-note", "children"),
+    Output("heatmap-url", "search"),
+    Input("heatmap-period", "value"),
+    Input("heatmap-sector", "value"),
+    Input("heatmap-channel", "value"),
+    Input("heatmap-indicator", "value"),
+)
+def update(period_code: str | None, sector: str | None, channel: str | None, indicator: str | None):
+    if period_code is None:  # no data behind the page: nothing to draw, nothing to put in the address
+        return figures.empty_figure("", ""), figures.empty_figure("", ""), "", dash.no_update
+    search = "?" + urlencode({"period": period_code, "sector": sector, "channel": channel, "indicator": indicator})
+    try:
+        period_code, filters, indicator = selection(period_code, sector, channel, indicator)
+        period = parse_period(period_code, as_of=catalog.as_of().date())
+        spec = ind.get(indicator)
+        geojson = catalog.region_geojson()
+        by_muni = query([indicator], by=["municipality"], period=period, filters=filters)
+        matrix_by = ["municipality", "category"] if "sector" in filters else ["municipality", "sector"]
+        cells = query([indicator], by=matrix_by, period=period, filters=filters)
+    except (ValueError, PeriodError, KeyError) as exc:
+        message = f"Не удалось построить карту: {exc}"
+        return figures.empty_figure("", message), figures.empty_figure("", ""), message, search
+    except Exception:  # a page shows a message, never a traceback
+        log.exception("heat map failed")
+        message = "Не удалось построить карту: ошибка на сервере, подробности в журнале."
+        return figures.empty_figure("", message), figures.empty_figure("", ""), message, search
+
+    scope_text = _filters_text(sector, channel)
+    title = f"{spec.label} — {period.label}{scope_text}"
+    fig_map = figures.choropleth(by_muni, geojson, spec, title)
+    column = "category_name" if "sector" in filters else "sector_name"
+    fig_matrix = figures.matrix(cells, spec, "municipality_name", column,
+                                f"{spec.label} по муниципалитетам и {'категориям' if 'sector' in filters else 'блокам'}"
+                                f" — {period.label}{scope_text}")
+    schematic = any(f["properties"].get("is_schematic") for f in geojson.get("features", []))
+    notes = [f"Данные по состоянию на {catalog.as_of():%d.%m.%Y %H:%M}."]
+    if schematic:
+        notes.append("Границы муниципалитетов схематичные (демо-режим).")
+    if spec.min_volume:
+        notes.append(f"Серым — мало данных (меньше {spec.min_volume} обращений в основе показателя).")
+    notes.append("Население — приблизительная оценка.")
+    return fig_map, fig_matrix, " ".join(notes), search
+
+
+def _filters_text(sector: str, channel: str) -> str:
+    parts = []
+    if sector != ALL:
+        names = dict(zip(catalog.sectors()["sector_code"], catalog.sectors()["sector_name"], strict=True))
+        parts.append(names.get(sector, sector))
+    if channel != ALL:
+        names = dict(zip(catalog.channels()["channel"], catalog.channels()["channel_name"], strict=True))
+        parts.append(names.get(channel, channel))
+    return f" · {', '.join(parts)}" if parts else ""
+
+
+@callback(
+    Output("heatmap-profile", "children"),
+    Input("heatmap-map", "clickData"),
+    State("heatmap-period", "value"),
+    prevent_initial_call=True,
+)
+def profile(click: dict | None, period_code: str):
+    if not click or not click.get("points"):
+        return dash.no_update
+    point = click["points"][0]
+    municipality_id = point.get("location") or point.get("customdata")
+    try:
+        municipality_id = int(municipality_id)
+        period = parse_period(period_code, as_of=catalog.as_of().date())
+        problems = municipality_problems(period, municipality_id, top=7)
+    except Exception:  # a page shows a message, never a traceback
+        log.exception("municipality profile failed")
+        return dbc.Alert("Не удалось загрузить профиль муниципалитета.", color="danger")
+    names = {f["id"]: f["properties"].get("name") for f in catalog.region_geojson().get("features", [])}
+    rows = [html.Tr([html.Td(int(r.rank)), html.Td(r.category_name), html.Td(r.sector_name),
+                     html.Td(f"{int(r.volume):,}".replace(",", "\u00a0"), className="text-end")])
+            for r in problems.itertuples()]
+    return html.Div([
+        html.H4(names.get(municipality_id, ""), id="heatmap-profile-name"),
+        html.P(f"Главные проблемы — {period.label}", className="text-muted"),
+        dbc.Table([html.Thead(html.Tr([html.Th("№"), html.Th("Проблема"), html.Th("Блок"),
+                                       html.Th("Обращений", className="text-end")])),
+                   html.Tbody(rows)], size="sm", hover=True, id="heatmap-profile-table"),
+    ])
+
