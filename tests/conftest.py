@@ -33,6 +33,23 @@ def make_warehouse(tmp_path: Path, csv_rows: list[str]) -> Path:
     return db
 
 
+def finish_warehouse(con, as_of: str, rows: list[dict] | None = None) -> None:
+    """Insert hand-made appeal rows (dicts keyed by column), set the data date, refresh the rollups."""
+    import pandas as pd
+
+    from data.rollup import refresh_rollups
+    from data.warehouse import set_meta
+
+    if rows:
+        con.register("_hand_made_facts", pd.DataFrame(rows))
+        con.execute("INSERT INTO appeal BY NAME SELECT * FROM _hand_made_facts")
+        con.unregister("_hand_made_facts")
+    set_meta(con, "data_as_of", as_of)
+    con.execute("BEGIN")
+    refresh_rollups(con)
+    con.execute("COMMIT")
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

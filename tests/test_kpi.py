@@ -9,11 +9,11 @@ import duckdb
 import pandas as pd
 import pytest
 
-from data.rollup import refresh_rollups
-from data.warehouse import connect, ensure_initialised, set_meta
+from data.warehouse import connect, ensure_initialised
 from metrics.kpi import SERIES_COLUMNS, kpi_series, kpi_small_multiples
 from metrics.query import QueryError
 from metrics.scope import Scope
+from tests.conftest import finish_warehouse
 
 T = dt.datetime
 AS_OF = T(2025, 10, 31, 12, 0)
@@ -71,10 +71,7 @@ def con(tmp_path_factory) -> duckdb.DuckDBPyConnection:
             ("on_time_share", None, heat, None, None, d(2025, 10, 1), 0.95),  # one category
         ],
     )
-    set_meta(c, "data_as_of", AS_OF.isoformat(sep=" "))
-    c.execute("BEGIN")
-    refresh_rollups(c)
-    c.execute("COMMIT")
+    finish_warehouse(c, AS_OF.isoformat(sep=" "))
     yield c
     c.close()
 

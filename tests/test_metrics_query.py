@@ -9,12 +9,12 @@ import duckdb
 import numpy as np
 import pytest
 
-from data.rollup import refresh_rollups
-from data.warehouse import connect, ensure_initialised, set_meta
+from data.warehouse import connect, ensure_initialised
 from metrics import indicators
 from metrics.periods import PeriodError, parse_period
 from metrics.query import QueryError, quantile_from_histogram, query_on
 from metrics.scope import REGION, Scope
+from tests.conftest import finish_warehouse
 
 T = dt.datetime
 AS_OF = T(2025, 10, 31, 12, 0)
@@ -60,10 +60,7 @@ def con(tmp_path_factory) -> duckdb.DuckDBPyConnection:
                                         ("b3", VELIZH, roads, pothole)):
         _appeal(c, sid, T(2025, 9, 10, 10), muni, sector, category, "pos", "message", "answered",
                 T(2025, 9, 10, 11), T(2025, 9, 12, 10), T(2025, 9, 22, 23, 59, 59), "explained", True, False, 3)
-    set_meta(c, "data_as_of", AS_OF.isoformat(sep=" "))
-    c.execute("BEGIN")
-    refresh_rollups(c)
-    c.execute("COMMIT")
+    finish_warehouse(c, AS_OF.isoformat(sep=" "))
     yield c
     c.close()
 

@@ -22,12 +22,12 @@ import duckdb
 import pandas as pd
 import pytest
 
-from data.rollup import refresh_rollups
-from data.warehouse import connect, ensure_initialised, set_meta
+from data.warehouse import connect, ensure_initialised
 from metrics.periods import parse_period
 from metrics.priority import COLUMNS, municipality_problems, priority_problems, priority_score
 from metrics.query import QueryError
 from metrics.scope import REGION, Scope
+from tests.conftest import finish_warehouse
 
 SMOLENSK, VELIZH = 1, 3
 OCT, SEP = dt.datetime(2025, 10, 10, 12), dt.datetime(2025, 9, 10, 12)
@@ -84,14 +84,7 @@ def con(tmp_path_factory) -> duckdb.DuckDBPyConnection:
              *_rows(1, OCT, VELIZH, energy, energy_other, topic="Иное"),
              *_rows(1, OCT, VELIZH, energy, energy_other)]
     rows += [*_rows(3, OCT, VELIZH, transport, schedule), *_rows(1, OCT, VELIZH, transport, routes)]
-    facts = pd.DataFrame(rows)
-    c.register("facts", facts)
-    c.execute("INSERT INTO appeal BY NAME SELECT * FROM facts")
-    c.unregister("facts")
-    set_meta(c, "data_as_of", "2025-10-31 18:00:00")
-    c.execute("BEGIN")
-    refresh_rollups(c)
-    c.execute("COMMIT")
+    finish_warehouse(c, "2025-10-31 18:00:00", rows)
     yield c
     c.close()
 

@@ -11,8 +11,7 @@ import pytest
 
 from data.demo import build_demo
 from data.demo_stories import ORGANISATION_QUALITY
-from data.rollup import refresh_rollups
-from data.warehouse import connect, ensure_initialised, set_meta
+from data.warehouse import connect, ensure_initialised
 from metrics import indicators
 from metrics.periods import parse_period
 from metrics.rating import (
@@ -30,6 +29,7 @@ from metrics.rating import (
     rate_organisations,
 )
 from metrics.scope import Scope
+from tests.conftest import finish_warehouse
 
 T = dt.datetime
 AS_OF = T(2025, 10, 31, 12, 0)
@@ -106,10 +106,7 @@ def con(tmp_path_factory) -> duckdb.DuckDBPyConnection:
     # September: Б was the best management company, А answered late and got poor ratings
     _many(c, 1, [dict(hours=5, rating=1, on_time=False)] * 4, month=9)
     _many(c, 2, [dict(hours=1, rating=5)] * 4, month=9)
-    set_meta(c, "data_as_of", AS_OF.isoformat(sep=" "))
-    c.execute("BEGIN")
-    refresh_rollups(c)
-    c.execute("COMMIT")
+    finish_warehouse(c, AS_OF.isoformat(sep=" "))
     yield c
     c.close()
 

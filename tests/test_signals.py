@@ -25,10 +25,10 @@ import pytest
 
 from data.demo import build_demo
 from data.demo_stories import CHRONIC, SPIKES, resolve_stories
-from data.rollup import refresh_rollups
-from data.warehouse import connect, ensure_initialised, set_meta
+from data.warehouse import connect, ensure_initialised
 from metrics.scope import Scope
 from metrics.signals import COLUMNS, detect_signals, last_whole_week, recent_signals
+from tests.conftest import finish_warehouse
 
 SMOLENSK, VELIZH = 1, 3
 W0 = dt.date(2025, 7, 21)
@@ -62,14 +62,7 @@ def con(tmp_path_factory) -> duckdb.DuckDBPyConnection:
         rows += _week_rows(week, 47 if k == 13 else 39 + k % 3, VELIZH, pothole[1], pothole[0])
     rows += _week_rows(W13, 10, VELIZH, repair[1], repair[0])
     rows += _week_rows(W14, 50, SMOLENSK, gas[1], gas[0])
-    facts = pd.DataFrame(rows)
-    c.register("facts", facts)
-    c.execute("INSERT INTO appeal BY NAME SELECT * FROM facts")
-    c.unregister("facts")
-    set_meta(c, "data_as_of", "2025-10-29 12:00:00")
-    c.execute("BEGIN")
-    refresh_rollups(c)
-    c.execute("COMMIT")
+    finish_warehouse(c, "2025-10-29 12:00:00", rows)
     yield c
     c.close()
 
