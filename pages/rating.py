@@ -1,0 +1,223 @@
+"""Рейтинг: organisations (or municipalities) by количество, качество, скорость, полнота.
+
+Selectors live in the query string (``?period=2026-Q3&who=organisations&sector=housing``).
+"""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import urlencode
+
+import dash
+import dash_ag_grid as dag
+import dash_bootstrap_components as dbc
+import pandas as pd
+import plotly.graph_objects as go
+from dash import Input, Output, callback, dcc, html
+
+from metrics import catalog
+from metrics.periods import PeriodError, month, parse_period, quarter_of
+from metrics.rating import (
+    COMPONENT_LABELS,
+    STATUS_RANKED,
+    load_config,
+    rate_municipalities,
+    rate_organisations,
+)
+from metrics.source import WarehouseMissing, warehouse_path
+from pages import figures
+
+dash.register_page(__name__, path="/rating", name="Рейтинг", title="ЦУР Heatmap — рейтинг", order=10)
+log = logging.getLogger(__name__)
+
+ALL = "all"
+WHO = {"organisations": "Организации", "municipalities": "Муниципалитеты"}
+GRID_LOCALE = {  # AG Grid's own texts, in Russian
+    "page": "Страница", "of": "из", "to": "–", "more": "ещё", "next": "Следующая", "last": "Последняя",
+    "first": "Первая", "previous": "Предыдущая", "noRowsToShow": "Нет данных", "loadingOoo": "Загрузка…",
+    "filterOoo": "Фильтр…", "contains": "Содержит", "notContains": "Не содержит", "equals": "Равно",
+    "notEqual": "Не равно", "startsWith": "Начинается с", "endsWith": "Заканчивается на", "lessThan": "Меньше",
+    "greaterThan": "Больше", "andCondition": "И", "orCondition": "ИЛИ", "blank": "Пусто", "notBlank": "Не пусто",
+    "pageSizeSelectorLabel": "Строк на странице:",
+}
+METHOD = [
+    "Оценка складывается из четырёх составляющих, каждая от 0 до 100 внутри группы сравнения "
+    "(организации одного вида; муниципалитеты — между собой):",
+    html.Ul([
+        html.Li("количество — доля обращений, получивших ответ, среди тех, у которых ответ уже есть или срок прошёл;"),
+        html.Li("скорость — доля ответов в срок и медиана времени первой реакции (чем быстрее, тем лучше);"),
+        html.Li("качество — доля оценок граждан 4 и 5 и доля ответов, не возвращённых на доработку;"),
+        html.Li("полнота — доля ответов по существу и доля обращений, не ставших повторными."),
+    ]),
+    "Лучший в группе по показателю получает 100, худший — 0, остальные — пропорционально. Итог — среднее "
+    "составляющих с весами из настроек. Организации с малым числом обращений за период показаны как "
+    "«недостаточно данных» и не ранжируются. Если организация — единственная своего вида, она сравнивается "
+    "со всеми организациями. «Слабое место» — составляющая с самой низкой оценкой.",
+]
+
+
+def _period_options() -> list[dict]:
+    months = catalog.months_with_data()
+    quarters = list(dict.fromkeys(quarter_of(m).code for m in months))
+    return ([{"label": parse_period(q).label, "value": q} for q in quarters]
+            + [{"label": month(m).label.capitalize(), "value": month(m).code} for m in months])
+
+
+def layout(**query_args: str) -> html.Div:
+    try:
+        period_options = _period_options()
+        sectors = catalog.sectors()
+    except WarehouseMissing:
+        period_options, sectors = [], None
+    if not period_options:
+        message = (f"Хранилище данных не найдено ({warehouse_path()}): постройте демо-данные командой make demo."
+                   if sectors is None else "В хранилище пока нет обращений.")
+        return html.Div([dbc.Alert(message, color="warning", id="rating-missing"), _placeholders()])
+    periods = [o["value"] for o in period_options]
+    # the latest whole quarter by default: a quarter still running has few answers yet
+    as_of = catalog.as_of().date()
+    whole = [p for p in periods if "Q" in p and parse_period(p).end <= as_of + pd.Timedelta(days=1)]
+    default_period = whole[0] if whole else periods[0]
+    period = query_args.get("period") if query_args.get("period") in periods else default_period
+    who = query_args.get("who") if query_args.get("who") in WHO else "organisations"
+    sector_values = [ALL, *sectors["sector_code"]]
+    sector = query_args.get("sector") if query_args.get("sector") in sector_values else ALL
+    return html.Div([
+        dcc.Location(id="rating-url", refresh=False),
+        dbc.Row([
+            dbc.Col([dbc.Label("Период", className="small text-muted mb-0"),
+                     dcc.Dropdown(id="rating-period", options=period_options, value=period, clearable=False)], md=3),
+            dbc.Col([dbc.Label("Кого оцениваем", className="small text-muted mb-0"),
+                     dbc.RadioItems(id="rating-who", options=[{"label": v, "value": k} for k, v in WHO.items()],
+                                    value=who, inline=True)], md=4),
+            dbc.Col([dbc.Label("Отраслевой блок", className="small text-muted mb-0"),
+                     dcc.Dropdown(id="rating-sector", value=sector, clearable=False,
+                                  options=[{"label": "Все блоки", "value": ALL}]
+                                  + [{"label": r.sector_name, "value": r.sector_code} for r in sectors.itertuples()])],
+                    md=3),
+        ], className="g-2 mb-2"),
+        html.Div(id="rating-note", className="small text-muted mb-2"),
+        dag.AgGrid(
+            id="rating-grid", rowData=[], columnDefs=_columns(who),
+            defaultColDef={"sortable": True, "filter": True, "resizable": True, "floatingFilter": True},
+            dashGridOptions={"pagination": True, "paginationPageSize": 20, "localeText": GRID_LOCALE,
+                             "animateRows": False},
+            columnSize="responsiveSizeToFit", style={"height": "560px"}, className="mb-3",
+        ),
+        dcc.Loading(dcc.Graph(id="rating-chart", config=figures.graph_config("рейтинг"))),
+        dbc.Card(dbc.CardBody([html.H5("Как считается рейтинг"), html.Div(METHOD)]), className="mt-3"),
+    ])
+
+
+def _placeholders() -> html.Div:
+    return html.Div([
+        dcc.Location(id="rating-url", refresh=False),
+        dcc.Dropdown(id="rating-period", options=[], value=None),
+        dbc.RadioItems(id="rating-who", options=[], value=None),
+        dcc.Dropdown(id="rating-sector", options=[], value=None),
+        html.Div(id="rating-note"), dag.AgGrid(id="rating-grid"), dcc.Graph(id="rating-chart"),
+    ], style={"display": "none"})
+
+
+def _columns(who: str) -> list[dict]:
+    body = ([{"field": "name", "headerName": "Организация", "minWidth": 260, "pinned": "left"},
+             {"field": "kind", "headerName": "Вид"}, {"field": "municipality", "headerName": "Муниципалитет"}]
+            if who == "organisations" else
+            [{"field": "name", "headerName": "Муниципалитет", "minWidth": 200, "pinned": "left"}])
+    number = {"type": "numericColumn", "filter": "agNumberColumnFilter"}
+    return [
+        {"field": "rank", "headerName": "Место", "minWidth": 90, "maxWidth": 110, **number},
+        {"field": "change", "headerName": "▲▼", "minWidth": 80, "maxWidth": 100, "sortable": False},
+        *body,
+        {"field": "volume", "headerName": "Обращений", **number},
+        {"field": "composite", "headerName": "Итог", **number},
+        *({"field": code, "headerName": label, **number} for code, label in COMPONENT_LABELS.items()),
+        {"field": "weak", "headerName": "Слабое место"},
+        {"field": "status", "headerName": "Статус"},
+    ]
+
+
+def grid_rows(df: pd.DataFrame, who: str) -> list[dict]:
+    """Rows for the grid: rounded scores, ▲▼ for the change of place, names as plain text."""
+    def change(v: object) -> str:
+        if pd.isna(v) or v == 0:
+            return "—" if pd.isna(v) else "="
+        return f"▲ {int(v)}" if v > 0 else f"▼ {int(-v)}"
+
+    rows = []
+    for r in df.to_dict("records"):
+        row = {
+            "rank": None if pd.isna(r["rank"]) else int(r["rank"]),
+            "change": change(r["rank_change"]),
+            "name": r["organisation_name"] if who == "organisations" else r["municipality_name"],
+            "volume": int(r["volume"]),
+            "composite": None if pd.isna(r["composite"]) else round(float(r["composite"]), 1),
+            "weak": r["weak_component"] if isinstance(r["weak_component"], str) else "",
+            "status": r["status"],
+        }
+        for code in COMPONENT_LABELS:
+            row[code] = None if pd.isna(r[code]) else round(float(r[code]), 1)
+        if who == "organisations":
+            row["kind"] = r["organisation_kind"] or ""
+            row["municipality"] = r["municipality_name"] if isinstance(r["municipality_name"], str) else "регион"
+        rows.append(row)
+    return rows
+
+
+def top_bottom_figure(df: pd.DataFrame, who: str, title: str, n: int = 10) -> go.Figure:
+    ranked = df[df["status"] == STATUS_RANKED].sort_values("composite", ascending=False)
+    if ranked.empty:
+        return figures.empty_figure(title, "Нет организаций с достаточным числом обращений")
+    name = "organisation_name" if who == "organisations" else "municipality_name"
+    top, bottom = ranked.head(n), ranked.tail(n)
+    shown = pd.concat([top, bottom[~bottom.index.isin(top.index)]]).sort_values("composite")
+    colours = ["#2c7bb6" if i in top.index else "#d7191c" for i in shown.index]
+    fig = go.Figure(go.Bar(
+        x=shown["composite"], y=shown[name], orientation="h", marker_color=colours,
+        text=shown["composite"].map(lambda v: f"{v:.0f}"), textposition="outside",
+        hovertemplate="%{y}<br>Итоговая оценка: %{x:.1f}<extra></extra>",
+    ))
+    fig.update_layout(title={"text": title, "x": 0.01}, height=max(360, 26 * len(shown) + 100),
+                      margin={"l": 10, "r": 30, "t": 48, "b": 30}, xaxis={"range": [0, 108], "title": "0–100"},
+                      yaxis={"automargin": True}, font={"family": figures.FONT}, separators=", ")
+    return fig
+
+
+@callback(
+    Output("rating-grid", "rowData"),
+    Output("rating-grid", "columnDefs"),
+    Output("rating-chart", "figure"),
+    Output("rating-note", "children"),
+    Output("rating-url", "search"),
+    Input("rating-period", "value"),
+    Input("rating-who", "value"),
+    Input("rating-sector", "value"),
+)
+def update(period_code: str | None, who: str | None, sector: str | None):
+    if period_code is None or who not in WHO:
+        return [], [], figures.empty_figure("", ""), "", dash.no_update
+    search = "?" + urlencode({"period": period_code, "who": who, "sector": sector})
+    try:
+        period = parse_period(period_code, as_of=catalog.as_of().date())
+        filters = {}
+        if sector not in (None, ALL):
+            if sector not in set(catalog.sectors()["sector_code"]):
+                raise ValueError(f"неизвестный отраслевой блок: {sector}")
+            filters["sector"] = [sector]
+        rate = rate_organisations if who == "organisations" else rate_municipalities
+        df = rate(period, filters=filters or None)
+        min_volume = load_config().min_volume
+    except (ValueError, PeriodError) as exc:
+        return [], _columns(who), figures.empty_figure("", str(exc)), f"Не удалось построить рейтинг: {exc}", search
+    except Exception:  # a page shows a message, never a traceback
+        log.exception("rating failed")
+        message = "Не удалось построить рейтинг: ошибка на сервере, подробности в журнале."
+        return [], _columns(who), figures.empty_figure("", message), message, search
+    sector_text = "" if not filters else " · " + dict(zip(catalog.sectors()["sector_code"],
+                                                         catalog.sectors()["sector_name"], strict=True))[sector]
+    title = f"Лучшие и отстающие — {WHO[who].lower()}, {period.label}{sector_text}"
+    ranked = int((df["status"] == STATUS_RANKED).sum())
+    note = (f"Данные по состоянию на {catalog.as_of():%d.%m.%Y %H:%M}. В рейтинге {ranked} из {len(df)}; "
+            f"меньше {min_volume} обращений за период — «недостаточно данных». "
+            f"Изменение места — против предыдущего периода ({period.previous().label}).")
+    return grid_rows(df, who), _columns(who), top_bottom_figure(df, who, title), note, search
