@@ -42,3 +42,9 @@ def region_geojson() -> dict:
         if con not in _geojson_cache:
             _geojson_cache[con] = load_region_geojson(con)
         return _geojson_cache[con]
+
+
+def municipalities() -> pd.DataFrame:
+    """Municipalities with names and population, by name."""
+    with reader() as con:
+        return reference(con, "municipality").sort_values("municipality_name").reset_index(drop=True)

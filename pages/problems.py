@@ -1,0 +1,167 @@
+"""Приоритетные проблемы: at least three per sector (or one municipality's list) and the current signals."""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import urlencode
+
+import dash
+import dash_bootstrap_components as dbc
+import pandas as pd
+from dash import Input, Output, callback, dcc, html
+
+from metrics import catalog
+from metrics.periods import PeriodError, month, parse_period, quarter_of
+from metrics.priority import municipality_problems, priority_problems
+from metrics.query import QueryError
+from metrics.signals import detect_signals
+from metrics.source import WarehouseMissing, warehouse_path
+
+dash.register_page(__name__, path="/problems", name="Приоритетные проблемы",
+                   title="ЦУР Heatmap — приоритетные проблемы", order=20)
+log = logging.getLogger(__name__)
+ALL = "all"
+REGION_WIDE = 3  # a category signalling in this many municipalities at once is a regional rise
+
+
+def _number(n: float) -> str:
+    return f"{int(n):,}".replace(",", "\u00a0")
+
+
+def _growth(g: float) -> html.Span:
+    if pd.isna(g):
+        return html.Span("—", className="text-muted")
+    arrow, colour = ("▲", "text-danger") if g > 0 else ("▼", "text-success") if g < 0 else ("", "text-muted")
+    return html.Span(f"{arrow} {abs(g) * 100:.0f} %".replace(".", ","), className=colour)
+
+
+def layout(**query_args: str) -> html.Div:
+    try:
+        months = catalog.months_with_data()
+        municipalities = catalog.municipalities()
+    except WarehouseMissing:
+        months, municipalities = [], None
+    if not months:
+        message = (f"Хранилище данных не найдено ({warehouse_path()}): постройте демо-данные командой make demo."
+                   if municipalities is None else "В хранилище пока нет обращений.")
+        return html.Div([dbc.Alert(message, color="warning", id="problems-missing"), _placeholders()])
+    options = [{"label": month(m).label.capitalize(), "value": month(m).code} for m in months]
+    options += [{"label": parse_period(q).label, "value": q}
+                for q in dict.fromkeys(quarter_of(m).code for m in months)]
+    periods = [o["value"] for o in options]
+    muni_values = [ALL, *(str(i) for i in municipalities["municipality_id"])]
+    period = query_args.get("period") if query_args.get("period") in periods else periods[0]
+    municipality = query_args.get("municipality") if query_args.get("municipality") in muni_values else ALL
+    return html.Div([
+        dcc.Location(id="problems-url", refresh=False),
+        dbc.Row([
+            dbc.Col([dbc.Label("Период", className="small text-muted mb-0"),
+                     dcc.Dropdown(id="problems-period", options=options, value=period, clearable=False)], md=3),
+            dbc.Col([dbc.Label("Муниципалитет", className="small text-muted mb-0"),
+                     dcc.Dropdown(id="problems-municipality", value=municipality, clearable=False,
+                                  options=[{"label": "Весь регион (по блокам)", "value": ALL}]
+                                  + [{"label": r.municipality_name, "value": str(r.municipality_id)}
+                                     for r in municipalities.itertuples()])], md=4),
+        ], className="g-2 mb-3"),
+        dcc.Loading(html.Div(id="problems-list")),
+        html.H4("Сигналы: рост сверх обычного уровня", className="mt-4"),
+        html.P("Недельное число обращений по муниципалитету и категории сравнивается с его же медианой за "
+               "предыдущие 12 недель (устойчивая z-оценка); единичные всплески на малых числах не считаются.",
+               className="small text-muted"),
+        dcc.Loading(html.Div(id="problems-signals")),
+    ])
+
+
+def _placeholders() -> html.Div:
+    return html.Div([dcc.Location(id="problems-url", refresh=False),
+                     dcc.Dropdown(id="problems-period", options=[], value=None),
+                     dcc.Dropdown(id="problems-municipality", options=[], value=None),
+                     html.Div(id="problems-list"), html.Div(id="problems-signals")], style={"display": "none"})
+
+
+def problems_table(df: pd.DataFrame, with_sector: bool = False) -> dbc.Table:
+    head = [html.Th("№"), html.Th("Проблема"), *([html.Th("Блок")] if with_sector else []),
+            html.Th("Обращений", className="text-end"), html.Th("К прошлому периоду", className="text-end"),
+            html.Th("Довольны ответом", className="text-end")]
+    rows = []
+    for r in df.itertuples():
+        name = [r.category_name]
+        if isinstance(r.decomposed_from, str) and r.decomposed_from:
+            name += [" ", dbc.Badge(f"из «{r.decomposed_from}»" + (" · тема" if r.is_topic else ""),
+                                    color="light", text_color="secondary", className="fw-normal")]
+        satisfaction = "—" if pd.isna(r.satisfaction_share) else f"{r.satisfaction_share * 100:.0f} %"
+        rows.append(html.Tr([html.Td(int(r.rank)), html.Td(name), *([html.Td(r.sector_name)] if with_sector else []),
+                             html.Td(_number(r.volume), className="text-end"),
+                             html.Td(_growth(r.growth), className="text-end"),
+                             html.Td(satisfaction, className="text-end")]))
+    return dbc.Table([html.Thead(html.Tr(head)), html.Tbody(rows)], size="sm", hover=True, className="mb-0")
+
+
+def signals_view(df: pd.DataFrame, as_of: pd.Timestamp) -> html.Div:
+    if df.empty:
+        return dbc.Alert("Сейчас сигналов нет: ни одна категория не выросла заметно сверх своего обычного уровня.",
+                         color="success")
+    regional = df[df["same_category_signals"] >= REGION_WIDE]
+    local = df[df["same_category_signals"] < REGION_WIDE]
+    parts = []
+    if not regional.empty:
+        summary = regional.groupby("category_name").agg(n=("municipality_id", "size"), since=("first_week", "min"),
+                                                        count=("count", "sum")).sort_values("n", ascending=False)
+        parts.append(dbc.Alert([html.Strong("Рост по всему региону (часто сезонный): "),
+                                "; ".join(f"{name} — {int(s.n)} муниципалитетов с {s.since:%d.%m}"
+                                          for name, s in summary.iterrows())], color="warning"))
+    if not local.empty:
+        rows = [html.Tr([html.Td(r.municipality_name), html.Td(r.category_name),
+                         html.Td(_number(r.count), className="text-end"),
+                         html.Td(f"{r.baseline:.1f}".replace(".", ","), className="text-end"),
+                         html.Td(f"×{r.ratio:.1f}".replace(".", ",") if pd.notna(r.ratio) else "—",
+                                 className="text-end"),
+                         html.Td(f"{r.first_week:%d.%m.%Y}")]) for r in local.head(20).itertuples()]
+        parts.append(dbc.Table([html.Thead(html.Tr([
+            html.Th("Муниципалитет"), html.Th("Категория"), html.Th("За неделю", className="text-end"),
+            html.Th("Обычно", className="text-end"), html.Th("Рост", className="text-end"), html.Th("С недели")])),
+            html.Tbody(rows)], size="sm", hover=True, id="problems-signals-table"))
+    elif regional.empty:
+        parts.append(html.P("Местных сигналов нет."))
+    parts.append(html.P(f"По неделям до {as_of:%d.%m.%Y}.", className="small text-muted"))
+    return html.Div(parts)
+
+
+@callback(
+    Output("problems-list", "children"),
+    Output("problems-signals", "children"),
+    Output("problems-url", "search"),
+    Input("problems-period", "value"),
+    Input("problems-municipality", "value"),
+)
+def update(period_code: str | None, municipality: str | None):
+    if period_code is None:
+        return "", "", dash.no_update
+    search = "?" + urlencode({"period": period_code, "municipality": municipality})
+    try:
+        as_of = catalog.as_of()
+        period = parse_period(period_code, as_of=as_of.date())
+        if municipality in (None, ALL):
+            df = priority_problems(period)
+            cards = [
+                dbc.Col(dbc.Card([dbc.CardHeader(html.Strong(sector_name)), dbc.CardBody(problems_table(part))],
+                                 className="h-100"), lg=6, className="mb-3")
+                for (_, sector_name), part in df.groupby(["sector_id", "sector_name"], sort=True)
+            ]
+            problems = html.Div([html.P(f"Самые острые проблемы каждого блока — {period.label}. Если в список "
+                                        "попадают «Прочие по направлению», вместо них показаны конкретные проблемы.",
+                                        className="text-muted"), dbc.Row(cards, id="problems-sectors")])
+            signals = detect_signals()
+        else:
+            municipality_id = int(municipality)
+            df = municipality_problems(period, municipality_id, top=10)
+            problems = html.Div([html.P(f"Проблемы муниципалитета — {period.label}", className="text-muted"),
+                                 problems_table(df, with_sector=True)], id="problems-municipal")
+            signals = detect_signals()
+            signals = signals[signals["municipality_id"] == municipality_id]
+    except (ValueError, PeriodError, QueryError) as exc:
+        return dbc.Alert(f"Не удалось построить список: {exc}", color="danger"), "", search
+    except Exception:  # a page shows a message, never a traceback
+        log.exception("priority problems failed")
+        return dbc.Alert("Не удалось построить список: ошибка на сервере.", color="danger"), "", search
+    return problems, signals_view(signals, as_of), search

@@ -1,0 +1,50 @@
+"""The priority problems page in headless Chromium on a small demo."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from data.demo import build_demo
+from tests.conftest import ARTIFACTS
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def demo_db(tmp_path_factory) -> Path:
+    db = tmp_path_factory.mktemp("problems") / "demo.duckdb"
+    build_demo(db, appeals=20_000, months=6, seed=5, end_month="2025-10")
+    return db
+
+
+def _wait(driver, script: str, timeout: float = 25.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = driver.execute_script(script)
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for: {script}")
+
+
+def test_every_sector_lists_at_least_three_problems(served_app, browser, demo_db: Path) -> None:
+    browser.get(served_app(demo_db) + "/problems?period=2025-10")
+    counts = _wait(browser, """const cards = document.querySelectorAll('#problems-sectors .card');
+        return cards.length ? Array.from(cards).map(c => c.querySelectorAll('tbody tr').length) : null;""")
+    assert len(counts) == 9 and min(counts) >= 3
+    _wait(browser, "return document.getElementById('problems-signals').textContent.length > 0")
+    ARTIFACTS.mkdir(exist_ok=True)
+    browser.save_screenshot(str(ARTIFACTS / "problems.png"))
+    assert [e for e in browser.get_log("browser") if e["level"] == "SEVERE"] == []
+
+
+def test_one_municipality_from_the_address(served_app, browser, demo_db: Path) -> None:
+    browser.get(served_app(demo_db) + "/problems?period=2025-10&municipality=27")
+    rows = _wait(browser, """const t = document.querySelector('#problems-municipal tbody');
+        return t ? t.querySelectorAll('tr').length : null;""")
+    assert rows >= 3
+    assert "municipality=27" in browser.current_url
+    assert [e for e in browser.get_log("browser") if e["level"] == "SEVERE"] == []
