@@ -127,3 +127,52 @@ def empty_figure(title: str, message: str) -> go.Figure:
     fig.update_layout(title={"text": title, "x": 0.01}, xaxis={"visible": False}, yaxis={"visible": False},
                       height=320, font={"family": FONT})
     return fig
+
+
+def kpi_trend(df: pd.DataFrame, spec: Indicator, title: str) -> go.Figure:
+    """An indicator by period with its target (dashed) and the same period a year earlier (grey)."""
+    if df.empty or df["value"].isna().all():
+        return empty_figure(title, "Нет данных за выбранный период")
+    x = pd.to_datetime(df["period_start"])
+    value = _display_values(spec, df["value"].astype("float64").where(~df["low"].fillna(True).astype(bool)))
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=x, y=_display_values(spec, df["year_ago"].astype("float64")), name="год назад",
+                             mode="lines", line={"color": "#9e9e9e", "width": 1.5}))
+    if df["target"].notna().any():
+        fig.add_trace(go.Scatter(x=x, y=_display_values(spec, df["target"].astype("float64")), name="цель",
+                                 mode="lines", line={"color": "#d7191c", "dash": "dash", "width": 2}))
+    fig.add_trace(go.Scatter(x=x, y=value, name=spec.label, mode="lines+markers",
+                             line={"color": "#2c7bb6", "width": 3}))
+    fig.update_layout(title={"text": title, "x": 0.01}, height=420, margin={"l": 10, "r": 10, "t": 48, "b": 10},
+                      font={"family": FONT}, separators=", ", hovermode="x unified",
+                      yaxis={"ticksuffix": _tick_suffix(spec), "rangemode": "tozero"},
+                      legend={"orientation": "h", "y": -0.15})
+    return fig
+
+
+def kpi_small_multiples(df: pd.DataFrame, spec: Indicator, title: str) -> go.Figure:
+    """One small panel per sector, same axes, target dashed."""
+    from plotly.subplots import make_subplots
+
+    sectors = list(dict.fromkeys(df["sector_name"]))
+    if not sectors:
+        return empty_figure(title, "Нет данных")
+    cols = 3
+    rows = -(-len(sectors) // cols)
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=sectors, shared_xaxes=True, shared_yaxes=True,
+                        vertical_spacing=0.08, horizontal_spacing=0.04)
+    for i, name in enumerate(sectors):
+        part = df[df["sector_name"] == name]
+        r, c = i // cols + 1, i % cols + 1
+        x = pd.to_datetime(part["period_start"])
+        y = _display_values(spec, part["value"].astype("float64").where(~part["low"].fillna(True).astype(bool)))
+        fig.add_trace(go.Scatter(x=x, y=y, mode="lines", line={"color": "#2c7bb6", "width": 2}, name=name,
+                                 showlegend=False), row=r, col=c)
+        if part["target"].notna().any():
+            fig.add_trace(go.Scatter(x=x, y=_display_values(spec, part["target"].astype("float64")), mode="lines",
+                                     line={"color": "#d7191c", "dash": "dash", "width": 1}, showlegend=False,
+                                     hoverinfo="skip"), row=r, col=c)
+    fig.update_yaxes(ticksuffix=_tick_suffix(spec), rangemode="tozero")
+    fig.update_layout(title={"text": title, "x": 0.01}, height=220 * rows + 80,
+                      margin={"l": 10, "r": 10, "t": 70, "b": 10}, font={"family": FONT}, separators=", ")
+    return fig

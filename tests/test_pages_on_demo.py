@@ -1,4 +1,4 @@
-"""The priority problems page in headless Chromium on a small demo."""
+"""The priority problems and KPI pages in headless Chromium on a small demo."""
 
 from __future__ import annotations
 
@@ -47,4 +47,17 @@ def test_one_municipality_from_the_address(served_app, browser, demo_db: Path) -
         return t ? t.querySelectorAll('tr').length : null;""")
     assert rows >= 3
     assert "municipality=27" in browser.current_url
+    assert [e for e in browser.get_log("browser") if e["level"] == "SEVERE"] == []
+
+
+def test_kpi_trend_with_target_and_small_multiples(served_app, browser, demo_db: Path) -> None:
+    browser.get(served_app(demo_db) + "/kpi?indicator=satisfaction_share&grain=month")
+    names = _wait(browser, """const g = document.querySelector('#kpi-trend .js-plotly-plot');
+        return g && g.data && g.data.length ? g.data.map(t => t.name) : null;""")
+    assert "цель" in names and "год назад" in names
+    panels = _wait(browser, """const g = document.querySelector('#kpi-multiples .js-plotly-plot');
+        return g && g.layout && g.layout.annotations ? g.layout.annotations.length : null;""")
+    assert panels == 9
+    browser.save_screenshot(str(ARTIFACTS / "kpi.png"))
+    assert "indicator=satisfaction_share" in browser.current_url
     assert [e for e in browser.get_log("browser") if e["level"] == "SEVERE"] == []

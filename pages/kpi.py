@@ -1,0 +1,119 @@
+"""Показатели: indicator trends against targets and the same period a year earlier; small multiples by sector."""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import urlencode
+
+import dash
+import dash_bootstrap_components as dbc
+from dash import Input, Output, callback, dcc, html
+
+from metrics import catalog
+from metrics import indicators as ind
+from metrics.kpi import kpi_series, kpi_small_multiples
+from metrics.source import WarehouseMissing, warehouse_path
+from pages import figures
+
+dash.register_page(__name__, path="/kpi", name="Показатели", title="ЦУР Heatmap — показатели", order=15)
+log = logging.getLogger(__name__)
+ALL = "all"
+KPI_INDICATORS = (
+    "on_time_share", "satisfaction_share", "response_hours_median", "resolve_days_median", "overdue_open",
+    "resolved_share", "repeat_share", "first_response_on_time_share", "volume",
+)
+
+
+def layout(**query_args: str) -> html.Div:
+    try:
+        sectors = catalog.sectors()
+        municipalities = catalog.municipalities()
+    except WarehouseMissing:
+        return html.Div([dbc.Alert(f"Хранилище данных не найдено ({warehouse_path()}): постройте демо-данные "
+                                   "командой make demo.", color="warning", id="kpi-missing"), _placeholders()])
+    indicator = query_args.get("indicator") if query_args.get("indicator") in KPI_INDICATORS else "on_time_share"
+    sector_values = [ALL, *sectors["sector_code"]]
+    sector = query_args.get("sector") if query_args.get("sector") in sector_values else ALL
+    muni_values = [ALL, *(str(i) for i in municipalities["municipality_id"])]
+    municipality = query_args.get("municipality") if query_args.get("municipality") in muni_values else ALL
+    grain = query_args.get("grain") if query_args.get("grain") in ("month", "week") else "month"
+    return html.Div([
+        dcc.Location(id="kpi-url", refresh=False),
+        dbc.Row([
+            dbc.Col([dbc.Label("Показатель", className="small text-muted mb-0"),
+                     dcc.Dropdown(id="kpi-indicator", value=indicator, clearable=False,
+                                  options=[{"label": ind.get(c).label, "value": c} for c in KPI_INDICATORS])], md=4),
+            dbc.Col([dbc.Label("Отраслевой блок", className="small text-muted mb-0"),
+                     dcc.Dropdown(id="kpi-sector", value=sector, clearable=False,
+                                  options=[{"label": "Все блоки", "value": ALL}]
+                                  + [{"label": r.sector_name, "value": r.sector_code} for r in sectors.itertuples()])],
+                    md=3),
+            dbc.Col([dbc.Label("Муниципалитет", className="small text-muted mb-0"),
+                     dcc.Dropdown(id="kpi-municipality", value=municipality, clearable=False,
+                                  options=[{"label": "Весь регион", "value": ALL}]
+                                  + [{"label": r.municipality_name, "value": str(r.municipality_id)}
+                                     for r in municipalities.itertuples()])], md=3),
+            dbc.Col([dbc.Label("Шаг", className="small text-muted mb-0"),
+                     dbc.RadioItems(id="kpi-grain", value=grain, inline=True,
+                                    options=[{"label": "месяц", "value": "month"}, {"label": "неделя", "value": "week"}])],
+                    md=2),
+        ], className="g-2 mb-2"),
+        html.Div(id="kpi-note", className="small text-muted mb-2"),
+        dcc.Loading(dcc.Graph(id="kpi-trend", config=figures.graph_config("показатель"))),
+        dcc.Loading(dcc.Graph(id="kpi-multiples", config=figures.graph_config("показатель по блокам"))),
+    ])
+
+
+def _placeholders() -> html.Div:
+    return html.Div([dcc.Location(id="kpi-url", refresh=False),
+                     *(dcc.Dropdown(id=i, options=[], value=None) for i in ("kpi-indicator", "kpi-sector",
+                                                                             "kpi-municipality")),
+                     dbc.RadioItems(id="kpi-grain", options=[], value=None), html.Div(id="kpi-note"),
+                     dcc.Graph(id="kpi-trend"), dcc.Graph(id="kpi-multiples")], style={"display": "none"})
+
+
+@callback(
+    Output("kpi-trend", "figure"),
+    Output("kpi-multiples", "figure"),
+    Output("kpi-note", "children"),
+    Output("kpi-url", "search"),
+    Input("kpi-indicator", "value"),
+    Input("kpi-sector", "value"),
+    Input("kpi-municipality", "value"),
+    Input("kpi-grain", "value"),
+)
+def update(indicator: str | None, sector: str | None, municipality: str | None, grain: str | None):
+    if indicator is None:
+        return figures.empty_figure("", ""), figures.empty_figure("", ""), "", dash.no_update
+    search = "?" + urlencode({"indicator": indicator, "sector": sector, "municipality": municipality, "grain": grain})
+    try:
+        if indicator not in KPI_INDICATORS or grain not in ("month", "week"):
+            raise ValueError("неизвестный показатель или шаг")
+        spec = ind.get(indicator)
+        sector_arg = None if sector in (None, ALL) else sector
+        if sector_arg is not None and sector_arg not in set(catalog.sectors()["sector_code"]):
+            raise ValueError(f"неизвестный отраслевой блок: {sector}")
+        muni_arg = None if municipality in (None, ALL) else int(municipality)
+        series = kpi_series(indicator, grain=grain, sector=sector_arg, municipality=muni_arg)
+        multiples = kpi_small_multiples(indicator, grain=grain, municipality=muni_arg)
+    except ValueError as exc:
+        message = f"Не удалось построить график: {exc}"
+        return figures.empty_figure("", message), figures.empty_figure("", ""), message, search
+    except Exception:  # a page shows a message, never a traceback
+        log.exception("kpi failed")
+        message = "Не удалось построить график: ошибка на сервере."
+        return figures.empty_figure("", message), figures.empty_figure("", ""), message, search
+    names = dict(zip(catalog.sectors()["sector_code"], catalog.sectors()["sector_name"], strict=True))
+    where = names.get(sector_arg, "весь регион") if sector_arg else "все блоки"
+    if muni_arg is not None:
+        where += " · " + dict(zip(catalog.municipalities()["municipality_id"],
+                                  catalog.municipalities()["municipality_name"], strict=True)).get(muni_arg, "")
+    title = f"{spec.label} — {where}"
+    met = series.dropna(subset=["meets_target"])
+    note = [f"Данные по состоянию на {catalog.as_of():%d.%m.%Y %H:%M}. Серая линия — тот же период год назад, "
+            "красная пунктирная — цель."]
+    if len(met):
+        note.append(f" Цель достигнута в {int(met['meets_target'].sum())} из {len(met)} периодов.")
+    return (figures.kpi_trend(series, spec, title),
+            figures.kpi_small_multiples(multiples, spec, f"{spec.label} по отраслевым блокам"),
+            "".join(note), search)
