@@ -30,6 +30,7 @@ def create_app(db_path: str | Path | None = None) -> Dash:
     nav_links = [
         dbc.NavItem(dbc.NavLink(page["name"], href=page["relative_path"], active="exact"))
         for page in dash.page_registry.values()
+        if not page.get("path_template")  # a profile needs an id: it is reached from the map, not the menu
     ]
     app.layout = html.Div(
         [

@@ -204,7 +204,9 @@ def profile(click: dict | None, period_code: str):
             for r in problems.itertuples()]
     return html.Div([
         html.H4(names.get(municipality_id, ""), id="heatmap-profile-name"),
-        html.P(f"Главные проблемы — {period.label}", className="text-muted"),
+        html.P([f"Главные проблемы — {period.label} · ",
+                dcc.Link("полный профиль →", href=f"/municipality/{municipality_id}?period={period.code}",
+                         id="heatmap-profile-link")], className="text-muted"),
         dbc.Table([html.Thead(html.Tr([html.Th("№"), html.Th("Проблема"), html.Th("Блок"),
                                        html.Th("Обращений", className="text-end")])),
                    html.Tbody(rows)], size="sm", hover=True, id="heatmap-profile-table"),

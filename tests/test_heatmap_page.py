@@ -31,9 +31,8 @@ def _wait(driver, script: str, timeout: float = 25.0):
 
 
 MAP_Z = """const g = document.querySelector('#heatmap-map .js-plotly-plot');
-           return g && g.data && g.data.length > 1 && g.data[1].z ? JSON.stringify(g.data[1].z) : null;"""
-TITLE = """const g = document.querySelector('#heatmap-map .js-plotly-plot');
-           return g && g.layout && g.layout.title ? g.layout.title.text : null;"""
+           return g?.data?.[1]?.z ? JSON.stringify(g.data[1].z) : null;"""
+TITLE = """return document.querySelector('#heatmap-map .js-plotly-plot')?.layout?.title?.text || null;"""
 
 
 def _severe(driver) -> list:
@@ -53,13 +52,13 @@ def test_map_has_every_municipality_and_follows_the_url(served_app, browser, dem
 
     # another sector in the address gives other values; the same address gives the same view
     browser.get(base + "/?period=2025-10&sector=roads&indicator=volume")
-    _wait(browser, "return document.querySelector('#heatmap-map .js-plotly-plot') && "
-                   "document.querySelector('#heatmap-map .js-plotly-plot').layout.title.text.includes('Дороги')")
+    _wait(browser, "return document.querySelector('#heatmap-map .js-plotly-plot')"
+                   "?.layout?.title?.text?.includes('Дороги')")
     roads = _wait(browser, MAP_Z)
     assert roads != housing
     browser.get(base + "/?period=2025-10&sector=housing&indicator=volume")
-    _wait(browser, "return document.querySelector('#heatmap-map .js-plotly-plot') && "
-                   "document.querySelector('#heatmap-map .js-plotly-plot').layout.title.text.includes('ЖКХ')")
+    _wait(browser, "return document.querySelector('#heatmap-map .js-plotly-plot')"
+                   "?.layout?.title?.text?.includes('ЖКХ')")
     assert _wait(browser, MAP_Z) == housing
     assert "sector=housing" in browser.current_url and "indicator=volume" in browser.current_url
     assert _severe(browser) == []

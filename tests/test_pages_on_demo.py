@@ -61,3 +61,19 @@ def test_kpi_trend_with_target_and_small_multiples(served_app, browser, demo_db:
     browser.save_screenshot(str(ARTIFACTS / "kpi.png"))
     assert "indicator=satisfaction_share" in browser.current_url
     assert [e for e in browser.get_log("browser") if e["level"] == "SEVERE"] == []
+
+
+def test_municipality_profile_has_everything_about_one_unit(served_app, browser, demo_db: Path) -> None:
+    base = served_app(demo_db)
+    browser.get(base + "/municipality/27?period=2025-10")
+    name = _wait(browser, "const e = document.getElementById('municipality-name'); return e && e.textContent;")
+    assert name == "Ярцевский"
+    tiles = browser.execute_script("return document.querySelectorAll('#municipality-tiles .card').length")
+    assert tiles == 6
+    assert _wait(browser, "return document.querySelectorAll('tbody tr').length") >= 3
+    browser.save_screenshot(str(ARTIFACTS / "municipality.png"))
+    menu = browser.execute_script("return Array.from(document.querySelectorAll('nav a')).map(a => a.href)")
+    assert not any("<" in href or "%3C" in href for href in menu)
+    assert [e for e in browser.get_log("browser") if e["level"] == "SEVERE"] == []
+    browser.get(base + "/municipality/9999")
+    _wait(browser, "return document.getElementById('municipality-unknown')")

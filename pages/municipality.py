@@ -1,0 +1,101 @@
+"""Профиль муниципалитета: everything about one unit on one page (``/municipality/<id>?period=2026-10``)."""
+
+from __future__ import annotations
+
+import logging
+
+import dash
+import dash_bootstrap_components as dbc
+import pandas as pd
+from dash import dcc, html
+
+from metrics import catalog
+from metrics import indicators as ind
+from metrics.kpi import kpi_series
+from metrics.periods import PeriodError, month, parse_period
+from metrics.priority import municipality_problems
+from metrics.query import query
+from metrics.rating import STATUS_RANKED, rate_organisations
+from metrics.scope import Scope
+from metrics.signals import detect_signals
+from metrics.source import WarehouseMissing, warehouse_path
+from pages import figures
+from pages.problems import problems_table, signals_view
+
+dash.register_page(__name__, path_template="/municipality/<municipality_id>", name="Профиль муниципалитета",
+                   title="ЦУР Heatmap — профиль муниципалитета", order=95)
+log = logging.getLogger(__name__)
+TILES = ("volume", "rate_10k", "on_time_share", "overdue_open", "satisfaction_share", "resolve_days_median")
+
+
+def _tile(code: str, value: float, region: float) -> dbc.Col:
+    spec = ind.get(code)
+    compare = ""
+    # shares, medians and rates compare with the region; a count would only compare sizes
+    if spec.kind in ("ratio", "median", "mean") and pd.notna(value) and pd.notna(region):
+        better = value >= region if spec.higher_is_better else value <= region
+        compare = html.Div(f"в регионе {spec.format(region)}", className="small " +
+                           ("text-success" if better else "text-danger"))
+    elif code == "rate_10k" and pd.notna(region):
+        compare = html.Div(f"в регионе {spec.format(region)}", className="small text-muted")
+    return dbc.Col(dbc.Card(dbc.CardBody([html.Div(spec.label, className="small text-muted"),
+                                          html.H4(spec.format(value), className="mb-0"), compare])), md=2)
+
+
+def layout(municipality_id: str | None = None, **query_args: str) -> html.Div:
+    try:
+        municipalities = catalog.municipalities()
+        months = catalog.months_with_data()
+    except WarehouseMissing:
+        return dbc.Alert(f"Хранилище данных не найдено ({warehouse_path()}).", color="warning")
+    ids = dict(zip(municipalities["municipality_id"].astype(str), municipalities["municipality_name"], strict=True))
+    if municipality_id not in ids:
+        return dbc.Alert(["Такого муниципалитета нет. ", dcc.Link("К тепловой карте", href="/")],
+                         color="warning", id="municipality-unknown")
+    if not months:
+        return dbc.Alert("В хранилище пока нет обращений.", color="info")
+    mid = int(municipality_id)
+    try:
+        period = parse_period(query_args.get("period") or month(months[0]).code, as_of=catalog.as_of().date())
+    except PeriodError:
+        period = month(months[0])
+    try:
+        return _profile(mid, ids[municipality_id], period)
+    except Exception:  # a page shows a message, never a traceback
+        log.exception("municipality profile failed")
+        return dbc.Alert("Не удалось построить профиль: ошибка на сервере.", color="danger")
+
+
+def _profile(mid: int, name: str, period) -> html.Div:
+    scope = Scope.municipalities({mid}, label=name)
+    own = query(list(TILES), period=period, scope=scope).iloc[0]
+    region = query(list(TILES), period=period).iloc[0]
+    tiles = dbc.Row([_tile(c, own[c], region[c]) for c in TILES], className="g-2 mb-3", id="municipality-tiles")
+    trend = kpi_series("volume", municipality=mid, scope=scope)
+    trend_fig = figures.kpi_trend(trend, ind.get("volume"), f"Обращения по месяцам — {name}")
+    problems = municipality_problems(period, mid, scope=scope, top=10)
+    orgs = rate_organisations(period, scope=scope)
+    weakest = orgs[orgs["status"] == STATUS_RANKED].sort_values("composite").head(5)
+    org_rows = [html.Tr([html.Td(r.organisation_name), html.Td(r.organisation_kind or ""),
+                         html.Td(f"{r.composite:.0f}", className="text-end"), html.Td(r.weak_component or "")])
+                for r in weakest.itertuples()]
+    signals = detect_signals(scope=scope)
+    return html.Div([
+        html.H2(name, id="municipality-name"),
+        html.P([f"{period.label.capitalize()} · данные по состоянию на {catalog.as_of():%d.%m.%Y %H:%M} · ",
+                dcc.Link("на карте", href=f"/?period={period.code}")], className="text-muted"),
+        tiles,
+        dcc.Graph(figure=trend_fig, config=figures.graph_config(f"обращения {name}"), id="municipality-trend"),
+        dbc.Row([
+            dbc.Col([html.H4("Главные проблемы"), problems_table(problems, with_sector=True)], lg=7),
+            dbc.Col([html.H4("Отстающие организации"),
+                     html.P("Оценка 0–100 по ответам на обращения жителей этого муниципалитета.",
+                            className="small text-muted"),
+                     dbc.Table([html.Thead(html.Tr([html.Th("Организация"), html.Th("Вид"),
+                                                    html.Th("Оценка", className="text-end"), html.Th("Слабое место")])),
+                                html.Tbody(org_rows)], size="sm", hover=True, id="municipality-orgs")
+                     if org_rows else html.P("Недостаточно данных для оценки организаций.")], lg=5),
+        ], className="mt-3"),
+        html.H4("Сигналы", className="mt-3"),
+        signals_view(signals, catalog.as_of()),
+    ])
