@@ -17,6 +17,7 @@ PROJECT_DIR = Path(__file__).resolve().parent
 
 def create_app(db_path: str | Path | None = None) -> Dash:
     source.configure(db_path)
+    import pages.shell  # noqa: F401 - the navbar's callback (Dash imports only modules that register a page)
     app = Dash(
         __name__,
         use_pages=True,
@@ -24,6 +25,8 @@ def create_app(db_path: str | Path | None = None) -> Dash:
         assets_folder=str(PROJECT_DIR / "assets"),
         title="ЦУР Heatmap",
         update_title=None,
+        # gzip for plotly.js and the callbacks: the first load is mostly ~4.6 MB of JavaScript
+        compress=True,
         # Bootstrap is served from assets/: situation centres have no internet.
         external_stylesheets=[],
     )
@@ -35,7 +38,11 @@ def create_app(db_path: str | Path | None = None) -> Dash:
     app.layout = html.Div(
         [
             dbc.Navbar(
-                dbc.Container([dbc.NavbarBrand("ЦУР Heatmap", href="/"), dbc.Nav(nav_links, navbar=True)]),
+                dbc.Container([
+                    dbc.NavbarBrand("ЦУР Heatmap", href="/"),
+                    dbc.Nav(nav_links, navbar=True),
+                    html.Span(id="navbar-status", className="navbar-text small ms-auto"),
+                ], fluid=True),
                 color="dark",
                 dark=True,
                 className="mb-3",

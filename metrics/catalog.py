@@ -48,3 +48,9 @@ def municipalities() -> pd.DataFrame:
     """Municipalities with names and population, by name."""
     with reader() as con:
         return reference(con, "municipality").sort_values("municipality_name").reset_index(drop=True)
+
+
+def region_name() -> str:
+    with reader() as con:
+        rows = con.execute("SELECT value FROM meta WHERE key = 'region_name'").fetchall()
+    return rows[0][0] if rows else ""

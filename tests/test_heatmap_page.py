@@ -47,6 +47,8 @@ def test_map_has_every_municipality_and_follows_the_url(served_app, browser, dem
     shapes = browser.execute_script(
         "return document.querySelectorAll('#heatmap-map .js-plotly-plot .choroplethlocation').length")
     assert shapes == 2 * 27  # the grey base layer and the data layer
+    status = _wait(browser, "return document.getElementById('navbar-status')?.textContent || null")
+    assert "Смоленская область" in status and "данные на 31.10.2025" in status
     ARTIFACTS.mkdir(exist_ok=True)
     browser.save_screenshot(str(ARTIFACTS / "heatmap.png"))
 
