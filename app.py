@@ -11,13 +11,13 @@ import dash_bootstrap_components as dbc
 from dash import Dash, html
 
 from metrics import source
+from pages import shell
 
 PROJECT_DIR = Path(__file__).resolve().parent
 
 
 def create_app(db_path: str | Path | None = None) -> Dash:
     source.configure(db_path)
-    import pages.shell  # noqa: F401 - the navbar's callback (Dash imports only modules that register a page)
     app = Dash(
         __name__,
         use_pages=True,
@@ -35,6 +35,7 @@ def create_app(db_path: str | Path | None = None) -> Dash:
         for page in dash.page_registry.values()
         if not page.get("path_template")  # a profile needs an id: it is reached from the map, not the menu
     ]
+    shell.register(app)
     app.layout = html.Div(
         [
             dbc.Navbar(
