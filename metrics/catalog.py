@@ -54,3 +54,12 @@ def region_name() -> str:
     with reader() as con:
         rows = con.execute("SELECT value FROM meta WHERE key = 'region_name'").fetchall()
     return rows[0][0] if rows else ""
+
+
+def names(kind: str) -> dict:
+    """Code or id → name for ``sector`` (code), ``channel`` (code) or ``municipality`` (id)."""
+    key, label = {"sector": ("sector_code", "sector_name"), "channel": ("channel", "channel_name"),
+                  "municipality": ("municipality_id", "municipality_name")}[kind]
+    with reader() as con:
+        ref = reference(con, kind)
+    return dict(zip(ref[key], ref[label], strict=True))

@@ -15,11 +15,13 @@ from dash import Input, Output, State, callback, dcc, html
 
 from metrics import catalog
 from metrics import indicators as ind
-from metrics.periods import PeriodError, month, parse_period, quarter_of
+from metrics.periods import PeriodError, parse_period
 from metrics.priority import municipality_problems
 from metrics.query import query
-from metrics.source import WarehouseMissing, warehouse_path
+from metrics.source import WarehouseMissing
 from pages import figures
+from pages.common import missing_warehouse, no_appeals
+from pages.common import period_options as period_options_for
 
 dash.register_page(__name__, path="/", name="Тепловая карта", title="ЦУР Heatmap — тепловая карта", order=0)
 log = logging.getLogger(__name__)
@@ -32,32 +34,19 @@ ALL = "all"
 DEFAULT_INDICATOR = "rate_10k"
 
 
-def _period_options() -> list[dict]:
-    months = catalog.months_with_data()
-    options = [{"label": month(m).label.capitalize(), "value": month(m).code} for m in months]
-    quarters = list(dict.fromkeys(quarter_of(m).code for m in months))
-    options += [{"label": parse_period(q).label, "value": q} for q in quarters]
-    options += [{"label": "Последние 30 дней", "value": "last30"}]
-    return options
-
-
 def _valid(value: str | None, allowed: list[str], default: str) -> str:
     return value if value in allowed else default
 
 
 def layout(**query_args: str) -> html.Div:
     try:
-        period_options = _period_options()
+        period_options = period_options_for(catalog.months_with_data(), last30=True)
         sectors = catalog.sectors()
         channels = catalog.channels()
     except WarehouseMissing:
-        return html.Div([dbc.Alert([html.H4("Хранилище данных не найдено"),
-                                    html.P(f"Файл {warehouse_path()} отсутствует."),
-                                    html.P(["Постройте демо-данные: ", html.Code("make demo"), "."])],
-                                   color="warning", id="warehouse-missing"), _placeholders()])
+        return html.Div([missing_warehouse("warehouse-missing"), _placeholders()])
     if not period_options:
-        return html.Div([dbc.Alert("В хранилище пока нет обращений: загрузите файл командой python -m data import.",
-                                   color="info", id="no-data"), _placeholders()])
+        return html.Div([no_appeals("no-data"), _placeholders()])
     periods = [o["value"] for o in period_options]
     sector_values = [ALL, *sectors["sector_code"]]
     channel_values = [ALL, *channels["channel"]]
@@ -172,11 +161,9 @@ def update(period_code: str | None, sector: str | None, channel: str | None, ind
 def _filters_text(sector: str, channel: str) -> str:
     parts = []
     if sector != ALL:
-        names = dict(zip(catalog.sectors()["sector_code"], catalog.sectors()["sector_name"], strict=True))
-        parts.append(names.get(sector, sector))
+        parts.append(catalog.names("sector").get(sector, sector))
     if channel != ALL:
-        names = dict(zip(catalog.channels()["channel"], catalog.channels()["channel_name"], strict=True))
-        parts.append(names.get(channel, channel))
+        parts.append(catalog.names("channel").get(channel, channel))
     return f" · {', '.join(parts)}" if parts else ""
 
 
@@ -198,12 +185,11 @@ def profile(click: dict | None, period_code: str):
     except Exception:  # a page shows a message, never a traceback
         log.exception("municipality profile failed")
         return dbc.Alert("Не удалось загрузить профиль муниципалитета.", color="danger")
-    names = {f["id"]: f["properties"].get("name") for f in catalog.region_geojson().get("features", [])}
     rows = [html.Tr([html.Td(int(r.rank)), html.Td(r.category_name), html.Td(r.sector_name),
                      html.Td(f"{int(r.volume):,}".replace(",", "\u00a0"), className="text-end")])
             for r in problems.itertuples()]
     return html.Div([
-        html.H4(names.get(municipality_id, ""), id="heatmap-profile-name"),
+        html.H4(catalog.names("municipality").get(municipality_id, ""), id="heatmap-profile-name"),
         html.P([f"Главные проблемы — {period.label} · ",
                 dcc.Link("полный профиль →", href=f"/municipality/{municipality_id}?period={period.code}",
                          id="heatmap-profile-link")], className="text-muted"),

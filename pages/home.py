@@ -6,8 +6,9 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import html
 
-from metrics.source import WarehouseMissing, warehouse_path
+from metrics.source import WarehouseMissing
 from metrics.status import warehouse_status
+from pages.common import missing_warehouse
 
 dash.register_page(__name__, path="/status", name="Состояние данных", title="ЦУР Heatmap — состояние данных", order=90)
 
@@ -20,16 +21,7 @@ def layout(**_query: str) -> html.Div:
     try:
         status = warehouse_status()
     except WarehouseMissing:
-        return dbc.Alert(
-            [
-                html.H4("Хранилище данных не найдено", className="alert-heading"),
-                html.P(f"Файл {warehouse_path()} отсутствует."),
-                html.P(["Постройте демо-данные командой ", html.Code("make demo"), " или загрузите свои: ",
-                        html.Code("python -m data import ФАЙЛ"), "."]),
-            ],
-            color="warning",
-            id="warehouse-missing",
-        )
+        return missing_warehouse("warehouse-missing")
     except Exception:  # noqa: BLE001 - a page shows a message, never a traceback
         return dbc.Alert("Не удалось прочитать хранилище данных. Подробности — в журнале сервера.", color="danger")
 

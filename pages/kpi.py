@@ -12,8 +12,9 @@ from dash import Input, Output, callback, dcc, html
 from metrics import catalog
 from metrics import indicators as ind
 from metrics.kpi import kpi_series, kpi_small_multiples
-from metrics.source import WarehouseMissing, warehouse_path
+from metrics.source import WarehouseMissing
 from pages import figures
+from pages.common import missing_warehouse
 
 dash.register_page(__name__, path="/kpi", name="Показатели", title="ЦУР Heatmap — показатели", order=15)
 log = logging.getLogger(__name__)
@@ -29,8 +30,7 @@ def layout(**query_args: str) -> html.Div:
         sectors = catalog.sectors()
         municipalities = catalog.municipalities()
     except WarehouseMissing:
-        return html.Div([dbc.Alert(f"Хранилище данных не найдено ({warehouse_path()}): постройте демо-данные "
-                                   "командой make demo.", color="warning", id="kpi-missing"), _placeholders()])
+        return html.Div([missing_warehouse("kpi-missing"), _placeholders()])
     indicator = query_args.get("indicator") if query_args.get("indicator") in KPI_INDICATORS else "on_time_share"
     sector_values = [ALL, *sectors["sector_code"]]
     sector = query_args.get("sector") if query_args.get("sector") in sector_values else ALL
@@ -103,11 +103,9 @@ def update(indicator: str | None, sector: str | None, municipality: str | None, 
         log.exception("kpi failed")
         message = "Не удалось построить график: ошибка на сервере."
         return figures.empty_figure("", message), figures.empty_figure("", ""), message, search
-    names = dict(zip(catalog.sectors()["sector_code"], catalog.sectors()["sector_name"], strict=True))
-    where = names.get(sector_arg, "весь регион") if sector_arg else "все блоки"
+    where = catalog.names("sector").get(sector_arg, "весь регион") if sector_arg else "все блоки"
     if muni_arg is not None:
-        where += " · " + dict(zip(catalog.municipalities()["municipality_id"],
-                                  catalog.municipalities()["municipality_name"], strict=True)).get(muni_arg, "")
+        where += " · " + catalog.names("municipality").get(muni_arg, "")
     title = f"{spec.label} — {where}"
     met = series.dropna(subset=["meets_target"])
     note = [f"Данные по состоянию на {catalog.as_of():%d.%m.%Y %H:%M}. Серая линия — тот же период год назад, "

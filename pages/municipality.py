@@ -18,8 +18,9 @@ from metrics.query import query
 from metrics.rating import STATUS_RANKED, rate_organisations
 from metrics.scope import Scope
 from metrics.signals import detect_signals
-from metrics.source import WarehouseMissing, warehouse_path
+from metrics.source import WarehouseMissing
 from pages import figures
+from pages.common import missing_warehouse, no_appeals
 from pages.problems import problems_table, signals_view
 
 dash.register_page(__name__, path_template="/municipality/<municipality_id>", name="Профиль муниципалитета",
@@ -44,16 +45,15 @@ def _tile(code: str, value: float, region: float) -> dbc.Col:
 
 def layout(municipality_id: str | None = None, **query_args: str) -> html.Div:
     try:
-        municipalities = catalog.municipalities()
+        ids = {str(k): v for k, v in catalog.names("municipality").items()}
         months = catalog.months_with_data()
     except WarehouseMissing:
-        return dbc.Alert(f"Хранилище данных не найдено ({warehouse_path()}).", color="warning")
-    ids = dict(zip(municipalities["municipality_id"].astype(str), municipalities["municipality_name"], strict=True))
+        return missing_warehouse("municipality-missing")
     if municipality_id not in ids:
         return dbc.Alert(["Такого муниципалитета нет. ", dcc.Link("К тепловой карте", href="/")],
                          color="warning", id="municipality-unknown")
     if not months:
-        return dbc.Alert("В хранилище пока нет обращений.", color="info")
+        return no_appeals("municipality-no-data")
     mid = int(municipality_id)
     try:
         period = parse_period(query_args.get("period") or month(months[0]).code, as_of=catalog.as_of().date())

@@ -11,11 +11,12 @@ import pandas as pd
 from dash import Input, Output, callback, dcc, html
 
 from metrics import catalog
-from metrics.periods import PeriodError, month, parse_period, quarter_of
+from metrics.periods import PeriodError, parse_period
 from metrics.priority import municipality_problems, priority_problems
 from metrics.query import QueryError
 from metrics.signals import detect_signals
-from metrics.source import WarehouseMissing, warehouse_path
+from metrics.source import WarehouseMissing
+from pages.common import missing_warehouse, no_appeals, period_options
 
 dash.register_page(__name__, path="/problems", name="Приоритетные проблемы",
                    title="ЦУР Heatmap — приоритетные проблемы", order=20)
@@ -40,14 +41,10 @@ def layout(**query_args: str) -> html.Div:
         months = catalog.months_with_data()
         municipalities = catalog.municipalities()
     except WarehouseMissing:
-        months, municipalities = [], None
+        return html.Div([missing_warehouse("problems-missing"), _placeholders()])
     if not months:
-        message = (f"Хранилище данных не найдено ({warehouse_path()}): постройте демо-данные командой make demo."
-                   if municipalities is None else "В хранилище пока нет обращений.")
-        return html.Div([dbc.Alert(message, color="warning", id="problems-missing"), _placeholders()])
-    options = [{"label": month(m).label.capitalize(), "value": month(m).code} for m in months]
-    options += [{"label": parse_period(q).label, "value": q}
-                for q in dict.fromkeys(quarter_of(m).code for m in months)]
+        return html.Div([no_appeals("problems-missing"), _placeholders()])
+    options = period_options(months)
     periods = [o["value"] for o in options]
     muni_values = [ALL, *(str(i) for i in municipalities["municipality_id"])]
     period = query_args.get("period") if query_args.get("period") in periods else periods[0]

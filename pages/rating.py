@@ -16,7 +16,7 @@ import plotly.graph_objects as go
 from dash import Input, Output, callback, dcc, html
 
 from metrics import catalog
-from metrics.periods import PeriodError, month, parse_period, quarter_of
+from metrics.periods import PeriodError, parse_period
 from metrics.rating import (
     COMPONENT_LABELS,
     STATUS_RANKED,
@@ -24,8 +24,10 @@ from metrics.rating import (
     rate_municipalities,
     rate_organisations,
 )
-from metrics.source import WarehouseMissing, warehouse_path
+from metrics.source import WarehouseMissing
 from pages import figures
+from pages.common import missing_warehouse, no_appeals
+from pages.common import period_options as period_options_for
 
 dash.register_page(__name__, path="/rating", name="Рейтинг", title="ЦУР Heatmap — рейтинг", order=10)
 log = logging.getLogger(__name__)
@@ -56,23 +58,14 @@ METHOD = [
 ]
 
 
-def _period_options() -> list[dict]:
-    months = catalog.months_with_data()
-    quarters = list(dict.fromkeys(quarter_of(m).code for m in months))
-    return ([{"label": parse_period(q).label, "value": q} for q in quarters]
-            + [{"label": month(m).label.capitalize(), "value": month(m).code} for m in months])
-
-
 def layout(**query_args: str) -> html.Div:
     try:
-        period_options = _period_options()
+        period_options = period_options_for(catalog.months_with_data(), quarters_first=True)
         sectors = catalog.sectors()
     except WarehouseMissing:
-        period_options, sectors = [], None
+        return html.Div([missing_warehouse("rating-missing"), _placeholders()])
     if not period_options:
-        message = (f"Хранилище данных не найдено ({warehouse_path()}): постройте демо-данные командой make demo."
-                   if sectors is None else "В хранилище пока нет обращений.")
-        return html.Div([dbc.Alert(message, color="warning", id="rating-missing"), _placeholders()])
+        return html.Div([no_appeals("rating-missing"), _placeholders()])
     periods = [o["value"] for o in period_options]
     # the latest whole quarter by default: a quarter still running has few answers yet
     as_of = catalog.as_of().date()
@@ -213,8 +206,7 @@ def update(period_code: str | None, who: str | None, sector: str | None):
         log.exception("rating failed")
         message = "Не удалось построить рейтинг: ошибка на сервере, подробности в журнале."
         return [], _columns(who), figures.empty_figure("", message), message, search
-    sector_text = "" if not filters else " · " + dict(zip(catalog.sectors()["sector_code"],
-                                                         catalog.sectors()["sector_name"], strict=True))[sector]
+    sector_text = "" if not filters else " · " + catalog.names("sector")[sector]
     title = f"Лучшие и отстающие — {WHO[who].lower()}, {period.label}{sector_text}"
     ranked = int((df["status"] == STATUS_RANKED).sum())
     note = (f"Данные по состоянию на {catalog.as_of():%d.%m.%Y %H:%M}. В рейтинге {ranked} из {len(df)}; "

@@ -50,6 +50,47 @@ def finish_warehouse(con, as_of: str, rows: list[dict] | None = None) -> None:
     con.execute("COMMIT")
 
 
+def wait_js(driver, script: str, timeout: float = 25.0):
+    """Poll a JavaScript snippet until it returns something truthy; that value."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = driver.execute_script(script)
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for: {script}")
+
+
+def console_errors(driver) -> list:
+    return [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+
+
+def requested_hosts(driver) -> set[str]:
+    """Every host the page asked for since the last call (offline means: only our own server)."""
+    import json
+
+    hosts = set()
+    for entry in driver.get_log("performance"):
+        message = json.loads(entry["message"])["message"]
+        if message.get("method") == "Network.requestWillBeSent":
+            url = message["params"]["request"]["url"]
+            if url.startswith("http"):
+                hosts.add(url.split("/")[2])
+    return hosts
+
+
+@pytest.fixture(scope="session")
+def small_demo(tmp_path_factory) -> Path:
+    """A small demo warehouse (20 000 appeals, May–October 2025) shared by the page tests."""
+    from data.demo import build_demo
+
+    db = tmp_path_factory.mktemp("small_demo") / "demo.duckdb"
+    build_demo(db, appeals=20_000, months=6, seed=5, end_month="2025-10")
+    return db
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ARTIFACTS, make_warehouse
+from tests.conftest import ARTIFACTS, console_errors, make_warehouse, requested_hosts
 
 pytestmark = pytest.mark.browser
 
@@ -23,17 +22,6 @@ def _wait_for(driver, css: str, timeout: float = 20.0):
             return found[0]
         time.sleep(0.1)
     raise AssertionError(f"{css} did not appear; page text: {driver.find_element(By.TAG_NAME, 'body').text[:500]}")
-
-
-def _requested_hosts(driver) -> set[str]:
-    hosts = set()
-    for entry in driver.get_log("performance"):
-        message = json.loads(entry["message"])["message"]
-        if message.get("method") == "Network.requestWillBeSent":
-            url = message["params"]["request"]["url"]
-            if url.startswith("http"):
-                hosts.add(url.split("/")[2])
-    return hosts
 
 
 def test_start_page_in_chromium_has_no_console_errors_and_stays_offline(
@@ -51,13 +39,13 @@ def test_start_page_in_chromium_has_no_console_errors_and_stays_offline(
     ARTIFACTS.mkdir(exist_ok=True)
     browser.save_screenshot(str(ARTIFACTS / "start_page.png"))
 
-    errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+    errors = console_errors(browser)
     assert errors == []
-    assert _requested_hosts(browser) <= {base.split("/")[2]}
+    assert requested_hosts(browser) <= {base.split("/")[2]}
 
 
 def test_missing_warehouse_page_explains_what_to_do(served_app, browser, tmp_path: Path) -> None:
     browser.get(served_app(tmp_path / "absent.duckdb") + "/")
     alert = _wait_for(browser, "#warehouse-missing")
     assert "make demo" in alert.text
-    assert [e for e in browser.get_log("browser") if e["level"] == "SEVERE"] == []
+    assert console_errors(browser) == []

@@ -2,32 +2,15 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
 
-from data.demo import build_demo
 from tests.conftest import ARTIFACTS
+from tests.conftest import console_errors as _severe
+from tests.conftest import wait_js as _wait
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(scope="module")
-def demo_db(tmp_path_factory) -> Path:
-    db = tmp_path_factory.mktemp("heatmap") / "demo.duckdb"
-    build_demo(db, appeals=20_000, months=6, seed=5, end_month="2025-10")
-    return db
-
-
-def _wait(driver, script: str, timeout: float = 25.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = driver.execute_script(script)
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for: {script}")
 
 
 MAP_Z = """const g = document.querySelector('#heatmap-map .js-plotly-plot');
@@ -35,12 +18,8 @@ MAP_Z = """const g = document.querySelector('#heatmap-map .js-plotly-plot');
 TITLE = """return document.querySelector('#heatmap-map .js-plotly-plot')?.layout?.title?.text || null;"""
 
 
-def _severe(driver) -> list:
-    return [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
-
-
-def test_map_has_every_municipality_and_follows_the_url(served_app, browser, demo_db: Path) -> None:
-    base = served_app(demo_db)
+def test_map_has_every_municipality_and_follows_the_url(served_app, browser, small_demo: Path) -> None:
+    base = served_app(small_demo)
     browser.get(base + "/?period=2025-10&sector=housing&indicator=volume")
     housing = _wait(browser, MAP_Z)
     assert "ЖКХ" in _wait(browser, TITLE) and "октябрь 2025" in _wait(browser, TITLE)
@@ -66,19 +45,19 @@ def test_map_has_every_municipality_and_follows_the_url(served_app, browser, dem
     assert _severe(browser) == []
 
 
-def test_unknown_values_in_the_url_fall_back_to_defaults(served_app, browser, demo_db: Path) -> None:
-    browser.get(served_app(demo_db) + "/?period=1999-01&sector=<script>&indicator=drop")
+def test_unknown_values_in_the_url_fall_back_to_defaults(served_app, browser, small_demo: Path) -> None:
+    browser.get(served_app(small_demo) + "/?period=1999-01&sector=<script>&indicator=drop")
     title = _wait(browser, TITLE)
     assert "На 10 тыс. жителей" in title and "<script>" not in title
     assert "indicator=rate_10k" in browser.current_url
     assert _severe(browser) == []
 
 
-def test_clicking_a_municipality_shows_its_profile(served_app, browser, demo_db: Path) -> None:
+def test_clicking_a_municipality_shows_its_profile(served_app, browser, small_demo: Path) -> None:
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
 
-    browser.get(served_app(demo_db) + "/?period=2025-10&indicator=volume")
+    browser.get(served_app(small_demo) + "/?period=2025-10&indicator=volume")
     _wait(browser, MAP_Z)
     paths = browser.find_elements(By.CSS_SELECTOR, "#heatmap-map .js-plotly-plot .choroplethlocation")
     ActionChains(browser).move_to_element(paths[-1]).click().perform()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import time
 from pathlib import Path
 
@@ -12,7 +11,7 @@ import pytest
 from data.importer import run_import
 from data.mapping import load_mapping
 from data.warehouse import connect, ensure_initialised
-from tests.conftest import ARTIFACTS
+from tests.conftest import ARTIFACTS, console_errors, requested_hosts
 
 pytestmark = pytest.mark.browser
 HOSTILE = '<img src=x onerror="window.__xss=1">'
@@ -58,16 +57,8 @@ def test_rating_grid_lists_bodies_and_keeps_names_as_text(served_app, browser, d
     assert browser.execute_script("return window.__xss === undefined")
     ARTIFACTS.mkdir(exist_ok=True)
     browser.save_screenshot(str(ARTIFACTS / "rating.png"))
-    severe = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
-    assert severe == []
-    hosts = set()
-    for entry in browser.get_log("performance"):
-        message = json.loads(entry["message"])["message"]
-        if message.get("method") == "Network.requestWillBeSent":
-            url = message["params"]["request"]["url"]
-            if url.startswith("http"):
-                hosts.add(url.split("/")[2])
-    assert hosts <= {base.split("/")[2]}
+    assert console_errors(browser) == []
+    assert requested_hosts(browser) <= {base.split("/")[2]}
 
 
 def test_the_address_chooses_municipalities(served_app, browser, db: Path) -> None:

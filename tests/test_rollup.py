@@ -6,9 +6,7 @@ import datetime as dt
 from pathlib import Path
 
 import duckdb
-import pytest
 
-from data.demo import build_demo
 from data.importer import run_import
 from data.mapping import load_mapping
 from data.rollup import MEASURES, refresh_rollups
@@ -24,15 +22,8 @@ def snapshot(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple]]:
     return out
 
 
-@pytest.fixture(scope="module")
-def demo_db(tmp_path_factory) -> Path:
-    db = tmp_path_factory.mktemp("rollup") / "demo.duckdb"
-    build_demo(db, appeals=20_000, months=6, seed=3, end_month="2025-10")
-    return db
-
-
-def test_rollups_add_up_to_the_facts(demo_db: Path) -> None:
-    con = duckdb.connect(str(demo_db), read_only=True)
+def test_rollups_add_up_to_the_facts(small_demo: Path) -> None:
+    con = duckdb.connect(str(small_demo), read_only=True)
     facts = con.execute("SELECT count(*), count(answered_at), count(first_response_at) FROM appeal").fetchall()[0]
     assert con.execute("SELECT sum(n), sum(n_answered), sum(n_responded) FROM appeal_monthly").fetchall()[0] == facts
     assert con.execute("SELECT sum(n) FROM appeal_weekly").fetchall()[0][0] == facts[0]
@@ -46,9 +37,9 @@ def test_rollups_add_up_to_the_facts(demo_db: Path) -> None:
     assert all(v is not None for v in con.execute(f"SELECT {sums} FROM appeal_monthly").fetchall()[0])  # noqa: S608
 
 
-def test_incremental_refresh_after_import_equals_full_rebuild(demo_db: Path, tmp_path: Path) -> None:
+def test_incremental_refresh_after_import_equals_full_rebuild(small_demo: Path, tmp_path: Path) -> None:
     db = tmp_path / "copy.duckdb"
-    db.write_bytes(demo_db.read_bytes())
+    db.write_bytes(small_demo.read_bytes())
     con = connect(db)
     existing = con.execute("SELECT source_id FROM appeal ORDER BY received_at LIMIT 1").fetchall()[0][0]
     f = tmp_path / "a.csv"
