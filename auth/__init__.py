@@ -1,0 +1,1 @@
+"""Who sees what: users, roles and their scopes; sign-in for the Dash app."""

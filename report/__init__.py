@@ -1,0 +1,1 @@
+"""Reports built from the metrics layer: the meeting pack and the monthly brief. No Dash imports."""
