@@ -13,13 +13,13 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import Input, Output, State, callback, dcc, html
 
+from charts import figures
 from metrics import catalog
 from metrics import indicators as ind
 from metrics.periods import PeriodError, parse_period
 from metrics.priority import municipality_problems
 from metrics.query import query
 from metrics.source import WarehouseMissing
-from pages import figures
 from pages.common import missing_warehouse, no_appeals
 from pages.common import period_options as period_options_for
 

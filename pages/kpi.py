@@ -9,11 +9,11 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import Input, Output, callback, dcc, html
 
+from charts import figures
 from metrics import catalog
 from metrics import indicators as ind
 from metrics.kpi import kpi_series, kpi_small_multiples
 from metrics.source import WarehouseMissing
-from pages import figures
 from pages.common import missing_warehouse
 
 dash.register_page(__name__, path="/kpi", name="Показатели", title="ЦУР Heatmap — показатели", order=15)

@@ -9,6 +9,7 @@ import dash_bootstrap_components as dbc
 import pandas as pd
 from dash import dcc, html
 
+from charts import figures
 from metrics import catalog
 from metrics import indicators as ind
 from metrics.kpi import kpi_series
@@ -19,7 +20,6 @@ from metrics.rating import STATUS_RANKED, rate_organisations
 from metrics.scope import Scope
 from metrics.signals import detect_signals
 from metrics.source import WarehouseMissing
-from pages import figures
 from pages.common import missing_warehouse, no_appeals
 from pages.problems import problems_table, signals_view
 

@@ -15,6 +15,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from dash import Input, Output, callback, dcc, html
 
+from charts import figures
 from metrics import catalog
 from metrics.periods import PeriodError, parse_period
 from metrics.rating import (
@@ -25,7 +26,6 @@ from metrics.rating import (
     rate_organisations,
 )
 from metrics.source import WarehouseMissing
-from pages import figures
 from pages.common import missing_warehouse, no_appeals
 from pages.common import period_options as period_options_for
 

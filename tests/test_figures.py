@@ -7,8 +7,8 @@ import math
 import pandas as pd
 import pytest
 
+from charts import figures
 from metrics import indicators as ind
-from pages import figures
 
 GEOJSON = {"type": "FeatureCollection", "features": [
     {"type": "Feature", "id": i, "properties": {"name": f"МО {i}", "is_schematic": True},
