@@ -7,6 +7,7 @@ import datetime as dt
 import dash_bootstrap_components as dbc
 from dash import html
 
+from auth.session import current_scope  # noqa: F401  (pages read the scope here)
 from metrics.periods import month, parse_period, quarter_of
 from metrics.source import warehouse_path
 
