@@ -4,20 +4,28 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 from pathlib import Path
 
 import dash
 import dash_bootstrap_components as dbc
 from dash import Dash, html
 
+from auth.web import AuthSettings, install
 from metrics import source
 from pages import shell
 
 PROJECT_DIR = Path(__file__).resolve().parent
 
 
-def create_app(db_path: str | Path | None = None) -> Dash:
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+def create_app(db_path: str | Path | None = None, auth: AuthSettings | None = None) -> Dash:
+    """The dashboard on a warehouse file; with ``auth`` (a users file) everybody signs in first,
+    without it the app is the open demo and says so in the navbar."""
     source.configure(db_path)
+    settings = auth or AuthSettings(users_file=None)
     app = Dash(
         __name__,
         use_pages=True,
@@ -35,14 +43,20 @@ def create_app(db_path: str | Path | None = None) -> Dash:
         for page in dash.page_registry.values()
         if not page.get("path_template")  # a profile needs an id: it is reached from the map, not the menu
     ]
+    install(app, settings)
     shell.register(app)
+    demo_badge = [] if settings.enabled else [
+        dbc.Badge("демо-режим: вход не требуется", color="warning", text_color="dark", className="ms-3",
+                  id="demo-banner")]
     app.layout = html.Div(
         [
             dbc.Navbar(
                 dbc.Container([
                     dbc.NavbarBrand("ЦУР Heatmap", href="/"),
                     dbc.Nav(nav_links, navbar=True),
+                    *demo_badge,
                     html.Span(id="navbar-status", className="navbar-text small ms-auto"),
+                    html.Span(id="navbar-user", className="navbar-text small ms-3"),
                 ], fluid=True),
                 color="dark",
                 dark=True,
@@ -61,7 +75,14 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8050")))
     parser.add_argument("--db", default=os.environ.get("CUR_DB"), help="файл хранилища DuckDB")
     args = parser.parse_args()
-    app = create_app(args.db)
+    settings = AuthSettings.from_env()
+    if not settings.enabled and args.host not in LOOPBACK:
+        parser.error("без файла пользователей (CUR_USERS) дашборд открывается только на 127.0.0.1: "
+                     "для сети используйте промышленный запуск (README, раздел «Промышленный запуск»)")
+    if settings.enabled and not settings.secret_key:
+        # one process: a key for this run is enough; sessions end when it stops
+        settings.secret_key = secrets.token_urlsafe(32)
+    app = create_app(args.db, settings)
     app.run(host=args.host, port=args.port, debug=False)
 
 

@@ -9,6 +9,7 @@ import pandas as pd
 
 from geo.store import load_region_geojson
 from metrics.query import data_as_of, reference
+from metrics.scope import request_scope
 from metrics.source import reader
 
 _geojson_cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -27,8 +28,11 @@ def as_of() -> dt.datetime:
 
 
 def sectors() -> pd.DataFrame:
+    """Sectors the signed-in user may see (all of them without sign-in)."""
+    allowed = request_scope().sector_ids
     with reader() as con:
-        return reference(con, "sector").copy()
+        ref = reference(con, "sector")
+    return (ref if allowed is None else ref[ref["sector_id"].isin(allowed)]).reset_index(drop=True)
 
 
 def channels() -> pd.DataFrame:
@@ -45,9 +49,13 @@ def region_geojson() -> dict:
 
 
 def municipalities() -> pd.DataFrame:
-    """Municipalities with names and population, by name."""
+    """Municipalities the signed-in user may see, with names and population, by name."""
+    allowed = request_scope().municipality_ids
     with reader() as con:
-        return reference(con, "municipality").sort_values("municipality_name").reset_index(drop=True)
+        ref = reference(con, "municipality")
+    if allowed is not None:
+        ref = ref[ref["municipality_id"].isin(allowed)]
+    return ref.sort_values("municipality_name").reset_index(drop=True)
 
 
 def region_name() -> str:
@@ -63,3 +71,10 @@ def names(kind: str) -> dict:
     with reader() as con:
         ref = reference(con, kind)
     return dict(zip(ref[key], ref[label], strict=True))
+
+
+def sector_ids() -> dict[str, int]:
+    """Sector code → id, for every sector (resolving a role's sectors must not depend on its scope)."""
+    with reader() as con:
+        ref = reference(con, "sector")
+    return {str(c): int(i) for c, i in zip(ref["sector_code"], ref["sector_id"], strict=True)}

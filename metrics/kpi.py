@@ -25,7 +25,7 @@ import pandas as pd
 from metrics import indicators as ind
 from metrics.periods import Period
 from metrics.query import QueryError, data_as_of, query_on, reference
-from metrics.scope import REGION, Scope
+from metrics.scope import REGION, Scope, effective
 from metrics.source import reader
 
 Grain = Literal["month", "week"]
@@ -99,8 +99,9 @@ def kpi_small_multiples(
             return kpi_small_multiples(indicator, months, scope, grain, municipality, as_of, c)
     spec, as_of = _check(con, indicator, grain, months, as_of)
     sectors = reference(con, "sector")
-    if scope.sector_ids is not None:
-        sectors = sectors[sectors["sector_id"].isin(scope.sector_ids)]
+    allowed = effective(scope).sector_ids
+    if allowed is not None:
+        sectors = sectors[sectors["sector_id"].isin(allowed)]
     sectors = sectors.assign(sector_id=sectors["sector_id"].astype("int64")).sort_values("sector_id")
     if sectors.empty:
         return pd.DataFrame(columns=["sector_id", "sector_code", "sector_name", *SERIES_COLUMNS])

@@ -40,7 +40,7 @@ import pandas as pd
 
 from metrics.periods import Period, month, parse_period
 from metrics.query import QueryError, _where, data_as_of, query_on, reference
-from metrics.scope import REGION, Scope
+from metrics.scope import REGION, Scope, effective
 from metrics.source import reader
 
 WEIGHTS: dict[str, float] = {"growth": 0.5, "dissatisfaction": 0.5}
@@ -204,6 +204,7 @@ def _check_municipality(con: duckdb.DuckDBPyConnection, municipality: int, scope
     known = reference(con, "municipality")
     if municipality not in set(known["municipality_id"]):
         raise QueryError(f"нет муниципального образования с кодом {municipality}")
+    scope = effective(scope)
     if not scope.allows_municipality(municipality):
         raise QueryError(f"муниципальное образование {municipality} вне доступной области ({scope.label})")
 

@@ -19,7 +19,7 @@ import pandas as pd
 from data.rollup import DURATIONS, HIST_BUCKETS, HIST_EDGES_HOURS, MEASURES, OPEN_STATUSES_SQL, measure_sql
 from metrics import indicators as ind
 from metrics.periods import Period
-from metrics.scope import REGION, Scope
+from metrics.scope import REGION, Scope, effective
 from metrics.source import reader
 
 
@@ -268,7 +268,9 @@ def _needed_measures(codes: list[str]) -> set[str]:
 
 
 def _where(filters: dict[str, list], scope: Scope, period: Period, rollup: bool) -> tuple[str, dict]:
-    """The WHERE clause every query shares: period, filters, and always the scope."""
+    """The WHERE clause every query shares: period, filters, and always the scope (narrowed to the
+    signed-in user's scope, see ``metrics.scope.effective``)."""
+    scope = effective(scope)
     if rollup:
         clauses = ["month >= $p_start", "month < $p_end"]
     else:
@@ -502,6 +504,7 @@ def _attach_labels(
 
 def _population_in_scope(con: duckdb.DuckDBPyConnection, filters: dict[str, list], scope: Scope) -> float:
     """Residents of the municipalities a query covers: its municipality filter within the scope."""
+    scope = effective(scope)
     ref = reference(con, "municipality")
     keep = pd.Series(True, index=ref.index)
     if "municipality" in filters:

@@ -40,7 +40,7 @@ import pandas as pd
 from metrics import indicators as ind
 from metrics.periods import Period
 from metrics.query import data_as_of, query_on, reference
-from metrics.scope import REGION, Scope
+from metrics.scope import REGION, Scope, municipal_rating
 from metrics.source import reader
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -207,9 +207,12 @@ def rate_municipalities(
     min_volume: int | None = None,
     con: duckdb.DuckDBPyConnection | None = None,
 ) -> pd.DataFrame:
-    """Municipalities of the scope rated all together; the columns of ``rate_organisations``."""
+    """Municipalities of the scope rated all together; the columns of ``rate_organisations``.
+
+    An МЦУ user sees every municipality here (the rating compares them), and only here."""
     w, floor = _settings(weights, min_volume)
-    return _with_connection(con, lambda c: _rate(c, "municipality", period, scope, filters, w, floor))
+    with municipal_rating():
+        return _with_connection(con, lambda c: _rate(c, "municipality", period, scope, filters, w, floor))
 
 
 def _settings(weights: Mapping[str, float] | None, min_volume: int | None) -> tuple[dict[str, float], int]:

@@ -2,11 +2,20 @@
 
 The scope is applied inside the query entry point (``metrics.query``), after any filter, so a
 filter can only narrow what the scope allows, never widen it.
+
+Two scopes meet in every query: the one a caller passes (a profile page narrows to its
+municipality) and the *request scope* of the signed-in user, supplied by a provider that the web
+layer installs (``install_provider``). The effective scope is their intersection, so no page,
+export or crafted request can reach past the user's own scope. Without a provider (command line,
+tests, the open demo) the request scope is the whole region.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, replace
 
 
 @dataclass(frozen=True)
@@ -14,6 +23,8 @@ class Scope:
     municipality_ids: frozenset[int] | None = None  # None: every municipality
     sector_ids: frozenset[int] | None = None  # None: every sector
     label: str = "весь регион"
+    # МЦУ see only their municipality, but the municipalities' rating of the whole region
+    rating_sees_all_municipalities: bool = False
 
     @classmethod
     def region(cls) -> Scope:
@@ -27,8 +38,67 @@ class Scope:
     def sectors(cls, ids: set[int] | list[int], label: str = "") -> Scope:
         return cls(sector_ids=frozenset(int(i) for i in ids), label=label or "отраслевой блок")
 
+    @property
+    def is_region(self) -> bool:
+        return self.municipality_ids is None and self.sector_ids is None
+
     def allows_municipality(self, municipality_id: int) -> bool:
         return self.municipality_ids is None or municipality_id in self.municipality_ids
 
+    def allows_sector(self, sector_id: int) -> bool:
+        return self.sector_ids is None or sector_id in self.sector_ids
+
+    def intersect(self, other: Scope) -> Scope:
+        """What both scopes allow; the label of the narrower one."""
+        if other.is_region and not other.rating_sees_all_municipalities:
+            return self
+        if self.is_region:
+            return other
+
+        def meet(a: frozenset[int] | None, b: frozenset[int] | None) -> frozenset[int] | None:
+            if a is None:
+                return b
+            return a if b is None else a & b
+
+        label = self.label if other.is_region else other.label
+        return Scope(meet(self.municipality_ids, other.municipality_ids), meet(self.sector_ids, other.sector_ids),
+                     label, self.rating_sees_all_municipalities and other.rating_sees_all_municipalities)
+
+    def for_municipal_rating(self) -> Scope:
+        """The scope a municipalities' rating runs under: every municipality if the role allows it."""
+        if not self.rating_sees_all_municipalities:
+            return self
+        return replace(self, municipality_ids=None, label="весь регион")
+
 
 REGION = Scope.region()
+
+_provider: Callable[[], Scope] | None = None
+_municipal_rating: ContextVar[bool] = ContextVar("municipal_rating", default=False)
+
+
+def install_provider(provider: Callable[[], Scope] | None) -> None:
+    """The web layer installs a function returning the signed-in user's scope (None removes it)."""
+    global _provider
+    _provider = provider
+
+
+def request_scope() -> Scope:
+    """The signed-in user's scope; the whole region when no provider is installed."""
+    scope = REGION if _provider is None else _provider()
+    return scope.for_municipal_rating() if _municipal_rating.get() else scope
+
+
+@contextmanager
+def municipal_rating() -> Iterator[None]:
+    """Within this block a role that may see the region's municipalities' rating sees all of them."""
+    token = _municipal_rating.set(True)
+    try:
+        yield
+    finally:
+        _municipal_rating.reset(token)
+
+
+def effective(scope: Scope) -> Scope:
+    """The caller's scope narrowed to the request scope: what a query may actually read."""
+    return scope.intersect(request_scope())

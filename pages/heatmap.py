@@ -16,10 +16,11 @@ from dash import Input, Output, State, callback, dcc, html
 from charts import figures
 from metrics import catalog
 from metrics import indicators as ind
-from metrics.periods import PeriodError, parse_period
+from metrics.periods import Period, PeriodError
 from metrics.priority import municipality_problems
 from metrics.query import query
 from metrics.source import WarehouseMissing
+from pages import inputs
 from pages.common import missing_warehouse, no_appeals
 from pages.common import period_options as period_options_for
 
@@ -95,19 +96,16 @@ def _placeholders() -> html.Div:
     ], style={"display": "none"})
 
 
-def selection(period: str, sector: str, channel: str, indicator: str) -> tuple[str, dict, str]:
-    """Validate the selectors: (period code, filters for metrics, indicator code)."""
-    if indicator not in MAP_INDICATORS:
-        raise ValueError(f"неизвестный показатель: {indicator}")
+def selection(period_code: object, sector: object, channel: object,
+              indicator: object) -> tuple[Period, dict, str]:
+    """Validate the selectors against the declared lists: (period, filters for metrics, indicator code)."""
+    indicator = inputs.choice(indicator, MAP_INDICATORS, "показатель")
+    period = inputs.period(period_code, last30=True)
     filters: dict[str, list] = {}
-    if sector != ALL:
-        if sector not in set(catalog.sectors()["sector_code"]):
-            raise ValueError(f"неизвестный отраслевой блок: {sector}")
-        filters["sector"] = [sector]
-    if channel != ALL:
-        if channel not in set(catalog.channels()["channel"]):
-            raise ValueError(f"неизвестный канал: {channel}")
-        filters["channel"] = [channel]
+    if (sector_code := inputs.sector(sector)) is not None:
+        filters["sector"] = [sector_code]
+    if (channel_code := inputs.channel(channel)) is not None:
+        filters["channel"] = [channel_code]
     return period, filters, indicator
 
 
@@ -124,10 +122,10 @@ def selection(period: str, sector: str, channel: str, indicator: str) -> tuple[s
 def update(period_code: str | None, sector: str | None, channel: str | None, indicator: str | None):
     if period_code is None:  # no data behind the page: nothing to draw, nothing to put in the address
         return figures.empty_figure("", ""), figures.empty_figure("", ""), "", dash.no_update
-    search = "?" + urlencode({"period": period_code, "sector": sector, "channel": channel, "indicator": indicator})
+    search = dash.no_update  # the address keeps only values that passed the checks
     try:
-        period_code, filters, indicator = selection(period_code, sector, channel, indicator)
-        period = parse_period(period_code, as_of=catalog.as_of().date())
+        period, filters, indicator = selection(period_code, sector, channel, indicator)
+        search = "?" + urlencode({"period": period_code, "sector": sector, "channel": channel, "indicator": indicator})
         spec = ind.get(indicator)
         geojson = catalog.region_geojson()
         by_muni = query([indicator], by=["municipality"], period=period, filters=filters)
@@ -179,9 +177,11 @@ def profile(click: dict | None, period_code: str):
     point = click["points"][0]
     municipality_id = point.get("location") or point.get("customdata")
     try:
-        municipality_id = int(municipality_id)
-        period = parse_period(period_code, as_of=catalog.as_of().date())
+        municipality_id = inputs.municipality(municipality_id, allow_all=False)
+        period = inputs.period(period_code, last30=True)
         problems = municipality_problems(period, municipality_id, top=7)
+    except inputs.InvalidInput as exc:
+        return dbc.Alert(str(exc), color="warning")
     except Exception:  # a page shows a message, never a traceback
         log.exception("municipality profile failed")
         return dbc.Alert("Не удалось загрузить профиль муниципалитета.", color="danger")

@@ -14,6 +14,7 @@ from metrics import catalog
 from metrics import indicators as ind
 from metrics.kpi import kpi_series, kpi_small_multiples
 from metrics.source import WarehouseMissing
+from pages import inputs
 from pages.common import missing_warehouse
 
 dash.register_page(__name__, path="/kpi", name="Показатели", title="ЦУР Heatmap — показатели", order=15)
@@ -85,15 +86,15 @@ def _placeholders() -> html.Div:
 def update(indicator: str | None, sector: str | None, municipality: str | None, grain: str | None):
     if indicator is None:
         return figures.empty_figure("", ""), figures.empty_figure("", ""), "", dash.no_update
-    search = "?" + urlencode({"indicator": indicator, "sector": sector, "municipality": municipality, "grain": grain})
+    search = dash.no_update  # the address keeps only values that passed the checks
     try:
-        if indicator not in KPI_INDICATORS or grain not in ("month", "week"):
-            raise ValueError("неизвестный показатель или шаг")
+        indicator = inputs.choice(indicator, KPI_INDICATORS, "показатель")
+        grain = inputs.choice(grain, ("month", "week"), "шаг")
         spec = ind.get(indicator)
-        sector_arg = None if sector in (None, ALL) else sector
-        if sector_arg is not None and sector_arg not in set(catalog.sectors()["sector_code"]):
-            raise ValueError(f"неизвестный отраслевой блок: {sector}")
-        muni_arg = None if municipality in (None, ALL) else int(municipality)
+        sector_arg = inputs.sector(sector)
+        muni_arg = inputs.municipality(municipality)
+        search = "?" + urlencode({"indicator": indicator, "sector": sector, "municipality": municipality,
+                                  "grain": grain})
         series = kpi_series(indicator, grain=grain, sector=sector_arg, municipality=muni_arg)
         multiples = kpi_small_multiples(indicator, grain=grain, municipality=muni_arg)
     except ValueError as exc:

@@ -13,13 +13,14 @@ from charts import figures
 from metrics import catalog
 from metrics import indicators as ind
 from metrics.kpi import kpi_series
-from metrics.periods import PeriodError, month, parse_period
+from metrics.periods import month
 from metrics.priority import municipality_problems
 from metrics.query import query
 from metrics.rating import STATUS_RANKED, rate_organisations
 from metrics.scope import Scope
 from metrics.signals import detect_signals
 from metrics.source import WarehouseMissing
+from pages import inputs
 from pages.common import missing_warehouse, no_appeals
 from pages.problems import problems_table, signals_view
 
@@ -45,22 +46,21 @@ def _tile(code: str, value: float, region: float) -> dbc.Col:
 
 def layout(municipality_id: str | None = None, **query_args: str) -> html.Div:
     try:
-        ids = {str(k): v for k, v in catalog.names("municipality").items()}
         months = catalog.months_with_data()
+        mid = inputs.municipality(municipality_id, allow_all=False)  # only one the user may see
     except WarehouseMissing:
         return missing_warehouse("municipality-missing")
-    if municipality_id not in ids:
-        return dbc.Alert(["Такого муниципалитета нет. ", dcc.Link("К тепловой карте", href="/")],
+    except inputs.InvalidInput:
+        return dbc.Alert(["Такого муниципалитета нет или он вам недоступен. ", dcc.Link("К тепловой карте", href="/")],
                          color="warning", id="municipality-unknown")
     if not months:
         return no_appeals("municipality-no-data")
-    mid = int(municipality_id)
     try:
-        period = parse_period(query_args.get("period") or month(months[0]).code, as_of=catalog.as_of().date())
-    except PeriodError:
+        period = inputs.period(query_args.get("period") or month(months[0]).code)
+    except inputs.InvalidInput:
         period = month(months[0])
     try:
-        return _profile(mid, ids[municipality_id], period)
+        return _profile(mid, catalog.names("municipality")[mid], period)
     except Exception:  # a page shows a message, never a traceback
         log.exception("municipality profile failed")
         return dbc.Alert("Не удалось построить профиль: ошибка на сервере.", color="danger")

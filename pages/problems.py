@@ -11,11 +11,12 @@ import pandas as pd
 from dash import Input, Output, callback, dcc, html
 
 from metrics import catalog
-from metrics.periods import PeriodError, parse_period
+from metrics.periods import PeriodError
 from metrics.priority import municipality_problems, priority_problems
 from metrics.query import QueryError
 from metrics.signals import detect_signals
 from metrics.source import WarehouseMissing
+from pages import inputs
 from pages.common import missing_warehouse, no_appeals, period_options
 
 dash.register_page(__name__, path="/problems", name="Приоритетные проблемы",
@@ -134,11 +135,13 @@ def signals_view(df: pd.DataFrame, as_of: pd.Timestamp) -> html.Div:
 def update(period_code: str | None, municipality: str | None):
     if period_code is None:
         return "", "", dash.no_update
-    search = "?" + urlencode({"period": period_code, "municipality": municipality})
+    search = dash.no_update  # the address keeps only values that passed the checks
     try:
         as_of = catalog.as_of()
-        period = parse_period(period_code, as_of=as_of.date())
-        if municipality in (None, ALL):
+        period = inputs.period(period_code)
+        municipality_id = inputs.municipality(municipality)
+        search = "?" + urlencode({"period": period_code, "municipality": municipality})
+        if municipality_id is None:
             df = priority_problems(period)
             cards = [
                 dbc.Col(dbc.Card([dbc.CardHeader(html.Strong(sector_name)), dbc.CardBody(problems_table(part))],
@@ -150,7 +153,6 @@ def update(period_code: str | None, municipality: str | None):
                                         className="text-muted"), dbc.Row(cards, id="problems-sectors")])
             signals = detect_signals()
         else:
-            municipality_id = int(municipality)
             df = municipality_problems(period, municipality_id, top=10)
             problems = html.Div([html.P(f"Проблемы муниципалитета — {period.label}", className="text-muted"),
                                  problems_table(df, with_sector=True)], id="problems-municipal")

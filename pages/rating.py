@@ -26,6 +26,7 @@ from metrics.rating import (
     rate_organisations,
 )
 from metrics.source import WarehouseMissing
+from pages import inputs
 from pages.common import missing_warehouse, no_appeals
 from pages.common import period_options as period_options_for
 
@@ -187,25 +188,25 @@ def top_bottom_figure(df: pd.DataFrame, who: str, title: str, n: int = 10) -> go
     Input("rating-sector", "value"),
 )
 def update(period_code: str | None, who: str | None, sector: str | None):
-    if period_code is None or who not in WHO:
+    if period_code is None:
         return [], [], figures.empty_figure("", ""), "", dash.no_update
-    search = "?" + urlencode({"period": period_code, "who": who, "sector": sector})
+    search, columns = dash.no_update, []  # the address keeps only values that passed the checks
     try:
-        period = parse_period(period_code, as_of=catalog.as_of().date())
-        filters = {}
-        if sector not in (None, ALL):
-            if sector not in set(catalog.sectors()["sector_code"]):
-                raise ValueError(f"неизвестный отраслевой блок: {sector}")
-            filters["sector"] = [sector]
+        who = inputs.choice(who, WHO, "кого оценивать")
+        columns = _columns(who)
+        period = inputs.period(period_code)
+        sector_code = inputs.sector(sector)
+        filters = {"sector": [sector_code]} if sector_code else {}
+        search = "?" + urlencode({"period": period_code, "who": who, "sector": sector})
         rate = rate_organisations if who == "organisations" else rate_municipalities
         df = rate(period, filters=filters or None)
         min_volume = load_config().min_volume
     except (ValueError, PeriodError) as exc:
-        return [], _columns(who), figures.empty_figure("", str(exc)), f"Не удалось построить рейтинг: {exc}", search
+        return [], columns, figures.empty_figure("", str(exc)), f"Не удалось построить рейтинг: {exc}", search
     except Exception:  # a page shows a message, never a traceback
         log.exception("rating failed")
         message = "Не удалось построить рейтинг: ошибка на сервере, подробности в журнале."
-        return [], _columns(who), figures.empty_figure("", message), message, search
+        return [], columns, figures.empty_figure("", message), message, search
     sector_text = "" if not filters else " · " + catalog.names("sector")[sector]
     title = f"Лучшие и отстающие — {WHO[who].lower()}, {period.label}{sector_text}"
     ranked = int((df["status"] == STATUS_RANKED).sum())

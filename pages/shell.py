@@ -6,8 +6,9 @@ to the app explicitly (a module-level ``dash.callback`` would reach only the fir
 
 from __future__ import annotations
 
-from dash import Dash, Input, Output
+from dash import Dash, Input, Output, html
 
+from auth.session import current_user
 from metrics import catalog
 from metrics.source import WarehouseMissing
 
@@ -21,5 +22,15 @@ def navbar_status(_pathname: str | None) -> str:
         return ""
 
 
+def navbar_user(_pathname: str | None) -> list:
+    """Who is signed in, with a way out; nothing in the open demo."""
+    user = current_user()
+    if user is None:
+        return []
+    return [f"{user.login} · {user.role_label} · ", html.A("Выйти", href="/logout", className="link-light",
+                                                         id="navbar-logout")]
+
+
 def register(app: Dash) -> None:
     app.callback(Output("navbar-status", "children"), Input("_pages_location", "pathname"))(navbar_status)
+    app.callback(Output("navbar-user", "children"), Input("_pages_location", "pathname"))(navbar_user)

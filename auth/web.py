@@ -1,0 +1,307 @@
+"""Sign-in, role checks and security headers for the Dash app's Flask server.
+
+Everything is decided in ``before_request``, before Dash sees the request:
+- without a user only ``/login`` and ``/assets/`` answer (pages redirect to the sign-in form,
+  everything else gets 401);
+- the user comes from a signed session cookie (form sign-in), a configured trusted header set by a
+  signing-in reverse proxy, or, for the wall display, a token in the ``/wall`` URL;
+- a role reaches only its pages, checked both for page addresses and for the Dash page router and
+  callbacks posted to ``/_dash-update-component``;
+- the user's scope is put on ``flask.g`` and every metrics query is narrowed to it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from urllib.parse import quote
+
+from dash import Dash
+from flask import Response, g, redirect, request, session
+from markupsafe import escape
+
+from auth.session import scope_provider
+from auth.throttle import Throttle, default_path
+from auth.users import User, UsersError, UsersFile, check_password, user_for_token
+from data.names import normalise_municipality_name
+from metrics import catalog
+from metrics import scope as scope_module
+from metrics.scope import Scope
+from metrics.source import WarehouseMissing
+
+log = logging.getLogger(__name__)
+
+MAX_REQUEST_BYTES = 1 << 20  # a callback request is a few KB; anything near a megabyte is not ours
+# Pages a role may open; None: all. The wall display sees its own page only; the data-status
+# page shows counts for the whole warehouse, so it is for curators.
+ROLE_PAGES: dict[str, frozenset[str] | None] = {
+    "curator": None,
+    "sector": frozenset({"/", "/rating", "/kpi", "/problems", "/municipality", "/wall", "/decisions"}),
+    "municipal": frozenset({"/", "/rating", "/kpi", "/problems", "/municipality", "/wall", "/decisions"}),
+    "wall": frozenset({"/wall"}),
+}
+HOME = {"wall": "/wall"}
+# Callbacks a wall may run: its own (component ids start with "wall") and the navbar's status line.
+WALL_CALLBACK_PREFIXES = ("wall", "navbar-")
+DASH_INTERNAL = ("/_dash-", "/_reload-hash", "/_favicon")
+
+
+@dataclass
+class AuthSettings:
+    users_file: Path | None  # None: open demo, no sign-in
+    secret_key: str | None = None
+    trusted_header: str | None = None  # e.g. X-Remote-User, set by a signing-in reverse proxy
+    wall_frame_ancestors: str = "'self'"  # CSP source list for /wall (the video-wall software may frame it)
+    secure_cookies: bool = False  # behind TLS: cookies only over HTTPS
+    throttle_path: Path | None = None
+    extra: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, users_file: str | Path | None = None, secret_key: str | None = None) -> AuthSettings:
+        users = users_file or os.environ.get("CUR_USERS")
+        return cls(
+            users_file=Path(users) if users else None,
+            secret_key=secret_key or os.environ.get("CUR_SECRET_KEY"),
+            trusted_header=os.environ.get("CUR_TRUSTED_HEADER") or None,
+            wall_frame_ancestors=os.environ.get("CUR_WALL_FRAME_ANCESTORS", "'self'"),
+            secure_cookies=os.environ.get("CUR_SECURE_COOKIES", "") == "1",
+        )
+
+    @property
+    def enabled(self) -> bool:
+        return self.users_file is not None
+
+
+def page_of(path: str) -> str:
+    """The page a URL path belongs to: ``/municipality/12`` → ``/municipality``."""
+    if path in ("", "/"):
+        return "/"
+    return "/" + path.strip("/").split("/", 1)[0]
+
+
+def role_allows_page(role: str, path: str) -> bool:
+    pages = ROLE_PAGES.get(role, frozenset())
+    return pages is None or page_of(path) in pages
+
+
+def scope_for(user: User) -> Scope:
+    """The user's scope resolved against the warehouse's own reference lists; unknown names see nothing."""
+    scope = Scope()
+    if user.sectors:
+        codes = catalog.sector_ids()
+        ids = {codes[c] for c in user.sectors if c in codes}
+        if len(ids) < len(user.sectors):
+            log.warning("user %s: unknown sector in %s", user.login, user.sectors)
+        names = catalog.names("sector")
+        scope = Scope.sectors(ids, label=", ".join(names.get(c, c) for c in user.sectors))
+    if user.municipality:
+        wanted = normalise_municipality_name(user.municipality)
+        ids = {mid for mid, name in catalog.names("municipality").items()
+               if normalise_municipality_name(name) == wanted}
+        if not ids:
+            log.warning("user %s: unknown municipality %r", user.login, user.municipality)
+        scope = Scope(municipality_ids=frozenset(ids), sector_ids=scope.sector_ids, label=user.municipality,
+                      rating_sees_all_municipalities=user.role == "municipal")
+    return scope
+
+
+# ---- the sign-in page -------------------------------------------------------------------------
+
+_LOGIN_PAGE = """<!DOCTYPE html>
+<html lang="ru"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>ЦУР Heatmap — вход</title>
+<link rel="stylesheet" href="/assets/vendor/bootstrap/bootstrap.min.css"></head>
+<body class="bg-light"><main class="container" style="max-width: 26rem; margin-top: 12vh">
+<h1 class="h4 mb-3">ЦУР Heatmap</h1><p class="text-muted">Вход для сотрудников центра управления регионом</p>
+{message}
+<form method="post" action="/login" class="card card-body shadow-sm">
+<input type="hidden" name="csrf" value="{csrf}"><input type="hidden" name="next" value="{next}">
+<label class="form-label" for="login">Логин</label>
+<input class="form-control mb-3" id="login" name="login" autocomplete="username" required autofocus>
+<label class="form-label" for="password">Пароль</label>
+<input class="form-control mb-3" id="password" name="password" type="password" autocomplete="current-password" required>
+<button class="btn btn-primary" type="submit" id="login-submit">Войти</button>
+</form></main></body></html>"""
+
+
+def _safe_next(value: str | None) -> str:
+    # only a local path: an absolute or scheme-relative address would send the user elsewhere
+    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+        return "/"
+    return value
+
+
+def _login_page(message: str = "", status: int = 200, next_path: str = "/") -> Response:
+    csrf = session.get("csrf") or secrets.token_urlsafe(24)
+    session["csrf"] = csrf
+    alert = f'<div class="alert alert-danger" id="login-error">{escape(message)}</div>' if message else ""
+    html = _LOGIN_PAGE.format(message=alert, csrf=escape(csrf), next=escape(_safe_next(next_path)))
+    return Response(html, status=status, mimetype="text/html")
+
+
+# ---- installation ---------------------------------------------------------------------------
+
+
+def install(app: Dash, settings: AuthSettings) -> None:
+    """Attach security headers always, and sign-in and role checks when a users file is configured."""
+    server = app.server
+    server.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
+    csp_cache: dict[str, str] = {}
+
+    @server.after_request
+    def security_headers(response: Response) -> Response:
+        if "script" not in csp_cache:
+            # hashes of Dash's own inline scripts (renderer start, clientside callbacks): no 'unsafe-inline'
+            csp_cache["script"] = " ".join(app.csp_hashes())  # already quoted
+        wall = page_of(request.path) == "/wall"
+        ancestors = settings.wall_frame_ancestors if wall else "'self'"
+        response.headers["Content-Security-Policy"] = (
+            "default-src 'self'; "
+            f"script-src 'self' {csp_cache['script']}; "
+            "style-src 'self' 'unsafe-inline'; "  # plotly.js and AG Grid set inline styles
+            "img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self'; "
+            "object-src 'none'; base-uri 'self'; form-action 'self'; "
+            f"frame-ancestors {ancestors}"
+        )
+        if not wall or settings.wall_frame_ancestors == "'self'":
+            response.headers["X-Frame-Options"] = "SAMEORIGIN"
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Referrer-Policy"] = "same-origin"
+        if g.get("cur_user") is not None and not request.path.startswith("/assets/"):
+            response.headers["Cache-Control"] = "no-store"
+        return response
+
+    if not settings.enabled:
+        scope_module.install_provider(None)
+        return
+
+    if not settings.secret_key:
+        raise UsersError("для входа по паролям нужен секретный ключ: переменная CUR_SECRET_KEY")
+    server.secret_key = settings.secret_key
+    server.config.update(
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.secure_cookies,
+        SESSION_COOKIE_NAME="cur_session",
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=12),
+    )
+    users_file = UsersFile(settings.users_file)
+    throttle = Throttle(settings.throttle_path or default_path(settings.users_file))
+    scope_module.install_provider(scope_provider)
+
+    def signed_in_user() -> User | None:
+        users = users_file.users()
+        if settings.trusted_header:
+            # the proxy signs people in; a request that bypassed it carries no header and gets nothing
+            return users.get(request.headers.get(settings.trusted_header, ""))
+        token = request.args.get("token")
+        if token and page_of(request.path) == "/wall":
+            user = user_for_token(users, token)
+            if user is not None:
+                session.clear()
+                session["login"] = user.login
+                session.permanent = True
+            return user
+        login = session.get("login")
+        return users.get(login) if login else None
+
+    @server.route("/login", methods=["GET", "POST"])
+    def login() -> Response:
+        if request.method == "GET":
+            return _login_page(next_path=request.args.get("next", "/"))
+        form_login = request.form.get("login", "").strip()[:64]
+        password = request.form.get("password", "")
+        next_path = request.form.get("next", "/")
+        expected = session.get("csrf")
+        if not expected or not secrets.compare_digest(expected, request.form.get("csrf", "")):
+            return _login_page("Форма устарела, попробуйте ещё раз.", 400, next_path)
+        address = request.remote_addr or "?"
+        if throttle.blocked(form_login, address):
+            log.warning("sign-in throttled: %r from %s", form_login, address)
+            return _login_page("Слишком много неудачных попыток. Попробуйте через 15 минут.", 429, next_path)
+        user = check_password(users_file.users(), form_login, password)
+        if user is None or user.role == "wall":
+            throttle.failed(form_login, address)
+            log.warning("sign-in failed: %r from %s", form_login, address)
+            return _login_page("Неверный логин или пароль.", 401, next_path)
+        throttle.succeeded(form_login)
+        session.clear()  # a fresh session on sign-in: no fixation
+        session["login"] = user.login
+        session.permanent = True
+        log.info("signed in: %s (%s)", user.login, user.role)
+        target = _safe_next(next_path)
+        return redirect(target if role_allows_page(user.role, target) else HOME.get(user.role, "/"))
+
+    @server.route("/logout", methods=["GET", "POST"])
+    def logout() -> Response:
+        session.clear()
+        return redirect("/login")
+
+    @server.before_request
+    def guard() -> Response | None:
+        path = request.path
+        if path.startswith("/assets/") or path == "/login":
+            return None
+        try:
+            user = signed_in_user()
+        except (UsersError, OSError):
+            log.exception("users file cannot be read")
+            return Response("Сервис временно недоступен: файл пользователей не читается.", 503)
+        if user is None:
+            if request.method == "GET" and not path.startswith("/_"):
+                return redirect("/login?next=" + _quote_path(request.full_path.rstrip("?")))
+            return Response("Требуется вход.", 401, mimetype="text/plain")
+        g.cur_user = user
+        try:
+            g.cur_scope = scope_for(user)
+        except WarehouseMissing:
+            g.cur_scope = Scope()  # no data to protect yet: pages show «хранилище не найдено»
+        if path.startswith(DASH_INTERNAL):
+            if path == "/_dash-update-component":
+                return _check_callback(user)
+            return None
+        if path == "/logout":
+            return None
+        if not role_allows_page(user.role, path):
+            if request.method == "GET":
+                return redirect(HOME.get(user.role, "/"))
+            return Response("Нет доступа.", 403, mimetype="text/plain")
+        return None
+
+    def _check_callback(user: User) -> Response | None:
+        body = request.get_json(silent=True)
+        if not isinstance(body, dict):
+            return Response("Неверный запрос.", 400, mimetype="text/plain")
+        outputs = body.get("outputs")
+        outputs = outputs if isinstance(outputs, list) else [outputs]
+        ids = [_component_id(o) for o in outputs]
+        if any(i.startswith("_pages_") for i in ids):
+            # the page router: the address it is asked to render must be one the role may open
+            pathname = next((i.get("value") for i in body.get("inputs", [])
+                             if isinstance(i, dict) and i.get("property") == "pathname"), None)
+            if not isinstance(pathname, str) or not role_allows_page(user.role, pathname):
+                log.warning("router refused for %s: %r", user.login, pathname)
+                return Response("Нет доступа к странице.", 403, mimetype="text/plain")
+            return None
+        if user.role == "wall" and not all(i.startswith(WALL_CALLBACK_PREFIXES) for i in ids):
+            log.warning("callback refused for wall %s: %s", user.login, ids)
+            return Response("Нет доступа.", 403, mimetype="text/plain")
+        return None
+
+
+def _component_id(output: object) -> str:
+    if isinstance(output, dict):
+        cid = output.get("id")
+        if isinstance(cid, dict):  # pattern-matching ids: judged by their serialised form
+            return json.dumps(cid, sort_keys=True)
+        return str(cid)
+    return str(output)
+
+
+def _quote_path(path: str) -> str:
+    return quote(path, safe="/?=&")

@@ -1,0 +1,25 @@
+"""gunicorn settings for production serving: ``gunicorn -c gunicorn.conf.py wsgi:application``.
+
+Every value can be overridden from the environment (HOST, PORT, WEB_WORKERS, WEB_THREADS).
+"""
+
+import multiprocessing
+import os
+
+bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8050')}"
+# Each worker keeps its own read-only DuckDB connections per thread; DuckDB scans with its own
+# threads too, so a worker per core and a few threads each keep the CPU busy without thrashing.
+workers = int(os.environ.get("WEB_WORKERS", max(2, multiprocessing.cpu_count())))
+worker_class = "gthread"
+threads = int(os.environ.get("WEB_THREADS", "8"))
+timeout = 120  # the meeting pack renders images server-side
+graceful_timeout = 30
+keepalive = 5
+# request size limits: the request line and headers (bodies are capped by the app at 1 MB)
+limit_request_line = 8190
+limit_request_fields = 100
+limit_request_field_size = 8190
+accesslog = os.environ.get("WEB_ACCESS_LOG", "-")
+errorlog = "-"
+loglevel = os.environ.get("WEB_LOG_LEVEL", "info")
+proc_name = "cur-heatmap"

@@ -1,0 +1,88 @@
+"""What a callback accepts from the browser: every value checked against the declared lists.
+
+A Dash callback receives whatever JSON the browser (or anyone posting to ``/_dash-update-component``)
+sends. Each function here takes such a raw value and returns the checked, typed value or raises
+``InvalidInput`` with a short Russian message; the raw value is never passed on to the metrics.
+The lists are the user's own: a sector lead's sector list holds only their sectors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+
+from metrics import catalog
+from metrics.periods import Period, PeriodError, parse_period
+from pages.common import period_options
+
+ALL = "all"
+_SHOWN = 40  # characters of a refused value echoed back: enough to recognise, never a flood
+
+
+class InvalidInput(ValueError):
+    """A value outside the declared lists; the message is shown to the user."""
+
+
+def _shown(value: object) -> str:
+    text = value if isinstance(value, str) else repr(value)
+    return text if len(text) <= _SHOWN else text[:_SHOWN] + "…"
+
+
+def _text(value: object, what: str) -> str:
+    if not isinstance(value, str):
+        raise InvalidInput(f"недопустимое значение поля «{what}»: {_shown(value)}")
+    return value
+
+
+def choice(value: object, allowed: Collection[str] | Mapping[str, object], what: str) -> str:
+    """One of a fixed list (indicator codes of a page, grains, tabs)."""
+    text = _text(value, what)
+    if text not in allowed:
+        raise InvalidInput(f"недопустимое значение поля «{what}»: {_shown(text)}")
+    return text
+
+
+def period(value: object, last30: bool = False) -> Period:
+    """A period offered by the page: a month or quarter with data (or «последние 30 дней»)."""
+    text = _text(value, "период")
+    allowed = {o["value"] for o in period_options(catalog.months_with_data(), last30=last30)}
+    if text not in allowed:
+        raise InvalidInput(f"нет данных за период {_shown(text)}")
+    try:
+        return parse_period(text, as_of=catalog.as_of().date())
+    except PeriodError as exc:
+        raise InvalidInput(str(exc)) from exc
+
+
+def sector(value: object) -> str | None:
+    """A sector code the user may see, or None for «все блоки» (or nothing chosen)."""
+    if value is None:
+        return None
+    text = _text(value, "отраслевой блок")
+    if text == ALL:
+        return None
+    if text not in set(catalog.sectors()["sector_code"]):
+        raise InvalidInput(f"неизвестный отраслевой блок: {_shown(text)}")
+    return text
+
+
+def channel(value: object) -> str | None:
+    if value is None:
+        return None
+    text = _text(value, "канал")
+    if text == ALL:
+        return None
+    if text not in set(catalog.channels()["channel"]):
+        raise InvalidInput(f"неизвестный канал: {_shown(text)}")
+    return text
+
+
+def municipality(value: object, allow_all: bool = True) -> int | None:
+    """A municipality id the user may see (sent as text or number), or None for the whole region."""
+    if allow_all and value in (None, ALL):
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise InvalidInput(f"недопустимое значение поля «муниципалитет»: {_shown(value)}")
+    text = str(value)
+    if not text.isdigit() or int(text) not in set(catalog.municipalities()["municipality_id"]):
+        raise InvalidInput(f"нет доступного муниципального образования с кодом {_shown(text)}")
+    return int(text)
