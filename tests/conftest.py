@@ -104,10 +104,10 @@ def served_app():
 
     servers = []
 
-    def serve(db: Path) -> str:
+    def serve(db: Path, auth=None) -> str:
         import app as app_module
 
-        dash_app = app_module.create_app(db)
+        dash_app = app_module.create_app(db, auth)
         port = _free_port()
         server = make_server("127.0.0.1", port, dash_app.server, threaded=True)
         threading.Thread(target=server.serve_forever, daemon=True).start()
