@@ -15,9 +15,10 @@ def _db(args: argparse.Namespace) -> Path:
 
 
 def cmd_init(args: argparse.Namespace) -> int:
-    from data.warehouse import ensure_initialised, open_warehouse
+    from data.swap import writing
+    from data.warehouse import ensure_initialised
 
-    with open_warehouse(_db(args)) as con:
+    with writing(_db(args)) as con:
         ensure_initialised(con)
         counts = {t: con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0]  # noqa: S608
                   for t in ("sector", "category", "channel", "municipality")}
@@ -42,7 +43,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
     from data.importer import ImportFailed, run_import, summary_json
     from data.mapping import MappingError, load_mapping
-    from data.warehouse import connect
+    from data.swap import writing
 
     try:
         mapping = load_mapping(args.mapping)
@@ -50,23 +51,17 @@ def cmd_import(args: argparse.Namespace) -> int:
         print(f"ошибка: {exc}", file=sys.stderr)
         return 2
     db = _db(args)
-    existed = db.exists()
     try:
-        con = connect(db)
+        # the served file is never written in place: the dashboard keeps answering with the old
+        # data until the finished import is switched in (data/swap.py)
+        with writing(db) as con:
+            result = run_import(con, args.file, mapping, source=args.source)
+    except (ImportFailed, MappingError) as exc:
+        print(f"ошибка: {exc}", file=sys.stderr)
+        return 2
     except duckdb.Error as exc:
         print(f"ошибка: не удалось открыть хранилище {db}: {exc}", file=sys.stderr)
         return 2
-    try:
-        result = run_import(con, args.file, mapping, source=args.source)
-    except (ImportFailed, MappingError) as exc:
-        con.close()
-        if not existed:  # the failed import created the file only by opening it
-            db.unlink(missing_ok=True)
-            Path(str(db) + ".wal").unlink(missing_ok=True)
-        print(f"ошибка: {exc}", file=sys.stderr)
-        return 2
-    finally:
-        con.close()
     print(summary_json(result))
     return 0
 
@@ -75,10 +70,12 @@ def cmd_refresh(args: argparse.Namespace) -> int:
     import time
 
     from data.rollup import refresh_rollups
-    from data.warehouse import open_warehouse
+    from data.swap import writing
+    from data.warehouse import ensure_initialised
 
     started = time.perf_counter()
-    with open_warehouse(_db(args)) as con:
+    with writing(_db(args)) as con:
+        ensure_initialised(con)
         con.execute("BEGIN TRANSACTION")
         refresh_rollups(con)
         con.execute("COMMIT")

@@ -12,7 +12,8 @@ import sys
 import time
 from pathlib import Path
 
-from data.warehouse import DEFAULT_MUNICIPALITIES, connect, ensure_initialised
+from data.swap import writing
+from data.warehouse import DEFAULT_MUNICIPALITIES, connect, default_db_path, ensure_initialised
 from geo.simplify import dumps
 
 EXIT_BAD_INPUT = 2
@@ -61,12 +62,9 @@ def _import(args: argparse.Namespace) -> int:
         return EXIT_BAD_INPUT
     for note in boundary.notes:
         print(f"внимание: {note}", file=sys.stderr)
-    con = connect(args.db)
-    try:
+    with writing(args.db or default_db_path()) as con:  # the dashboard may be serving this file
         ensure_initialised(con, municipalities_csv=None if args.no_reference else DEFAULT_MUNICIPALITIES)
         result = apply_boundaries(con, boundary, population)
-    finally:
-        con.close()
     result["seconds"] = round(time.perf_counter() - started, 2)
     _print(result)
     return 0
@@ -75,15 +73,13 @@ def _import(args: argparse.Namespace) -> int:
 def _schematic(args: argparse.Namespace) -> int:
     from geo.schematic import build_schematic_shapes
 
-    con = connect(args.db)
     try:
-        ensure_initialised(con)
-        result = build_schematic_shapes(con)
+        with writing(args.db or default_db_path()) as con:
+            ensure_initialised(con)
+            result = build_schematic_shapes(con)
     except ValueError as exc:
         print(f"ошибка: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    finally:
-        con.close()
     _print(result)
     return 0
 

@@ -1,9 +1,13 @@
 """Where the metrics read from: one read-only warehouse path for the process.
 
 A DuckDB connection is not shared between threads, so each server thread keeps its own
-read-only connection and reuses it (opening one costs more than a whole rollup query). When the
-file is replaced (a demo rebuild or an import writing a new file and switching it in), the next
-call sees another inode or mtime and reopens.
+read-only connection and reuses it (opening one costs more than a whole rollup query).
+
+Imports never write the served file: they write a copy and switch it in with ``os.replace``
+(``data.swap``). DuckDB keeps one database instance per path in a process, so a thread opening the
+path while any other thread still holds a connection to the old file would get the *old* data. When
+the file changes, the first thread to notice waits for queries in flight to finish (they take
+milliseconds), closes every thread's connection, and only then lets anyone open the new file.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ from data.warehouse import connect, default_db_path
 
 _configured: Path | None = None
 _local = threading.local()
+_switch = threading.Condition()
+_state: dict = {"identity": None, "active": 0, "connections": {}}  # guarded by _switch
 
 
 class WarehouseMissing(RuntimeError):
@@ -29,7 +35,8 @@ class WarehouseMissing(RuntimeError):
 def configure(path: str | Path | None) -> None:
     global _configured
     _configured = Path(path) if path else None
-    close_thread_connection()
+    with _switch:
+        _close_all()
 
 
 def warehouse_path() -> Path:
@@ -37,14 +44,29 @@ def warehouse_path() -> Path:
 
 
 def close_thread_connection() -> None:
-    cached = getattr(_local, "cached", None)
-    if cached is not None:
-        cached[1].close()
-        _local.cached = None
+    with _switch:
+        con = _state["connections"].pop(threading.get_ident(), None)
+    if con is not None:
+        con.close()
+
+
+def _close_all() -> None:
+    for con in _state["connections"].values():
+        con.close()
+    _state["connections"].clear()
+    _state["identity"] = None
 
 
 @contextmanager
 def reader() -> Iterator[duckdb.DuckDBPyConnection]:
+    depth = getattr(_local, "depth", 0)
+    if depth:  # nested use inside one thread: the connection already in hand
+        _local.depth = depth + 1
+        try:
+            yield _local.con
+        finally:
+            _local.depth = depth
+        return
     path = warehouse_path()
     try:
         st = os.stat(path)
@@ -52,9 +74,22 @@ def reader() -> Iterator[duckdb.DuckDBPyConnection]:
         close_thread_connection()
         raise WarehouseMissing(str(path)) from exc
     identity = (str(path), st.st_ino, st.st_mtime_ns)
-    cached = getattr(_local, "cached", None)
-    if cached is None or cached[0] != identity:
-        close_thread_connection()
-        cached = (identity, connect(path, read_only=True))
-        _local.cached = cached
-    yield cached[1]
+    me = threading.get_ident()
+    with _switch:
+        if _state["identity"] != identity:
+            _switch.wait_for(lambda: _state["active"] == 0, timeout=30)
+            _close_all()
+            _state["identity"] = identity
+        con = _state["connections"].get(me)
+        if con is None:
+            con = connect(path, read_only=True)
+            _state["connections"][me] = con
+        _state["active"] += 1
+    _local.depth, _local.con = 1, con
+    try:
+        yield con
+    finally:
+        _local.depth, _local.con = 0, None
+        with _switch:
+            _state["active"] -= 1
+            _switch.notify_all()
