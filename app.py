@@ -11,7 +11,7 @@ import dash_bootstrap_components as dbc
 from dash import Dash, html
 
 from metrics import source
-from pages import shell
+from pages import pack_button, shell
 
 PROJECT_DIR = Path(__file__).resolve().parent
 
@@ -36,6 +36,7 @@ def create_app(db_path: str | Path | None = None) -> Dash:
         if not page.get("path_template")  # a profile needs an id: it is reached from the map, not the menu
     ]
     shell.register(app)
+    pack_button.register(app)
     app.layout = html.Div(
         [
             dbc.Navbar(
@@ -43,6 +44,7 @@ def create_app(db_path: str | Path | None = None) -> Dash:
                     dbc.NavbarBrand("ЦУР Heatmap", href="/"),
                     dbc.Nav(nav_links, navbar=True),
                     html.Span(id="navbar-status", className="navbar-text small ms-auto"),
+                    pack_button.component(),
                 ], fluid=True),
                 color="dark",
                 dark=True,

@@ -70,3 +70,65 @@ def test_modebar_downloads_png_and_svg_named_after_indicator_filters_and_period(
     # slide quality: the configured 1600 × 900 layout size
     assert 'width="1600"' in text and 'height="900"' in text
     assert console_errors(browser) == []
+
+
+def test_pack_request_reads_each_pages_filters_from_its_address() -> None:
+    from pages.pack_button import pack_request
+
+    assert pack_request("/", "?period=2025-10&sector=housing&channel=all&indicator=volume") == {
+        "period": "2025-10", "sector": "housing"}
+    assert pack_request("/rating", "?period=2025-Q3&who=organisations&sector=all") == {"period": "2025-Q3"}
+    assert pack_request("/kpi", "?indicator=on_time_share&sector=roads&municipality=7&grain=month") == {
+        "sector": "roads", "municipality": "7"}
+    assert pack_request("/problems", "?period=2025-10&municipality=all") == {"period": "2025-10"}
+    assert pack_request("/municipality/12", "?period=2025-09") == {"municipality": "12", "period": "2025-09"}
+    assert pack_request("/wall", "") is None
+
+
+@pytest.mark.browser
+def test_pack_button_downloads_the_pack_for_the_pages_filters(
+        served_app, browser, small_demo: Path, tmp_path: Path) -> None:
+    base = served_app(small_demo)
+    browser.execute_cdp_cmd("Page.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(tmp_path)})
+    browser.get(base + "/rating?period=2025-Q3&who=organisations&sector=housing")
+    wait_js(browser, "const a = document.getElementById('pack-area'); return a && a.offsetParent !== null")
+    browser.find_element("css selector", "#pack-menu").click()  # dbc.DropdownMenu's toggle
+    item = wait_js(browser, "return [...document.querySelectorAll('.dropdown-item')]"
+                            ".find(e => e.textContent.includes('XLSX') && e.offsetParent !== null) || null")
+    item.click()
+    xlsx = _downloaded(tmp_path, ".xlsx", timeout=60)
+    assert xlsx.name == "Пакет_к_совещанию_ЖКХ_2025-Q3.xlsx"
+    from openpyxl import load_workbook
+
+    about = load_workbook(xlsx)["О документе"]
+    assert about["B3"].value == "3 квартал 2025" and about["B4"].value == "ЖКХ"
+    assert console_errors(browser) == []
+
+    # the page writes its default selection into the address; the pack follows the address
+    xlsx.unlink()
+    browser.get(base + "/rating")
+    wait_js(browser, "return location.search.includes('period=2025-Q3')")
+    wait_js(browser, "const a = document.getElementById('pack-area'); return a && a.offsetParent !== null")
+    browser.find_element("css selector", "#pack-menu").click()
+    wait_js(browser, "return [...document.querySelectorAll('.dropdown-item')]"
+                     ".find(e => e.textContent.includes('XLSX') && e.offsetParent !== null) || null").click()
+    assert _downloaded(tmp_path, ".xlsx", timeout=60).name == "Пакет_к_совещанию_2025-Q3.xlsx"
+
+    # a profile's pack as slides: the charts are rendered by kaleido inside the server
+    from metrics import catalog
+
+    first = catalog.municipalities().iloc[0]
+    browser.get(base + f"/municipality/{int(first['municipality_id'])}?period=2025-10")
+    wait_js(browser, "const a = document.getElementById('pack-area'); return a && a.offsetParent !== null")
+    browser.find_element("css selector", "#pack-menu").click()
+    wait_js(browser, "return [...document.querySelectorAll('.dropdown-item')]"
+                     ".find(e => e.textContent.includes('PPTX') && e.offsetParent !== null) || null").click()
+    pptx = _downloaded(tmp_path, ".pptx", timeout=90)
+    assert pptx.name == figures.export_filename("Пакет к совещанию", first["municipality_name"], "2025-10") + ".pptx"
+    from pptx import Presentation
+
+    assert len(Presentation(pptx).slides) >= 10
+
+    # a page without a pack has no button
+    browser.get(base + "/nowhere")
+    wait_js(browser, "return document.getElementById('pack-area')?.style.display === 'none'")
