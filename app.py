@@ -13,7 +13,7 @@ from dash import Dash, html
 
 from auth.web import AuthSettings, install
 from metrics import source
-from pages import shell
+from pages import pack_button, shell
 
 PROJECT_DIR = Path(__file__).resolve().parent
 
@@ -45,6 +45,7 @@ def create_app(db_path: str | Path | None = None, auth: AuthSettings | None = No
     ]
     install(app, settings)
     shell.register(app)
+    pack_button.register(app)
     demo_badge = [] if settings.enabled else [
         dbc.Badge("демо-режим: вход не требуется", color="warning", text_color="dark", className="ms-3",
                   id="demo-banner")]
@@ -56,6 +57,7 @@ def create_app(db_path: str | Path | None = None, auth: AuthSettings | None = No
                     dbc.Nav(nav_links, navbar=True),
                     *demo_badge,
                     html.Span(id="navbar-status", className="navbar-text small ms-auto"),
+                    pack_button.component(),
                     html.Span(id="navbar-user", className="navbar-text small ms-3"),
                 ], fluid=True),
                 color="dark",

@@ -46,8 +46,9 @@ ROLE_PAGES: dict[str, frozenset[str] | None] = {
     "wall": frozenset({"/wall"}),
 }
 HOME = {"wall": "/wall"}
-# Callbacks a wall may run: its own (component ids start with "wall") and the navbar's status line.
-WALL_CALLBACK_PREFIXES = ("wall", "navbar-")
+# Callbacks a wall may run: its own (component ids start with "wall"), the navbar's status line and
+# the visibility of the pack menu (the shell asks on every address; the pack itself stays refused).
+WALL_CALLBACK_PREFIXES = ("wall", "navbar-", "pack-area")
 DASH_INTERNAL = ("/_dash-", "/_reload-hash", "/_favicon")
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +37,39 @@ def graph_config(filename: str) -> dict:
         "displaylogo": False,
         "toImageButtonOptions": {"format": "png", "filename": filename, "scale": 2, "width": 1600, "height": 900},
     }
+
+
+# Characters no file system accepts (Windows is the strictest), control characters, and the
+# separators of our titles; Cyrillic stays: every current browser and OS handles it in file names.
+_ILLEGAL_IN_FILENAME = re.compile(r'[\\/:*?"<>|\x00-\x1f\x7f]+')
+_SEPARATORS = re.compile(r"[\s·—–,;«»]+")
+
+
+def export_filename(*parts: object) -> str:
+    """A file name (without extension) from indicator, filters and period: «Доля_ответов_в_срок_ЖКХ_2025-10»."""
+    text = "_".join(str(p) for p in parts if p not in (None, ""))
+    text = _SEPARATORS.sub("_", _ILLEGAL_IN_FILENAME.sub(" ", text))
+    text = re.sub(r"_+", "_", text).strip("._ ")
+    return text[:120].rstrip("._ ") or "график"
+
+
+def data_note(filters: str, as_of: dt.datetime) -> str:
+    """The line an exported chart carries under its title: filters and the data date."""
+    return f"{filters} · данные на {as_of:%d.%m.%Y %H:%M}" if filters else f"данные на {as_of:%d.%m.%Y %H:%M}"
+
+
+def mark_export(fig: go.Figure, filename: str, note: str) -> go.Figure:
+    """Name the figure's PNG/SVG downloads and put filters and data date under its title.
+
+    assets/chart_export.js reads ``layout.meta.export_filename`` for both modebar buttons; the
+    subtitle travels with the figure into every export (PNG, SVG, the meeting pack).
+    """
+    title = fig.layout.title.text or ""
+    top = (fig.layout.margin.t or 48) + (22 if title else 30)
+    fig.update_layout(meta={"export_filename": filename},
+                      title={"subtitle": {"text": note, "font": {"size": 12, "color": "#555555"}}},
+                      margin={"t": top})
+    return fig
 
 
 def colour_scale(spec: Indicator) -> tuple[str, bool]:
@@ -175,4 +210,25 @@ def kpi_small_multiples(df: pd.DataFrame, spec: Indicator, title: str) -> go.Fig
     fig.update_yaxes(ticksuffix=_tick_suffix(spec), rangemode="tozero")
     fig.update_layout(title={"text": title, "x": 0.01}, height=220 * rows + 80,
                       margin={"l": 10, "r": 10, "t": 70, "b": 10}, font={"family": FONT}, separators=", ")
+    return fig
+
+
+def rating_top_bottom(df: pd.DataFrame, name_column: str, title: str, n: int = 10) -> go.Figure:
+    """The ``n`` best (blue) and ``n`` weakest (red) ranked bodies by their composite score 0–100."""
+    from metrics.rating import STATUS_RANKED
+
+    ranked = df[df["status"] == STATUS_RANKED].sort_values("composite", ascending=False)
+    if ranked.empty:
+        return empty_figure(title, "Нет организаций с достаточным числом обращений")
+    top, bottom = ranked.head(n), ranked.tail(n)
+    shown = pd.concat([top, bottom[~bottom.index.isin(top.index)]]).sort_values("composite")
+    colours = ["#2c7bb6" if i in top.index else "#d7191c" for i in shown.index]
+    fig = go.Figure(go.Bar(
+        x=shown["composite"], y=shown[name_column], orientation="h", marker_color=colours,
+        text=shown["composite"].map(lambda v: f"{v:.0f}"), textposition="outside",
+        hovertemplate="%{y}<br>Итоговая оценка: %{x:.1f}<extra></extra>",
+    ))
+    fig.update_layout(title={"text": title, "x": 0.01}, height=max(360, 26 * len(shown) + 100),
+                      margin={"l": 10, "r": 30, "t": 48, "b": 30}, xaxis={"range": [0, 108], "title": "0–100"},
+                      yaxis={"automargin": True}, font={"family": FONT}, separators=", ")
     return fig

@@ -146,6 +146,10 @@ def update(period_code: str | None, sector: str | None, channel: str | None, ind
     fig_matrix = figures.matrix(cells, spec, "municipality_name", column,
                                 f"{spec.label} по муниципалитетам и {'категориям' if 'sector' in filters else 'блокам'}"
                                 f" — {period.label}{scope_text}")
+    note = figures.data_note(f"{period.label}{scope_text}".replace(" · ", ", "), catalog.as_of())
+    filter_names = scope_text.removeprefix(" · ")
+    figures.mark_export(fig_map, figures.export_filename(spec.label, filter_names, period.code), note)
+    figures.mark_export(fig_matrix, figures.export_filename(spec.label, "матрица", filter_names, period.code), note)
     schematic = any(f["properties"].get("is_schematic") for f in geojson.get("features", []))
     notes = [f"Данные по состоянию на {catalog.as_of():%d.%m.%Y %H:%M}."]
     if schematic:

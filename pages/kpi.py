@@ -113,6 +113,13 @@ def update(indicator: str | None, sector: str | None, municipality: str | None, 
             "красная пунктирная — цель."]
     if len(met):
         note.append(f" Цель достигнута в {int(met['meets_target'].sum())} из {len(met)} периодов.")
-    return (figures.kpi_trend(series, spec, title),
-            figures.kpi_small_multiples(multiples, spec, f"{spec.label} по отраслевым блокам"),
-            "".join(note), search)
+    export_note = figures.data_note(where.replace(" · ", ", ") + f", по {'неделям' if grain == 'week' else 'месяцам'}",
+                                    catalog.as_of())
+    trend = figures.mark_export(figures.kpi_trend(series, spec, title),
+                                figures.export_filename(spec.label, where, grain), export_note)
+    region = catalog.names("municipality").get(muni_arg, "") if muni_arg is not None else "весь регион"
+    by_sector = figures.mark_export(
+        figures.kpi_small_multiples(multiples, spec, f"{spec.label} по отраслевым блокам"),
+        figures.export_filename(spec.label, "по блокам", region, grain),
+        figures.data_note(region + f", по {'неделям' if grain == 'week' else 'месяцам'}", catalog.as_of()))
+    return trend, by_sector, "".join(note), search

@@ -72,7 +72,9 @@ def _profile(mid: int, name: str, period) -> html.Div:
     region = query(list(TILES), period=period).iloc[0]
     tiles = dbc.Row([_tile(c, own[c], region[c]) for c in TILES], className="g-2 mb-3", id="municipality-tiles")
     trend = kpi_series("volume", municipality=mid, scope=scope)
-    trend_fig = figures.kpi_trend(trend, ind.get("volume"), f"Обращения по месяцам — {name}")
+    trend_fig = figures.mark_export(figures.kpi_trend(trend, ind.get("volume"), f"Обращения по месяцам — {name}"),
+                                    figures.export_filename("обращения по месяцам", name),
+                                    figures.data_note(name, catalog.as_of()))
     problems = municipality_problems(period, mid, scope=scope, top=10)
     orgs = rate_organisations(period, scope=scope)
     weakest = orgs[orgs["status"] == STATUS_RANKED].sort_values("composite").head(5)

@@ -159,22 +159,8 @@ def grid_rows(df: pd.DataFrame, who: str) -> list[dict]:
 
 
 def top_bottom_figure(df: pd.DataFrame, who: str, title: str, n: int = 10) -> go.Figure:
-    ranked = df[df["status"] == STATUS_RANKED].sort_values("composite", ascending=False)
-    if ranked.empty:
-        return figures.empty_figure(title, "Нет организаций с достаточным числом обращений")
     name = "organisation_name" if who == "organisations" else "municipality_name"
-    top, bottom = ranked.head(n), ranked.tail(n)
-    shown = pd.concat([top, bottom[~bottom.index.isin(top.index)]]).sort_values("composite")
-    colours = ["#2c7bb6" if i in top.index else "#d7191c" for i in shown.index]
-    fig = go.Figure(go.Bar(
-        x=shown["composite"], y=shown[name], orientation="h", marker_color=colours,
-        text=shown["composite"].map(lambda v: f"{v:.0f}"), textposition="outside",
-        hovertemplate="%{y}<br>Итоговая оценка: %{x:.1f}<extra></extra>",
-    ))
-    fig.update_layout(title={"text": title, "x": 0.01}, height=max(360, 26 * len(shown) + 100),
-                      margin={"l": 10, "r": 30, "t": 48, "b": 30}, xaxis={"range": [0, 108], "title": "0–100"},
-                      yaxis={"automargin": True}, font={"family": figures.FONT}, separators=", ")
-    return fig
+    return figures.rating_top_bottom(df, name, title, n)
 
 
 @callback(
@@ -213,4 +199,8 @@ def update(period_code: str | None, who: str | None, sector: str | None):
     note = (f"Данные по состоянию на {catalog.as_of():%d.%m.%Y %H:%M}. В рейтинге {ranked} из {len(df)}; "
             f"меньше {min_volume} обращений за период — «недостаточно данных». "
             f"Изменение места — против предыдущего периода ({period.previous().label}).")
-    return grid_rows(df, who), _columns(who), top_bottom_figure(df, who, title), note, search
+    chart = figures.mark_export(
+        top_bottom_figure(df, who, title),
+        figures.export_filename("рейтинг", WHO[who].lower(), sector_text.removeprefix(" · "), period.code),
+        figures.data_note(f"{period.label}{sector_text}".replace(" · ", ", "), catalog.as_of()))
+    return grid_rows(df, who), _columns(who), chart, note, search
