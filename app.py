@@ -13,7 +13,7 @@ from dash import Dash, html
 
 from auth.web import AuthSettings, install
 from metrics import source
-from pages import pack_button, shell
+from pages import callback_cache, pack_button, shell
 
 PROJECT_DIR = Path(__file__).resolve().parent
 
@@ -44,6 +44,7 @@ def create_app(db_path: str | Path | None = None, auth: AuthSettings | None = No
         if not page.get("path_template")  # a profile needs an id: it is reached from the map, not the menu
     ]
     install(app, settings)
+    callback_cache.install(app)  # after sign-in: the user's scope is known when it looks up an answer
     shell.register(app)
     pack_button.register(app)
     demo_badge = [] if settings.enabled else [

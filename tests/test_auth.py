@@ -355,3 +355,15 @@ def test_open_demo_shows_its_banner(served_app, browser, small_demo):
     browser.get(served_app(small_demo) + "/")
     banner = wait_js(browser, "return document.querySelector('#demo-banner')?.innerText")
     assert "демо-режим" in banner
+
+
+def test_cached_answers_never_cross_scopes(app_for):
+    dash_app = app_for()
+    curator, municipal = dash_app.server.test_client(), dash_app.server.test_client()
+    sign_in(curator, "curator")
+    sign_in(municipal, "yartsevo")
+    cache = dash_app.server.extensions["callback_cache"]
+    for _ in range(2):  # the second round is answered from the cache
+        assert len(coloured_municipalities(post(curator, dash_app, "heatmap-map", heatmap_values()))) == 27
+        assert len(coloured_municipalities(post(municipal, dash_app, "heatmap-map", heatmap_values()))) == 1
+    assert cache.hits == 2
