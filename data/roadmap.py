@@ -145,11 +145,9 @@ def validate(raw: Mapping[str, object], lookups: Lookups) -> tuple[RoadmapItem |
     """One item from field texts (``FIELDS``); on failure None and every reason, in Russian."""
     get = {f: ("" if raw.get(f) is None else str(raw.get(f)).strip()) for f in FIELDS}
     reasons: list[str] = []
-    labels = {"title": "название меры", "sector": "отраслевой блок", "organisation": "ответственная организация",
-              "start_date": "дата начала"}
-    for name in REQUIRED:
-        if not get[name]:
-            reasons.append(f"не указана {labels[name]}" if name != "sector" else "не указан отраслевой блок")
+    missing = {"title": "не указано название меры", "sector": "не указан отраслевой блок",
+               "organisation": "не указана ответственная организация", "start_date": "не указана дата начала"}
+    reasons += [missing[name] for name in REQUIRED if not get[name]]
     if len(get["title"]) > MAX_TITLE:
         reasons.append(f"название длиннее {MAX_TITLE} знаков")
 
@@ -247,7 +245,7 @@ def import_roadmap(con: duckdb.DuckDBPyConnection, path: Path, source: str | Non
         raise RoadmapFileError(str(exc)) from exc
     try:
         columns = _columns(staged.header)
-        frame = con.execute(f"SELECT * FROM {STAGE_TABLE} ORDER BY {staged.row_expr}").df()  # noqa: S608 - constants
+        frame = con.execute(f"SELECT {staged.row_expr} AS _line, * FROM {STAGE_TABLE} ORDER BY 1").df()  # noqa: S608
     finally:
         drop_stage(con)
     result = RoadmapImportResult(read=staged.read)
@@ -260,7 +258,7 @@ def import_roadmap(con: duckdb.DuckDBPyConnection, path: Path, source: str | Non
         raw = {k: (None if v is None or v != v else v) for k, v in raw.items()}  # NaN → None
         item, reasons = validate(raw, lookups)
         if item is None:
-            result.rejected_rows.append({"row": int(record["_row"]), "reason": "; ".join(reasons)})
+            result.rejected_rows.append({"row": int(record["_line"]), "reason": "; ".join(reasons)})
             continue
         lookups.existing.add((_key(item.title), item.municipality_id, item.start_date))  # a repeat in the file
         accepted.append(item)

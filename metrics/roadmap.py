@@ -233,7 +233,7 @@ def _effect(con: duckdb.DuckDBPyConnection, item: pd.Series, items: pd.DataFrame
     interval = (f"95\u00a0% доверительный интервал: от {words.percent(effect.ci_low, 0, signed=True)} "
                 f"до {words.percent(effect.ci_high, 0, signed=True)}")
     basis = (f"{words.number(effect.treated_before, 1)} → {words.number(effect.treated_after, 1)} в неделю; "
-             f"в {words.count(len(comparison), words.MUNICIPALITIES)} сравнения "
+             f"{words.count(len(comparison), words.MUNICIPALITIES)} для сравнения: "
              f"{words.number(effect.comparison_before, 1)} → {words.number(effect.comparison_after, 1)}")
     if effect.ci_high < 0:
         effect.verdict = "decrease"
@@ -321,3 +321,55 @@ def _did_poisson(panel: pd.DataFrame) -> tuple[float, float, float]:
         warnings.simplefilter("ignore")
         fit = sm.GLM(y, x.to_numpy(), family=sm.families.Poisson()).fit(cov_type="HC1")
     return float(fit.params[1]), float(fit.bse[1]), float(fit.pvalues[1])
+
+
+# --- the form ----------------------------------------------------------------------------------------
+
+
+def form_choices(scope: Scope = REGION, con: duckdb.DuckDBPyConnection | None = None) -> dict[str, object]:
+    """What the add-a-measure form may offer within the scope: municipalities (id, name), sectors
+    (code, name), category names by sector code, organisation names."""
+    if con is None:
+        with reader() as own:
+            return form_choices(scope, own)
+    munis = reference(con, "municipality").sort_values("municipality_name")
+    if scope.municipality_ids is not None:
+        munis = munis[munis["municipality_id"].isin(scope.municipality_ids)]
+    sectors = reference(con, "sector")
+    if scope.sector_ids is not None:
+        sectors = sectors[sectors["sector_id"].isin(scope.sector_ids)]
+    cats = con.execute(
+        "SELECT s.code, c.name FROM category c JOIN sector s ON s.id = c.sector_id ORDER BY s.id, c.id").fetchall()
+    by_sector: dict[str, list[str]] = {}
+    for code, name in cats:
+        by_sector.setdefault(code, []).append(name)
+    orgs = sorted(reference(con, "organisation")["organisation_name"].dropna().unique().tolist())
+    return {
+        "municipalities": [(int(r.municipality_id), r.municipality_name) for r in munis.itertuples()],
+        "sectors": [(r.sector_code, r.sector_name) for r in sectors.itertuples()],
+        "categories": by_sector,
+        "organisations": orgs,
+        "region_allowed": scope.municipality_ids is None,
+    }
+
+
+def add_measure(raw: dict[str, object], scope: Scope = REGION) -> tuple[int | None, list[str]]:
+    """Add one measure from the form (field texts as in ``data.roadmap.FIELDS``) if the scope allows
+    its municipality and sector; (new id, []) or (None, reasons in Russian)."""
+    from data.roadmap import add_item
+    from metrics.source import close_thread_connection, warehouse_path
+
+    choices = form_choices(scope)
+    names = {name for _, name in choices["municipalities"]}  # type: ignore[union-attr]
+    codes = {code for code, _ in choices["sectors"]}  # type: ignore[union-attr]
+    municipality = str(raw.get("municipality") or "").strip()
+    if not municipality and not choices["region_allowed"]:
+        return None, [f"мера на весь регион вне доступной области ({scope.label})"]
+    if municipality and municipality not in names:
+        return None, [f"муниципалитет «{municipality}» вне доступной области ({scope.label})"]
+    if raw.get("sector") and str(raw["sector"]) not in codes:
+        return None, [f"отраслевой блок «{raw['sector']}» вне доступной области ({scope.label})"]
+    result = add_item(warehouse_path(), raw)
+    # the file was replaced: this thread's next read opens the new one
+    close_thread_connection()
+    return result
