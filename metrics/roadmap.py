@@ -45,7 +45,7 @@ WEEKS_BEFORE = 52
 WEEKS_AFTER = 26
 MIN_WEEKS_BEFORE = 8
 MIN_WEEKS_AFTER = 4
-MIN_APPEALS_BEFORE = 20
+MIN_APPEALS_BEFORE = 100  # ≈ 2 a week: below it the Poisson interval is too narrow (bench placebo)
 MIN_COMPARISON = 3
 Z95 = 1.959964
 
