@@ -60,12 +60,21 @@ def test_form_refuses_a_bad_measure_and_adds_a_good_one(served_app, browser, dec
 
     def choose(dropdown_id: str, text: str) -> None:
         # Dash 4's dropdown is a button opening a list of role=option elements
+        import time
+
+        from selenium.common.exceptions import ElementClickInterceptedException
+
         button = browser.find_element(By.ID, dropdown_id)
         browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", button)
-        button.click()
+        for _ in range(50):  # the previous list closing or a section's loading overlay may still cover it
+            try:
+                button.click()
+                break
+            except ElementClickInterceptedException:
+                time.sleep(0.2)
         option = _wait(browser, f"""return Array.from(document.querySelectorAll('[role=option]'))
             .find(o => o.textContent.trim() === {text!r}) || null;""")
-        option.click()
+        browser.execute_script("arguments[0].scrollIntoView({block: 'center'}); arguments[0].click()", option)
         browser.find_element(By.TAG_NAME, "body").send_keys(Keys.ESCAPE)
 
     browser.find_element(By.ID, "decisions-form-title").send_keys("Ремонт уличного освещения")
