@@ -232,3 +232,60 @@ def rating_top_bottom(df: pd.DataFrame, name_column: str, title: str, n: int = 1
                       margin={"l": 10, "r": 30, "t": 48, "b": 30}, xaxis={"range": [0, 108], "title": "0–100"},
                       yaxis={"automargin": True}, font={"family": FONT}, separators=", ")
     return fig
+
+
+def workload_chart(history: pd.DataFrame, forecast: pd.DataFrame, title: str) -> go.Figure:
+    """One block's load by month: received (with the forecast dashed), open and overdue at month end.
+
+    ``history``: month, received, open_end, overdue_end, complete; ``forecast``: month, forecast.
+    """
+    if history.empty:
+        return empty_figure(title, "Нет данных о нагрузке")
+    x = pd.to_datetime(history["month"])
+    complete = history["complete"].astype(bool)
+    fig = go.Figure()
+    fig.add_trace(go.Bar(x=x, y=history["received"].where(complete), name="поступило",
+                         marker_color="#2c7bb6", hovertemplate="%{x|%m.%Y}: %{y:,.0f}<extra>поступило</extra>"))
+    if (~complete).any():
+        fig.add_trace(go.Bar(x=x[~complete], y=history.loc[~complete, "received"], name="поступило (месяц не закончен)",
+                             marker_color="#abd9e9"))
+    if not forecast.empty:
+        # the dashed line starts from the last complete month so that it reads as a continuation
+        last = history[complete].tail(1)
+        fx = pd.concat([pd.to_datetime(last["month"]), pd.to_datetime(forecast["month"])])
+        fy = pd.concat([last["received"].astype("float64"), forecast["forecast"].astype("float64")])
+        fig.add_trace(go.Scatter(x=fx, y=fy, name="прогноз", mode="lines+markers",
+                                 line={"color": "#d7191c", "dash": "dash", "width": 2},
+                                 hovertemplate="%{x|%m.%Y}: %{y:,.0f}<extra>прогноз</extra>"))
+    fig.add_trace(go.Scatter(x=x, y=history["open_end"], name="без ответа на конец месяца", mode="lines",
+                             line={"color": "#fdae61", "width": 2}))
+    fig.add_trace(go.Scatter(x=x, y=history["overdue_end"], name="просрочено на конец месяца", mode="lines",
+                             line={"color": "#7b3294", "width": 2}))
+    fig.update_layout(title={"text": title, "x": 0.01}, height=400, margin={"l": 10, "r": 10, "t": 48, "b": 10},
+                      font={"family": FONT}, separators=", ", hovermode="x unified", barmode="overlay",
+                      yaxis={"rangemode": "tozero", "title": {"text": "обращений"}},
+                      legend={"orientation": "h", "y": -0.15})
+    return fig
+
+
+def roadmap_effect_chart(series: pd.DataFrame, start: object, title: str, treated_name: str) -> go.Figure:
+    """Weekly appeals of the measure's municipality against the comparison municipalities (their mean
+    scaled to the municipality's level before the start), the start marked."""
+    if series.empty:
+        return empty_figure(title, "Нет недельных данных для этой меры")
+    x = pd.to_datetime(series["week"])
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=x, y=series["comparison_scaled"], name="сравнение (без меры, в масштабе до начала)",
+                             mode="lines", line={"color": "#9e9e9e", "width": 2, "dash": "dot"}))
+    fig.add_trace(go.Scatter(x=x, y=series["treated"], name=treated_name, mode="lines+markers",
+                             line={"color": "#2c7bb6", "width": 3}))
+    start_ts = pd.Timestamp(start)
+    fig.add_shape(type="line", x0=start_ts, x1=start_ts, y0=0, y1=1, yref="paper",
+                  line={"color": "#d7191c", "width": 2, "dash": "dash"})
+    fig.add_annotation(x=start_ts, y=1, yref="paper", text="начало меры", showarrow=False, xanchor="left",
+                       yanchor="bottom", font={"color": "#d7191c"})
+    fig.update_layout(title={"text": title, "x": 0.01}, height=380, margin={"l": 10, "r": 10, "t": 60, "b": 10},
+                      font={"family": FONT}, separators=", ", hovermode="x unified",
+                      yaxis={"rangemode": "tozero", "title": {"text": "обращений в неделю"}},
+                      legend={"orientation": "h", "y": -0.18})
+    return fig

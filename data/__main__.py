@@ -1,4 +1,4 @@
-"""Command line of the data room: ``python -m data init|demo|import|rejected``."""
+"""Command line of the data room: ``python -m data init|demo|import|roadmap|rejected``."""
 
 from __future__ import annotations
 
@@ -85,6 +85,32 @@ def cmd_refresh(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_roadmap(args: argparse.Namespace) -> int:
+    import duckdb
+
+    from data.roadmap import RoadmapFileError, import_roadmap
+    from data.warehouse import connect
+
+    db = _db(args)
+    if not db.exists():
+        print(f"ошибка: хранилище не найдено: {db}", file=sys.stderr)
+        return 2
+    try:
+        con = connect(db)
+    except duckdb.Error as exc:
+        print(f"ошибка: не удалось открыть хранилище {db}: {exc}", file=sys.stderr)
+        return 2
+    try:
+        result = import_roadmap(con, args.file, source=args.source)
+    except RoadmapFileError as exc:
+        print(f"ошибка: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        con.close()
+    print(json.dumps(result.summary(), ensure_ascii=False))
+    return 0
+
+
 def cmd_rejected(args: argparse.Namespace) -> int:
     from data.importer import rejected_rows_csv
     from data.warehouse import connect
@@ -127,6 +153,11 @@ def main(argv: list[str] | None = None) -> int:
 
     p = with_db(sub.add_parser("refresh", help="пересчитать сводные таблицы (после обновления версии)"))
     p.set_defaults(func=cmd_refresh)
+
+    p = with_db(sub.add_parser("roadmap", help="загрузить меры дорожной карты (CSV, XLSX)"))
+    p.add_argument("file", type=Path)
+    p.add_argument("--source", help="откуда меры (по умолчанию имя файла)")
+    p.set_defaults(func=cmd_roadmap)
 
     p = with_db(sub.add_parser("rejected", help="отклонённые строки с причинами (CSV)"))
     p.add_argument("--import-id", type=int)

@@ -157,6 +157,7 @@ def _build(
     set_meta(con, "demo_period", f"{first_month:%Y-%m}..{last_month:%Y-%m}")
     set_meta(con, "demo_stories", json.dumps(stories, ensure_ascii=False))
     refresh_rollups(con)
+    roadmap_ids = _insert_roadmap(con, period_end.date(), as_of)
 
     from geo.schematic import store_schematic_shapes
 
@@ -170,7 +171,29 @@ def _build(
         "seed": seed,
         "import_id": import_id,
         "shapes": shapes,
+        "roadmap_items": len(roadmap_ids),
     }
+
+
+def _insert_roadmap(con: duckdb.DuckDBPyConnection, data_end: dt.date, as_of: dt.datetime) -> list[int]:
+    """The demo's roadmap measures (``demo_stories.ROADMAP``), through the same validation as a file."""
+    from data.roadmap import Lookups, insert_items, validate
+
+    lookups = Lookups(con)
+    items = []
+    for story in st.ROADMAP:
+        start = st.roadmap_start(story, data_end)
+        item, reasons = validate({
+            "title": story.title, "municipality": story.municipality, "sector": story.sector,
+            "categories": "; ".join(story.categories), "organisation": story.organisation,
+            "start_date": start.isoformat(),
+            "planned_end_date": (start + dt.timedelta(weeks=story.planned_weeks)).isoformat(),
+            "status": story.status,
+        }, lookups)
+        if item is None:  # a declaration that does not match the reference lists is a bug of the demo
+            raise ValueError(f"демо: мера «{story.title}» не прошла проверку: {'; '.join(reasons)}")
+        items.append(item)
+    return insert_items(con, items, DEMO_SOURCE, created_at=as_of)
 
 
 # --- period and files -------------------------------------------------------------------------

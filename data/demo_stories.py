@@ -313,6 +313,25 @@ class MeasureEffect:
 
 
 @dataclass(frozen=True)
+class RoadmapStory:
+    """A measure of the root-cause roadmap the demo writes to ``roadmap_item``; ``start_weeks_before_end``
+    counts back from the Monday of the week holding the end of the data (negative: a future start).
+    ``planted_effect`` says whether the generator changes the appeals from that week (the test of
+    the effect measurement reads it)."""
+
+    title: str
+    municipality: str
+    sector: str
+    categories: tuple[str, ...]
+    organisation: str
+    start_weeks_before_end: int
+    planned_weeks: int
+    status: str
+    planted_effect: bool
+    note: str
+
+
+@dataclass(frozen=True)
 class OrganisationQuality:
     """Planted quality of one organisation, −1.5 (very bad) … +1.5 (excellent); the others
     get a random quality around 0."""
@@ -374,6 +393,45 @@ MEASURE_EFFECT = MeasureEffect(
     factor_before=2.0,
     factor_after=1.0,
     note="дорожная карта по ремонту улично-дорожной сети: обращений о ямах вдвое меньше",
+)
+
+ROADMAP: tuple[RoadmapStory, ...] = (
+    RoadmapStory(
+        "Ямочный ремонт и восстановление покрытия улиц Дорогобужа",
+        MEASURE_EFFECT.municipality,
+        "roads",
+        (MEASURE_EFFECT.category,),
+        "Администрация Дорогобужского муниципального округа",
+        MEASURE_EFFECT.weeks_before_end,
+        30,
+        "in_progress",
+        True,
+        MEASURE_EFFECT.note,
+    ),
+    RoadmapStory(
+        "Новый график вывоза ТКО в Сафоновском округе",
+        "Сафоновский",
+        "waste",
+        ("Несвоевременный вывоз мусора",),
+        'ООО "Региональный оператор по обращению с отходами"',
+        14,
+        12,
+        "in_progress",
+        False,
+        "график поменяли, но срывы вывоза остались: обращений не меньше (эффекта в демо нет)",
+    ),
+    RoadmapStory(
+        "Замена изношенных сетей водоснабжения в Рославле",
+        "Рославльский",
+        "housing",
+        ("Холодное и горячее водоснабжение",),
+        'МУП "Рославльский водоканал"',
+        -4,
+        40,
+        "planned",
+        False,
+        "мера только запланирована: начнётся после конца данных",
+    ),
 )
 
 ORGANISATION_QUALITY: tuple[OrganisationQuality, ...] = (
@@ -728,6 +786,12 @@ def spike_start(spike: Spike, data_end: date) -> date:
     return data_end - timedelta(days=spike.days)
 
 
+def roadmap_start(story: RoadmapStory, data_end: date) -> date:
+    """Monday the roadmap measure starts (the same rule as ``measure_start``)."""
+    day = data_end - timedelta(weeks=story.start_weeks_before_end)
+    return day - timedelta(days=day.weekday())
+
+
 def resolve_stories(data_end: date) -> dict[str, Any]:
     """The stories with concrete dates for data ending before ``data_end`` (JSON-ready)."""
     return {
@@ -735,6 +799,7 @@ def resolve_stories(data_end: date) -> dict[str, Any]:
         "chronic": [asdict(c) for c in CHRONIC],
         "spikes": [{**asdict(s), "start": spike_start(s, data_end).isoformat()} for s in SPIKES],
         "measure_effect": {**asdict(MEASURE_EFFECT), "start": measure_start(data_end).isoformat()},
+        "roadmap": [{**asdict(r), "start": roadmap_start(r, data_end).isoformat()} for r in ROADMAP],
         "organisation_quality": [asdict(q) for q in ORGANISATION_QUALITY],
         "seasonality": [{"category": s.category, "months": list(s.months)} for s in SEASONALITY],
     }

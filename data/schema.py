@@ -129,6 +129,23 @@ DDL: tuple[str, ...] = (
         new_categories    INTEGER,
         new_organisations INTEGER
     )""",
+    # Root-cause roadmap (DESIGN: «дорожная карта по устранению причин обращений»): one row per
+    # measure. municipality_id NULL = the whole region; empty category_ids = every category of the
+    # sector. The responsible body is kept as written; organisation_id only when it is a known one.
+    """CREATE TABLE IF NOT EXISTS roadmap_item (
+        id                INTEGER PRIMARY KEY,
+        title             VARCHAR NOT NULL,
+        municipality_id   INTEGER,
+        sector_id         SMALLINT NOT NULL,
+        category_ids      INTEGER[] NOT NULL,
+        organisation_id   INTEGER,
+        organisation_name VARCHAR NOT NULL,
+        start_date        DATE NOT NULL,
+        planned_end_date  DATE,
+        status            VARCHAR NOT NULL,
+        source            VARCHAR,
+        created_at        TIMESTAMP
+    )""",
 )
 
 STATUSES: tuple[str, ...] = ("new", "in_work", "answered", "resolved", "rejected", "redirected")
@@ -142,6 +159,13 @@ CLOSURE_REASONS: tuple[str, ...] = (
     "duplicate",
 )
 KINDS: tuple[str, ...] = ("appeal", "message")
+# status code -> label of a roadmap measure
+ROADMAP_STATUSES: dict[str, str] = {
+    "planned": "запланирована",
+    "in_progress": "выполняется",
+    "done": "выполнена",
+    "cancelled": "отменена",
+}
 
 APPEAL_COLUMNS: tuple[str, ...] = (
     "source",

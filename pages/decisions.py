@@ -1,0 +1,321 @@
+"""Решения: workload and staffing of the sector blocks, the root-cause roadmap with measured effects, the monthly brief."""
+
+from __future__ import annotations
+
+import io
+import logging
+
+import dash
+import dash_bootstrap_components as dbc
+import pandas as pd
+from dash import Input, Output, State, callback, dcc, html
+
+from charts import figures
+from data.schema import ROADMAP_STATUSES
+from metrics import catalog, words
+from metrics.roadmap import VERDICT_LABELS, add_measure, form_choices, item_effect, roadmap_effects
+from metrics.source import WarehouseMissing
+from metrics.workload import MODEL_LABELS, staffing_plan
+from pages.common import current_scope, missing_warehouse, no_appeals, period_options
+from report.brief import BriefError, build_brief
+
+dash.register_page(__name__, path="/decisions", name="Решения", title="ЦУР Heatmap — решения", order=40)
+log = logging.getLogger(__name__)
+REGION_VALUE = "__region__"
+VERDICT_COLOURS = {"decrease": "success", "increase": "danger", "not_proven": "secondary", "too_few": "light",
+                   "not_started": "info"}
+ACTION_COLOURS = {"reinforce": "warning", "surplus": "info", "enough": "success", "unknown": "light"}
+
+
+def layout(**_query: str) -> html.Div:
+    try:
+        months = catalog.months_with_data()
+        sectors = catalog.sectors()
+        choices = form_choices(current_scope())
+    except WarehouseMissing:
+        return html.Div([missing_warehouse("decisions-missing"), _placeholders()])
+    if not months:
+        return html.Div([no_appeals("decisions-missing"), _placeholders()])
+    month_options = [o for o in period_options(months) if "Q" not in o["value"]]
+    return html.Div([
+        dcc.Store(id="decisions-roadmap-version", data=0),
+        html.H3("Нагрузка и кадры", className="mt-2"),
+        html.P("Поступление обращений по отраслевым блокам, остаток без ответа и просрочка на конец каждого месяца; "
+               "прогноз поступления на три месяца по собственной истории блока и потребность в специалистах: "
+               "прогноз / (норма в день × рабочие дни месяца). Норма и численность — config/staffing.toml.",
+               className="small text-muted"),
+        dbc.Row([dbc.Col([dbc.Label("Отраслевой блок", className="small text-muted mb-0"),
+                          dcc.Dropdown(id="decisions-sector", clearable=False,
+                                       value=sectors["sector_code"].iloc[3] if len(sectors) > 3 else sectors["sector_code"].iloc[0],
+                                       options=[{"label": r.sector_name, "value": r.sector_code}
+                                                for r in sectors.itertuples()])], md=4)], className="mb-2"),
+        dcc.Loading(html.Div(id="decisions-workload")),
+        html.H3("Дорожная карта", className="mt-4"),
+        html.P("Меры по устранению причин обращений и их измеренный эффект: обращения в категориях меры в её "
+               "муниципалитете после начала против до начала — и против сопоставимых муниципалитетов без такой меры "
+               "за те же недели (разность разностей, пуассоновская регрессия с эффектами муниципалитета и недели). "
+               "«Эффект доказан» — только если 95-процентный доверительный интервал не включает ноль.",
+               className="small text-muted"),
+        dcc.Loading(html.Div(id="decisions-roadmap")),
+        dbc.Row([dbc.Col([dbc.Label("Мера для графика", className="small text-muted mb-0"),
+                          dcc.Dropdown(id="decisions-item", clearable=False)], md=6)], className="mt-2"),
+        dcc.Loading(dcc.Graph(id="decisions-item-chart", config=figures.graph_config("roadmap_effect"))),
+        _form(choices),
+        html.H3("Доклад за месяц", className="mt-4"),
+        dbc.Row([
+            dbc.Col([dbc.Label("Месяц", className="small text-muted mb-0"),
+                     dcc.Dropdown(id="decisions-brief-period", options=month_options, clearable=False,
+                                  value=month_options[0]["value"])],
+                    md=3),
+            dbc.Col(dbc.Button("Скачать DOCX", id="decisions-brief-download-button", color="primary",
+                               className="mt-3"), md=2),
+        ], className="g-2 mb-2"),
+        dcc.Download(id="decisions-brief-download"),
+        dcc.Loading(dbc.Card(dbc.CardBody(html.Div(id="decisions-brief")), className="mb-4")),
+    ])
+
+
+def _placeholders() -> html.Div:
+    return html.Div([
+        dcc.Store(id="decisions-roadmap-version"), dcc.Dropdown(id="decisions-sector"), html.Div(id="decisions-workload"),
+        html.Div(id="decisions-roadmap"), dcc.Dropdown(id="decisions-item"), dcc.Graph(id="decisions-item-chart"),
+        *_form_fields_hidden(), dcc.Dropdown(id="decisions-brief-period"),
+        html.Button(id="decisions-brief-download-button"), dcc.Download(id="decisions-brief-download"),
+        html.Div(id="decisions-brief"),
+    ], style={"display": "none"})
+
+
+def _form_fields_hidden() -> list:
+    return [dcc.Input(id="decisions-form-title"), dcc.Dropdown(id="decisions-form-municipality"),
+            dcc.Dropdown(id="decisions-form-sector"), dcc.Dropdown(id="decisions-form-categories"),
+            dcc.Input(id="decisions-form-organisation"), dcc.Input(id="decisions-form-start"),
+            dcc.Input(id="decisions-form-end"), dcc.Dropdown(id="decisions-form-status"),
+            html.Button(id="decisions-form-submit"), html.Div(id="decisions-form-message")]
+
+
+def _form(choices: dict) -> dbc.Card:
+    municipalities = ([{"label": "Весь регион", "value": REGION_VALUE}] if choices["region_allowed"] else []) + [
+        {"label": name, "value": name} for _, name in choices["municipalities"]]
+
+    def field(label: str, control, md: int) -> dbc.Col:
+        return dbc.Col([dbc.Label(label, className="small text-muted mb-0"), control], md=md)
+
+    return dbc.Card([
+        dbc.CardHeader(html.Strong("Добавить меру")),
+        dbc.CardBody([
+            dbc.Row([
+                field("Название меры", dbc.Input(id="decisions-form-title", maxLength=300,
+                                                 placeholder="Например: ремонт сетей водоснабжения"), 6),
+                field("Муниципалитет", dcc.Dropdown(id="decisions-form-municipality", options=municipalities,
+                                                    placeholder="выберите"), 3),
+                field("Статус", dcc.Dropdown(id="decisions-form-status", value="in_progress", clearable=False,
+                                             options=[{"label": v, "value": k} for k, v in ROADMAP_STATUSES.items()]), 3),
+            ], className="g-2 mb-2"),
+            dbc.Row([
+                field("Отраслевой блок", dcc.Dropdown(id="decisions-form-sector", placeholder="выберите",
+                                                      options=[{"label": n, "value": c} for c, n in choices["sectors"]]), 3),
+                field("Категории (пусто — весь блок)", dcc.Dropdown(id="decisions-form-categories", multi=True,
+                                                                    options=[]), 9),
+            ], className="g-2 mb-2"),
+            dbc.Row([
+                field("Ответственная организация", html.Div([
+                    dbc.Input(id="decisions-form-organisation", list="decisions-organisations", maxLength=300),
+                    html.Datalist(id="decisions-organisations",
+                                  children=[html.Option(value=o) for o in choices["organisations"]])]), 6),
+                field("Начало", dbc.Input(id="decisions-form-start", type="date"), 3),
+                field("Плановое окончание", dbc.Input(id="decisions-form-end", type="date"), 3),
+            ], className="g-2 mb-2"),
+            dbc.Button("Добавить", id="decisions-form-submit", color="success"),
+            html.Div(id="decisions-form-message", className="mt-2"),
+        ]),
+    ], className="mt-3")
+
+
+# --- workload -------------------------------------------------------------------------------------
+
+
+def _num(x: float, decimals: int = 0) -> str:
+    return "—" if x is None or pd.isna(x) else words.number(x, decimals)
+
+
+def workload_view(plan, sector_code: str) -> html.Div:
+    """The chart of one block, the proposals of all blocks and the numbers behind them."""
+    history = plan.history[plan.history["sector_code"] == sector_code]
+    forecast = plan.forecast[plan.forecast["sector_code"] == sector_code] if not plan.forecast.empty else plan.forecast
+    name = history["sector_name"].iloc[0] if len(history) else sector_code
+    chart = dcc.Graph(id="decisions-workload-chart", figure=figures.workload_chart(history, forecast, f"Блок «{name}»"),
+                      config=figures.graph_config("workload"))
+    proposals = [dbc.ListGroupItem(p.text, color=ACTION_COLOURS[p.action]) for p in plan.proposals]
+    rows = []
+    tests = plan.backtest.set_index(["sector_code", "model"]) if not plan.backtest.empty else None
+    for r in plan.forecast.itertuples() if not plan.forecast.empty else []:
+        def err(family: str, code: str = r.sector_code) -> str:
+            if tests is None or (code, family) not in tests.index:
+                return "—"
+            t = tests.loc[(code, family)]
+            return f"{words.percent(t['mape'])} / {words.percent(t['smape'])}"
+        rows.append(html.Tr([
+            html.Td(r.sector_name), html.Td(words.month_nominative(r.month)),
+            html.Td(_num(r.forecast), className="text-end"), html.Td(MODEL_LABELS.get(r.model, "—")),
+            html.Td(err("holt_winters"), className="text-end"), html.Td(err("seasonal_naive"), className="text-end"),
+            html.Td(_num(r.norm, 1), className="text-end"), html.Td(r.working_days, className="text-end"),
+            html.Td(_num(r.needed), className="text-end"), html.Td(_num(r.current), className="text-end"),
+        ]))
+    table = dbc.Table([html.Thead(html.Tr([
+        html.Th("Блок"), html.Th("Месяц"), html.Th("Прогноз", className="text-end"), html.Th("Модель"),
+        html.Th("Ошибка Х-У: MAPE / sMAPE", className="text-end"),
+        html.Th("Ошибка сез. наивного", className="text-end"), html.Th("Норма в день", className="text-end"),
+        html.Th("Рабочих дней", className="text-end"), html.Th("Нужно", className="text-end"),
+        html.Th("Сейчас", className="text-end")])), html.Tbody(rows)],
+        size="sm", hover=True, responsive=True, id="decisions-staffing-table", className="small")
+    return html.Div([
+        chart,
+        html.H5("Предложения", className="mt-2"),
+        dbc.ListGroup(proposals, id="decisions-proposals", className="mb-3"),
+        html.P(f"Ошибка — проверка по истории: прогноз на 1–3 месяца вперёд от каждой из последних точек, "
+               f"сравнение с фактом (для Холта-Уинтерса нужно больше 24 месяцев). Данные на {plan.as_of:%d.%m.%Y}.",
+               className="small text-muted"),
+        table,
+    ])
+
+
+@callback(Output("decisions-workload", "children"), Input("decisions-sector", "value"))
+def update_workload(sector_code: str | None):
+    if not sector_code:
+        return ""
+    try:
+        return workload_view(staffing_plan(current_scope()), sector_code)
+    except ValueError as exc:
+        return dbc.Alert(f"Не удалось рассчитать нагрузку: {exc}", color="danger")
+    except Exception:  # a page shows a message, never a traceback
+        log.exception("workload failed")
+        return dbc.Alert("Не удалось рассчитать нагрузку: ошибка на сервере.", color="danger")
+
+
+# --- roadmap --------------------------------------------------------------------------------------
+
+
+def roadmap_table(effects: pd.DataFrame) -> dbc.Table | dbc.Alert:
+    if effects.empty:
+        return dbc.Alert("Мер дорожной карты пока нет: добавьте меру формой ниже или загрузите файл командой "
+                         "python -m data roadmap ФАЙЛ.", color="info", id="decisions-roadmap-empty")
+    rows = []
+    for r in effects.itertuples():
+        rows.append(html.Tr([
+            html.Td(r.title), html.Td(r.municipality_name), html.Td(f"{r.sector_name}: " + ", ".join(r.category_names)
+                                                                   if r.category_names else r.sector_name),
+            html.Td(r.organisation_name), html.Td(f"{r.start_date:%d.%m.%Y}"),
+            html.Td(f"{r.planned_end_date:%d.%m.%Y}" if pd.notna(r.planned_end_date) else "—"),
+            html.Td(r.status_label),
+            html.Td([dbc.Badge(VERDICT_LABELS[r.verdict], color=VERDICT_COLOURS[r.verdict],
+                               text_color="dark" if r.verdict == "too_few" else None, className="me-1"),
+                     html.Div(r.text, className="small")]),
+        ], **{"data-verdict": r.verdict}))
+    return dbc.Table([html.Thead(html.Tr([html.Th(h) for h in (
+        "Мера", "Где", "Блок и категории", "Ответственный", "Начало", "Окончание (план)", "Статус", "Эффект")])),
+        html.Tbody(rows)], size="sm", hover=True, responsive=True, id="decisions-roadmap-table", className="small")
+
+
+@callback(
+    Output("decisions-roadmap", "children"),
+    Output("decisions-item", "options"),
+    Output("decisions-item", "value"),
+    Input("decisions-roadmap-version", "data"),
+    State("decisions-item", "value"),
+)
+def update_roadmap(_version: int | None, chosen: int | None):
+    try:
+        effects = roadmap_effects(current_scope())
+    except Exception:
+        log.exception("roadmap failed")
+        return dbc.Alert("Не удалось оценить меры: ошибка на сервере.", color="danger"), [], None
+    options = [{"label": f"{r.municipality_name}: {r.title}", "value": int(r.id)} for r in effects.itertuples()]
+    ids = [o["value"] for o in options]
+    if chosen not in ids:
+        started = effects[effects["verdict"] != "not_started"]
+        chosen = int(started["id"].iloc[-1]) if len(started) else (ids[0] if ids else None)
+    return roadmap_table(effects), options, chosen
+
+
+@callback(Output("decisions-item-chart", "figure"), Input("decisions-item", "value"))
+def update_item_chart(item_id: int | None):
+    if item_id is None:
+        return figures.empty_figure("Мера дорожной карты", "Выберите меру")
+    try:
+        effect = item_effect(int(item_id), current_scope())
+        items = roadmap_effects(current_scope())
+    except KeyError as exc:
+        return figures.empty_figure("Мера дорожной карты", str(exc).strip("'\""))
+    item = items[items["id"] == int(item_id)].iloc[0]
+    return figures.roadmap_effect_chart(effect.series, item["start_date"],
+                                        f"{item['title']}: {VERDICT_LABELS[effect.verdict]}", item["municipality_name"])
+
+
+@callback(Output("decisions-form-categories", "options"), Output("decisions-form-categories", "value"),
+          Input("decisions-form-sector", "value"))
+def update_categories(sector_code: str | None):
+    if not sector_code:
+        return [], []
+    names = form_choices(current_scope())["categories"].get(sector_code, [])
+    return [{"label": n, "value": n} for n in names], []
+
+
+@callback(
+    Output("decisions-form-message", "children"),
+    Output("decisions-roadmap-version", "data"),
+    Input("decisions-form-submit", "n_clicks"),
+    State("decisions-form-title", "value"),
+    State("decisions-form-municipality", "value"),
+    State("decisions-form-sector", "value"),
+    State("decisions-form-categories", "value"),
+    State("decisions-form-organisation", "value"),
+    State("decisions-form-start", "value"),
+    State("decisions-form-end", "value"),
+    State("decisions-form-status", "value"),
+    State("decisions-roadmap-version", "data"),
+    prevent_initial_call=True,
+)
+def submit_item(_clicks, title, municipality, sector, categories, organisation, start, end, status, version):
+    raw = {"title": title, "municipality": "" if municipality in (None, REGION_VALUE) else municipality,
+           "sector": sector, "categories": "; ".join(categories or []), "organisation": organisation,
+           "start_date": start, "planned_end_date": end, "status": status}
+    if municipality is None:
+        return dbc.Alert("Выберите муниципалитет или «Весь регион».", color="danger", id="decisions-form-error"), \
+            dash.no_update
+    try:
+        new_id, reasons = add_measure(raw, current_scope())
+    except Exception:
+        log.exception("adding a roadmap item failed")
+        return dbc.Alert("Не удалось сохранить меру: ошибка на сервере.", color="danger",
+                         id="decisions-form-error"), dash.no_update
+    if new_id is None:
+        return dbc.Alert(["Мера не добавлена:", html.Ul([html.Li(r) for r in reasons])], color="danger",
+                         id="decisions-form-error"), dash.no_update
+    return dbc.Alert(f"Мера № {new_id} добавлена.", color="success", id="decisions-form-ok"), (version or 0) + 1
+
+
+# --- brief ----------------------------------------------------------------------------------------
+
+
+@callback(Output("decisions-brief", "children"), Input("decisions-brief-period", "value"),
+          Input("decisions-roadmap-version", "data"))
+def update_brief(period_code: str | None, _version: int | None):
+    if not period_code:
+        return ""
+    try:
+        brief = build_brief(period_code, current_scope())
+    except BriefError as exc:
+        return dbc.Alert(str(exc), color="warning")
+    except Exception:
+        log.exception("brief failed")
+        return dbc.Alert("Не удалось подготовить доклад: ошибка на сервере.", color="danger")
+    return dcc.Markdown(brief.to_markdown(), id="decisions-brief-text")
+
+
+@callback(Output("decisions-brief-download", "data"), Input("decisions-brief-download-button", "n_clicks"),
+          State("decisions-brief-period", "value"), prevent_initial_call=True)
+def download_brief(_clicks, period_code: str | None):
+    brief = build_brief(period_code, current_scope())
+    buffer = io.BytesIO()
+    brief.to_docx(buffer)
+    return dcc.send_bytes(buffer.getvalue(), f"doklad_{period_code}.docx")
