@@ -89,24 +89,21 @@ def cmd_roadmap(args: argparse.Namespace) -> int:
     import duckdb
 
     from data.roadmap import RoadmapFileError, import_roadmap
-    from data.warehouse import connect
+    from data.swap import writing
 
     db = _db(args)
     if not db.exists():
         print(f"ошибка: хранилище не найдено: {db}", file=sys.stderr)
         return 2
     try:
-        con = connect(db)
-    except duckdb.Error as exc:
-        print(f"ошибка: не удалось открыть хранилище {db}: {exc}", file=sys.stderr)
-        return 2
-    try:
-        result = import_roadmap(con, args.file, source=args.source)
+        with writing(db) as con:  # the dashboard may be serving this file
+            result = import_roadmap(con, args.file, source=args.source)
     except RoadmapFileError as exc:
         print(f"ошибка: {exc}", file=sys.stderr)
         return 2
-    finally:
-        con.close()
+    except duckdb.Error as exc:
+        print(f"ошибка: не удалось открыть хранилище {db}: {exc}", file=sys.stderr)
+        return 2
     print(json.dumps(result.summary(), ensure_ascii=False))
     return 0
 

@@ -18,13 +18,8 @@ lock so that two writers do not lose each other's item.
 from __future__ import annotations
 
 import datetime as dt
-import fcntl
-import os
 import re
-import shutil
-import threading
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,6 +28,7 @@ import duckdb
 from data.names import normalise_municipality_name
 from data.readers import STAGE_TABLE, SourceFileError, drop_stage, stage_file
 from data.schema import ROADMAP_STATUSES, create_schema
+from data.swap import writing
 from data.warehouse import ensure_initialised
 
 FIELDS: tuple[str, ...] = ("title", "municipality", "sector", "categories", "organisation", "start_date",
@@ -62,7 +58,6 @@ STATUS_SYNONYMS: dict[str, str] = {
 DEFAULT_STATUS = "in_progress"
 MAX_TITLE = 300
 _DATE_FORMATS = ("%Y-%m-%d", "%d.%m.%Y", "%Y-%m-%d %H:%M:%S", "%d.%m.%y")
-_write_lock = threading.Lock()
 
 
 class RoadmapFileError(ValueError):
@@ -275,46 +270,32 @@ def import_roadmap(con: duckdb.DuckDBPyConnection, path: Path, source: str | Non
     return result
 
 
-@contextmanager
-def _exclusive(db: Path) -> Iterator[None]:
-    """One writer at a time: threads of this process (lock) and other processes (flock)."""
-    with _write_lock, open(db.with_name(db.name + ".lock"), "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+class _Refused(Exception):
+    """The form's values did not pass: abandon the copy, keep the reasons."""
+
+    def __init__(self, reasons: list[str]) -> None:
+        super().__init__("; ".join(reasons))
+        self.reasons = reasons
 
 
 def add_item(db_path: str | Path, raw: Mapping[str, object], source: str = "форма") -> tuple[int | None, list[str]]:
     """Validate and add one measure to the warehouse at ``db_path`` while it is being served.
 
-    Returns (new id, []) or (None, reasons). The warehouse is copied, written and switched in; a
-    warehouse in the middle of another write (its ``.wal`` is there) is left alone.
+    Returns (new id, []) or (None, reasons). Written like every other change: on a copy that is
+    switched in (``data.swap``), so the dashboard never sees a half-written file.
     """
     db = Path(db_path)
     if not db.exists():
         return None, [f"хранилище не найдено: {db}"]
-    with _exclusive(db):
-        if Path(str(db) + ".wal").exists():
-            return None, ["хранилище сейчас обновляется другой программой: попробуйте через минуту"]
-        editing = db.with_name(db.name + ".editing")
-        shutil.copyfile(db, editing)
-        try:
-            con = duckdb.connect(str(editing))
-            try:
-                create_schema(con)
-                item, reasons = validate(raw, Lookups(con))
-                if item is None:
-                    return None, reasons
-                con.execute("BEGIN TRANSACTION")
-                new_id = insert_items(con, [item], source)[0]
-                con.execute("COMMIT")
-                con.execute("CHECKPOINT")
-            finally:
-                con.close()
-            os.replace(editing, db)
-            return new_id, []
-        finally:
-            editing.unlink(missing_ok=True)
-            Path(str(editing) + ".wal").unlink(missing_ok=True)
+    try:
+        with writing(db) as con:
+            create_schema(con)
+            item, reasons = validate(raw, Lookups(con))
+            if item is None:
+                raise _Refused(reasons)
+            con.execute("BEGIN TRANSACTION")
+            new_id = insert_items(con, [item], source)[0]
+            con.execute("COMMIT")
+    except _Refused as refused:
+        return None, refused.reasons
+    return new_id, []

@@ -60,18 +60,11 @@ def test_form_refuses_a_bad_measure_and_adds_a_good_one(served_app, browser, dec
 
     def choose(dropdown_id: str, text: str) -> None:
         # Dash 4's dropdown is a button opening a list of role=option elements
-        import time
 
-        from selenium.common.exceptions import ElementClickInterceptedException
 
+        # a script click: a real one can land on a section's loading overlay while the page settles
         button = browser.find_element(By.ID, dropdown_id)
-        browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", button)
-        for _ in range(50):  # the previous list closing or a section's loading overlay may still cover it
-            try:
-                button.click()
-                break
-            except ElementClickInterceptedException:
-                time.sleep(0.2)
+        browser.execute_script("arguments[0].scrollIntoView({block: 'center'}); arguments[0].click()", button)
         option = _wait(browser, f"""return Array.from(document.querySelectorAll('[role=option]'))
             .find(o => o.textContent.trim() === {text!r}) || null;""")
         browser.execute_script("arguments[0].scrollIntoView({block: 'center'}); arguments[0].click()", option)
