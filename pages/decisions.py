@@ -36,6 +36,11 @@ def layout(**_query: str) -> html.Div:
         return html.Div([missing_warehouse("decisions-missing"), _placeholders()])
     if not months:
         return html.Div([no_appeals("decisions-missing"), _placeholders()])
+    if sectors.empty:  # a scope without sectors (or Dash checking layouts before anyone signed in)
+        return html.Div([dbc.Alert("Нет доступных отраслевых блоков.", color="info", id="decisions-missing"),
+                         _placeholders()])
+    codes = list(sectors["sector_code"])
+    default_sector = "housing" if "housing" in codes else codes[0]  # ЖКХ: the busiest block
     month_options = [o for o in period_options(months) if "Q" not in o["value"]]
     return html.Div([
         dcc.Store(id="decisions-roadmap-version", data=0),
@@ -46,7 +51,7 @@ def layout(**_query: str) -> html.Div:
                className="small text-muted"),
         dbc.Row([dbc.Col([dbc.Label("Отраслевой блок", className="small text-muted mb-0"),
                           dcc.Dropdown(id="decisions-sector", clearable=False,
-                                       value=sectors["sector_code"].iloc[3] if len(sectors) > 3 else sectors["sector_code"].iloc[0],
+                                       value=default_sector,
                                        options=[{"label": r.sector_name, "value": r.sector_code}
                                                 for r in sectors.itertuples()])], md=4)], className="mb-2"),
         dcc.Loading(html.Div(id="decisions-workload")),
