@@ -16,6 +16,7 @@ from metrics import catalog, words
 from metrics.roadmap import VERDICT_LABELS, add_measure, form_choices, item_effect, roadmap_effects
 from metrics.source import WarehouseMissing
 from metrics.workload import MODEL_LABELS, staffing_plan
+from pages import inputs
 from pages.common import current_scope, missing_warehouse, no_appeals, period_options
 from report.brief import BriefError, build_brief
 
@@ -189,6 +190,7 @@ def update_workload(sector_code: str | None):
     if not sector_code:
         return ""
     try:
+        sector_code = inputs.sector(sector_code)
         return workload_view(staffing_plan(current_scope()), sector_code)
     except ValueError as exc:
         return dbc.Alert(f"Не удалось рассчитать нагрузку: {exc}", color="danger")
@@ -246,6 +248,8 @@ def update_roadmap(_version: int | None, chosen: int | None):
 def update_item_chart(item_id: int | None):
     if item_id is None:
         return figures.empty_figure("Мера дорожной карты", "Выберите меру")
+    if isinstance(item_id, bool) or not isinstance(item_id, int):
+        return figures.empty_figure("Мера дорожной карты", "Недопустимый номер меры")
     try:
         effect = item_effect(int(item_id), current_scope())
         items = roadmap_effects(current_scope())
@@ -260,6 +264,10 @@ def update_item_chart(item_id: int | None):
           Input("decisions-form-sector", "value"))
 def update_categories(sector_code: str | None):
     if not sector_code:
+        return [], []
+    try:
+        sector_code = inputs.sector(sector_code)
+    except inputs.InvalidInput:
         return [], []
     names = form_choices(current_scope())["categories"].get(sector_code, [])
     return [{"label": n, "value": n} for n in names], []
@@ -308,7 +316,10 @@ def update_brief(period_code: str | None, _version: int | None):
     if not period_code:
         return ""
     try:
+        period_code = inputs.period(period_code).code
         brief = build_brief(period_code, current_scope())
+    except inputs.InvalidInput as exc:
+        return dbc.Alert(str(exc), color="warning")
     except BriefError as exc:
         return dbc.Alert(str(exc), color="warning")
     except Exception:
@@ -320,6 +331,10 @@ def update_brief(period_code: str | None, _version: int | None):
 @callback(Output("decisions-brief-download", "data"), Input("decisions-brief-download-button", "n_clicks"),
           State("decisions-brief-period", "value"), prevent_initial_call=True)
 def download_brief(_clicks, period_code: str | None):
+    try:
+        period_code = inputs.period(period_code).code  # it also names the file
+    except inputs.InvalidInput:
+        return dash.no_update
     brief = build_brief(period_code, current_scope())
     buffer = io.BytesIO()
     brief.to_docx(buffer)
