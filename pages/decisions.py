@@ -16,7 +16,14 @@ from metrics import catalog, words
 from metrics.roadmap import VERDICT_LABELS, add_measure, form_choices, item_effect, roadmap_effects
 from metrics.source import WarehouseMissing
 from metrics.workload import MODEL_LABELS, staffing_plan
-from pages.common import current_scope, dropdown, missing_warehouse, no_appeals, period_options
+from pages.common import (
+    DROPDOWN_LABELS,
+    current_scope,
+    dropdown,
+    missing_warehouse,
+    no_appeals,
+    period_options,
+)
 from report.brief import BriefError, build_brief
 
 dash.register_page(__name__, path="/decisions", name="Решения", title="ЦУР Heatmap — решения", order=40)
@@ -36,6 +43,11 @@ def layout(**_query: str) -> html.Div:
         return html.Div([missing_warehouse("decisions-missing"), _placeholders()])
     if not months:
         return html.Div([no_appeals("decisions-missing"), _placeholders()])
+    if sectors.empty:  # a scope without sectors (or Dash checking layouts before anyone signed in)
+        return html.Div([dbc.Alert("Нет доступных отраслевых блоков.", color="info", id="decisions-missing"),
+                         _placeholders()])
+    codes = list(sectors["sector_code"])
+    default_sector = "housing" if "housing" in codes else codes[0]  # ЖКХ: the busiest block
     month_options = [o for o in period_options(months) if "Q" not in o["value"]]
     return html.Div([
         dcc.Store(id="decisions-roadmap-version", data=0),
@@ -45,10 +57,11 @@ def layout(**_query: str) -> html.Div:
                "прогноз / (норма в день × рабочие дни месяца). Норма и численность — config/staffing.toml.",
                className="small text-muted"),
         dbc.Row([dbc.Col([dbc.Label("Отраслевой блок", className="small text-muted mb-0"),
-                          dropdown(id="decisions-sector", clearable=False,
-                                       value=sectors["sector_code"].iloc[3] if len(sectors) > 3 else sectors["sector_code"].iloc[0],
+                          dcc.Dropdown(id="decisions-sector", clearable=False,
+                                       value=default_sector,
                                        options=[{"label": r.sector_name, "value": r.sector_code}
-                                                for r in sectors.itertuples()])], md=4)], className="mb-2"),
+                                                for r in sectors.itertuples()], labels=DROPDOWN_LABELS)], md=4)],
+                className="mb-2"),
         dcc.Loading(html.Div(id="decisions-workload")),
         html.H3("Дорожная карта", className="mt-4"),
         html.P("Меры по устранению причин обращений и их измеренный эффект: обращения в категориях меры в её "
