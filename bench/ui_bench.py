@@ -26,6 +26,12 @@ MAP_DRAWN = """const g = document.querySelector('#heatmap-map .js-plotly-plot');
 return !!(g && g.data && g.data.length > 1 && g.data[1].z && g.layout?.title?.text?.includes(arguments[0]));"""
 
 
+# which plotly.js the page loaded, and its size as executed (the parse cost follows it)
+PLOTLY_SCRIPTS = """return performance.getEntriesByType('resource')
+    .filter(e => e.initiatorType === 'script' && /plotly/i.test(e.name))
+    .map(e => [new URL(e.name).pathname, e.decodedBodySize]);"""
+
+
 def pct(samples: list[float], q: float) -> float:
     s = sorted(samples)
     return s[min(len(s) - 1, int(round(q * (len(s) - 1))))]
@@ -84,6 +90,7 @@ def main() -> None:
 
     # first load: a fresh browser with an empty cache, already started (its own start-up is not the page's)
     first = []
+    scripts: list[tuple[str, int]] = []
     for _ in range(3):
         d = browser()
         try:
@@ -92,6 +99,7 @@ def main() -> None:
             d.get(url)
             wait(d, MAP_DRAWN, "ЖКХ")
             first.append(time.perf_counter() - t0)
+            scripts = d.execute_script(PLOTLY_SCRIPTS)
         finally:
             d.quit()
     d = browser()
@@ -133,6 +141,8 @@ def main() -> None:
 
     print(f"first load (empty cache) to map drawn: {', '.join(f'{t:.2f}' for t in first)} s "
           f"(median {statistics.median(first):.2f} s)")
+    for path, size in scripts:
+        print(f"plotly.js loaded: {path} ({size / 2**20:.2f} MiB)")
     print(f"warm load to map drawn:  p50 {statistics.median(warm):.2f} s, p95 {pct(warm, 0.95):.2f} s")
     print(f"sector change to new map: p50 {statistics.median(change) * 1000:.0f} ms, "
           f"p95 {pct(change, 0.95) * 1000:.0f} ms")

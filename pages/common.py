@@ -1,15 +1,32 @@
-"""Pieces every page shares: the period choices and the message for a missing warehouse."""
+"""Pieces every page shares: the period choices, Russian dropdowns and the message for a missing warehouse."""
 
 from __future__ import annotations
 
 import datetime as dt
 
 import dash_bootstrap_components as dbc
-from dash import html
+from dash import dcc, html
 
 from auth.session import current_scope  # noqa: F401  (pages read the scope here)
 from metrics.periods import month, parse_period, quarter_of
 from metrics.source import warehouse_path
+
+# dcc.Dropdown's own texts (search box, multi-select actions) are English; the component does not
+# merge a partial dict with its defaults, so every key is given.
+DROPDOWN_LABELS = {
+    "select_all": "Выбрать все",
+    "deselect_all": "Снять выбор",
+    "selected_count": "Выбрано: {num_selected}",
+    "search": "Поиск",
+    "clear_search": "Очистить поиск",
+    "clear_selection": "Очистить выбор",
+    "no_options_found": "Ничего не найдено",
+}
+
+
+def dropdown(id: str, **props) -> dcc.Dropdown:  # noqa: A002  (Dash's own name for the prop)
+    """A dcc.Dropdown speaking Russian; every page builds its dropdowns through this."""
+    return dcc.Dropdown(id=id, labels=DROPDOWN_LABELS, **props)
 
 
 def period_options(months: list[dt.date], quarters_first: bool = False, last30: bool = False) -> list[dict]:

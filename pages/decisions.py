@@ -17,7 +17,13 @@ from metrics.roadmap import VERDICT_LABELS, add_measure, form_choices, item_effe
 from metrics.source import WarehouseMissing
 from metrics.workload import MODEL_LABELS, staffing_plan
 from pages import inputs
-from pages.common import current_scope, missing_warehouse, no_appeals, period_options
+from pages.common import (
+    current_scope,
+    dropdown,
+    missing_warehouse,
+    no_appeals,
+    period_options,
+)
 from report.brief import BriefError, build_brief
 
 dash.register_page(__name__, path="/decisions", name="Решения", title="ЦУР Heatmap — решения", order=40)
@@ -51,10 +57,10 @@ def layout(**_query: str) -> html.Div:
                "прогноз / (норма в день × рабочие дни месяца). Норма и численность — config/staffing.toml.",
                className="small text-muted"),
         dbc.Row([dbc.Col([dbc.Label("Отраслевой блок", className="small text-muted mb-0"),
-                          dcc.Dropdown(id="decisions-sector", clearable=False,
-                                       value=default_sector,
-                                       options=[{"label": r.sector_name, "value": r.sector_code}
-                                                for r in sectors.itertuples()])], md=4)], className="mb-2"),
+                          dropdown("decisions-sector", clearable=False, value=default_sector,
+                                   options=[{"label": r.sector_name, "value": r.sector_code}
+                                            for r in sectors.itertuples()])], md=4)],
+                className="mb-2"),
         dcc.Loading(html.Div(id="decisions-workload")),
         html.H3("Дорожная карта", className="mt-4"),
         html.P("Меры по устранению причин обращений и их измеренный эффект: обращения в категориях меры в её "
@@ -64,13 +70,13 @@ def layout(**_query: str) -> html.Div:
                className="small text-muted"),
         dcc.Loading(html.Div(id="decisions-roadmap")),
         dbc.Row([dbc.Col([dbc.Label("Мера для графика", className="small text-muted mb-0"),
-                          dcc.Dropdown(id="decisions-item", clearable=False)], md=6)], className="mt-2"),
+                          dropdown(id="decisions-item", clearable=False)], md=6)], className="mt-2"),
         dcc.Loading(dcc.Graph(id="decisions-item-chart", config=figures.graph_config("roadmap_effect"))),
         _form(choices),
         html.H3("Доклад за месяц", className="mt-4"),
         dbc.Row([
             dbc.Col([dbc.Label("Месяц", className="small text-muted mb-0"),
-                     dcc.Dropdown(id="decisions-brief-period", options=month_options, clearable=False,
+                     dropdown(id="decisions-brief-period", options=month_options, clearable=False,
                                   value=month_options[0]["value"])],
                     md=3),
             dbc.Col(dbc.Button("Скачать DOCX", id="decisions-brief-download-button", color="primary",
@@ -83,19 +89,19 @@ def layout(**_query: str) -> html.Div:
 
 def _placeholders() -> html.Div:
     return html.Div([
-        dcc.Store(id="decisions-roadmap-version"), dcc.Dropdown(id="decisions-sector"), html.Div(id="decisions-workload"),
-        html.Div(id="decisions-roadmap"), dcc.Dropdown(id="decisions-item"), dcc.Graph(id="decisions-item-chart"),
-        *_form_fields_hidden(), dcc.Dropdown(id="decisions-brief-period"),
+        dcc.Store(id="decisions-roadmap-version"), dropdown(id="decisions-sector"), html.Div(id="decisions-workload"),
+        html.Div(id="decisions-roadmap"), dropdown(id="decisions-item"), dcc.Graph(id="decisions-item-chart"),
+        *_form_fields_hidden(), dropdown(id="decisions-brief-period"),
         html.Button(id="decisions-brief-download-button"), dcc.Download(id="decisions-brief-download"),
         html.Div(id="decisions-brief"),
     ], style={"display": "none"})
 
 
 def _form_fields_hidden() -> list:
-    return [dcc.Input(id="decisions-form-title"), dcc.Dropdown(id="decisions-form-municipality"),
-            dcc.Dropdown(id="decisions-form-sector"), dcc.Dropdown(id="decisions-form-categories"),
+    return [dcc.Input(id="decisions-form-title"), dropdown(id="decisions-form-municipality"),
+            dropdown(id="decisions-form-sector"), dropdown(id="decisions-form-categories"),
             dcc.Input(id="decisions-form-organisation"), dcc.Input(id="decisions-form-start"),
-            dcc.Input(id="decisions-form-end"), dcc.Dropdown(id="decisions-form-status"),
+            dcc.Input(id="decisions-form-end"), dropdown(id="decisions-form-status"),
             html.Button(id="decisions-form-submit"), html.Div(id="decisions-form-message")]
 
 
@@ -112,15 +118,15 @@ def _form(choices: dict) -> dbc.Card:
             dbc.Row([
                 field("Название меры", dbc.Input(id="decisions-form-title", maxLength=300,
                                                  placeholder="Например: ремонт сетей водоснабжения"), 6),
-                field("Муниципалитет", dcc.Dropdown(id="decisions-form-municipality", options=municipalities,
+                field("Муниципалитет", dropdown(id="decisions-form-municipality", options=municipalities,
                                                     placeholder="выберите"), 3),
-                field("Статус", dcc.Dropdown(id="decisions-form-status", value="in_progress", clearable=False,
+                field("Статус", dropdown(id="decisions-form-status", value="in_progress", clearable=False,
                                              options=[{"label": v, "value": k} for k, v in ROADMAP_STATUSES.items()]), 3),
             ], className="g-2 mb-2"),
             dbc.Row([
-                field("Отраслевой блок", dcc.Dropdown(id="decisions-form-sector", placeholder="выберите",
+                field("Отраслевой блок", dropdown(id="decisions-form-sector", placeholder="выберите",
                                                       options=[{"label": n, "value": c} for c, n in choices["sectors"]]), 3),
-                field("Категории (пусто — весь блок)", dcc.Dropdown(id="decisions-form-categories", multi=True,
+                field("Категории (пусто — весь блок)", dropdown(id="decisions-form-categories", multi=True,
                                                                     options=[]), 9),
             ], className="g-2 mb-2"),
             dbc.Row([

@@ -21,7 +21,7 @@ from metrics.priority import municipality_problems
 from metrics.query import query
 from metrics.source import WarehouseMissing
 from pages import inputs
-from pages.common import missing_warehouse, no_appeals
+from pages.common import dropdown, missing_warehouse, no_appeals
 from pages.common import period_options as period_options_for
 
 dash.register_page(__name__, path="/", name="Тепловая карта", title="ЦУР Heatmap — тепловая карта", order=0)
@@ -56,20 +56,20 @@ def layout(**query_args: str) -> html.Div:
     channel = _valid(query_args.get("channel"), channel_values, ALL)
     indicator = _valid(query_args.get("indicator"), list(MAP_INDICATORS), DEFAULT_INDICATOR)
 
-    def dropdown(id_: str, label: str, options: list[dict], value: str) -> dbc.Col:
+    def control(id_: str, label: str, options: list[dict], value: str) -> dbc.Col:
         return dbc.Col([dbc.Label(label, html_for=id_, className="small text-muted mb-0"),
-                        dcc.Dropdown(id=id_, options=options, value=value, clearable=False)], md=3)
+                        dropdown(id=id_, options=options, value=value, clearable=False)], md=3)
 
     controls = dbc.Row([
-        dropdown("heatmap-period", "Период", period_options, period),
-        dropdown("heatmap-sector", "Отраслевой блок",
-                 [{"label": "Все блоки", "value": ALL}]
-                 + [{"label": r.sector_name, "value": r.sector_code} for r in sectors.itertuples()], sector),
-        dropdown("heatmap-channel", "Канал",
-                 [{"label": "Все каналы", "value": ALL}]
-                 + [{"label": r.channel_name, "value": r.channel} for r in channels.itertuples()], channel),
-        dropdown("heatmap-indicator", "Показатель",
-                 [{"label": ind.get(c).label, "value": c} for c in MAP_INDICATORS], indicator),
+        control("heatmap-period", "Период", period_options, period),
+        control("heatmap-sector", "Отраслевой блок",
+                [{"label": "Все блоки", "value": ALL}]
+                + [{"label": r.sector_name, "value": r.sector_code} for r in sectors.itertuples()], sector),
+        control("heatmap-channel", "Канал",
+                [{"label": "Все каналы", "value": ALL}]
+                + [{"label": r.channel_name, "value": r.channel} for r in channels.itertuples()], channel),
+        control("heatmap-indicator", "Показатель",
+                [{"label": ind.get(c).label, "value": c} for c in MAP_INDICATORS], indicator),
     ], className="g-2 mb-2")
     return html.Div([
         dcc.Location(id="heatmap-url", refresh=False),
@@ -89,7 +89,7 @@ def _placeholders() -> html.Div:
     """The components the callbacks expect, hidden: a page without data must not log id errors."""
     return html.Div([
         dcc.Location(id="heatmap-url", refresh=False),
-        *(dcc.Dropdown(id=i, options=[], value=None) for i in
+        *(dropdown(id=i, options=[], value=None) for i in
           ("heatmap-period", "heatmap-sector", "heatmap-channel", "heatmap-indicator")),
         html.Div(id="heatmap-note"), html.Div(id="heatmap-profile"),
         dcc.Graph(id="heatmap-map"), dcc.Graph(id="heatmap-matrix"),

@@ -15,7 +15,7 @@ from metrics import indicators as ind
 from metrics.kpi import kpi_series, kpi_small_multiples
 from metrics.source import WarehouseMissing
 from pages import inputs
-from pages.common import missing_warehouse
+from pages.common import dropdown, missing_warehouse
 
 dash.register_page(__name__, path="/kpi", name="Показатели", title="ЦУР Heatmap — показатели", order=15)
 log = logging.getLogger(__name__)
@@ -42,15 +42,15 @@ def layout(**query_args: str) -> html.Div:
         dcc.Location(id="kpi-url", refresh=False),
         dbc.Row([
             dbc.Col([dbc.Label("Показатель", className="small text-muted mb-0"),
-                     dcc.Dropdown(id="kpi-indicator", value=indicator, clearable=False,
+                     dropdown(id="kpi-indicator", value=indicator, clearable=False,
                                   options=[{"label": ind.get(c).label, "value": c} for c in KPI_INDICATORS])], md=4),
             dbc.Col([dbc.Label("Отраслевой блок", className="small text-muted mb-0"),
-                     dcc.Dropdown(id="kpi-sector", value=sector, clearable=False,
+                     dropdown(id="kpi-sector", value=sector, clearable=False,
                                   options=[{"label": "Все блоки", "value": ALL}]
                                   + [{"label": r.sector_name, "value": r.sector_code} for r in sectors.itertuples()])],
                     md=3),
             dbc.Col([dbc.Label("Муниципалитет", className="small text-muted mb-0"),
-                     dcc.Dropdown(id="kpi-municipality", value=municipality, clearable=False,
+                     dropdown(id="kpi-municipality", value=municipality, clearable=False,
                                   options=[{"label": "Весь регион", "value": ALL}]
                                   + [{"label": r.municipality_name, "value": str(r.municipality_id)}
                                      for r in municipalities.itertuples()])], md=3),
@@ -67,7 +67,7 @@ def layout(**query_args: str) -> html.Div:
 
 def _placeholders() -> html.Div:
     return html.Div([dcc.Location(id="kpi-url", refresh=False),
-                     *(dcc.Dropdown(id=i, options=[], value=None) for i in ("kpi-indicator", "kpi-sector",
+                     *(dropdown(id=i, options=[], value=None) for i in ("kpi-indicator", "kpi-sector",
                                                                              "kpi-municipality")),
                      dbc.RadioItems(id="kpi-grain", options=[], value=None), html.Div(id="kpi-note"),
                      dcc.Graph(id="kpi-trend"), dcc.Graph(id="kpi-multiples")], style={"display": "none"})

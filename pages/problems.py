@@ -17,7 +17,7 @@ from metrics.query import QueryError
 from metrics.signals import detect_signals
 from metrics.source import WarehouseMissing
 from pages import inputs
-from pages.common import missing_warehouse, no_appeals, period_options
+from pages.common import dropdown, missing_warehouse, no_appeals, period_options
 
 dash.register_page(__name__, path="/problems", name="Приоритетные проблемы",
                    title="ЦУР Heatmap — приоритетные проблемы", order=20)
@@ -54,9 +54,9 @@ def layout(**query_args: str) -> html.Div:
         dcc.Location(id="problems-url", refresh=False),
         dbc.Row([
             dbc.Col([dbc.Label("Период", className="small text-muted mb-0"),
-                     dcc.Dropdown(id="problems-period", options=options, value=period, clearable=False)], md=3),
+                     dropdown(id="problems-period", options=options, value=period, clearable=False)], md=3),
             dbc.Col([dbc.Label("Муниципалитет", className="small text-muted mb-0"),
-                     dcc.Dropdown(id="problems-municipality", value=municipality, clearable=False,
+                     dropdown(id="problems-municipality", value=municipality, clearable=False,
                                   options=[{"label": "Весь регион (по блокам)", "value": ALL}]
                                   + [{"label": r.municipality_name, "value": str(r.municipality_id)}
                                      for r in municipalities.itertuples()])], md=4),
@@ -72,8 +72,8 @@ def layout(**query_args: str) -> html.Div:
 
 def _placeholders() -> html.Div:
     return html.Div([dcc.Location(id="problems-url", refresh=False),
-                     dcc.Dropdown(id="problems-period", options=[], value=None),
-                     dcc.Dropdown(id="problems-municipality", options=[], value=None),
+                     dropdown(id="problems-period", options=[], value=None),
+                     dropdown(id="problems-municipality", options=[], value=None),
                      html.Div(id="problems-list"), html.Div(id="problems-signals")], style={"display": "none"})
 
 

@@ -27,7 +27,7 @@ from metrics.rating import (
 )
 from metrics.source import WarehouseMissing
 from pages import inputs
-from pages.common import missing_warehouse, no_appeals
+from pages.common import dropdown, missing_warehouse, no_appeals
 from pages.common import period_options as period_options_for
 
 dash.register_page(__name__, path="/rating", name="Рейтинг", title="ЦУР Heatmap — рейтинг", order=10)
@@ -80,12 +80,12 @@ def layout(**query_args: str) -> html.Div:
         dcc.Location(id="rating-url", refresh=False),
         dbc.Row([
             dbc.Col([dbc.Label("Период", className="small text-muted mb-0"),
-                     dcc.Dropdown(id="rating-period", options=period_options, value=period, clearable=False)], md=3),
+                     dropdown(id="rating-period", options=period_options, value=period, clearable=False)], md=3),
             dbc.Col([dbc.Label("Кого оцениваем", className="small text-muted mb-0"),
                      dbc.RadioItems(id="rating-who", options=[{"label": v, "value": k} for k, v in WHO.items()],
                                     value=who, inline=True)], md=4),
             dbc.Col([dbc.Label("Отраслевой блок", className="small text-muted mb-0"),
-                     dcc.Dropdown(id="rating-sector", value=sector, clearable=False,
+                     dropdown(id="rating-sector", value=sector, clearable=False,
                                   options=[{"label": "Все блоки", "value": ALL}]
                                   + [{"label": r.sector_name, "value": r.sector_code} for r in sectors.itertuples()])],
                     md=3),
@@ -106,9 +106,9 @@ def layout(**query_args: str) -> html.Div:
 def _placeholders() -> html.Div:
     return html.Div([
         dcc.Location(id="rating-url", refresh=False),
-        dcc.Dropdown(id="rating-period", options=[], value=None),
+        dropdown(id="rating-period", options=[], value=None),
         dbc.RadioItems(id="rating-who", options=[], value=None),
-        dcc.Dropdown(id="rating-sector", options=[], value=None),
+        dropdown(id="rating-sector", options=[], value=None),
         html.Div(id="rating-note"), dag.AgGrid(id="rating-grid"), dcc.Graph(id="rating-chart"),
     ], style={"display": "none"})
 
