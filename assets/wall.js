@@ -20,6 +20,7 @@
   var PROBE_MAX_MS = 60000;
   var RELOAD_GAP_MS = 30000;      // first gap between watchdog reloads; doubles up to RELOAD_GAP_MAX_MS
   var RELOAD_GAP_MAX_MS = 600000;
+  var HISTORY_KEEP = 5;           // undo entries kept in Dash's store (see trimHistory)
   var DESIGN_WIDTH = 1920;        // sizes in the wall's CSS and figures are given for 1920×1080
   var DESIGN_HEIGHT = 1080;
 
@@ -138,6 +139,16 @@
     }
   }
 
+  /* Dash records every change of a callback input made in the browser for undo/redo, and a
+   * dcc.Interval changes n_intervals on every poll: left for days, that list only grows (and is
+   * copied on each poll). The wall has no undo, so all but the last few entries are dropped. */
+  function trimHistory() {
+    var store = window.store;
+    var history = store && store.getState && store.getState().history;
+    var past = history && history.past;
+    if (past && past.length > HISTORY_KEEP) past.splice(0, past.length - HISTORY_KEEP);
+  }
+
   function tick() {
     var root = document.getElementById("wall-root");
     var now = Date.now();
@@ -160,6 +171,7 @@
     }
     clock(now);
     watchdog(root, now);
+    trimHistory();
     if (!state.paused) {
       state.elapsed += step;
       var period = seconds(root, "data-rotate", 20) * 1000;
