@@ -216,6 +216,7 @@ def test_wall_shows_every_panel_in_turn_offline_and_without_errors(served_app, b
         assert fits["scroll"] == [0, 0, 0, 0] and fits["outside"] == 0, fits
         title = browser.execute_script("return document.getElementById('wall-panel-title').textContent")
         seen.add(title)
+        time.sleep(0.8)  # past the cross-fade
         browser.save_screenshot(str(ARTIFACTS / f"wall_1080_{i}.png"))
     assert len(seen) == PANEL_COUNT
     assert browser.execute_script("return document.querySelectorAll('#wall-weakest-list .wall-org-row').length") == 5
@@ -290,7 +291,9 @@ def test_4k_screen_shows_whole_panels_without_scrollbars(served_app, browser, sm
         wait_js(browser, f"return document.querySelector('.wall-panel.is-active')?.dataset.panel === '{i}'", 10)
         fits = _panel_fits(browser)
         assert fits["scroll"] == [0, 0, 0, 0] and fits["outside"] == 0, fits
-    browser.save_screenshot(str(ARTIFACTS / "wall_4k_map.png"))
+        if i == 1:
+            time.sleep(0.8)
+            browser.save_screenshot(str(ARTIFACTS / "wall_4k_kpi.png"))
     assert console_errors(browser) == []
 
 
