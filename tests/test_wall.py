@@ -126,6 +126,40 @@ def test_every_panel_renders_on_the_small_demo(wall, warehouse_at, small_demo: P
         assert "Панель временно недоступна" not in _text(panel)
 
 
+def test_a_municipal_scope_limits_every_panel(wall, warehouse_at, small_demo: Path) -> None:
+    from metrics import catalog
+    from metrics.periods import parse_period
+    from metrics.query import query
+    from metrics.scope import Scope
+
+    warehouse_at(small_demo)
+    scope = Scope.municipalities({1}, "город Смоленск")
+    out = wall.render_all(scope)
+    figure = out[4]
+    assert list(figure["data"][1]["locations"]) == [1]
+    as_of = catalog.as_of()
+    own = query(["volume"], period=parse_period("last7", as_of.date()), scope=scope).iloc[0]["volume"]
+    assert ind.get("volume").format(own) in _text(out[5])
+    everywhere = _rows(wall.signals_panel(REGION, as_of))
+    assert any(not r.startswith("город Смоленск") for r in everywhere)  # the region has others…
+    own_rows = _rows(wall.signals_panel(scope, as_of))
+    assert own_rows and all(r.startswith("город Смоленск") for r in own_rows)  # …the scope shows none
+
+
+def _rows(component) -> list[str]:
+    """Texts of the body rows of the tables inside a component."""
+    from dash import html
+
+    found = []
+    if isinstance(component, html.Tbody):
+        return [_text(tr) for tr in component.children]
+    children = getattr(component, "children", None)
+    for child in children if isinstance(children, list | tuple) else [children]:
+        if child is not None and not isinstance(child, str):
+            found += _rows(child)
+    return found
+
+
 def test_missing_warehouse_is_a_message_and_the_version_says_so(wall, warehouse_at, tmp_path: Path) -> None:
     warehouse_at(tmp_path / "absent.duckdb")
     assert wall.data_version() == "missing"
@@ -133,6 +167,19 @@ def test_missing_warehouse_is_a_message_and_the_version_says_so(wall, warehouse_
     assert "Хранилище данных не найдено" in _text(out[2]) and "is-shown" in out[3]
     beat, version = wall.poll(3, None)
     assert version == "missing" and beat.startswith(f"{wall.BUILD}:3:")
+
+
+def test_warehouse_without_appeals_says_so(wall, warehouse_at, tmp_path: Path) -> None:
+    from data.warehouse import connect, ensure_initialised
+
+    db = tmp_path / "empty.duckdb"
+    con = connect(db)
+    ensure_initialised(con)
+    con.close()
+    warehouse_at(db)
+    out = wall.render_all(REGION)
+    assert "Обращений пока нет" in _text(out[2]) and "is-shown" in out[3]
+    assert out[1].startswith("данные на")
 
 
 def test_data_version_changes_when_an_import_replaces_the_file(wall, warehouse_at, small_demo: Path,
