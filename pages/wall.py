@@ -336,9 +336,10 @@ def kpi_panel(scope: Scope, as_of: dt.datetime) -> html.Div:
             prev_low = bool(values.get(f"{code}_low_prev", True))
             change = None if value is None or prev_low or pd.isna(prev) else value - float(prev)
             arrow = "" if not change else ("▲ " if change > 0 else "▼ ")
+            # the arrow is the move from then to now, coloured by the indicator's good direction
             lines.append(html.Div([
-                "30 дней до этого: ",
-                html.Span(arrow + ("—" if prev_low else spec.format(prev)), className=_direction_class(spec, change)),
+                html.Span(arrow, className=_direction_class(spec, change)),
+                f"было {'—' if prev_low else spec.format(prev)} в предыдущие 30 дней",
             ], className="wall-tile-compare"))
         tiles.append(html.Div([
             html.Div(spec.label, className="wall-tile-label"),
