@@ -289,3 +289,46 @@ def roadmap_effect_chart(series: pd.DataFrame, start: object, title: str, treate
                       yaxis={"rangemode": "tozero", "title": {"text": "обращений в неделю"}},
                       legend={"orientation": "h", "y": -0.18})
     return fig
+
+
+# --- the wall display: dark theme, read from across a room -----------------------------------
+
+WALL_BACKGROUND = "#0b1016"
+WALL_TEXT = "#e6edf3"
+WALL_NO_DATA = "#2b333d"
+WALL_BORDER = "#0b1016"  # municipality borders in the background colour: shapes read as tiles
+WALL_FONT_SIZE = 20  # px on a 1920×1080 screen; the browser scales it to the screen it runs on
+# On a dark ground «more» must be brighter: light scales (OrRd, Blues) would make the best the brightest.
+WALL_SCALE_NEUTRAL = [[0.0, "#15324d"], [0.5, "#2f83c4"], [1.0, "#bfe3ff"]]
+WALL_SCALE_WORSE_HIGH = [[0.0, "#1e4d3a"], [0.5, "#d9a441"], [1.0, "#ff5a4e"]]
+WALL_SCALE_DIVERGING = [[0.0, "#3f8fd2"], [0.5, "#2b333d"], [1.0, "#ff5a4e"]]
+
+
+def wall_colour_scale(spec: Indicator) -> tuple[list, bool]:
+    """The wall's dark-ground counterpart of ``colour_scale``: worse (or more) is brighter."""
+    if spec.kind == "growth":
+        return WALL_SCALE_DIVERGING, False
+    if spec.higher_is_better is None:
+        return WALL_SCALE_NEUTRAL, False
+    return WALL_SCALE_WORSE_HIGH, bool(spec.higher_is_better)
+
+
+def wall_choropleth(df: pd.DataFrame, geojson: dict, spec: Indicator) -> go.Figure:
+    """``choropleth`` for the wall: dark ground, large type, no title (the panel has a heading),
+    height from its container (``autosize``) rather than a fixed 560 px."""
+    fig = choropleth(df, geojson, spec, "")
+    scale, reverse = wall_colour_scale(spec)
+    fig.update_traces(marker={"line": {"color": WALL_BORDER, "width": 1.5}})
+    fig.data[0].update(colorscale=[[0, WALL_NO_DATA], [1, WALL_NO_DATA]])
+    fig.data[1].update(colorscale=scale, reversescale=reverse, colorbar={
+        "title": {"text": spec.unit if spec.unit != "%" else "", "side": "top"},
+        "ticksuffix": _tick_suffix(spec), "thickness": 24, "len": 0.8, "outlinewidth": 0,
+        "tickfont": {"size": WALL_FONT_SIZE, "color": WALL_TEXT},
+    })
+    fig.update_geos(bgcolor="rgba(0,0,0,0)")
+    fig.update_layout(
+        title=None, height=None, autosize=True, margin={"l": 0, "r": 0, "t": 0, "b": 0},
+        paper_bgcolor="rgba(0,0,0,0)", plot_bgcolor="rgba(0,0,0,0)",
+        font={"family": FONT, "size": WALL_FONT_SIZE, "color": WALL_TEXT},
+    )
+    return fig

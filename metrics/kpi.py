@@ -282,3 +282,30 @@ def _meets(frame: pd.DataFrame, spec: ind.Indicator) -> pd.Series:
     ok = frame["value"] >= frame["target"] if spec.higher_is_better else frame["value"] <= frame["target"]
     out[known] = ok[known]
     return out
+
+
+def current_target(
+    indicator: str,
+    on: dt.date | None = None,
+    channel: str | None = None,
+    con: duckdb.DuckDBPyConnection | None = None,
+) -> float | None:
+    """The region-wide target of an indicator in force on a day (default: the data date), or None.
+
+    ``channel`` asks for a channel's own target instead («8 рабочих часов в соцсетях» is the
+    target of the channel ``im``, not of all appeals); the series above never use those.
+    """
+    spec = ind.get(indicator)
+    if con is None:
+        with reader() as c:
+            return current_target(indicator, on, channel, c)
+    on = on or data_as_of(con).date()
+    rows = con.execute(
+        """SELECT value FROM target
+           WHERE indicator = $indicator AND channel IS NOT DISTINCT FROM $channel
+             AND sector_id IS NULL AND category_id IS NULL AND municipality_id IS NULL
+             AND period_start <= $on
+           ORDER BY period_start DESC LIMIT 1""",
+        {"indicator": spec.code, "channel": channel, "on": on},
+    ).fetchall()
+    return float(rows[0][0]) if rows else None

@@ -1,0 +1,455 @@
+"""Экран ситуационного центра (``/wall``): a large screen seen from across a room, left running for days.
+
+Five panels rotate in the browser (``assets/wall.js``: no server round trip per turn): the heat map
+of the last 7 days, the KPI tiles against their targets, the current signals, the priority problems
+and the five weakest organisations. ``?rotate=20`` sets the seconds per panel, ``?refresh=30`` how
+often the server is asked whether the data changed. The poll is cheap (file identity and data
+date); panels are rebuilt only when that version changes, so a screen left for days does not build
+a new figure every tick. Space or P pauses the rotation.
+
+Every callback answers even when the warehouse is missing or broken: the screen shows a message and
+keeps polling, so data that arrive later appear without anyone touching the screen.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import dash
+import pandas as pd
+from dash import ClientsideFunction, Input, Output, State, callback, clientside_callback, dcc, html
+
+from charts import figures
+from metrics import catalog
+from metrics import indicators as ind
+from metrics.kpi import current_target
+from metrics.periods import Period, month, parse_period
+from metrics.priority import priority_problems
+from metrics.query import query
+from metrics.rating import STATUS_RANKED, rate_organisations
+from metrics.scope import Scope
+from metrics.signals import detect_signals
+from metrics.source import WarehouseMissing, warehouse_path
+from pages.common import current_scope
+
+dash.register_page(__name__, path="/wall", name="Экран ЦУР", title="ЦУР — экран ситуационного центра", order=90)
+log = logging.getLogger(__name__)
+
+PANELS: tuple[tuple[str, str], ...] = (
+    ("map", "Обращения за 7 дней"),
+    ("kpi", "Ключевые показатели"),
+    ("signals", "Сигналы: рост сверх обычного"),
+    ("priority", "Приоритетные проблемы"),
+    ("weakest", "Пять слабейших организаций"),
+)
+ROTATE = (20, 2, 3600)  # default, minimum, maximum seconds per panel
+REFRESH = (30, 2, 3600)  # default, minimum, maximum seconds between data checks
+MAP_INDICATOR = "rate_10k"
+KPI_TILES = ("on_time_share", "overdue_open", "response_hours_median", "satisfaction_share")
+# The region's reaction-time target is set for social media only («8 рабочих часов»): its tile
+# shows that channel beside the all-channel median.
+KPI_CHANNEL_TARGETS = {"response_hours_median": ("im", "соцсети")}
+TOP_MUNICIPALITIES = 5
+SIGNAL_ROWS = 7
+REGION_WIDE = 3  # a category signalling in this many municipalities at once is a regional rise
+PROBLEMS_PER_SECTOR = 3
+WEAKEST = 5
+# An export finished late on the month's last day still makes a whole month.
+MONTH_END_SLACK = dt.timedelta(hours=1)
+
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+
+def build_id(root: Path = PROJECT_DIR) -> str:
+    """The served code and assets, as a short hash of their names and times; equal in every worker.
+
+    The screen reloads itself when it changes (a deploy), since an old page may not match new code.
+    """
+    digest = hashlib.sha1(dash.__version__.encode(), usedforsecurity=False)
+    for folder in ("assets", "pages", "charts", "metrics"):
+        for path in sorted((root / folder).rglob("*")):
+            if path.is_file() and path.suffix in (".py", ".js", ".css", ".json"):
+                digest.update(f"{path.relative_to(root)}:{path.stat().st_mtime_ns}".encode())
+    return digest.hexdigest()[:12]
+
+
+BUILD = build_id()
+
+
+def seconds(value: str | None, bounds: tuple[int, int, int]) -> int:
+    """A whole number of seconds from the address within bounds; the default for anything else."""
+    default, low, high = bounds
+    try:
+        number = int(str(value).strip())
+    except (TypeError, ValueError):
+        return default
+    return min(max(number, low), high)
+
+
+# --- layout ------------------------------------------------------------------------------------
+
+
+def layout(rotate: str | None = None, refresh: str | None = None, **_other: str) -> html.Div:
+    rotate_s, refresh_s = seconds(rotate, ROTATE), seconds(refresh, REFRESH)
+    panels = [
+        html.Section(_panel_body(code), id=f"wall-panel-{code}", className="wall-panel",
+                     **{"data-panel": str(i), "data-title": title})
+        for i, (code, title) in enumerate(PANELS)
+    ]
+    dots = [html.Span(title, className="wall-dot", **{"data-panel": str(i)}) for i, (_, title) in enumerate(PANELS)]
+    return html.Div(
+        [
+            html.Header([
+                html.Div([html.Div(id="wall-region", className="wall-region"),
+                          html.Div(id="wall-panel-title", className="wall-panel-title")], className="wall-titles"),
+                html.Div([html.Div(id="wall-clock", className="wall-clock"),
+                          html.Div(id="wall-date", className="wall-date"),
+                          html.Div(id="wall-asof", className="wall-asof")], className="wall-time"),
+            ], className="wall-header"),
+            html.Main([*panels, html.Div(id="wall-message", className="wall-message")], className="wall-main"),
+            html.Footer([
+                html.Div(dots, className="wall-dots"),
+                html.Div("нет связи с сервером — показаны последние полученные данные", id="wall-offline",
+                         className="wall-offline"),
+                html.Div("пауза", id="wall-pause", className="wall-pause"),
+                html.Div(html.Span(className="wall-progress-bar"), className="wall-progress"),
+            ], className="wall-footer"),
+            html.Span(id="wall-heartbeat", className="wall-heartbeat"),
+            dcc.Interval(id="wall-poll", interval=refresh_s * 1000),
+            dcc.Store(id="wall-version"),
+            dcc.Store(id="wall-map-figure"),
+        ],
+        id="wall-root",
+        className="wall",
+        lang="ru",
+        **{"data-rotate": str(rotate_s), "data-refresh": str(refresh_s)},
+    )
+
+
+def _panel_body(code: str) -> list:
+    if code == "map":
+        config = {**figures.graph_config("карта"), "staticPlot": True, "displayModeBar": False}
+        return [html.Div(dcc.Graph(id="wall-map", config=config, responsive=True, className="wall-map-graph"),
+                         className="wall-map"),
+                html.Div(id="wall-map-side", className="wall-map-side")]
+    return [html.Div(id=f"wall-{code}", className=f"wall-{code}")]
+
+
+# --- data version: what the screen polls ---------------------------------------------------------
+
+
+def data_version() -> str:
+    """Changes when the warehouse file is replaced or rewritten, or its data date moves; cheap."""
+    path = warehouse_path()
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return "missing"
+    try:
+        as_of = catalog.as_of()
+    except Exception:  # a half-written or foreign file: poll again, show a message meanwhile
+        log.exception("wall: data date unreadable")
+        return f"unreadable:{st.st_ino}:{st.st_mtime_ns}"
+    return f"{st.st_ino}:{st.st_mtime_ns}:{as_of:%Y-%m-%dT%H:%M:%S}"
+
+
+@callback(
+    Output("wall-heartbeat", "children"),
+    Output("wall-version", "data"),
+    Input("wall-poll", "n_intervals"),
+    State("wall-version", "data"),
+)
+def poll(n_intervals: int | None, known: str | None):
+    # the heartbeat changes on every answer: the browser's watchdog tells a live server by it
+    beat = f"{BUILD}:{n_intervals or 0}:{dt.datetime.now():%H%M%S}"
+    try:
+        version = data_version()
+    except Exception:  # never let the poll fail: a failed poll reads as a dead server
+        log.exception("wall: poll failed")
+        version = "error"
+    return beat, (dash.no_update if version == known else version)
+
+
+# --- panels ------------------------------------------------------------------------------------
+
+_RENDER_OUTPUTS = (
+    Output("wall-region", "children"),
+    Output("wall-asof", "children"),
+    Output("wall-message", "children"),
+    Output("wall-message", "className"),
+    Output("wall-map-figure", "data"),
+    Output("wall-map-side", "children"),
+    Output("wall-kpi", "children"),
+    Output("wall-signals", "children"),
+    Output("wall-priority", "children"),
+    Output("wall-weakest", "children"),
+)
+
+
+@callback(*_RENDER_OUTPUTS, Input("wall-version", "data"), prevent_initial_call=True)
+def render(version: str | None):
+    if not version:
+        raise dash.exceptions.PreventUpdate
+    return render_all(current_scope())
+
+
+def render_all(scope: Scope) -> tuple:
+    """Everything the screen shows for the current data: header texts, message, and each panel."""
+    empty = (None, "", "", "", "", "")
+    try:
+        region = catalog.region_name()
+        as_of = catalog.as_of()
+        has_data = bool(catalog.months_with_data())
+    except WarehouseMissing:
+        return ("", "нет хранилища данных",
+                message("Хранилище данных не найдено",
+                        f"Файл {warehouse_path()} отсутствует. Экран покажет данные, как только они появятся."),
+                "wall-message is-shown", *empty)
+    except Exception:
+        log.exception("wall: warehouse unreadable")
+        return ("", "", message("Хранилище данных недоступно", "Ошибка чтения данных; повторю попытку."),
+                "wall-message is-shown", *empty)
+    stamp = f"данные на {as_of:%d.%m.%Y %H:%M}"
+    if not has_data:
+        return (region, stamp, message("Обращений пока нет", "Экран покажет их сразу после загрузки."),
+                "wall-message is-shown", *empty)
+    figure, side = _guarded(lambda: map_panel(scope, as_of), 2)
+    return (region, stamp, "", "wall-message", figure, side,
+            _guarded(lambda: kpi_panel(scope, as_of)),
+            _guarded(lambda: signals_panel(scope, as_of)),
+            _guarded(lambda: priority_panel(scope, as_of)),
+            _guarded(lambda: weakest_panel(scope, as_of)))
+
+
+def _guarded(build: Callable[[], object], outputs: int = 1):
+    """One panel's failure is that panel's message; the others still show."""
+    try:
+        return build()
+    except Exception:
+        log.exception("wall panel failed")
+        note = message("Панель временно недоступна", "Ошибка при расчёте; подробности в журнале сервера.")
+        return (None, note) if outputs == 2 else note
+
+
+def message(title: str, text: str) -> html.Div:
+    return html.Div([html.Div(title, className="wall-message-title"), html.Div(text, className="wall-message-text")],
+                    className="wall-note")
+
+
+def _heading(text: str, period: str) -> html.Div:
+    return html.Div([html.Span(text), html.Span(period, className="wall-period")], className="wall-heading")
+
+
+def _number(value: float) -> str:
+    return ind.get("volume").format(value)
+
+
+def map_panel(scope: Scope, as_of: dt.datetime) -> tuple[dict, html.Div]:
+    """The choropleth of the last 7 days and, beside it, the total and the top municipalities."""
+    spec = ind.get(MAP_INDICATOR)
+    period = parse_period("last7", as_of.date())
+    by_muni = query([MAP_INDICATOR, "volume"], by=["municipality"], period=period, scope=scope, as_of=as_of)
+    total = query(["volume", "growth"], period=period, scope=scope, as_of=as_of)
+    geojson = catalog.region_geojson()
+    if scope.municipality_ids is not None:
+        features = [f for f in geojson.get("features", []) if int(f["id"]) in scope.municipality_ids]
+        geojson = {**geojson, "features": features}
+    figure = figures.wall_choropleth(by_muni, geojson, spec).to_plotly_json()
+
+    volume, growth = ind.get("volume"), ind.get("growth")
+    row = total.iloc[0] if len(total) else pd.Series(dtype="float64")
+    growth_value = row.get("growth")
+    growth_low = bool(row.get("growth_low", True))
+    growth_text = "—" if growth_low else growth.format(growth_value)
+    top = by_muni[~by_muni[f"{MAP_INDICATOR}_low"].fillna(True).astype(bool)]
+    top = top.dropna(subset=[MAP_INDICATOR]).sort_values(MAP_INDICATOR, ascending=False).head(TOP_MUNICIPALITIES)
+    schematic = any(f["properties"].get("is_schematic") for f in geojson.get("features", []))
+    side = html.Div([
+        _heading(volume.label, period.label),
+        html.Div(volume.format(row.get("volume", 0)), className="wall-big", id="wall-map-total"),
+        html.Div([f"{growth.label}: ", html.Span(growth_text, className=_direction_class(growth, growth_value)
+                                                 if not growth_low else "")], className="wall-sub"),
+        html.Div(f"Больше всего — {spec.label.lower()}", className="wall-list-title"),
+        html.Ol([html.Li([html.Span(r.municipality_name, className="wall-name"),
+                          html.Span(spec.format(getattr(r, MAP_INDICATOR)), className="wall-value")])
+                 for r in top.itertuples()], className="wall-list"),
+        html.Div("Границы схематичные (демо-режим)." if schematic else "", className="wall-footnote"),
+    ])
+    return figure, side
+
+
+def _direction_class(spec: ind.Indicator, change: float | None) -> str:
+    """«is-good» / «is-bad» for a change in the indicator's good or bad direction."""
+    if change is None or pd.isna(change) or change == 0 or spec.higher_is_better is None:
+        return ""
+    return "is-good" if (change > 0) == spec.higher_is_better else "is-bad"
+
+
+def _status_class(spec: ind.Indicator, value: float | None, target: float | None) -> str:
+    if value is None or target is None or pd.isna(value) or spec.higher_is_better is None:
+        return "is-neutral"
+    ok = value >= target if spec.higher_is_better else value <= target
+    return "is-good" if ok else "is-bad"
+
+
+def _target_text(spec: ind.Indicator, target: float | None) -> str:
+    if target is None:
+        return "цель не задана"
+    return f"цель {'≥' if spec.higher_is_better else '≤'} {spec.format(target)}"
+
+
+def kpi_panel(scope: Scope, as_of: dt.datetime) -> html.Div:
+    """Four tiles: the last 30 days against the target in force, and the 30 days before."""
+    period = parse_period("last30", as_of.date())
+    codes = [*KPI_TILES, "backlog_open"]
+    values = query(codes, period=period, scope=scope, compare=True, as_of=as_of).iloc[0]
+    tiles = []
+    for code in KPI_TILES:
+        spec = ind.get(code)
+        low = bool(values.get(f"{code}_low", False))
+        value = None if low or pd.isna(values.get(code)) else float(values[code])
+        target = current_target(code, on=as_of.date())
+        status = _status_class(spec, value, target)
+        lines = [html.Div(_target_text(spec, target), className="wall-tile-target")]
+        if code in KPI_CHANNEL_TARGETS:
+            channel, label = KPI_CHANNEL_TARGETS[code]
+            by_channel = query([code], period=period, filters={"channel": [channel]}, scope=scope, as_of=as_of)
+            channel_value = None
+            if len(by_channel) and not bool(by_channel[f"{code}_low"].iloc[0]):
+                channel_value = float(by_channel[code].iloc[0])
+            channel_target = current_target(code, on=as_of.date(), channel=channel)
+            status = _status_class(spec, channel_value, channel_target)
+            lines = [html.Div(f"{label}: {spec.format(channel_value)} · {_target_text(spec, channel_target)}",
+                              className="wall-tile-target")]
+        if spec.kind == "open":  # a count on the data date: the 30 days before say nothing about it
+            backlog = ind.get("backlog_open")
+            lines.append(html.Div(f"{backlog.label}: {backlog.format(values.get('backlog_open'))}",
+                                  className="wall-tile-compare"))
+        else:
+            prev = values.get(f"{code}_prev")
+            prev_low = bool(values.get(f"{code}_low_prev", True))
+            change = None if value is None or prev_low or pd.isna(prev) else value - float(prev)
+            arrow = "" if not change else ("▲ " if change > 0 else "▼ ")
+            # the arrow is the move from then to now, coloured by the indicator's good direction
+            lines.append(html.Div([
+                html.Span(arrow, className=_direction_class(spec, change)),
+                f"было {'—' if prev_low else spec.format(prev)} в предыдущие 30 дней",
+            ], className="wall-tile-compare"))
+        tiles.append(html.Div([
+            html.Div(spec.label, className="wall-tile-label"),
+            html.Div("мало данных" if low else spec.format(value), className="wall-tile-value"),
+            *lines,
+        ], className=f"wall-tile {status}", **{"data-indicator": code}))
+    return html.Div([_heading("Последние 30 дней", period.label), html.Div(tiles, className="wall-tiles")])
+
+
+def signals_panel(scope: Scope, as_of: dt.datetime) -> html.Div:
+    """Signals of the latest whole week: regional rises in one line each, then local ones."""
+    df = detect_signals(as_of=as_of, scope=scope)
+    if df.empty:
+        return html.Div([_heading("Сигналы", ""), html.Div(
+            "Сигналов нет: ни одна категория не выросла заметно сверх своего обычного уровня.",
+            className="wall-calm")])
+    week: dt.date = df["week"].iloc[0]
+    week_label = f"неделя {week:%d.%m} — {week + dt.timedelta(days=6):%d.%m.%Y}"
+    regional = df[df["same_category_signals"] >= REGION_WIDE]
+    local = df[df["same_category_signals"] < REGION_WIDE]
+    parts: list = [_heading("Недельное число обращений заметно выше обычного", week_label)]
+    if not regional.empty:
+        summary = regional.groupby("category_name").agg(n=("municipality_id", "size"), count=("count", "sum"),
+                                                        since=("first_week", "min"))
+        summary = summary.sort_values("count", ascending=False).head(3)
+        parts.append(html.Div([
+            html.Div([html.Span("по всему региону", className="wall-chip"), html.Span(name, className="wall-name"),
+                      html.Span(f"{int(s.n)} муниципалитетов · {_number(s['count'])} за неделю · с {s.since:%d.%m}",
+                                className="wall-value")], className="wall-regional")
+            for name, s in summary.iterrows()]))
+    shown = local if not local.empty else df
+    rows = [html.Tr([html.Td(r.municipality_name, className="wall-name"), html.Td(r.category_name, className="wall-name"),
+                     html.Td(_number(r.count), className="num"),
+                     html.Td(f"{r.baseline:.1f}".replace(".", ","), className="num"),
+                     html.Td(f"×{r.ratio:.1f}".replace(".", ",") if pd.notna(r.ratio) else "впервые", className="num"),
+                     html.Td(f"{r.first_week:%d.%m}", className="num")])
+            for r in shown.head(SIGNAL_ROWS).itertuples()]
+    if local.empty:
+        parts.append(html.Div("Местных сигналов нет; крупнейшие из общих:", className="wall-list-title"))
+    parts.append(html.Table([
+        html.Thead(html.Tr([html.Th("Муниципалитет"), html.Th("Категория"), html.Th("За неделю", className="num"),
+                            html.Th("Обычно", className="num"), html.Th("Рост", className="num"),
+                            html.Th("С недели", className="num")])),
+        html.Tbody(rows)], className="wall-table", id="wall-signals-table"))
+    return html.Div(parts)
+
+
+def priority_panel(scope: Scope, as_of: dt.datetime) -> html.Div:
+    """The top problems of each sector over the last 30 days, one card per sector."""
+    period = parse_period("last30", as_of.date())
+    df = priority_problems(period, scope=scope, per_sector=PROBLEMS_PER_SECTOR)
+    volume, growth = ind.get("volume"), ind.get("growth")
+    if df.empty:
+        return html.Div([_heading("Приоритетные проблемы", period.label),
+                         html.Div("За последние 30 дней обращений нет.", className="wall-calm")])
+    cards = []
+    for (_, sector_name), part in df.groupby(["sector_id", "sector_name"], sort=True):
+        part = part[part["rank"] <= PROBLEMS_PER_SECTOR].sort_values("rank")
+        cards.append(html.Div([
+            html.Div(sector_name, className="wall-card-title"),
+            html.Ol([html.Li([
+                html.Span(f"{int(r.rank)}.", className="wall-card-rank"),
+                html.Span(r.category_name, className="wall-name", title=r.category_name),
+                html.Span(volume.format(r.volume), className="wall-value"),
+                html.Span(growth.format(r.growth) if pd.notna(r.growth) else "—",
+                          className=f"wall-growth {_direction_class(growth, r.growth)}"),
+            ]) for r in part.itertuples()], className="wall-card-list"),
+        ], className="wall-card"))
+    return html.Div([_heading("Обращений за 30 дней и рост к прошлым 30 дням", period.label),
+                     html.Div(cards, className="wall-cards")])
+
+
+def last_whole_month(as_of: dt.datetime) -> Period:
+    """The latest calendar month the data cover completely."""
+    current = month(as_of.date())
+    if as_of >= dt.datetime.combine(current.end, dt.time()) - MONTH_END_SLACK:
+        return current
+    return current.previous()
+
+
+def weakest_panel(scope: Scope, as_of: dt.datetime) -> html.Div:
+    """The organisations at the bottom of the rating of the latest whole month."""
+    period = last_whole_month(as_of)
+    rating = rate_organisations(period, scope=scope)
+    ranked = rating[rating["status"] == STATUS_RANKED]
+    if ranked.empty:
+        return html.Div([_heading("Рейтинг организаций", period.label),
+                         html.Div("Недостаточно данных для рейтинга за этот месяц.", className="wall-calm")])
+    weakest = ranked.sort_values("rank", ascending=False).head(WEAKEST)
+    volume = ind.get("volume")
+    rows = []
+    for r in weakest.itertuples():
+        where = " · ".join(str(x) for x in (r.organisation_kind, r.municipality_name) if isinstance(x, str) and x)
+        weak = r.weak_component if isinstance(r.weak_component, str) else "—"
+        rows.append(html.Div([
+            html.Div(f"{int(r.rank)}", className="wall-rank"),
+            html.Div([html.Div(r.organisation_name, className="wall-org-name", title=r.organisation_name),
+                      html.Div(f"{where} · {volume.label.lower()}: {volume.format(r.volume)}",
+                               className="wall-org-meta")], className="wall-org"),
+            html.Div([html.Div(f"{r.composite:.0f}", className="wall-score"), html.Div("из 100", className="wall-org-meta")],
+                     className="wall-score-box"),
+            html.Div([html.Div("слабое место", className="wall-org-meta"), html.Div(weak, className="wall-weak")],
+                     className="wall-weak-box"),
+        ], className="wall-org-row"))
+    return html.Div([_heading(f"Итоговая оценка (0–100) среди {len(ranked)} организаций в рейтинге", period.label),
+                     html.Div(rows, className="wall-orgs", id="wall-weakest-list")])
+
+
+clientside_callback(
+    ClientsideFunction(namespace="wall", function_name="scaleFigure"),
+    Output("wall-map", "figure"),
+    Input("wall-map-figure", "data"),
+)
