@@ -367,3 +367,22 @@ def test_cached_answers_never_cross_scopes(app_for):
         assert len(coloured_municipalities(post(curator, dash_app, "heatmap-map", heatmap_values()))) == 27
         assert len(coloured_municipalities(post(municipal, dash_app, "heatmap-map", heatmap_values()))) == 1
     assert cache.hits == 2
+
+
+@pytest.mark.browser
+def test_wall_token_opens_the_display_in_the_browser(served_app, browser, small_demo, users_file, tmp_path):
+    from tests.conftest import console_errors, wait_js
+
+    settings = AuthSettings(users_file=users_file[0], secret_key="k" * 40, throttle_path=tmp_path / "t.sqlite")
+    try:
+        base = served_app(small_demo, settings)
+        browser.get(f"{base}/wall?token={users_file[1]}&rotate=3")
+        wait_js(browser, "return document.querySelectorAll('.wall-tile').length === 4")
+        assert "данные на" in wait_js(browser, "return document.getElementById('wall-asof')?.textContent")
+        wait_js(browser, "return document.querySelector('.wall-panel.is-active')?.dataset.panel === '1'", 15)
+        assert console_errors(browser) == []  # every callback the wall runs is allowed to it
+        browser.get(base + "/rating")
+        wait_js(browser, "return location.pathname === '/wall'")
+    finally:
+        install_provider(None)
+        source.configure(None)
