@@ -160,7 +160,7 @@ def roadmap_effects(
     con: duckdb.DuckDBPyConnection | None = None,
 ) -> pd.DataFrame:
     """Every visible measure with its effect: ``ITEM_COLUMNS`` plus verdict, verdict_label, text,
-    change, ci_low, ci_high, p_value, weeks_before, weeks_after."""
+    change, ci_low, ci_high, p_value, placebos, weeks_before, weeks_after."""
     if con is None:
         with reader() as own:
             return roadmap_effects(scope, until, own)
@@ -170,9 +170,9 @@ def roadmap_effects(
         e = _effect(con, item, items, scope, until)
         rows.append({"verdict": e.verdict, "verdict_label": VERDICT_LABELS[e.verdict], "text": e.text,
                      "change": e.change, "ci_low": e.ci_low, "ci_high": e.ci_high, "p_value": e.p_value,
-                     "weeks_before": e.weeks_before, "weeks_after": e.weeks_after})
+                     "placebos": e.placebos, "weeks_before": e.weeks_before, "weeks_after": e.weeks_after})
     extra = pd.DataFrame(rows, columns=["verdict", "verdict_label", "text", "change", "ci_low", "ci_high",
-                                        "p_value", "weeks_before", "weeks_after"])
+                                        "p_value", "placebos", "weeks_before", "weeks_after"])
     return pd.concat([items.reset_index(drop=True), extra], axis=1)
 
 
