@@ -13,7 +13,14 @@ from dash import Input, Output, State, callback, dcc, html
 from charts import figures
 from data.schema import ROADMAP_STATUSES
 from metrics import catalog, words
-from metrics.roadmap import VERDICT_LABELS, add_measure, form_choices, item_effect, roadmap_effects
+from metrics.roadmap import (
+    VERDICT_LABELS,
+    add_measure,
+    form_choices,
+    item_effect,
+    roadmap_effects,
+    roadmap_items,
+)
 from metrics.source import WarehouseMissing
 from metrics.workload import MODEL_LABELS, staffing_plan
 from pages import inputs
@@ -258,7 +265,7 @@ def update_item_chart(item_id: int | None):
         return figures.empty_figure("Мера дорожной карты", "Недопустимый номер меры")
     try:
         effect = item_effect(int(item_id), current_scope())
-        items = roadmap_effects(current_scope())
+        items = roadmap_items(current_scope())  # names only: the other measures' effects are not needed here
     except KeyError as exc:
         return figures.empty_figure("Мера дорожной карты", str(exc).strip("'\""))
     item = items[items["id"] == int(item_id)].iloc[0]

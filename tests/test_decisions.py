@@ -18,7 +18,8 @@ from data.roadmap import RoadmapFileError, add_item, import_roadmap
 from data.warehouse import connect
 from metrics import words
 from metrics.query import query_on
-from metrics.roadmap import item_effect, roadmap_effects, roadmap_items
+from metrics.roadmap import ALPHA, item_effect, min_placebos, permutation_did, roadmap_effects, roadmap_items
+from metrics.scope import Scope
 from metrics.workload import (
     StaffingConfig,
     StaffingConfigError,
@@ -185,12 +186,14 @@ def test_planted_measure_effect_is_detected_and_the_other_is_not(con) -> None:
             assert row["verdict"] == "not_started"
         elif story.planted_effect:
             assert row["verdict"] == "decrease", row["text"]
+            assert row["p_value"] <= ALPHA and row["placebos"] >= min_placebos() and "плацебо-проверке" in row["text"]
             # the demo halves the rate: the interval holds −50 %
             assert row["ci_low"] < st.MEASURE_EFFECT.factor_after / st.MEASURE_EFFECT.factor_before - 1 < row["ci_high"]
             assert "Эффект доказан" in row["text"]
         else:
             assert row["verdict"] == "not_proven", row["text"]
-            assert row["ci_low"] < 0 < row["ci_high"]
+            assert row["ci_low"] < 0 < row["ci_high"] and row["p_value"] > ALPHA
+            assert "интервал включает ноль" in row["text"]
             assert "Эффект не доказан" in row["text"]
 
 
@@ -201,6 +204,88 @@ def test_effect_with_too_few_weeks_says_not_proven(con) -> None:
     early = item_effect(item_id, until=start + dt.timedelta(days=15), con=con)
     assert early.verdict == "too_few" and "данных мало" in early.text
     assert early.series["after"].sum() == 2
+
+
+def test_planted_effect_beats_every_placebo(con) -> None:
+    planted = roadmap_items(con=con)
+    item_id = int(planted.loc[planted["municipality_name"] == st.MEASURE_EFFECT.municipality, "id"].iloc[0])
+    effect = item_effect(item_id, con=con)
+    assert effect.placebos >= min_placebos() == 19
+    # the smallest attainable p: no comparison okrug pretending to have the measure comes close
+    assert effect.p_value == pytest.approx(1 / (effect.placebos + 1))
+    assert effect.proven and effect.ci_high < 0
+
+
+def test_too_few_placebos_cannot_prove_anything(con) -> None:
+    """With ten comparison okrugs even the planted halving cannot reach p ≤ 5 % (1/11 at best): «данных мало»."""
+    items = roadmap_items(con=con)
+    planted = items[items["municipality_name"] == st.MEASURE_EFFECT.municipality].iloc[0]
+    kinds = con.execute("SELECT id FROM municipality WHERE kind = 'муниципальный округ' ORDER BY id").fetchall()
+    ids = [int(planted["municipality_id"]), *[i for (i,) in kinds if i != planted["municipality_id"]][:10]]
+    effect = item_effect(int(planted["id"]), scope=Scope.municipalities(ids, "десять округов"), con=con)
+    assert effect.verdict == "too_few" and effect.placebos <= 10
+    assert "данных мало" in effect.text and f"нужно не меньше {min_placebos()}" in effect.text
+    assert effect.change is not None and effect.change < 0 and effect.ci_low is None
+
+
+# --- the placebo test on synthetic panels (no demo) ---------------------------------------------------
+
+UNITS, WEEKS, START = 25, 60, 40  # one measured unit and 24 comparison units; 40 weeks before, 20 after
+
+
+def _panel(rng: np.random.Generator, effect: float = 0.0, treated: int = 0,
+           treated_size: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Weekly Poisson counts, units of 3–40 a week, a common season, and unit-specific AR(1) shocks
+    (ρ = 0.7, σ = 0.15 on the log rate): the over-dispersed, autocorrelated weeks that make robust
+    errors of one treated unit too small. ``effect`` multiplies the treated unit's rate from START."""
+    size = np.exp(rng.uniform(np.log(3), np.log(40), UNITS))
+    if treated_size is not None:
+        size[treated] = treated_size
+    season = 1 + 0.3 * np.sin(2 * np.pi * (np.arange(WEEKS) + rng.integers(52)) / 52)
+    shocks = rng.normal(0, 0.15, (UNITS, WEEKS))
+    z = np.zeros((UNITS, WEEKS))
+    for w in range(WEEKS):
+        z[:, w] = (0.7 * z[:, w - 1] if w else 0.0) + shocks[:, w]
+    after = np.arange(WEEKS) >= START
+    rate = size[:, None] * season[None, :] * np.exp(z)
+    rate[treated, after] *= 1 + effect
+    return rng.poisson(rate), after
+
+
+def test_placebo_test_false_alarms_stay_near_five_percent_where_naive_errors_do_not() -> None:
+    rng = np.random.default_rng(2024)
+    draws, alarms, naive = 400, 0, 0
+    for _ in range(draws):
+        y, after = _panel(rng)
+        test = permutation_did(y, int(rng.integers(UNITS)), after)  # any unit may be the «measured» one
+        assert test.placebos == UNITS - 1
+        alarms += test.p_value <= ALPHA
+        naive += abs(test.beta / test.se) > 1.959964
+    # exact size of the rank test with 24 placebos is 1/25 = 4 %; 400 draws: ±1 % standard error
+    assert alarms / draws <= 0.07
+    # the same data fool a normal-approximation test: that is what the placebo ranking corrects
+    assert naive / draws >= 2 * max(alarms / draws, 0.04)
+
+
+def test_placebo_test_detects_a_planted_reduction() -> None:
+    rng = np.random.default_rng(7)
+    draws = 100
+    found = 0
+    for _ in range(draws):
+        y, after = _panel(rng, effect=-0.5, treated_size=12)  # like the demo's potholes: halved, ≈ 12 a week
+        test = permutation_did(y, 0, after)
+        found += test.p_value <= ALPHA and test.beta < 0
+    assert found / draws >= 0.8  # about 90 % on this generator (a −45 % effect: about 80 %)
+
+
+def test_placebo_interval_excludes_zero_exactly_when_p_is_small() -> None:
+    rng = np.random.default_rng(5)
+    for i in range(60):
+        y, after = _panel(rng, effect=-0.3 if i % 2 else 0.0, treated_size=10)
+        test = permutation_did(y, 0, after)
+        low, high = test.beta - test.critical * test.se, test.beta + test.critical * test.se
+        assert (test.p_value <= ALPHA) == (high < 0 or low > 0)
+        assert 1 / (UNITS) <= test.p_value <= 1
 
 
 def _write_csv(path: Path, rows: list[str]) -> Path:
