@@ -128,7 +128,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--db", type=Path, default=Path("var/warehouse.duckdb"))
     parser.add_argument("--long", type=Path, default=Path("var/bench_48m.duckdb"))
-    parser.add_argument("--big", type=Path, default=Path("/work/main/var/bench10m.duckdb"))
+    parser.add_argument("--big", type=Path, default=Path("var/bench10m.duckdb"))
     parser.add_argument("--placebo", type=int, default=1000)
     args = parser.parse_args()
     if not args.db.exists():
