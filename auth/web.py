@@ -32,7 +32,7 @@ from data.names import normalise_municipality_name
 from metrics import catalog
 from metrics import scope as scope_module
 from metrics.scope import Scope
-from metrics.source import WarehouseMissing
+from metrics.source import WarehouseMissing, warehouse_path
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +108,25 @@ def scope_for(user: User) -> Scope:
             log.warning("user %s: unknown municipality %r", user.login, user.municipality)
         scope = Scope(municipality_ids=frozenset(ids), sector_ids=scope.sector_ids, label=user.municipality,
                       rating_sees_all_municipalities=user.role == "municipal")
+    return scope
+
+
+_scopes: dict[tuple, Scope] = {}
+
+
+def cached_scope(user: User) -> Scope:
+    """``scope_for`` remembered per user and warehouse file: a page load should not wait on the
+    warehouse (during the switch to a newly imported file, readers briefly do)."""
+    try:
+        st = os.stat(warehouse_path())
+    except FileNotFoundError as exc:
+        raise WarehouseMissing(str(warehouse_path())) from exc
+    key = (user, st.st_ino, st.st_mtime_ns)
+    scope = _scopes.get(key)
+    if scope is None:
+        if len(_scopes) > 1000:
+            _scopes.clear()
+        scope = _scopes[key] = scope_for(user)
     return scope
 
 
@@ -259,7 +278,7 @@ def install(app: Dash, settings: AuthSettings) -> None:
             return Response("Требуется вход.", 401, mimetype="text/plain")
         g.cur_user = user
         try:
-            g.cur_scope = scope_for(user)
+            g.cur_scope = cached_scope(user)
         except WarehouseMissing:
             g.cur_scope = Scope()  # no data to protect yet: pages show «хранилище не найдено»
         if path.startswith(DASH_INTERNAL):
