@@ -212,6 +212,9 @@ def main() -> int:
     parser.add_argument("--minutes", type=float, default=5.0)
     parser.add_argument("--import-rows", type=int, default=1_000_000)
     parser.add_argument("--workers", type=int, default=None)
+    parser.add_argument("--only-import", action="store_true", help="skip the phase without an import")
+    parser.add_argument("--import-after", type=float, default=30.0,
+                        help="seconds into the second phase when the import starts (users first warm up)")
     args = parser.parse_args()
 
     source_db = Path(args.db)
@@ -253,13 +256,15 @@ def main() -> int:
         print(json.dumps({"server": "gunicorn", "workers": env.get("WEB_WORKERS", "default"), "users": args.users,
                           "minutes": args.minutes, "db": str(source_db)}, ensure_ascii=False))
         seconds = args.minutes * 60
-        samples, _ = run_phase(base, logins, specs, months, sectors, args.users, seconds)
-        report("без импорта", samples)
+        if not args.only_import:
+            samples, _ = run_phase(base, logins, specs, months, sectors, args.users, seconds)
+            report("без импорта", samples)
 
         timing: dict[str, float] = {}
 
         def start_import() -> tuple[float, float] | None:
             def run() -> None:
+                time.sleep(args.import_after)
                 timing["start"] = time.monotonic()
                 result = subprocess.run([sys.executable, "-m", "data", "import", str(csv), "--db", str(db)],
                                         cwd=PROJECT, capture_output=True, text=True, check=False)
