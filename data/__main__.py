@@ -64,6 +64,8 @@ def cmd_import(args: argparse.Namespace) -> int:
         # the served file is never written in place: the dashboard keeps answering with the old
         # data until the finished import is switched in (data/swap.py)
         with writing(db) as con:
+            if threads := os.environ.get("CUR_IMPORT_THREADS"):  # leave cores to the dashboard
+                con.execute("SET threads = $n", {"n": int(threads)})
             result = run_import(con, args.file, mapping, source=args.source)
     except (ImportFailed, MappingError) as exc:
         print(f"ошибка: {exc}", file=sys.stderr)
