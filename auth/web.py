@@ -193,7 +193,7 @@ def install(app: Dash, settings: AuthSettings) -> None:
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Referrer-Policy"] = "same-origin"
         if g.get("cur_user") is not None and not request.path.startswith("/assets/"):
-            response.headers["Cache-Control"] = "no-store"
+            response.headers.setdefault("Cache-Control", "no-store")  # unless the answer says otherwise
         return response
 
     if not settings.enabled:
@@ -285,7 +285,7 @@ def install(app: Dash, settings: AuthSettings) -> None:
             if path == "/_dash-update-component":
                 return _check_callback(user)
             return None
-        if path == "/logout":
+        if path in ("/logout", "/region.geojson"):  # boundaries: the same for every role, no data
             return None
         if not role_allows_page(user.role, path):
             if request.method == "GET":

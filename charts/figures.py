@@ -89,9 +89,13 @@ def _tick_suffix(spec: Indicator) -> str:
     return " %" if spec.number_format.endswith("%") else ""
 
 
-def choropleth(df: pd.DataFrame, geojson: dict, spec: Indicator, title: str) -> go.Figure:
+def choropleth(df: pd.DataFrame, geojson: dict, spec: Indicator, title: str,
+               geojson_url: str | None = None) -> go.Figure:
     """Municipalities coloured by one indicator; «мало данных» is grey and says so on hover."""
     ids = [f["id"] for f in geojson.get("features", [])]
+    # In the browser the shapes come from a URL the browser caches: copying and serialising the
+    # boundaries into every answer costs more server time than the queries. Exports embed them.
+    source = geojson_url or geojson
     frame = pd.DataFrame({"municipality_id": ids}).merge(df, on="municipality_id", how="left")
     names = {f["id"]: f["properties"].get("name", "") for f in geojson.get("features", [])}
     low = frame.get(f"{spec.code}_low", pd.Series(False, index=frame.index)).fillna(True).astype(bool)
@@ -112,12 +116,12 @@ def choropleth(df: pd.DataFrame, geojson: dict, spec: Indicator, title: str) -> 
     fig = go.Figure()
     # grey base layer: every municipality is drawn even without data
     fig.add_trace(go.Choropleth(
-        geojson=geojson, locations=ids, z=[0] * len(ids), featureidkey="id", showscale=False,
+        geojson=source, locations=ids, z=[0] * len(ids), featureidkey="id", showscale=False,
         colorscale=[[0, NO_DATA_COLOUR], [1, NO_DATA_COLOUR]], hoverinfo="skip",
         marker={"line": {"color": "white", "width": 0.8}},
     ))
     fig.add_trace(go.Choropleth(
-        geojson=geojson, locations=ids, z=shown, featureidkey="id", colorscale=scale, reversescale=reverse,
+        geojson=source, locations=ids, z=shown, featureidkey="id", colorscale=scale, reversescale=reverse,
         text=hover, hovertemplate="%{text}<extra></extra>", marker={"line": {"color": "white", "width": 0.8}},
         colorbar={"title": {"text": spec.unit if spec.unit != "%" else ""}, "ticksuffix": _tick_suffix(spec)},
         customdata=ids,

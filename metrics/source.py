@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import duckdb
@@ -36,6 +36,7 @@ def configure(path: str | Path | None) -> None:
     global _configured
     _configured = Path(path) if path else None
     with _switch:
+        _switch.wait_for(lambda: _state["active"] == 0, timeout=30)  # let queries in flight finish
         _close_all()
 
 
@@ -52,7 +53,8 @@ def close_thread_connection() -> None:
 
 def _close_all() -> None:
     for con in _state["connections"].values():
-        con.close()
+        with suppress(duckdb.Error):  # still busy after the wait's timeout: it is dropped all the same
+            con.close()
     _state["connections"].clear()
     _state["identity"] = None
 

@@ -23,6 +23,7 @@ from metrics.source import WarehouseMissing
 from pages import inputs
 from pages.common import dropdown, missing_warehouse, no_appeals
 from pages.common import period_options as period_options_for
+from pages.shell import region_geojson_url
 
 dash.register_page(__name__, path="/", name="Тепловая карта", title="ЦУР Heatmap — тепловая карта", order=0)
 log = logging.getLogger(__name__)
@@ -141,7 +142,7 @@ def update(period_code: str | None, sector: str | None, channel: str | None, ind
 
     scope_text = _filters_text(sector, channel)
     title = f"{spec.label} — {period.label}{scope_text}"
-    fig_map = figures.choropleth(by_muni, geojson, spec, title)
+    fig_map = figures.choropleth(by_muni, geojson, spec, title, geojson_url=region_geojson_url())
     column = "category_name" if "sector" in filters else "sector_name"
     fig_matrix = figures.matrix(cells, spec, "municipality_name", column,
                                 f"{spec.label} по муниципалитетам и {'категориям' if 'sector' in filters else 'блокам'}"

@@ -6,11 +6,33 @@ to the app explicitly (a module-level ``dash.callback`` would reach only the fir
 
 from __future__ import annotations
 
+import os
+
+import orjson
 from dash import Dash, Input, Output, html
+from flask import Response
 
 from auth.session import current_user
 from metrics import catalog
-from metrics.source import WarehouseMissing
+from metrics.source import WarehouseMissing, warehouse_path
+
+REGION_GEOJSON_PATH = "/region.geojson"
+
+
+def region_geojson_url() -> str:
+    """The region's boundaries as a URL versioned by the warehouse file, so browsers may cache it."""
+    st = os.stat(warehouse_path())
+    return f"{REGION_GEOJSON_PATH}?v={st.st_ino}-{st.st_mtime_ns}"
+
+
+def region_geojson_response() -> Response:
+    try:
+        body = orjson.dumps(catalog.region_geojson())
+    except WarehouseMissing:
+        return Response("Хранилище данных не найдено.", 404, mimetype="text/plain")
+    response = Response(body, mimetype="application/json")  # compressed like the callbacks
+    response.headers["Cache-Control"] = "private, max-age=86400"  # the URL changes with the data
+    return response
 
 
 def navbar_status(_pathname: str | None) -> str:
@@ -32,5 +54,6 @@ def navbar_user(_pathname: str | None) -> list:
 
 
 def register(app: Dash) -> None:
+    app.server.add_url_rule(REGION_GEOJSON_PATH, "region_geojson", region_geojson_response)
     app.callback(Output("navbar-status", "children"), Input("_pages_location", "pathname"))(navbar_status)
     app.callback(Output("navbar-user", "children"), Input("_pages_location", "pathname"))(navbar_user)

@@ -386,3 +386,16 @@ def test_wall_token_opens_the_display_in_the_browser(served_app, browser, small_
     finally:
         install_provider(None)
         source.configure(None)
+
+
+def test_map_boundaries_come_from_a_cacheable_url_behind_sign_in(app_for):
+    dash_app = app_for()
+    client = dash_app.server.test_client()
+    assert "/login" in client.get("/region.geojson").headers["Location"]  # nothing without sign-in
+    sign_in(client, "curator")
+    figure = post(client, dash_app, "heatmap-map", heatmap_values()).get_json()["response"]["heatmap-map"]["figure"]
+    url = figure["data"][1]["geojson"]
+    assert url.startswith("/region.geojson?v=") and figure["data"][0]["geojson"] == url
+    response = client.get(url)
+    assert response.status_code == 200 and "max-age" in response.headers["Cache-Control"]
+    assert len(response.get_json()["features"]) == 27
