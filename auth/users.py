@@ -18,7 +18,7 @@ import json
 import os
 import secrets
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -47,7 +47,6 @@ class User:
     municipality: str | None = None
     password_hash: str | None = None
     token_sha256: str | None = None
-    extra: dict = field(default_factory=dict, compare=False)
 
     @property
     def role_label(self) -> str:

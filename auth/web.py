@@ -16,7 +16,7 @@ import json
 import logging
 import os
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import quote
@@ -32,19 +32,16 @@ from data.names import normalise_municipality_name
 from metrics import catalog
 from metrics import scope as scope_module
 from metrics.scope import Scope
-from metrics.source import WarehouseMissing, warehouse_path
+from metrics.source import WarehouseMissing, warehouse_identity
 
 log = logging.getLogger(__name__)
 
 MAX_REQUEST_BYTES = 1 << 20  # a callback request is a few KB; anything near a megabyte is not ours
-# Pages a role may open; None: all. The wall display sees its own page only; the data-status
-# page shows counts for the whole warehouse, so it is for curators.
-ROLE_PAGES: dict[str, frozenset[str] | None] = {
-    "curator": None,
-    "sector": frozenset({"/", "/rating", "/kpi", "/problems", "/municipality", "/wall", "/decisions"}),
-    "municipal": frozenset({"/", "/rating", "/kpi", "/problems", "/municipality", "/wall", "/decisions"}),
-    "wall": frozenset({"/wall"}),
-}
+# The wall display sees its own page only; the data-status page shows counts for the whole
+# warehouse, so it is for curators. Every other page is open to every person's role (the scope
+# limits what it shows), so a new page needs no entry here.
+WALL_PAGES = frozenset({"/wall"})
+CURATOR_PAGES = frozenset({"/status"})
 HOME = {"wall": "/wall"}
 # Callbacks a wall may run: its own (component ids start with "wall"), the navbar's status line and
 # the visibility of the pack menu (the shell asks on every address; the pack itself stays refused).
@@ -60,7 +57,6 @@ class AuthSettings:
     wall_frame_ancestors: str = "'self'"  # CSP source list for /wall (the video-wall software may frame it)
     secure_cookies: bool = False  # behind TLS: cookies only over HTTPS
     throttle_path: Path | None = None
-    extra: dict = field(default_factory=dict)
 
     @classmethod
     def from_env(cls, users_file: str | Path | None = None, secret_key: str | None = None) -> AuthSettings:
@@ -86,8 +82,10 @@ def page_of(path: str) -> str:
 
 
 def role_allows_page(role: str, path: str) -> bool:
-    pages = ROLE_PAGES.get(role, frozenset())
-    return pages is None or page_of(path) in pages
+    page = page_of(path)
+    if role == "wall":
+        return page in WALL_PAGES
+    return role == "curator" or page not in CURATOR_PAGES
 
 
 def scope_for(user: User) -> Scope:
@@ -117,11 +115,7 @@ _scopes: dict[tuple, Scope] = {}
 def cached_scope(user: User) -> Scope:
     """``scope_for`` remembered per user and warehouse file: a page load should not wait on the
     warehouse (during the switch to a newly imported file, readers briefly do)."""
-    try:
-        st = os.stat(warehouse_path())
-    except FileNotFoundError as exc:
-        raise WarehouseMissing(str(warehouse_path())) from exc
-    key = (user, st.st_ino, st.st_mtime_ns)
+    key = (user, *warehouse_identity())
     scope = _scopes.get(key)
     if scope is None:
         if len(_scopes) > 1000:

@@ -32,6 +32,8 @@ import requests
 PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))
 
+from tests.dash_requests import callback_body as body  # noqa: E402
+
 PASSWORD = "нагрузочный-тест-1"  # noqa: S105 - users of a throw-away bench file
 PAGES = ["/", "/rating", "/kpi", "/problems"]
 
@@ -81,15 +83,6 @@ def callback_specs(db: Path) -> dict[str, dict]:
     dash_app = app_module.create_app(db)
     dash_app.server.test_client().get("/")
     return dict(dash_app.callback_map)
-
-
-def body(specs: dict, fragment: str, values: dict) -> dict:
-    key, spec = next((k, v) for k, v in specs.items() if fragment in k)
-    outputs = [dict(zip(("id", "property"), o.rsplit(".", 1), strict=True)) for o in key.strip(".").split("...")]
-    inputs = [{"id": i["id"], "property": i["property"], "value": values.get(i["id"])} for i in spec["inputs"]]
-    state = [{"id": i["id"], "property": i["property"], "value": values.get(i["id"])} for i in spec["state"]]
-    return {"output": key, "outputs": outputs if len(outputs) > 1 else outputs[0], "inputs": inputs,
-            "state": state, "changedPropIds": [f"{inputs[0]['id']}.{inputs[0]['property']}"]}
 
 
 def filter_change(specs: dict, page: str, months: list[str], sectors: list[str], rnd: random.Random) -> dict:

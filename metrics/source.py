@@ -44,6 +44,17 @@ def warehouse_path() -> Path:
     return _configured or default_db_path()
 
 
+def warehouse_identity() -> tuple[int, int]:
+    """(inode, mtime) of the warehouse file: changes whenever a writer switches in a new file.
+    Caches of answers key on it; raises ``WarehouseMissing`` when there is no file."""
+    path = warehouse_path()
+    try:
+        st = os.stat(path)
+    except FileNotFoundError as exc:
+        raise WarehouseMissing(str(path)) from exc
+    return st.st_ino, st.st_mtime_ns
+
+
 def close_thread_connection() -> None:
     with _switch:
         con = _state["connections"].pop(threading.get_ident(), None)
@@ -71,11 +82,10 @@ def reader() -> Iterator[duckdb.DuckDBPyConnection]:
         return
     path = warehouse_path()
     try:
-        st = os.stat(path)
-    except FileNotFoundError as exc:
+        identity = (str(path), *warehouse_identity())
+    except WarehouseMissing:
         close_thread_connection()
-        raise WarehouseMissing(str(path)) from exc
-    identity = (str(path), st.st_ino, st.st_mtime_ns)
+        raise
     me = threading.get_ident()
     with _switch:
         if _state["identity"] != identity:

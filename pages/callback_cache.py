@@ -10,7 +10,6 @@ the user's scope (a sector lead never gets a curator's answer) and the warehouse
 from __future__ import annotations
 
 import hashlib
-import os
 import threading
 from collections import OrderedDict
 
@@ -18,7 +17,7 @@ from dash import Dash
 from flask import Response, g, request
 
 from metrics.scope import request_scope
-from metrics.source import warehouse_path
+from metrics.source import WarehouseMissing, warehouse_identity
 
 # Callbacks whose answer depends only on the request, the scope and the data: the pages' main
 # callbacks and the page router. (The navbar's user line, downloads and the wall's clock are not.)
@@ -61,10 +60,10 @@ def _key() -> tuple | None:
         return None
     raw = request.get_data(cache=True)
     try:
-        st = os.stat(warehouse_path())
-    except FileNotFoundError:
+        identity = warehouse_identity()
+    except WarehouseMissing:
         return None
-    return (hashlib.sha256(raw).digest(), request_scope(), st.st_ino, st.st_mtime_ns)
+    return (hashlib.sha256(raw).digest(), request_scope(), *identity)
 
 
 def install(app: Dash) -> _Lru:

@@ -53,27 +53,25 @@ def period(value: object, last30: bool = False) -> Period:
         raise InvalidInput(str(exc)) from exc
 
 
-def sector(value: object) -> str | None:
-    """A sector code the user may see, or None for «все блоки» (or nothing chosen)."""
+def _code_or_all(value: object, allowed: Collection[str], what: str, unknown: str) -> str | None:
+    """A code from ``allowed``, or None for «все» (ALL) or nothing chosen."""
     if value is None:
         return None
-    text = _text(value, "отраслевой блок")
+    text = _text(value, what)
     if text == ALL:
         return None
-    if text not in set(catalog.sectors()["sector_code"]):
-        raise InvalidInput(f"неизвестный отраслевой блок: {_shown(text)}")
+    if text not in allowed:
+        raise InvalidInput(f"{unknown}: {_shown(text)}")
     return text
+
+
+def sector(value: object) -> str | None:
+    """A sector code the user may see, or None for «все блоки» (or nothing chosen)."""
+    return _code_or_all(value, set(catalog.sectors()["sector_code"]), "отраслевой блок", "неизвестный отраслевой блок")
 
 
 def channel(value: object) -> str | None:
-    if value is None:
-        return None
-    text = _text(value, "канал")
-    if text == ALL:
-        return None
-    if text not in set(catalog.channels()["channel"]):
-        raise InvalidInput(f"неизвестный канал: {_shown(text)}")
-    return text
+    return _code_or_all(value, set(catalog.channels()["channel"]), "канал", "неизвестный канал")
 
 
 def municipality(value: object, allow_all: bool = True) -> int | None:

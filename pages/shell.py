@@ -6,23 +6,21 @@ to the app explicitly (a module-level ``dash.callback`` would reach only the fir
 
 from __future__ import annotations
 
-import os
-
 import orjson
 from dash import Dash, Input, Output, html
 from flask import Response
 
 from auth.session import current_user
 from metrics import catalog
-from metrics.source import WarehouseMissing, warehouse_path
+from metrics.source import WarehouseMissing, warehouse_identity
 
 REGION_GEOJSON_PATH = "/region.geojson"
 
 
 def region_geojson_url() -> str:
     """The region's boundaries as a URL versioned by the warehouse file, so browsers may cache it."""
-    st = os.stat(warehouse_path())
-    return f"{REGION_GEOJSON_PATH}?v={st.st_ino}-{st.st_mtime_ns}"
+    inode, mtime = warehouse_identity()
+    return f"{REGION_GEOJSON_PATH}?v={inode}-{mtime}"
 
 
 def region_geojson_response() -> Response:

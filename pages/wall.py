@@ -16,7 +16,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
-import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -34,7 +33,7 @@ from metrics.query import query
 from metrics.rating import STATUS_RANKED, rate_organisations
 from metrics.scope import Scope
 from metrics.signals import detect_signals
-from metrics.source import WarehouseMissing, warehouse_path
+from metrics.source import WarehouseMissing, warehouse_identity, warehouse_path
 from pages.common import current_scope
 
 dash.register_page(__name__, path="/wall", name="Экран ЦУР", title="ЦУР — экран ситуационного центра", order=90)
@@ -146,17 +145,16 @@ def _panel_body(code: str) -> list:
 
 def data_version() -> str:
     """Changes when the warehouse file is replaced or rewritten, or its data date moves; cheap."""
-    path = warehouse_path()
     try:
-        st = os.stat(path)
-    except FileNotFoundError:
+        inode, mtime = warehouse_identity()
+    except WarehouseMissing:
         return "missing"
     try:
         as_of = catalog.as_of()
     except Exception:  # a half-written or foreign file: poll again, show a message meanwhile
         log.exception("wall: data date unreadable")
-        return f"unreadable:{st.st_ino}:{st.st_mtime_ns}"
-    return f"{st.st_ino}:{st.st_mtime_ns}:{as_of:%Y-%m-%dT%H:%M:%S}"
+        return f"unreadable:{inode}:{mtime}"
+    return f"{inode}:{mtime}:{as_of:%Y-%m-%dT%H:%M:%S}"
 
 
 @callback(

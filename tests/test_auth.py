@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import re
 import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from auth.users import load_users
 from auth.web import AuthSettings
 from metrics import catalog, source
 from metrics.scope import install_provider
+from tests import dash_requests
+from tests.dash_requests import plotly_array
 
 PASSWORD = "верный-пароль-123"  # noqa: S105 - a test user
 PROJECT = Path(__file__).resolve().parent.parent
@@ -64,13 +64,7 @@ def sign_in(client, login: str, password: str = PASSWORD):
 
 
 def callback_body(dash_app, output_fragment: str, values: dict[str, object]) -> dict:
-    """The JSON the browser posts for the callback whose outputs contain ``output_fragment``."""
-    key, spec = next((k, v) for k, v in dash_app.callback_map.items() if output_fragment in k)
-    outputs = [dict(zip(("id", "property"), o.rsplit(".", 1), strict=True)) for o in key.strip(".").split("...")]
-    inputs = [{"id": i["id"], "property": i["property"], "value": values.get(i["id"])} for i in spec["inputs"]]
-    state = [{"id": i["id"], "property": i["property"], "value": values.get(i["id"])} for i in spec["state"]]
-    return {"output": key, "outputs": outputs if len(outputs) > 1 else outputs[0], "inputs": inputs,
-            "state": state, "changedPropIds": [f"{inputs[0]['id']}.{inputs[0]['property']}"]}
+    return dash_requests.callback_body(dash_app.callback_map, output_fragment, values)
 
 
 def post(client, dash_app, fragment: str, values: dict[str, object]):
@@ -87,12 +81,6 @@ def coloured_municipalities(response) -> set[int]:
     return {int(loc) for loc, z in zip(trace["locations"], plotly_array(trace["z"]), strict=True)
             if z is not None and z == z}
 
-
-def plotly_array(value) -> list:
-    """Plotly sends numeric arrays as typed base64 ({"dtype", "bdata"}); lists stay lists."""
-    if isinstance(value, dict) and "bdata" in value:
-        return np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"]).tolist()
-    return list(value)
 
 
 def test_users_file_holds_hashes_and_rejects_bad_users(users_file, tmp_path):

@@ -17,7 +17,7 @@ import pytest
 import requests
 
 from metrics import source
-from tests.test_auth import callback_body, plotly_array
+from tests.dash_requests import callback_body, plotly_array
 
 PROJECT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow
@@ -93,7 +93,7 @@ def test_killed_import_leaves_old_data_and_the_next_import_succeeds(served_app, 
         requests.get(base + "/", timeout=30)  # the served app sets up its callbacks first
         dash_app = app_module.create_app(db)  # only to read the callback's shape
         dash_app.server.test_client().get("/")
-        body = callback_body(dash_app, "heatmap-map", {"heatmap-period": "2025-10", "heatmap-sector": "all",
+        body = callback_body(dash_app.callback_map, "heatmap-map", {"heatmap-period": "2025-10", "heatmap-sector": "all",
                                                        "heatmap-channel": "all", "heatmap-indicator": "volume"})
         before = volume_total(requests.post(base + "/_dash-update-component", json=body, timeout=30).json())
         inode = os.stat(db).st_ino
