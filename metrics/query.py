@@ -16,11 +16,20 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from data.rollup import DURATIONS, HIST_BUCKETS, HIST_EDGES_HOURS, MEASURES, OPEN_STATUSES_SQL, measure_sql
+from data.rollup import (
+    DURATIONS,
+    HIST_BUCKETS,
+    HIST_EDGES_HOURS,
+    HIST_TABLES,
+    MEASURES,
+    MONTHLY_TABLES,
+    OPEN_STATUSES_SQL,
+    measure_sql,
+)
 from metrics import indicators as ind
 from metrics.periods import Period
 from metrics.scope import REGION, Scope, effective
-from metrics.source import reader
+from metrics.source import is_served, reader
 
 
 class QueryError(ValueError):
@@ -102,46 +111,387 @@ def query_on(
 ) -> pd.DataFrame:
     """``query`` on an open connection (tests and batch jobs); ``labels=False`` leaves out the name
     columns (a caller that merges many frames attaches them once, at the end)."""
+    codes, period, clean, as_of = _prepare_request(con, indicators, by, period, filters, as_of)
+    if compare and any(DIMENSIONS[b].is_time for b in by):
+        raise QueryError("сравнение с прошлым периодом не строится по измерению времени")
+    with_prev = "growth" in codes or compare
+    periods = [period, period.previous()] if with_prev else [period]
+    out = _compute(con, codes, list(by), periods, clean, scope, as_of,
+                   mode="pivot" if with_prev else "single", compare=compare, labels=labels)
+    if compare and by:
+        ranks = {name: col for code in codes for name, col in _ranks(out, code).items()}
+        out = pd.concat([out, pd.DataFrame(ranks, index=out.index)], axis=1)
+    return out
+
+
+def query_periods(
+    con: duckdb.DuckDBPyConnection,
+    indicators: Sequence[str],
+    by: Sequence[str],
+    periods: Sequence[Period],
+    filters: Mapping[str, Iterable[object]] | None = None,
+    scope: Scope = REGION,
+    as_of: dt.datetime | None = None,
+    labels: bool = True,
+) -> pd.DataFrame:
+    """The indicators of ``query`` for several periods in one pass over the data: one row per
+    period and group, ``period_index`` giving the period's place in ``periods`` (0 = the first).
+    The periods must not overlap; each row is computed as ``query`` would for its own period."""
+    if not periods:
+        raise QueryError("не задан ни один период")
+    codes, _, clean, as_of = _prepare_request(con, indicators, by, periods[0], filters, as_of)
+    if "growth" in codes:
+        raise QueryError("рост к прошлому периоду считает query, а не query_periods")
+    ordered = sorted(periods, key=lambda p: p.start)
+    if any(a.end > b.start for a, b in zip(ordered, ordered[1:], strict=False)):
+        raise QueryError("периоды пересекаются")
+    return _compute(con, codes, list(by), list(periods), clean, scope, as_of,
+                    mode="stacked", compare=False, labels=labels)
+
+
+def _prepare_request(con, indicators, by, period, filters, as_of):
     codes = list(dict.fromkeys(indicators))
     for code in codes:
         ind.get(code)
     for name in by:
         if name not in DIMENSIONS:
             raise QueryError(f"неизвестное измерение: {name!r}")
-    if compare and any(DIMENSIONS[b].is_time for b in by):
-        raise QueryError("сравнение с прошлым периодом не строится по измерению времени")
     as_of = as_of or data_as_of(con)
     if period is None:
         from metrics.periods import month
 
         period = month(as_of.date())
-    clean = _clean_filters(con, filters or {})
-    keys = [DIMENSIONS[b].column for b in by]
-
-    current = _compute(con, codes, list(by), period, clean, scope, as_of)
-    if "growth" in codes or compare:
-        previous = _compute(con, codes if compare else ["volume"], list(by), period.previous(), clean, scope, as_of)
-        previous = previous.rename(columns={c: f"{c}_prev" for c in previous.columns if c not in keys})
-        current = current.merge(previous, on=keys, how="left") if keys else _merge_single(current, previous)
-        if "growth" in codes:
-            prev_n = current["volume_prev"].astype("float64")
-            current["growth"] = (current["volume"] - prev_n) / prev_n.where(prev_n > 0)
-            current["growth_base"] = prev_n.fillna(0)
-            current["growth_low"] = current["growth_base"] < ind.get("growth").min_volume
-    if compare and keys:
-        for code in codes:
-            _add_rank(current, code)
-    current = _attach_labels(con, current, list(by) if labels else [], clean, scope, by_for_rate=list(by))
-    return current.reset_index(drop=True)
+    return codes, period, _clean_filters(con, filters or {}), as_of
 
 
 def data_as_of(con: duckdb.DuckDBPyConnection) -> dt.datetime:
     """The data's own "now": the last receipt time (meta ``data_as_of``)."""
-    rows = con.execute("SELECT value FROM meta WHERE key = 'data_as_of'").fetchall()
-    if rows and rows[0][0]:
-        return dt.datetime.fromisoformat(rows[0][0])
-    last = con.execute("SELECT max(received_at) FROM appeal").fetchall()[0][0]
-    return last or dt.datetime.now().replace(microsecond=0)
+    # The served read-only connections see one file for life: the date is read once per connection.
+    cache = _reference_cache.setdefault(con, {}) if is_served(con) else {}
+    if "as_of" not in cache:
+        rows = con.execute("SELECT value FROM meta WHERE key = 'data_as_of'").fetchall()
+        if rows and rows[0][0]:
+            cache["as_of"] = dt.datetime.fromisoformat(rows[0][0])
+        else:
+            last = con.execute("SELECT max(received_at) FROM appeal").fetchall()[0][0]
+            return last or dt.datetime.now().replace(microsecond=0)
+    return cache["as_of"]
+
+
+# --- the computation: one SQL statement per request ------------------------------------------
+
+
+def _compute(
+    con: duckdb.DuckDBPyConnection,
+    codes: list[str],
+    by: list[str],
+    periods: list[Period],
+    filters: dict[str, list],
+    scope: Scope,
+    as_of: dt.datetime,
+    mode: str,
+    compare: bool,
+    labels: bool,
+) -> pd.DataFrame:
+    """Measures, open appeals, indicator arithmetic, the previous period and the names, all in one
+    statement (each pandas step on a small frame costs more than DuckDB's whole rollup query).
+
+    ``mode``: ``single`` (one period), ``pivot`` (period 0 with period 1 as ``*_prev`` columns),
+    ``stacked`` (a row per period and group, ``period_index``). Medians are added afterwards from
+    the duration histograms (or exact quantiles), ranks by ``_add_rank``.
+    """
+    use_rollup = all(p.month_aligned for p in periods) and all(DIMENSIONS[b].rollup_sql for b in by)
+    keys = [DIMENSIONS[b].column for b in by]
+    needed = _needed_measures(codes)
+    needs_open = any(ind.get(c).kind == "open" for c in codes) or "due_or_answered" in needed
+    period_sql, where, params = _period_where(filters, scope, periods, rollup=use_rollup)
+
+    # 1. additive measures per period and group, from the smallest table that has the columns
+    if use_rollup:
+        source = _smallest_table(con, MONTHLY_TABLES, by, filters, scope)
+        group = [f"{DIMENSIONS[b].rollup_sql} AS {DIMENSIONS[b].column}" for b in by]
+        aggs = [f"sum({m}) AS {m}" if m.startswith("sum_") else f"CAST(sum({m}) AS BIGINT) AS {m}"
+                for m in MEASURES if m in needed]
+        eligible = ("CAST(sum(CASE WHEN month + INTERVAL 1 MONTH <= $cutoff THEN n ELSE n_answered END) AS BIGINT)"
+                    " AS eligible_30d")
+    else:
+        source = "appeal"
+        group = [f"{DIMENSIONS[b].fact_sql} AS {DIMENSIONS[b].column}" for b in by]
+        aggs = [measure_sql(m, e) for m, e in MEASURES.items() if m in needed]
+        eligible = "count(*) FILTER (WHERE answered_at IS NOT NULL OR received_at <= $cutoff) AS eligible_30d"
+    if "eligible_30d" in needed:
+        aggs.append(eligible)
+        params["cutoff"] = as_of - dt.timedelta(days=30)
+    ctes = [f"m AS (SELECT {', '.join([f'{period_sql} AS _p', *group, *aggs])} FROM {source} "  # noqa: S608
+            f"WHERE {where} GROUP BY ALL)"]
+    measure_cols = [m for m in MEASURES if m in needed] + (["eligible_30d"] if "eligible_30d" in needed else [])
+
+    # 2. appeals still open on the data date, per period (a few thousand rows: always the facts)
+    open_cols: list[str] = []
+    if needs_open:
+        ctes.append(_open_cte(by, periods, filters, scope, params, as_of))
+        open_cols = ["backlog_open", "overdue_open", "overdue_in_period", *(n for n, _, _ in AGE_BUCKETS)]
+
+    # 3. one row per period and group with every measure (missing = 0)
+    zero = {m: "0.0" if m.startswith("sum_") else "0" for m in measure_cols}
+    cols = [f"coalesce(m.{m}, {zero[m]}) AS {m}" for m in measure_cols]
+    cols += [f"coalesce(o.{c}, 0) AS {c}" for c in open_cols]
+    if "due_or_answered" in needed:
+        cols.append("coalesce(m.n_answered, 0) + coalesce(o.overdue_in_period, 0) AS due_or_answered")
+    if keys:
+        head = ["coalesce(m._p, o._p) AS _p", *(f"coalesce(m.{k}, o.{k}) AS {k}" for k in keys)] if open_cols \
+            else ["m._p AS _p", *(f"m.{k} AS {k}" for k in keys)]
+        same = " AND ".join(["m._p = o._p", *(f"m.{k} IS NOT DISTINCT FROM o.{k}" for k in keys)])
+        body = f"m FULL JOIN o ON {same}" if open_cols else "m"
+    else:  # a row for every period, even one without appeals
+        head = ["per._p AS _p"]
+        body = f"(SELECT CAST(unnest(range({len(periods)})) AS INTEGER) AS _p) per LEFT JOIN m ON m._p = per._p"
+        body += " LEFT JOIN o ON o._p = per._p" if open_cols else ""
+    ctes.append(f"r AS (SELECT {', '.join(head + cols)} FROM {body})")  # noqa: S608 - registry identifiers only
+
+    # 4. the declared arithmetic of every indicator
+    population = None
+    if "rate_10k" in codes:
+        if "municipality" in by:
+            population = "pop.population"
+        else:
+            params["population"] = _population_in_scope(con, filters, scope)
+            population = "$population"
+    joins = " LEFT JOIN municipality pop ON pop.id = r.municipality_id" if population == "pop.population" else ""
+    medians: dict[str, str] = {}
+    median_codes = [c for c in codes if ind.get(c).kind == "median"]
+    hist_cols: list[str] = []
+    for j, code in enumerate(median_codes):
+        if use_rollup:  # each group's duration histogram as two lists; the quantile is read from them below
+            table = _smallest_table(con, HIST_TABLES, by, filters, scope)
+            ctes.append(_histogram_cte(f"q{j}", ind.get(code), by, period_sql, where, params, table))
+            hist_cols += [f"{code}__hb", f"{code}__hn"]
+        else:  # exact quantiles over the facts
+            medians[code] = f"q{j}.value / {ind.get(code).hours_per_unit!r}"
+            ctes.append(_exact_quantile_cte(f"q{j}", ind.get(code), by, period_sql, where, params))
+        same = " AND ".join([f"q{j}._p = r._p", *(f"q{j}.{k} IS NOT DISTINCT FROM r.{k}" for k in keys)])
+        joins += f" LEFT JOIN q{j} ON {same}"
+    exprs = ["r._p AS _p", *(f"r.{k} AS {k}" for k in keys), "CAST(r.n AS BIGINT) AS volume"]
+    for code in codes:
+        exprs += _indicator_sql(code, population, medians.get(code))
+    for j, code in enumerate(median_codes if use_rollup else []):
+        exprs += [f"q{j}.hb AS {code}__hb", f"q{j}.hn AS {code}__hn"]
+    ctes.append(f"i AS (SELECT {', '.join(exprs)} FROM r{joins})")  # noqa: S608 - registry identifiers only
+
+    # 5. the shape asked for
+    if mode == "pivot":
+        prev = ["p.volume AS volume_prev"]
+        if compare:
+            for code in codes:
+                if ind.get(code).kind == "growth":
+                    continue
+                names = [code, f"{code}_base", f"{code}_low"]
+                if code == "backlog_open":
+                    names += [n for n, _, _ in AGE_BUCKETS]
+                prev += [f"p.{c} AS {c}_prev" for c in names if c != "volume"]
+            prev += [f"p.{c} AS {c}_prev" for c in hist_cols]
+        if "growth" in codes:
+            spec = ind.get("growth")
+            prev += [
+                "(c.volume - p.volume) / nullif(CAST(p.volume AS DOUBLE), 0) AS growth",
+                "CAST(coalesce(p.volume, 0) AS DOUBLE) AS growth_base",
+                f"coalesce(p.volume, 0) < {int(spec.min_volume)} AS growth_low",
+            ]
+        same = " AND ".join(["p._p = 1", *(f"c.{k} IS NOT DISTINCT FROM p.{k}" for k in keys)])
+        final = f"SELECT c.* EXCLUDE (_p), {', '.join(prev)} FROM i c LEFT JOIN i p ON {same} WHERE c._p = 0"  # noqa: S608 - registry identifiers only
+    elif mode == "stacked":
+        final = "SELECT i.* RENAME (_p AS period_index) FROM i"
+    else:
+        final = "SELECT i.* EXCLUDE (_p) FROM i"
+    label_dims = [b for b in by if b in _REFERENCE_SQL] if labels else []
+    if label_dims:
+        joins = " ".join(
+            f"LEFT JOIN ({_REFERENCE_SQL[b]}) l{j} ON l{j}.{DIMENSIONS[b].column} = f.{DIMENSIONS[b].column}"
+            for j, b in enumerate(label_dims)
+        )
+        names = [f"l{j}.{c}" for j, b in enumerate(label_dims) for c in _label_columns(con, b)]
+        final = f"SELECT f.*, {', '.join(names)} FROM ({final}) f {joins}"  # noqa: S608 - registry identifiers only
+    sql = f"WITH {', '.join(ctes)} {final}"
+    df = con.execute(sql, params).df()
+    if hist_cols:
+        for code in median_codes:
+            spec = ind.get(code)
+            for suffix in ("", "_prev") if f"{code}__hb_prev" in df else ("",):
+                df[f"{code}{suffix}"] = _quantiles_of_lists(
+                    df[f"{code}__hb{suffix}"], df[f"{code}__hn{suffix}"], spec.quantile) / spec.hours_per_unit
+        df = df.drop(columns=[c for c in df.columns if "__h" in c])
+    return df
+
+
+def _indicator_sql(code: str, population: str | None, quantile: str | None) -> list[str]:
+    """SELECT items of one indicator over ``r``: value, ``_base`` (what it rests on), ``_low``."""
+    spec = ind.get(code)
+    if spec.kind == "growth":
+        return []  # needs the previous period: see the pivot
+    if spec.kind in ("count", "open"):
+        column = spec.numerator if spec.kind == "count" else code
+        value = base = f"CAST(r.{column} AS BIGINT)"
+    elif spec.kind in ("ratio", "mean"):
+        value = f"CAST(r.{spec.numerator} AS DOUBLE) / nullif(CAST(r.{spec.denominator} AS DOUBLE), 0)"
+        base = f"CAST(r.{spec.denominator} AS DOUBLE)"
+    elif spec.kind == "rate":
+        value = f"CAST(r.n AS DOUBLE) * 10000 / CASE WHEN {population} > 0 THEN {population} END"
+        base = "CAST(r.n AS BIGINT)"
+    elif spec.kind == "median":
+        value = f"CAST({quantile or 'NULL'} AS DOUBLE)"  # rollup: from the histograms, after the query
+        base = f"CAST(r.{spec.denominator} AS BIGINT)"
+    else:
+        raise QueryError(f"показатель {code}: неизвестный вид {spec.kind}")
+    items = [f"{value} AS {code}", f"{base} AS {code}_base",
+             f"coalesce({base}, 0) < {int(spec.min_volume)} AS {code}_low"]
+    if code == "backlog_open":
+        items += [f"CAST(r.{name} AS BIGINT) AS {name}" for name, _, _ in AGE_BUCKETS]
+    return items
+
+
+def _open_cte(by, periods, filters, scope, params, as_of) -> str:
+    """Open appeals on the data date: backlog by age, overdue, overdue of the period's own cohort.
+    The backlog counts everything still open that arrived before the period's end."""
+    group = [f"{DIMENSIONS[b].fact_sql} AS {DIMENSIONS[b].column}" for b in by]
+    clauses, _ = _filter_clauses(filters, scope, params)
+    params["as_of"] = as_of
+    ages = [
+        f"count(*) FILTER (WHERE date_diff('day', received_at, $as_of) BETWEEN {lo} AND {hi if hi else 100000}) AS {name}"
+        for name, lo, hi in AGE_BUCKETS
+    ]
+    parts = []
+    for i, _ in enumerate(periods):
+        counts = [
+            f"{i} AS _p",
+            *group,
+            "count(*) AS backlog_open",
+            "count(*) FILTER (WHERE due_at < $as_of) AS overdue_open",
+            f"count(*) FILTER (WHERE due_at < $as_of AND received_at >= $p{i}_start) AS overdue_in_period",
+            *ages,
+        ]
+        where = " AND ".join([f"status IN {OPEN_STATUSES_SQL}", f"received_at < $p{i}_end", *clauses])
+        parts.append(f"SELECT {', '.join(counts)} FROM appeal_open WHERE {where}"  # noqa: S608 - registry identifiers
+                     + (" GROUP BY ALL" if group else ""))
+    return f"o AS ({' UNION ALL '.join(parts)})"
+
+
+def _needed_measures(codes: list[str]) -> set[str]:
+    """The rollup measures the requested indicators rest on (summing all 18 costs time)."""
+    needed = {"n"}
+    for code in codes:
+        spec = ind.get(code)
+        needed |= {m for m in (spec.numerator, spec.denominator) if m}
+    if "due_or_answered" in needed:
+        needed.add("n_answered")
+    if "eligible_30d" in needed:
+        needed.add("n_answered")
+    return needed
+
+
+def _filter_clauses(filters: dict[str, list], scope: Scope, params: dict) -> tuple[list[str], dict]:
+    """Filters and always the scope (narrowed to the signed-in user's, see ``metrics.scope.effective``)."""
+    scope = effective(scope)
+    clauses = []
+    for name, values in filters.items():
+        clauses.append(f"list_contains($f_{name}, {FILTERS[name][0]})")
+        params[f"f_{name}"] = values
+    if scope.municipality_ids is not None:
+        clauses.append("list_contains($scope_m, municipality_id)")
+        params["scope_m"] = sorted(scope.municipality_ids)
+    if scope.sector_ids is not None:
+        clauses.append("list_contains($scope_s, sector_id)")
+        params["scope_s"] = sorted(scope.sector_ids)
+    return clauses, params
+
+
+def _where(filters: dict[str, list], scope: Scope, period: Period, rollup: bool) -> tuple[str, dict]:
+    """The WHERE clause every query shares: period, filters, and always the scope."""
+    column = "month" if rollup else "received_at"
+    params: dict[str, object] = {"p_start": period.start, "p_end": period.end}
+    clauses, params = _filter_clauses(filters, scope, params)
+    return " AND ".join([f"{column} >= $p_start", f"{column} < $p_end", *clauses]), params
+
+
+def _period_where(filters: dict[str, list], scope: Scope, periods: list[Period], rollup: bool) -> tuple[str, str, dict]:
+    """(period index expression, WHERE clause, parameters) for one or several periods."""
+    column = "month" if rollup else "received_at"
+    params: dict[str, object] = {}
+    ranges = []
+    for i, p in enumerate(periods):
+        params[f"p{i}_start"], params[f"p{i}_end"] = p.start, p.end
+        ranges.append(f"{column} >= $p{i}_start AND {column} < $p{i}_end")
+    clauses, params = _filter_clauses(filters, scope, params)
+    if len(periods) == 1:
+        return "0", " AND ".join([ranges[0], *clauses]), params
+    # the overall bounds let DuckDB skip row groups by their zone maps; the ranges keep gaps out
+    params["lo"], params["hi"] = min(p.start for p in periods), max(p.end for p in periods)
+    bounds = [f"{column} >= $lo", f"{column} < $hi", "(" + " OR ".join(f"({r})" for r in ranges) + ")"]
+    index = "CASE " + " ".join(f"WHEN {r} THEN {i}" for i, r in enumerate(ranges)) + " END"
+    return index, " AND ".join(bounds + clauses), params
+
+
+def _smallest_table(con: duckdb.DuckDBPyConnection, tables: Mapping[str, tuple[str, ...]], by: Sequence[str],
+                    filters: Mapping[str, object], scope: Scope) -> str:
+    """The first of ``tables`` (smallest first) present in the warehouse with every column the
+    question groups or filters by, the scope's included; a warehouse built before a table existed
+    simply lacks it."""
+    wanted = {DIMENSIONS[b].column for b in by if not DIMENSIONS[b].is_time} | {FILTERS[f][0] for f in filters}
+    scope = effective(scope)
+    wanted |= {"municipality_id"} if scope.municipality_ids is not None else set()
+    wanted |= {"sector_id"} if scope.sector_ids is not None else set()
+    present = _tables(con)
+    for table, dims in tables.items():
+        if table in present and wanted <= set(dims):
+            return table
+    return next(reversed(tables))
+
+
+def _tables(con: duckdb.DuckDBPyConnection) -> set[str]:
+    cache = _reference_cache.setdefault(con, {})
+    if "tables" not in cache:
+        cache["tables"] = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    return cache["tables"]
+
+
+def _label_columns(con: duckdb.DuckDBPyConnection, name: str) -> list[str]:
+    return [c for c in reference(con, name).columns if c != DIMENSIONS[name].column]
+
+
+def _exact_quantile_cte(name: str, spec: ind.Indicator, by: list[str], period_sql: str, where: str,
+                        params: dict) -> str:
+    """A CTE ``name`` (``_p``, keys, ``value`` in hours): the exact quantile per period and group."""
+    params[f"{name}_q"] = spec.quantile
+    hours = DURATIONS[spec.duration]
+    group = [f"{DIMENSIONS[b].fact_sql} AS {DIMENSIONS[b].column}" for b in by]
+    return (f"{name} AS (SELECT {', '.join([f'{period_sql} AS _p', *group])}, "  # noqa: S608 - registry identifiers
+            f"quantile_cont({hours}, ${name}_q) AS value FROM appeal WHERE ({hours}) IS NOT NULL AND {where} "
+            "GROUP BY ALL)")
+
+
+def _histogram_cte(name: str, spec: ind.Indicator, by: list[str], period_sql: str, where: str, params: dict,
+                   table: str) -> str:
+    """A CTE ``name`` (``_p``, keys, ``hb`` buckets, ``hn`` counts): the duration histogram rows of
+    each period and group, unsummed (a bucket may repeat across months; ``_quantiles_of_lists`` adds
+    them up). Lists instead of a running count: DuckDB's window over many small groups costs more
+    than the rest of the statement."""
+    params[f"{name}_duration"] = spec.duration
+    group = [f"{DIMENSIONS[b].rollup_sql} AS {DIMENSIONS[b].column}" for b in by]
+    return (f"{name} AS (SELECT {', '.join([f'{period_sql} AS _p', *group])}, list(bucket) AS hb, list(n) AS hn "  # noqa: S608
+            f"FROM {table} WHERE duration = ${name}_duration AND {where} GROUP BY ALL)")
+
+
+def _quantiles_of_lists(buckets: pd.Series, counts: pd.Series, q: float) -> np.ndarray:
+    """The q-quantile (hours) of each row's histogram given as bucket and count lists (NaN: none)."""
+    rows = len(buckets)
+    has = [isinstance(b, list | np.ndarray) and len(b) > 0 for b in buckets]
+    lengths = np.array([len(b) if h else 0 for b, h in zip(buckets, has, strict=True)], dtype=np.int64)
+    matrix = np.zeros((rows, HIST_BUCKETS))
+    if lengths.sum():
+        where = np.repeat(np.arange(rows), lengths)
+        b = np.concatenate([np.asarray(x, dtype=np.int64) for x, h in zip(buckets, has, strict=True) if h])
+        k = np.concatenate([np.asarray(x, dtype=float) for x, h in zip(counts, has, strict=True) if h])
+        np.add.at(matrix, (where, b), k)
+    return quantiles_from_histograms(matrix, q)
 
 
 def quantile_from_histogram(counts: np.ndarray, q: float) -> float:
@@ -172,123 +522,6 @@ def quantile_from_histogram(counts: np.ndarray, q: float) -> float:
     return low if frac == 0 else low + frac * (value_at(lo_rank + 1) - low)
 
 
-# --- the computation of one period ----------------------------------------------------------
-
-
-def _compute(
-    con: duckdb.DuckDBPyConnection,
-    codes: list[str],
-    by: list[str],
-    period: Period,
-    filters: dict[str, list],
-    scope: Scope,
-    as_of: dt.datetime,
-) -> pd.DataFrame:
-    use_rollup = period.month_aligned and all(DIMENSIONS[b].rollup_sql for b in by)
-    keys = [DIMENSIONS[b].column for b in by]
-    cutoff_30d = as_of - dt.timedelta(days=30)
-    where, params = _where(filters, scope, period, rollup=use_rollup)
-
-    needed = _needed_measures(codes)
-    if use_rollup:
-        group = [f"{DIMENSIONS[b].rollup_sql} AS {DIMENSIONS[b].column}" for b in by]
-        aggs = [f"sum({m}) AS {m}" for m in MEASURES if m in needed]
-        eligible = "sum(CASE WHEN month + INTERVAL 1 MONTH <= $cutoff THEN n ELSE n_answered END) AS eligible_30d"
-        source = "appeal_monthly"
-    else:
-        group = [f"{DIMENSIONS[b].fact_sql} AS {DIMENSIONS[b].column}" for b in by]
-        aggs = [measure_sql(m, e) for m, e in MEASURES.items() if m in needed]
-        eligible = "count(*) FILTER (WHERE answered_at IS NOT NULL OR received_at <= $cutoff) AS eligible_30d"
-        source = "appeal"
-    if "eligible_30d" in needed:
-        aggs.append(eligible)
-        params["cutoff"] = cutoff_30d
-    sql = (
-        f"SELECT {', '.join(group + aggs)} FROM {source} WHERE {where}"  # noqa: S608 - registry identifiers only
-        + (f" GROUP BY {', '.join(str(i + 1) for i in range(len(group)))}" if group else "")
-    )
-    df = con.execute(sql, params).df()
-    if not keys and df.empty:
-        df = pd.DataFrame([dict.fromkeys(needed & set(df.columns), 0)])
-    measure_cols = [c for c in df.columns if c not in keys]
-    df[measure_cols] = df[measure_cols].fillna(0)
-
-    needs_open = any(ind.get(c).kind == "open" for c in codes) or "response_share" in codes
-    if needs_open:
-        df = _merge_open(con, df, by, keys, period, filters, scope, as_of)
-    if "due_or_answered" in needed:
-        df["due_or_answered"] = df["n_answered"] + df.get("overdue_in_period", 0)
-
-    # columns are collected first and joined once: adding them one by one fragments the frame
-    cols: dict[str, pd.Series] = {"volume": df["n"].astype("int64")}
-    for code in codes:
-        spec = ind.get(code)
-        if spec.kind == "count":
-            cols[code] = df[spec.numerator].astype("int64")
-            cols[f"{code}_base"] = cols[code]
-        elif spec.kind in ("ratio", "mean"):
-            den = df[spec.denominator].astype("float64")
-            cols[code] = df[spec.numerator].astype("float64") / den.where(den > 0)
-            cols[f"{code}_base"] = den
-        elif spec.kind == "rate":
-            cols[code] = df["n"].astype("float64")  # divided by population in _attach_labels
-            cols[f"{code}_base"] = df["n"]
-        elif spec.kind == "open":
-            cols[code] = df[code].astype("int64")
-            cols[f"{code}_base"] = cols[code]
-            if code == "backlog_open":
-                for name, _, _ in AGE_BUCKETS:
-                    cols[name] = df[name].astype("int64")
-        elif spec.kind == "median":
-            cols[f"{code}_base"] = df[spec.denominator]
-    out = pd.concat([df[keys], pd.DataFrame(cols, index=df.index)], axis=1)
-    medians = [c for c in codes if ind.get(c).kind == "median"]
-    if medians:
-        out = _add_medians(con, out, medians, by, keys, period, filters, scope, use_rollup)
-    low = {
-        f"{code}_low": out[f"{code}_base"].fillna(0) < ind.get(code).min_volume
-        for code in codes
-        if ind.get(code).kind != "growth"
-    }
-    out = pd.concat([out, pd.DataFrame(low, index=out.index)], axis=1)
-    return out
-
-
-def _needed_measures(codes: list[str]) -> set[str]:
-    """The rollup measures the requested indicators rest on (summing all 18 costs time)."""
-    needed = {"n"}
-    for code in codes:
-        spec = ind.get(code)
-        needed |= {m for m in (spec.numerator, spec.denominator) if m}
-    if "due_or_answered" in needed:
-        needed.add("n_answered")
-    if "eligible_30d" in needed:
-        needed.add("n_answered")
-    return needed
-
-
-def _where(filters: dict[str, list], scope: Scope, period: Period, rollup: bool) -> tuple[str, dict]:
-    """The WHERE clause every query shares: period, filters, and always the scope (narrowed to the
-    signed-in user's scope, see ``metrics.scope.effective``)."""
-    scope = effective(scope)
-    if rollup:
-        clauses = ["month >= $p_start", "month < $p_end"]
-    else:
-        clauses = ["received_at >= $p_start", "received_at < $p_end"]
-    params: dict[str, object] = {"p_start": period.start, "p_end": period.end}
-    for name, values in filters.items():
-        column = FILTERS[name][0]
-        clauses.append(f"list_contains($f_{name}, {column})")
-        params[f"f_{name}"] = values
-    if scope.municipality_ids is not None:
-        clauses.append("list_contains($scope_m, municipality_id)")
-        params["scope_m"] = sorted(scope.municipality_ids)
-    if scope.sector_ids is not None:
-        clauses.append("list_contains($scope_s, sector_id)")
-        params["scope_s"] = sorted(scope.sector_ids)
-    return " AND ".join(clauses), params
-
-
 def _clean_filters(con: duckdb.DuckDBPyConnection, filters: Mapping[str, Iterable[object]]) -> dict[str, list]:
     clean: dict[str, list] = {}
     for name, raw in filters.items():
@@ -317,96 +550,6 @@ def _clean_filters(con: duckdb.DuckDBPyConnection, filters: Mapping[str, Iterabl
     return clean
 
 
-def _merge_open(con, df, by, keys, period, filters, scope, as_of) -> pd.DataFrame:
-    """Open appeals on the data date: overdue, backlog by age, overdue of the period's cohort."""
-    group = [f"{DIMENSIONS[b].fact_sql} AS {DIMENSIONS[b].column}" for b in by]
-    where, params = _where(filters, scope, period, rollup=False)
-    # backlog counts everything still open that arrived before the period's end
-    where = where.replace("received_at >= $p_start AND ", "")
-    params.pop("p_start")
-    params["as_of"] = as_of
-    params["p_start2"] = period.start
-    ages = [
-        f"count(*) FILTER (WHERE date_diff('day', received_at, $as_of) BETWEEN {lo} AND {hi if hi else 100000}) AS {name}"
-        for name, lo, hi in AGE_BUCKETS
-    ]
-    counts = [
-        "count(*) AS backlog_open",
-        "count(*) FILTER (WHERE due_at < $as_of) AS overdue_open",
-        "count(*) FILTER (WHERE due_at < $as_of AND received_at >= $p_start2) AS overdue_in_period",
-    ]
-    sql = (
-        f"SELECT {', '.join(group + counts + ages)} "  # noqa: S608 - registry identifiers only
-        f"FROM appeal_open WHERE status IN {OPEN_STATUSES_SQL} AND {where}"
-        + (f" GROUP BY {', '.join(str(i + 1) for i in range(len(group)))}" if group else "")
-    )
-    open_df = con.execute(sql, params).df()
-    if keys:
-        df = df.merge(open_df, on=keys, how="outer")
-    else:
-        df = pd.concat([df.reset_index(drop=True), open_df.reset_index(drop=True)], axis=1)
-    fill = [c for c in df.columns if c not in keys]
-    df[fill] = df[fill].fillna(0)
-    return df
-
-
-def _add_medians(con, out, codes, by, keys, period, filters, scope, use_rollup) -> pd.DataFrame:
-    for code in codes:
-        spec = ind.get(code)
-        if use_rollup:
-            where, params = _where(filters, scope, period, rollup=True)
-            params["duration"] = spec.duration
-            group = [f"{DIMENSIONS[b].rollup_sql} AS {DIMENSIONS[b].column}" for b in by]
-            sql = (
-                f"SELECT {', '.join(group + ['bucket', 'sum(n) AS n'])} FROM appeal_monthly_hist "  # noqa: S608
-                f"WHERE duration = $duration AND {where} GROUP BY {', '.join(str(i + 1) for i in range(len(group) + 1))}"
-            )
-            hist = con.execute(sql.replace("FROM appeal_monthly_hist ", f"FROM {_hist_table(by, filters)} "),
-                               params).df()
-            values = _quantiles(hist, keys, spec.quantile)
-        else:
-            where, params = _where(filters, scope, period, rollup=False)
-            hours = DURATIONS[spec.duration]
-            params["q"] = spec.quantile
-            group = [f"{DIMENSIONS[b].fact_sql} AS {DIMENSIONS[b].column}" for b in by]
-            sql = (
-                f"SELECT {', '.join(group + [f'quantile_cont({hours}, $q) AS value'])} FROM appeal "  # noqa: S608
-                f"WHERE ({hours}) IS NOT NULL AND {where}"
-                + (f" GROUP BY {', '.join(str(i + 1) for i in range(len(group)))}" if group else "")
-            )
-            values = con.execute(sql, params).df()
-        values = values.rename(columns={"value": code})
-        values[code] = values[code] / spec.hours_per_unit
-        if keys:
-            out = out.merge(values[[*keys, code]], on=keys, how="left")
-        else:
-            out[code] = values[code].iloc[0] if len(values) else np.nan
-    return out
-
-
-def _hist_table(by: Sequence[str], filters: Mapping[str, object]) -> str:
-    """The smaller histogram rollup when the question needs only bodies and places (the scope is
-    always municipality and sector, both kept there)."""
-    body = {"municipality", "sector", "organisation"}
-    return "appeal_monthly_hist_body" if set(by) <= body and set(filters) <= body else "appeal_monthly_hist"
-
-
-def _quantiles(hist: pd.DataFrame, keys: list[str], q: float) -> pd.DataFrame:
-    """Quantiles of every group's histogram at once (groups × buckets matrix, no Python loop)."""
-    if hist.empty:
-        return pd.DataFrame(columns=[*keys, "value"])
-    if keys:
-        grouped = hist.groupby(keys, dropna=False, sort=False)
-        codes = grouped.ngroup().to_numpy()
-        groups = grouped.size().reset_index()[keys]
-    else:
-        codes, groups = np.zeros(len(hist), dtype=int), pd.DataFrame(index=[0])
-    matrix = np.zeros((len(groups), HIST_BUCKETS))
-    np.add.at(matrix, (codes, hist["bucket"].to_numpy(dtype=int)), hist["n"].to_numpy(dtype=float))
-    groups["value"] = quantiles_from_histograms(matrix, q)
-    return groups
-
-
 def quantiles_from_histograms(matrix: np.ndarray, q: float) -> np.ndarray:
     """``quantile_from_histogram`` for each row of a groups × buckets matrix."""
     counts = np.asarray(matrix, dtype=float)
@@ -433,24 +576,22 @@ def quantiles_from_histograms(matrix: np.ndarray, q: float) -> np.ndarray:
     return np.where(total > 0, out, np.nan)
 
 
-def _merge_single(current: pd.DataFrame, previous: pd.DataFrame) -> pd.DataFrame:
-    return pd.concat([current.reset_index(drop=True), previous.reset_index(drop=True)], axis=1)
-
-
-def _add_rank(df: pd.DataFrame, code: str) -> None:
+def _ranks(df: pd.DataFrame, code: str) -> dict[str, pd.Series]:
     """Rank 1 = best, among rows with enough data; None where the value is «мало данных»."""
     spec = ind.get(code)
+    out: dict[str, pd.Series] = {}
     if spec.higher_is_better is None or code not in df:
-        return
+        return out
     ascending = not spec.higher_is_better
     for suffix in ("", "_prev"):
         col = f"{code}{suffix}"
         if col not in df:
             continue
         low = df.get(f"{code}_low{suffix}", pd.Series(False, index=df.index)).fillna(True).astype(bool)
-        df[f"{code}_rank{suffix}"] = df[col].where(~low).rank(ascending=ascending, method="min")
-    if f"{code}_rank_prev" in df:
-        df[f"{code}_rank_change"] = df[f"{code}_rank_prev"] - df[f"{code}_rank"]
+        out[f"{code}_rank{suffix}"] = df[col].where(~low).rank(ascending=ascending, method="min")
+    if f"{code}_rank_prev" in out:
+        out[f"{code}_rank_change"] = out[f"{code}_rank_prev"] - out[f"{code}_rank"]
+    return out
 
 
 _REFERENCE_SQL: dict[str, str] = {
@@ -476,30 +617,6 @@ def reference(con: duckdb.DuckDBPyConnection, name: str) -> pd.DataFrame:
     if name not in cache:
         cache[name] = con.execute(_REFERENCE_SQL[name]).df()
     return cache[name]
-
-
-def _attach_labels(
-    con: duckdb.DuckDBPyConnection,
-    df: pd.DataFrame,
-    by: list[str],
-    filters: dict[str, list],
-    scope: Scope,
-    by_for_rate: list[str] | None = None,
-) -> pd.DataFrame:
-    for name in by:
-        if name in _REFERENCE_SQL:
-            df = df.merge(reference(con, name), on=DIMENSIONS[name].column, how="left")
-    rate_cols = [c for c in ("rate_10k", "rate_10k_prev") if c in df]
-    if rate_cols:
-        if "municipality" in (by_for_rate if by_for_rate is not None else by):
-            ref = reference(con, "municipality")[["municipality_id", "population"]]
-            population = df[["municipality_id"]].merge(ref, on="municipality_id", how="left")["population"]
-            population = pd.Series(population.to_numpy(dtype="float64"), index=df.index)
-        else:
-            population = pd.Series(_population_in_scope(con, filters, scope), index=df.index, dtype="float64")
-        for col in rate_cols:
-            df[col] = df[col] * 10_000 / population.where(population > 0)
-    return df
 
 
 def _population_in_scope(con: duckdb.DuckDBPyConnection, filters: dict[str, list], scope: Scope) -> float:

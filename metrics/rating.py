@@ -39,7 +39,7 @@ import pandas as pd
 
 from metrics import indicators as ind
 from metrics.periods import Period
-from metrics.query import data_as_of, query_on, reference
+from metrics.query import data_as_of, query_periods, reference
 from metrics.scope import REGION, Scope, municipal_rating
 from metrics.source import reader
 
@@ -243,13 +243,11 @@ def _rate(
     key = "organisation_id" if by == "organisation" else "municipality_id"
     as_of = data_as_of(con)
 
-    # The previous period is queried on its own rather than with compare=True: the comparison
-    # keeps only today's bodies, and the previous ranks must be those of the previous list.
-    # Names are attached once at the end: merging text columns is what costs time in pandas.
-    current = query_on(con, INDICATOR_CODES, [by], period, filters, scope, as_of=as_of, labels=False)
-    previous = query_on(con, INDICATOR_CODES, [by], period.previous(), filters, scope, as_of=as_of, labels=False)
-    current = _prepare(con, current, by, key)
-    previous = _prepare(con, previous, by, key)
+    # Both periods in one pass over the rollups, each rated on its own list of bodies (not with
+    # compare=True, which keeps only today's bodies: the previous ranks must be the previous list's).
+    both = query_periods(con, INDICATOR_CODES, [by], [period, period.previous()], filters, scope, as_of=as_of)
+    current = _prepare(both[both["period_index"] == 0], by, key)
+    previous = _prepare(both[both["period_index"] == 1], by, key)
 
     current = _score(current, w, floor)
     previous = _score(previous, w, floor)
@@ -262,10 +260,7 @@ def _rate(
     out["rank_change"] = (out["rank_prev"] - out["rank"]).astype("Int64")
     out["peer_rank_change"] = (out["peer_rank_prev"] - out["peer_rank"]).astype("Int64")
     if by == "organisation":
-        names = reference(con, "organisation")[["organisation_id", "organisation_name"]]
-        out = out.merge(names, on=key, how="left").merge(_organisation_homes(con), on=key, how="left")
-    else:
-        out = out.merge(reference(con, "municipality")[["municipality_id", "municipality_name"]], on=key, how="left")
+        out = out.merge(_organisation_homes(con), on=key, how="left")
 
     labels = (["organisation_id", "organisation_name", "organisation_kind"] if by == "organisation" else []) + [
         "municipality_id", "municipality_name"]
@@ -276,13 +271,11 @@ def _rate(
     return out[columns].reset_index(drop=True)
 
 
-def _prepare(con: duckdb.DuckDBPyConnection, df: pd.DataFrame, by: str, key: str) -> pd.DataFrame:
+def _prepare(df: pd.DataFrame, by: str, key: str) -> pd.DataFrame:
     """Drop appeals without a body and add the peer group (organisations: their kind)."""
     df = df[df[key].notna()].copy()
     df[key] = df[key].astype("int64")
     if by == "organisation":
-        kinds = reference(con, "organisation")[["organisation_id", "organisation_kind"]]
-        df = df.merge(kinds, on="organisation_id", how="left")
         df["peer_group"] = df["organisation_kind"].fillna(NO_KIND_PEER_GROUP)
     else:
         df["peer_group"] = MUNICIPALITY_PEER_GROUP
@@ -301,15 +294,14 @@ def _organisation_homes(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
 def indicator_score(values: pd.Series, higher_is_better: bool, groups: pd.Series | None = None) -> pd.Series:
     """Min–max score 0–100 of one indicator within each group (one group when None); 100 for all
     when all values of a group are equal, NaN where the value is missing."""
-    frame = values.astype("float64").to_frame("x")
-    return _scores(frame, {"x": higher_is_better}, groups)["x"]
+    codes = pd.factorize(groups)[0] if groups is not None else np.zeros(len(values), dtype=np.int64)
+    x = values.to_numpy(dtype="float64")[:, None]
+    return pd.Series(_scores(x, np.array([higher_is_better]), codes)[:, 0], index=values.index)
 
 
-def _scores(values: pd.DataFrame, higher: Mapping[str, bool], groups: pd.Series | None) -> pd.DataFrame:
-    """``indicator_score`` of every column at once, in numpy (pandas' grouped transforms cost more
-    than the whole rating query on a list of a few hundred bodies)."""
-    x = values.to_numpy(dtype="float64")
-    codes = (pd.factorize(groups)[0] if groups is not None else np.zeros(len(values), dtype=np.int64))
+def _scores(x: np.ndarray, higher: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """``indicator_score`` of every column of ``x`` at once within the groups ``codes``, in numpy
+    (pandas' grouped transforms cost more than the whole rating query on a few hundred bodies)."""
     n_groups = int(codes.max()) + 1 if len(codes) else 0
     lo = np.full((n_groups, x.shape[1]), np.inf)
     hi = np.full((n_groups, x.shape[1]), -np.inf)
@@ -320,48 +312,70 @@ def _scores(values: pd.DataFrame, higher: Mapping[str, bool], groups: pd.Series 
     varied = spread > _EPS
     with np.errstate(invalid="ignore", divide="ignore"):
         scaled = (x - lo) / np.where(varied, spread, np.nan) * 100.0
-    flip = np.array([not higher[c] for c in values.columns])
-    scaled[:, flip] = 100.0 - scaled[:, flip]
-    out = np.where(varied, scaled, np.where(np.isnan(x), np.nan, 100.0))
-    return pd.DataFrame(out, index=values.index, columns=values.columns)
+    scaled[:, ~higher] = 100.0 - scaled[:, ~higher]
+    return np.where(varied, scaled, np.where(np.isnan(x), np.nan, 100.0))
+
+
+def _rank_desc(values: np.ndarray, codes: np.ndarray | None = None) -> np.ndarray:
+    """Rank 1 = highest, ties share the best place (pandas' method="min"), within each group of
+    ``codes``; NaN where the value is NaN."""
+    out = np.full(len(values), np.nan)
+    groups = np.zeros(len(values), dtype=np.int64) if codes is None else codes
+    for g in np.unique(groups):
+        member = (groups == g) & ~np.isnan(values)
+        ordered = np.sort(values[member])
+        out[member] = len(ordered) - np.searchsorted(ordered, values[member], side="right") + 1
+    return out
 
 
 def _score(df: pd.DataFrame, weights: Mapping[str, float], min_volume: int) -> pd.DataFrame:
     """Component scores, composite, status and ranks of one period's list."""
-    df = df.copy()
-    eligible = df["volume"] >= min_volume
-    members = eligible.groupby(df["peer_group"]).transform("sum")
-    alone = eligible & (members == 1) & (df["peer_group"] != MUNICIPALITY_PEER_GROUP) & (eligible.sum() > 1)
+    volume = df["volume"].to_numpy()
+    groups = df["peer_group"].to_numpy(dtype=object)
+    eligible = volume >= min_volume
+    codes = pd.factorize(groups)[0]
+    members = np.bincount(codes, weights=eligible)[codes] if len(codes) else np.zeros(0)
+    alone = eligible & (members == 1) & (groups != MUNICIPALITY_PEER_GROUP) & (eligible.sum() > 1)
     # every rating indicator has a direction (tested)
-    higher = {code: bool(ind.get(code).higher_is_better) for code in INDICATOR_CODES}
-    values = df[list(INDICATOR_CODES)].astype("float64").where(eligible, axis=0)
-    scores = _scores(values, higher, df["peer_group"])
+    higher = np.array([bool(ind.get(code).higher_is_better) for code in INDICATOR_CODES])
+    values = df[list(INDICATOR_CODES)].to_numpy(dtype="float64", copy=True)
+    values[~eligible] = np.nan
+    scores = _scores(values, higher, codes)
     if alone.any():
-        scores.loc[alone] = _scores(values, higher, None).loc[alone]
-        df.loc[alone, "peer_group"] = ALONE_PEER_GROUP
-    for component, codes in COMPONENT_INDICATORS.items():
-        df[component] = scores[list(codes)].mean(axis=1, skipna=True)
+        scores[alone] = _scores(values, higher, np.zeros(len(values), dtype=np.int64))[alone]
+        groups = np.where(alone, ALONE_PEER_GROUP, groups)
+    column = {code: i for i, code in enumerate(INDICATOR_CODES)}
+    components = np.full((len(df), len(COMPONENT_LABELS)), np.nan)
+    for j, indicator_codes in enumerate(COMPONENT_INDICATORS.values()):
+        part = scores[:, [column[c] for c in indicator_codes]]
+        known = (~np.isnan(part)).sum(axis=1)
+        with np.errstate(invalid="ignore"):
+            components[:, j] = np.where(known > 0, np.nansum(part, axis=1) / np.maximum(known, 1), np.nan)
+    w = np.array([weights[c] for c in COMPONENT_LABELS], dtype="float64")
+    present = ~np.isnan(components)
+    weight_sum = (present * w).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        composite = np.where(weight_sum > 0, (np.nan_to_num(components) * w).sum(axis=1) / weight_sum, np.nan)
 
-    scores = df[list(COMPONENT_LABELS)]
-    w = pd.Series(weights, dtype="float64")[scores.columns]
-    present = scores.notna()
-    weight_sum = present.mul(w, axis=1).sum(axis=1)
-    df["composite"] = scores.fillna(0).mul(w, axis=1).sum(axis=1) / weight_sum.where(weight_sum > 0)
-
-    ranked = eligible & df["composite"].notna()
-    df["status"] = np.where(ranked, STATUS_RANKED, STATUS_TOO_FEW)
-    df.loc[~ranked, [*COMPONENT_LABELS, "composite"]] = np.nan
-    rankable = df["composite"].where(ranked)
-    df["rank"] = rankable.rank(ascending=False, method="min").astype("Int64")
-    df["peer_rank"] = rankable.groupby(df["peer_group"]).rank(ascending=False, method="min").astype("Int64")
-    df["peer_count"] = ranked.groupby(df["peer_group"]).transform("sum").astype("int64")
+    ranked = eligible & ~np.isnan(composite)
+    components[~ranked] = np.nan
+    composite[~ranked] = np.nan
+    final_codes = pd.factorize(groups)[0]
+    rank = _rank_desc(composite)
+    peer_rank = _rank_desc(composite, final_codes)
+    peer_count = np.bincount(final_codes, weights=ranked)[final_codes] if len(df) else np.zeros(0)
     # a body alone in its kind was scored against everyone: its place is its place in the whole list
-    df.loc[alone & ranked, "peer_rank"] = df.loc[alone & ranked, "rank"]
-    df.loc[alone & ranked, "peer_count"] = int(ranked.sum())
+    peer_rank = np.where(alone & ranked, rank, peer_rank)
+    peer_count = np.where(alone & ranked, ranked.sum(), peer_count)
 
-    df["weak_component_code"] = _weak(df[[c for c in COMPONENT_LABELS if weights[c] > 0]])
-    df["weak_component"] = df["weak_component_code"].map(COMPONENT_LABELS)
-    return df
+    out = {"peer_group": groups, **{c: components[:, j] for j, c in enumerate(COMPONENT_LABELS)},
+           "composite": composite, "status": np.where(ranked, STATUS_RANKED, STATUS_TOO_FEW),
+           "rank": pd.array(rank, dtype="Int64"), "peer_rank": pd.array(peer_rank, dtype="Int64"),
+           "peer_count": peer_count.astype("int64")}
+    frame = pd.DataFrame(out, index=df.index)
+    frame["weak_component_code"] = _weak(frame[[c for c in COMPONENT_LABELS if weights[c] > 0]])
+    frame["weak_component"] = frame["weak_component_code"].map(COMPONENT_LABELS)
+    return pd.concat([df.drop(columns=[c for c in frame.columns if c in df.columns]), frame], axis=1)
 
 
 def _weak(scores: pd.DataFrame) -> pd.Series:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -23,6 +24,7 @@ import duckdb
 from data.warehouse import connect, default_db_path
 
 _configured: Path | None = None
+_served: weakref.WeakSet = weakref.WeakSet()  # connections opened here: read-only, one file for life
 _local = threading.local()
 _switch = threading.Condition()
 _state: dict = {"identity": None, "active": 0, "connections": {}}  # guarded by _switch
@@ -53,6 +55,11 @@ def warehouse_identity() -> tuple[int, int]:
     except FileNotFoundError as exc:
         raise WarehouseMissing(str(path)) from exc
     return st.st_ino, st.st_mtime_ns
+
+
+def is_served(con: duckdb.DuckDBPyConnection) -> bool:
+    """True for a read-only connection of ``reader``: what it sees never changes while it is open."""
+    return con in _served
 
 
 def close_thread_connection() -> None:
@@ -96,6 +103,7 @@ def reader() -> Iterator[duckdb.DuckDBPyConnection]:
         if con is None:
             con = connect(path, read_only=True)
             _state["connections"][me] = con
+            _served.add(con)
         _state["active"] += 1
     _local.depth, _local.con = 1, con
     try:

@@ -12,7 +12,7 @@ import pytest
 from data.warehouse import connect, ensure_initialised
 from metrics import indicators
 from metrics.periods import PeriodError, parse_period
-from metrics.query import QueryError, quantile_from_histogram, query_on
+from metrics.query import QueryError, quantile_from_histogram, query_on, query_periods
 from metrics.scope import REGION, Scope
 from tests.conftest import finish_warehouse
 
@@ -116,6 +116,22 @@ def test_by_municipality_with_previous_period(con) -> None:
     assert df.loc["город Смоленск", "on_time_share"] == pytest.approx(2 / 3)
     assert df.loc["Велижский", "rate_10k"] == pytest.approx(2 * 10_000 / 10117)
     assert df["on_time_share_rank"].isna().all()  # «мало данных»: nobody is ranked on four answers
+
+
+@pytest.mark.parametrize("periods", [[OCTOBER, OCTOBER.previous()],
+                                     [OCTOBER_FACTS, parse_period("2025-09-02..2025-09-30")]],
+                         ids=["rollup", "facts"])
+def test_several_periods_in_one_pass_equal_each_period_alone(con, periods) -> None:
+    codes = [c for c in ALL if c != "growth"]
+    both = query_periods(con, codes, ["municipality"], periods)
+    for i, period in enumerate(periods):
+        alone = query_on(con, codes, ["municipality"], period).set_index("municipality_id").sort_index()
+        part = both[both["period_index"] == i].drop(columns="period_index").set_index("municipality_id").sort_index()
+        assert list(part.index) == list(alone.index) and len(part) == 2
+        for column in alone.columns:
+            assert part[column].tolist() == pytest.approx(alone[column].tolist(), nan_ok=True), column
+    with pytest.raises(QueryError, match="пересекаются"):
+        query_periods(con, ["volume"], [], [OCTOBER, OCTOBER])
 
 
 def test_previous_period_of_each_kind() -> None:

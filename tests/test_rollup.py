@@ -9,10 +9,10 @@ import duckdb
 
 from data.importer import run_import
 from data.mapping import load_mapping
-from data.rollup import MEASURES, refresh_rollups
+from data.rollup import HIST_TABLES, MEASURES, MONTHLY_TABLES, create_rollup_tables, refresh_rollups
 from data.warehouse import connect
 
-TABLES = ("appeal_monthly", "appeal_monthly_hist", "appeal_monthly_hist_body", "appeal_weekly", "appeal_open")
+TABLES = ("appeal_weekly", "appeal_open", *MONTHLY_TABLES, *HIST_TABLES)
 
 
 def snapshot(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple]]:
@@ -57,4 +57,37 @@ def test_incremental_refresh_after_import_equals_full_rebuild(small_demo: Path, 
     refresh_rollups(con)
     con.execute("COMMIT")
     assert snapshot(con) == incremental
+    con.close()
+
+
+def _regrouped(con: duckdb.DuckDBPyConnection, source: str, table: str, dims: tuple[str, ...], cols: list[str]) -> tuple:
+    keys = ", ".join(("month", *dims))
+    sums = ", ".join(f"sum({c}) AS {c}" for c in cols)
+    a = sorted(con.execute(f"SELECT {keys}, {sums} FROM {source} GROUP BY ALL").fetchall(), key=repr)  # noqa: S608
+    b = sorted(con.execute(f"SELECT {keys}, {sums} FROM {table} GROUP BY ALL").fetchall(), key=repr)  # noqa: S608
+    return a, b
+
+
+def test_smaller_tables_are_the_full_grain_regrouped(small_demo: Path) -> None:
+    con = duckdb.connect(str(small_demo), read_only=True)
+    for table, dims in MONTHLY_TABLES.items():
+        a, b = _regrouped(con, "appeal_monthly", table, dims, list(MEASURES))
+        assert a == b and len(b) > 0, table
+    for table, dims in HIST_TABLES.items():
+        a, b = _regrouped(con, "appeal_monthly_hist", table, (*dims, "duration", "bucket"), ["n"])
+        assert a == b and len(b) > 0, table
+    # each is much smaller than the full grain: that is what they are for
+    full = con.execute("SELECT count(*) FROM appeal_monthly").fetchall()[0][0]
+    assert con.execute("SELECT count(*) FROM appeal_monthly_ms").fetchall()[0][0] * 5 < full
+
+
+def test_a_warehouse_from_before_the_smaller_tables_gets_them_filled(small_demo: Path, tmp_path: Path) -> None:
+    db = tmp_path / "old.duckdb"
+    db.write_bytes(small_demo.read_bytes())
+    con = connect(db)
+    expected = snapshot(con)
+    for table in ("appeal_monthly_ms", "appeal_monthly_o", "appeal_monthly_hist_o"):
+        con.execute(f"DROP TABLE {table}")  # noqa: S608 - constant names
+    create_rollup_tables(con)
+    assert snapshot(con) == expected
     con.close()
