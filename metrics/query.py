@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 import weakref
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 import duckdb
@@ -76,6 +78,25 @@ AGE_BUCKETS = (("backlog_le3", 0, 3), ("backlog_4_10", 4, 10), ("backlog_11_30",
 
 
 # --- public API ------------------------------------------------------------------------------
+
+_facts_only: ContextVar[bool] = ContextVar("facts_only", default=False)
+
+
+@contextmanager
+def facts_only() -> Iterator[None]:
+    """Within this block every query reads the facts, never the rollups: the same answers (exact
+    medians) the slow way, for the benchmark's baseline and for tests comparing the two paths."""
+    token = _facts_only.set(True)
+    try:
+        yield
+    finally:
+        _facts_only.reset(token)
+
+
+def reads_rollups() -> bool:
+    """False inside ``facts_only``."""
+    return not _facts_only.get()
+
 
 
 def query(
@@ -200,7 +221,8 @@ def _compute(
     ``stacked`` (a row per period and group, ``period_index``). Medians are added afterwards from
     the duration histograms (or exact quantiles), ranks by ``_add_rank``.
     """
-    use_rollup = all(p.month_aligned for p in periods) and all(DIMENSIONS[b].rollup_sql for b in by)
+    use_rollup = (not _facts_only.get() and all(p.month_aligned for p in periods)
+                  and all(DIMENSIONS[b].rollup_sql for b in by))
     keys = [DIMENSIONS[b].column for b in by]
     needed = _needed_measures(codes)
     needs_open = any(ind.get(c).kind == "open" for c in codes) or "due_or_answered" in needed

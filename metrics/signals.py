@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from metrics.periods import Period
-from metrics.query import _where, data_as_of, reference
+from metrics.query import _where, data_as_of, reads_rollups, reference
 from metrics.scope import REGION, Scope
 from metrics.source import reader
 
@@ -86,19 +86,23 @@ def detect_signals(
 
     all_weeks = pd.date_range(first, latest, freq="7D").date
     # groups × 2·weeks matrix, oldest week first (a numpy scatter: pivot_table costs tens of ms)
-    grouped = counts.groupby(["municipality_id", "category_id"], sort=True)
-    group_codes = grouped.ngroup().to_numpy()
-    group_keys = grouped.size().index
+    pairs = counts["municipality_id"].to_numpy(dtype="int64") * 2**32 + counts["category_id"].to_numpy(dtype="int64")
+    unique_pairs, group_codes = np.unique(pairs, return_inverse=True)
+    group_keys = pd.MultiIndex.from_arrays([unique_pairs // 2**32, unique_pairs % 2**32],
+                                           names=["municipality_id", "category_id"])
     days = (counts["week"].to_numpy(dtype="datetime64[D]") - np.datetime64(first, "D")).astype("int64")
     week_codes = days // 7
     inside = (days % 7 == 0) & (week_codes >= 0) & (week_codes < len(all_weeks))
     x = np.zeros((len(group_keys), len(all_weeks)))
     np.add.at(x, (group_codes[inside], week_codes[inside]), counts["n"].to_numpy(dtype="float64")[inside])
+    # a run lasts until the latest week, which must then have enough appeals: only those groups can fire
+    live = np.flatnonzero(x[:, -1] >= min_count)
+    x, group_keys = x[live], group_keys[live]
 
     # Candidate run starts j = the last ``weeks`` weeks; the baseline of j is the ``weeks`` weeks before it.
     windows = np.lib.stride_tricks.sliding_window_view(x, weeks, axis=1)[:, :weeks, :]  # groups × j × window
-    median = np.median(windows, axis=2)  # groups × j
-    mad = np.median(np.abs(windows - median[:, :, None]), axis=2)
+    median = _median_last(windows)  # groups × j
+    mad = _median_last(np.abs(windows - median[:, :, None]))
     scale = np.maximum(np.maximum(MAD_TO_SD * mad, np.sqrt(median)), 1.0)
     recent = x[:, weeks:]  # groups × k (the same weeks as j)
     # z of week k against the baseline frozen before start j: groups × j × k
@@ -132,6 +136,14 @@ def detect_signals(
     return out.sort_values(["z", "count"], ascending=False, kind="stable")[COLUMNS].reset_index(drop=True)
 
 
+def _median_last(values: np.ndarray) -> np.ndarray:
+    """``np.median`` over the last axis by a full sort: the axis is short (the baseline weeks) and
+    sorting it is several times faster than median's partition over many small rows."""
+    ordered = np.sort(values, axis=-1)
+    n = values.shape[-1]
+    return ordered[..., n // 2] if n % 2 else (ordered[..., n // 2 - 1] + ordered[..., n // 2]) / 2
+
+
 def recent_signals(limit: int = 20, **kwargs: object) -> pd.DataFrame:
     """The ``limit`` strongest current signals (arguments as ``detect_signals``)."""
     return detect_signals(**kwargs).head(limit).reset_index(drop=True)  # type: ignore[arg-type]
@@ -144,6 +156,9 @@ def _weekly_counts(
     # ``_where`` writes the period over the rollup's ``month`` column; the weekly rollup's ``week``
     # is given that name so the same clause (with the scope, which must never be forgotten) applies.
     source = "(SELECT week AS month, municipality_id, sector_id, category_id, n FROM appeal_weekly)"
+    if not reads_rollups():
+        source = ("(SELECT CAST(date_trunc('week', received_at) AS DATE) AS month, municipality_id, sector_id, "
+                  "category_id, 1 AS n FROM appeal)")
     where, params = _where({}, scope, _range(start, end), rollup=True)
     sql = (
         "SELECT month AS week, municipality_id, category_id, CAST(sum(n) AS INTEGER) AS n "  # noqa: S608 - see above
