@@ -251,8 +251,10 @@ def _compute(
     # 2. appeals still open on the data date, per period (a few thousand rows: always the facts)
     open_cols: list[str] = []
     if needs_open:
-        ctes.append(_open_cte(by, periods, filters, scope, params, as_of))
-        open_cols = ["backlog_open", "overdue_open", "overdue_in_period", *(n for n, _, _ in AGE_BUCKETS)]
+        open_cols = (["backlog_open", *(n for n, _, _ in AGE_BUCKETS)] if "backlog_open" in codes else []) + (
+            ["overdue_open"] if "overdue_open" in codes else []) + (
+            ["overdue_in_period"] if "due_or_answered" in needed else [])
+        ctes.append(_open_cte(by, periods, filters, scope, params, as_of, open_cols))
 
     # 3. one row per period and group with every measure (missing = 0)
     zero = {m: "0.0" if m.startswith("sum_") else "0" for m in measure_cols}
@@ -371,30 +373,37 @@ def _indicator_sql(code: str, population: str | None, quantile: str | None) -> l
     return items
 
 
-def _open_cte(by, periods, filters, scope, params, as_of) -> str:
-    """Open appeals on the data date: backlog by age, overdue, overdue of the period's own cohort.
-    The backlog counts everything still open that arrived before the period's end."""
+def _open_cte(by, periods, filters, scope, params, as_of, wanted: list[str]) -> str:
+    """Open appeals on the data date: backlog by age, overdue, overdue of the period's own cohort
+    (only the ``wanted`` columns). The backlog counts everything still open that arrived before the
+    period's end. One scan of ``appeal_open`` counts every period; a group gets a row for a period
+    only when it has open appeals then."""
     group = [f"{DIMENSIONS[b].fact_sql} AS {DIMENSIONS[b].column}" for b in by]
+    keys = [DIMENSIONS[b].column for b in by]
     clauses, _ = _filter_clauses(filters, scope, params)
     params["as_of"] = as_of
-    ages = [
-        f"count(*) FILTER (WHERE date_diff('day', received_at, $as_of) BETWEEN {lo} AND {hi if hi else 100000}) AS {name}"
-        for name, lo, hi in AGE_BUCKETS
-    ]
-    parts = []
+    counts = {
+        "backlog_open": "TRUE",
+        "overdue_open": "due_at < $as_of",
+        "overdue_in_period": "due_at < $as_of AND received_at >= $p{i}_start",
+        **{name: f"date_diff('day', received_at, $as_of) BETWEEN {lo} AND {hi if hi else 100000}"
+           for name, lo, hi in AGE_BUCKETS},
+    }
+    aggs = []
     for i, _ in enumerate(periods):
-        counts = [
-            f"{i} AS _p",
-            *group,
-            "count(*) AS backlog_open",
-            "count(*) FILTER (WHERE due_at < $as_of) AS overdue_open",
-            f"count(*) FILTER (WHERE due_at < $as_of AND received_at >= $p{i}_start) AS overdue_in_period",
-            *ages,
-        ]
-        where = " AND ".join([f"status IN {OPEN_STATUSES_SQL}", f"received_at < $p{i}_end", *clauses])
-        parts.append(f"SELECT {', '.join(counts)} FROM appeal_open WHERE {where}"  # noqa: S608 - registry identifiers
-                     + (" GROUP BY ALL" if group else ""))
-    return f"o AS ({' UNION ALL '.join(parts)})"
+        aggs.append(f"count(*) FILTER (WHERE received_at < $p{i}_end) AS _any_{i}")
+        aggs += [f"count(*) FILTER (WHERE received_at < $p{i}_end AND {counts[c].format(i=i)}) AS {c}_{i}"
+                 for c in wanted]
+    where = " AND ".join([f"status IN {OPEN_STATUSES_SQL}", "received_at < $o_end", *clauses])
+    params["o_end"] = max(p.end for p in periods)
+    scan = (f"o_all AS (SELECT {', '.join([*group, *aggs])} FROM appeal_open WHERE {where}"  # noqa: S608
+            + (" GROUP BY ALL)" if group else ")"))
+    parts = [
+        f"SELECT {', '.join([f'{i} AS _p', *keys, *(f'{c}_{i} AS {c}' for c in wanted)])} FROM o_all"  # noqa: S608
+        + (f" WHERE _any_{i} > 0" if keys else "")
+        for i, _ in enumerate(periods)
+    ]
+    return f"{scan}, o AS ({' UNION ALL '.join(parts)})"
 
 
 def _needed_measures(codes: list[str]) -> set[str]:
@@ -624,7 +633,8 @@ _REFERENCE_SQL: dict[str, str] = {
                    FROM category c LEFT JOIN category p ON p.id = c.parent_id""",
     "organisation": "SELECT id AS organisation_id, name AS organisation_name, kind AS organisation_kind FROM organisation",
     "channel": "SELECT code AS channel, name AS channel_name FROM channel",
-    "organisation_home": "SELECT id AS organisation_id, municipality_id FROM organisation",
+    "organisation_home": """SELECT o.id AS organisation_id, o.municipality_id, m.name AS municipality_name
+                            FROM organisation o LEFT JOIN municipality m ON m.id = o.municipality_id""",
     "category_sector": """SELECT c.id AS category_id, s.code AS sector_code
                           FROM category c JOIN sector s ON s.id = c.sector_id""",
 }

@@ -251,16 +251,24 @@ def _rate(
 
     current = _score(current, w, floor)
     previous = _score(previous, w, floor)
-    prev = previous[[key, "volume", "composite", "rank", "peer_rank"]].rename(
-        columns={"volume": "volume_prev", "composite": "composite_prev", "rank": "rank_prev",
-                 "peer_rank": "peer_rank_prev"}
-    )
-    out = current.merge(prev, on=key, how="left")
-    out["volume_prev"] = out["volume_prev"].fillna(0).astype("int64")
-    out["rank_change"] = (out["rank_prev"] - out["rank"]).astype("Int64")
-    out["peer_rank_change"] = (out["peer_rank_prev"] - out["peer_rank"]).astype("Int64")
+    # the previous list's numbers and the home municipality, looked up by key (no merges: they cost
+    # more than the scoring itself on a list of a few hundred bodies)
+    prev = previous.set_index(key)
+    ids = current[key]
+    extra: dict[str, object] = {
+        "volume_prev": ids.map(prev["volume"]).fillna(0).astype("int64"),
+        "composite_prev": ids.map(prev["composite"]).astype("float64"),
+        "rank_prev": ids.map(prev["rank"]).astype("Int64"),
+        "peer_rank_prev": ids.map(prev["peer_rank"]).astype("Int64"),
+    }
+    extra["rank_change"] = (extra["rank_prev"] - current["rank"]).astype("Int64")
+    extra["peer_rank_change"] = (extra["peer_rank_prev"] - current["peer_rank"]).astype("Int64")
     if by == "organisation":
-        out = out.merge(_organisation_homes(con), on=key, how="left")
+        homes = reference(con, "organisation_home").set_index("organisation_id")
+        extra["municipality_id"] = ids.map(homes["municipality_id"]).astype("Int64")
+        extra["municipality_name"] = ids.map(homes["municipality_name"])
+    out = pd.concat([current.drop(columns=[c for c in extra if c in current]),
+                     pd.DataFrame(extra, index=current.index)], axis=1)
 
     labels = (["organisation_id", "organisation_name", "organisation_kind"] if by == "organisation" else []) + [
         "municipality_id", "municipality_name"]
@@ -280,15 +288,6 @@ def _prepare(df: pd.DataFrame, by: str, key: str) -> pd.DataFrame:
     else:
         df["peer_group"] = MUNICIPALITY_PEER_GROUP
     return df
-
-
-def _organisation_homes(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    homes = reference(con, "organisation_home").copy()
-    homes["organisation_id"] = homes["organisation_id"].astype("int64")
-    names = reference(con, "municipality")[["municipality_id", "municipality_name"]]
-    homes = homes.merge(names, on="municipality_id", how="left")
-    homes["municipality_id"] = homes["municipality_id"].astype("Int64")
-    return homes
 
 
 def indicator_score(values: pd.Series, higher_is_better: bool, groups: pd.Series | None = None) -> pd.Series:

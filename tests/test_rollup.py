@@ -19,7 +19,10 @@ TABLES = ("appeal_weekly", "appeal_open", *MONTHLY_TABLES, *HIST_TABLES)
 def snapshot(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple]]:
     out = {}
     for table in TABLES:
-        out[table] = sorted(con.execute(f"SELECT * FROM {table}").fetchall(), key=repr)  # noqa: S608
+        rows = con.execute(f"SELECT * FROM {table}").fetchall()  # noqa: S608
+        # sums of hours are floats: their last bits depend on the order DuckDB adds them in
+        rows = [tuple(round(v, 6) if isinstance(v, float) else v for v in row) for row in rows]
+        out[table] = sorted(rows, key=repr)
     return out
 
 
