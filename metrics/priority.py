@@ -66,19 +66,25 @@ def priority_score(
 
     ``list_dissatisfaction`` is the dissatisfaction of the whole list (NaN: nobody rated).
     """
-    volume = volume.astype("float64")
-    prev = volume_prev.astype("float64").fillna(0)
-    share = volume / pd.Series(list_volume, index=volume.index).where(lambda s: s > 0)
-    growth = ((volume - prev) / (prev + GROWTH_PSEUDO_COUNT)).clip(-1, 1)
-    prior = pd.Series(list_dissatisfaction, index=volume.index, dtype="float64")
-    rated = n_rated.astype("float64").fillna(0)
-    unsatisfied = rated - n_satisfied.astype("float64").fillna(0)
-    k = SATISFACTION_PRIOR_RATINGS
-    dissatisfaction = ((unsatisfied + k * prior) / (rated + k)).where(prior.notna(), 0.0)
-    score = (100 * share.fillna(0) * (1 + WEIGHTS["growth"] * growth)
+    n = len(volume)
+    terms = _terms(volume.to_numpy(dtype="float64"), np.nan_to_num(volume_prev.to_numpy(dtype="float64")),
+                   np.broadcast_to(np.asarray(list_volume, dtype="float64"), n),
+                   np.nan_to_num(n_rated.to_numpy(dtype="float64")), np.nan_to_num(n_satisfied.to_numpy(dtype="float64")),
+                   np.broadcast_to(np.asarray(list_dissatisfaction, dtype="float64"), n))
+    return pd.DataFrame(terms, index=volume.index)
+
+
+def _terms(volume: np.ndarray, prev: np.ndarray, list_volume: np.ndarray, rated: np.ndarray,
+           satisfied: np.ndarray, prior: np.ndarray) -> dict[str, np.ndarray]:
+    """``priority_score`` on arrays (missing counts given as 0)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = volume / np.where(list_volume > 0, list_volume, np.nan)
+        growth = np.clip((volume - prev) / (prev + GROWTH_PSEUDO_COUNT), -1, 1)
+        k = SATISFACTION_PRIOR_RATINGS
+        dissatisfaction = np.where(np.isnan(prior), 0.0, (rated - satisfied + k * prior) / (rated + k))
+    score = (100 * np.nan_to_num(share) * (1 + WEIGHTS["growth"] * growth)
              * (1 + WEIGHTS["dissatisfaction"] * dissatisfaction))
-    return pd.DataFrame({"share": share, "growth_damped": growth, "dissatisfaction": dissatisfaction,
-                         "score": score}, index=volume.index)
+    return {"share": share, "growth_damped": growth, "dissatisfaction": dissatisfaction, "score": score}
 
 
 def priority_problems(
@@ -140,16 +146,31 @@ def _problems(
     cats = _numbers(raw)
     group = "sector_id" if by_sector else "_list"
     cats["_list"] = 0
+    lists = cats[group].to_numpy(dtype="int64")
+    numbers = {c: cats[c].to_numpy(dtype="float64") for c in _NUMBERS}
     # list totals: every appeal of the list, with or without a category
-    totals = cats.groupby(group)[["volume", "n_rated", "n_satisfied"]].sum()
-    totals["dissatisfaction"] = (1 - totals["n_satisfied"] / totals["n_rated"].where(totals["n_rated"] > 0))
-    cats = cats[cats["category_id"].notna() & (cats["volume"] > 0)].copy()
+    list_keys, list_at = np.unique(lists, return_inverse=True)
+    total = {c: np.bincount(list_at, weights=numbers[c], minlength=len(list_keys)) for c in _NUMBERS}
+    with np.errstate(invalid="ignore", divide="ignore"):
+        list_dissatisfaction = np.where(total["n_rated"] > 0, 1 - total["n_satisfied"] / total["n_rated"], np.nan)
+    totals = pd.DataFrame({"volume": total["volume"], "dissatisfaction": list_dissatisfaction},
+                          index=pd.Index(list_keys, name=group))
+
+    category = cats["category_id"].to_numpy(dtype="float64")
+    parent = cats["category_parent_id"].to_numpy(dtype="float64")
+    kept = ~np.isnan(category) & (numbers["volume"] > 0)
+    cats = cats[kept].copy()
     cats["category_id"] = cats["category_id"].astype("int64")
 
     # «Прочие» competes as a whole: children are counted under their parent
-    cats["rolled_id"] = cats["category_parent_id"].fillna(cats["category_id"]).astype("int64")
-    rolled = cats.groupby([group, "rolled_id"], as_index=False)[_NUMBERS].sum()
-    rolled = rolled.rename(columns={"rolled_id": "category_id"})
+    rolled_id = np.where(np.isnan(parent), category, parent)[kept].astype("int64")
+    pair = list_at[kept] * (int(rolled_id.max()) + 1) + rolled_id
+    pairs, at = np.unique(pair, return_inverse=True)
+    rolled = pd.DataFrame({
+        group: list_keys[pairs // (int(rolled_id.max()) + 1)],
+        "category_id": pairs % (int(rolled_id.max()) + 1),
+        **{c: np.bincount(at, weights=numbers[c][kept], minlength=len(pairs)).astype("int64") for c in _NUMBERS},
+    })
     rolled = _scored(rolled, totals, group)
     chosen = _top(rolled, group, per_list)
 
@@ -225,15 +246,15 @@ def _numbers(raw: pd.DataFrame) -> pd.DataFrame:
 
 
 def _scored(df: pd.DataFrame, totals: pd.DataFrame, group: str) -> pd.DataFrame:
-    list_volume = df[group].map(totals["volume"])
-    list_dissatisfaction = df[group].map(totals["dissatisfaction"])
-    terms = priority_score(df["volume"], df["volume_prev"], list_volume, df["n_rated"], df["n_satisfied"],
-                           list_dissatisfaction)
-    out = pd.concat([df.reset_index(drop=True), terms.reset_index(drop=True)], axis=1)
-    prev = out["volume_prev"].astype("float64")
-    out["growth"] = (out["volume"] - prev) / prev.where(prev > 0)
-    out["satisfaction_share"] = out["n_satisfied"] / out["n_rated"].where(out["n_rated"] > 0)
-    return out
+    at = totals.index.get_indexer(df[group])
+    volume, prev = df["volume"].to_numpy(dtype="float64"), df["volume_prev"].to_numpy(dtype="float64")
+    rated, satisfied = df["n_rated"].to_numpy(dtype="float64"), df["n_satisfied"].to_numpy(dtype="float64")
+    terms = _terms(volume, prev, totals["volume"].to_numpy()[at], rated, satisfied,
+                   totals["dissatisfaction"].to_numpy()[at])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        terms["growth"] = (volume - prev) / np.where(prev > 0, prev, np.nan)
+        terms["satisfaction_share"] = satisfied / np.where(rated > 0, rated, np.nan)
+    return pd.concat([df.reset_index(drop=True), pd.DataFrame(terms)], axis=1)
 
 
 def _top(df: pd.DataFrame, group: str, n: int) -> pd.DataFrame:
