@@ -11,15 +11,15 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import duckdb
 import numpy as np
-import pyarrow as pa
 
-from data import workcalendar
+from data import deadlines
 from data.mapping import (
     BOOLEAN_FIELDS,
     FIELDS,
@@ -105,9 +105,21 @@ class ImportResult:
     new_categories: list[str] = field(default_factory=list)
     new_organisations: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    # seconds spent in each phase, in order (bench/import_bench.py --profile prints them)
+    phases: dict[str, float] = field(default_factory=dict)
+
+    def lap(self, phase: str) -> None:
+        """Close the running phase under ``phase`` and start the next one."""
+        now = time.perf_counter()
+        self.phases[phase] = self.phases.get(phase, 0.0) + now - self._lap_start
+        self._lap_start = now
+
+    def __post_init__(self) -> None:
+        self._lap_start = time.perf_counter()
 
     def summary(self) -> dict[str, object]:
         out = asdict(self)
+        out.pop("phases")
         out["new_categories"] = len(self.new_categories)
         out["new_organisations"] = len(self.new_organisations)
         out["new_category_names"] = self.new_categories
@@ -146,6 +158,7 @@ def run_import(
     # Staging writes only temporary objects, so it runs before the transaction: a parser error
     # there must not abort it. Everything that touches the warehouse is one transaction, so a
     # file that cannot be used leaves even a new warehouse without the schema it would have created.
+    stage_started = time.perf_counter()
     try:
         staged = stage_file(con, path, mapping.encoding, mapping.delimiter)
     except SourceFileError as exc:
@@ -154,15 +167,18 @@ def run_import(
     except BaseException:
         drop_stage(con)
         raise
+    stage_seconds = time.perf_counter() - stage_started
     con.execute("BEGIN TRANSACTION")
     try:
         result = _run_in_transaction(con, path, staged, mapping, source, now, started)
+        result.phases = {"stage": stage_seconds, **result.phases}
         con.execute("COMMIT")
+        result.lap("commit")
     except BaseException:
         con.execute("ROLLBACK")
         raise
     finally:
-        for name in ("imp_acc", "imp_raw", STAGE_TABLE, "imp_chk", "imp_state", "imp_params"):
+        for name in ("imp_acc", "imp_raw", STAGE_TABLE, "imp_chk", "imp_state", "imp_params", "imp_rule_days"):
             drop_stage(con, name)
     return result
 
@@ -202,6 +218,7 @@ def _run_in_transaction(
         [import_id, str(path), source_name, started],
     )
     result = ImportResult(import_id=import_id)
+    result.lap("prepare")
     _import_staged(con, staged, columns, mapping, source_name, region_tz, now, result)
     result.seconds = (dt.datetime.now() - started).total_seconds()
     con.execute(
@@ -372,8 +389,10 @@ def _import_staged(
         f"FROM {STAGE_TABLE} CROSS JOIN imp_params p"
     )
 
+    result.lap("raw view")
     # 2. Coded values and names: resolved once per distinct value, in Python.
     _load_lookups(con, mapping)
+    result.lap("lookups")
 
     # 3. Validation: every problem of a row, joined into one reason.
     reasons = [
@@ -416,15 +435,33 @@ def _import_staged(
             f"CASE WHEN r.{fld} IS NOT NULL AND lower(r.{fld}) NOT IN {_sql_list(_TRUE + _FALSE)} "
             f"THEN 'ожидалось да/нет в поле {fld}: \"' || r.{fld} || '\"' END"
         )
-    # Narrow on purpose: ids, codes and the reason. Copying wide text columns costs more than
-    # everything else; the final insert reads the raw view again, joined by row number.
+    # One pass over the source: every row in the warehouse's shape (typed, looked up) with its
+    # reason. The source view re-parses dates and scrubs topics on each read, so it is read once
+    # here and the insert reads this table. Casts that could fail on a bad value are TRY_CASTs:
+    # such a row has a reason and is never inserted.
     con.execute(
         f"""CREATE TEMP TABLE imp_chk AS
-            SELECT r._row, coalesce(r.source, p.source_name) AS src, r.source_id, r.received_at_ts,
-                   mu.id AS municipality_id, ch.code AS channel_code, ch.kind AS channel_kind, ch.rule_id,
-                   st.code AS status_code, cl.code AS closure_code, kd.code AS kind_code,
-                   coalesce(se.id, hc.sector_id, ho.sector_id, p.default_sector_id) AS sector_id,
+            SELECT r._row, coalesce(r.source, p.source_name) AS src, r.source_id,
+                   coalesce(kd.code, ch.kind) AS kind, ch.code AS channel, ch.rule_id,
+                   r.received_at_ts AS received_at, mu.id AS municipality_id,
+                   CAST(coalesce(se.id, hc.sector_id, ho.sector_id, p.default_sector_id) AS SMALLINT) AS sector_id,
                    r.category, r.organisation,
+                   coalesce(st.code,
+                            CASE WHEN cl.code = 'resolved' THEN 'resolved'
+                                 WHEN cl.code = 'redirected' THEN 'redirected'
+                                 WHEN r.answered_at_ts IS NOT NULL THEN 'answered'
+                                 WHEN r.first_response_at_ts IS NOT NULL THEN 'in_work'
+                                 ELSE 'new' END) AS status,
+                   r.first_response_at_ts AS first_response_at, r.answered_at_ts AS answered_at,
+                   r.due_at_ts AS due_at, r.first_response_due_at_ts AS first_response_due_at,
+                   cl.code AS closure_reason,
+                   {_bool_expr('r.answer_on_merits')} AS answer_on_merits,
+                   {_bool_expr('r.returned_for_rework')} AS returned_for_rework,
+                   TRY_CAST(TRY_CAST(r.redirect_count AS DOUBLE) AS SMALLINT) AS redirect_count,
+                   TRY_CAST(TRY_CAST(r.satisfaction AS DOUBLE) AS SMALLINT) AS satisfaction,
+                   r.repeat_of, r.duplicate_of, r.topic,
+                   TRY_CAST(replace(r.lat, ',', '.') AS DOUBLE) AS lat,
+                   TRY_CAST(replace(r.lon, ',', '.') AS DOUBLE) AS lon,
                    NULLIF(concat_ws('; ', {', '.join(reasons)}), '') AS reason
             FROM imp_raw r CROSS JOIN imp_params p
             LEFT JOIN imp_muni mu ON mu.raw = r.municipality
@@ -436,6 +473,7 @@ def _import_staged(
             LEFT JOIN imp_sector_by_cat hc ON hc.raw = r.category
             LEFT JOIN imp_sector_by_org ho ON ho.raw = r.organisation"""  # noqa: S608
     )
+    result.lap("check")
     n_bad = con.execute("SELECT count(*) FROM imp_chk WHERE reason IS NOT NULL").fetchall()[0][0]
     if n_bad:
         # Duplicates inside the file: the first valid occurrence wins, later ones are kept as rejected.
@@ -461,9 +499,11 @@ def _import_staged(
                 [(first, row) for row, first in dup_rows],
             )
 
+    result.lap("duplicates")
     # 4. Categories and organisations named by accepted rows: matched, or created and reported.
     result.new_categories = _resolve_categories(con, result.import_id)
     result.new_organisations = _resolve_organisations(con, result.import_id)
+    result.lap("categories, organisations")
 
     # 5. Rejected rows keep only the mapped fields (never the source's other columns).
     mapped = [f for f in FIELDS if f in columns or defaults[f] is not None]
@@ -485,40 +525,27 @@ def _import_staged(
             [(result.import_id, line, reason) for line, reason in staged.rejects],
         )
 
-    # 6. Accepted rows in the warehouse's shape; deadlines the source lacks come from the channel rules.
+    result.lap("rejected rows")
+    # 6. Accepted rows; deadlines the source lacks come from the channel rules, asked of the
+    # calendar once per (rule, day) and joined back (data/deadlines.py).
     _register_deadlines(con)
+    result.lap("deadlines")
+    acc_columns = {
+        "source": "c.src",
+        "due_at": f"coalesce(c.due_at, {deadlines.deadline_sql('dr', 'due', 'c.received_at')})",
+        "first_response_due_at":
+            f"coalesce(c.first_response_due_at, {deadlines.deadline_sql('dr', 'first', 'c.received_at')})",
+        "category_id": "cm.category_id", "organisation_id": "om.organisation_id", "import_id": "p.import_id",
+    }
+    # the category map holds non-empty names only, so a plain equality also leaves NULL unmatched
     con.execute(
         f"""CREATE OR REPLACE TEMP VIEW imp_acc AS
-        SELECT c.src AS source, c.source_id,
-               coalesce(c.kind_code, c.channel_kind) AS kind,
-               c.channel_code AS channel,
-               c.received_at_ts AS received_at,
-               c.municipality_id, CAST(c.sector_id AS SMALLINT) AS sector_id,
-               cm.category_id, om.organisation_id,
-               coalesce(c.status_code,
-                        CASE WHEN c.closure_code = 'resolved' THEN 'resolved'
-                             WHEN c.closure_code = 'redirected' THEN 'redirected'
-                             WHEN r.answered_at_ts IS NOT NULL THEN 'answered'
-                             WHEN r.first_response_at_ts IS NOT NULL THEN 'in_work'
-                             ELSE 'new' END) AS status,
-               r.first_response_at_ts AS first_response_at,
-               r.answered_at_ts AS answered_at,
-               coalesce(r.due_at_ts, d.rule_due_at) AS due_at,
-               coalesce(r.first_response_due_at_ts, d.rule_first_response_due_at) AS first_response_due_at,
-               c.closure_code AS closure_reason,
-               {_bool_expr('r.answer_on_merits')} AS answer_on_merits,
-               {_bool_expr('r.returned_for_rework')} AS returned_for_rework,
-               CAST(TRY_CAST(r.redirect_count AS DOUBLE) AS SMALLINT) AS redirect_count,
-               CAST(TRY_CAST(r.satisfaction AS DOUBLE) AS SMALLINT) AS satisfaction,
-               r.repeat_of, r.duplicate_of, r.topic,
-               TRY_CAST(replace(r.lat, ',', '.') AS DOUBLE) AS lat,
-               TRY_CAST(replace(r.lon, ',', '.') AS DOUBLE) AS lon,
-               CAST(p.import_id AS INTEGER) AS import_id
-        FROM imp_chk c JOIN imp_raw r ON r._row = c._row CROSS JOIN imp_params p
-        LEFT JOIN imp_deadlines d ON d._row = c._row
-        LEFT JOIN imp_category_map cm ON cm.sector_id = c.sector_id AND cm.raw IS NOT DISTINCT FROM c.category
+        SELECT {', '.join(acc_columns.get(col, 'c.' + col) + ' AS ' + col for col in APPEAL_COLUMNS)}
+        FROM imp_chk c CROSS JOIN imp_params p
+        LEFT JOIN imp_rule_days dr ON dr.rule_id = c.rule_id AND dr.day = CAST(c.received_at AS DATE)
+        LEFT JOIN imp_category_map cm ON cm.sector_id = c.sector_id AND cm.raw = c.category
         LEFT JOIN imp_org_map om ON om.raw = c.organisation
-        WHERE c.reason IS NULL"""  # noqa: S608
+        WHERE c.reason IS NULL"""  # noqa: S608 - column names are our constants
     )
 
     # 7. Upsert by (source, source_id): identical rows are left alone and counted as unchanged.
@@ -556,21 +583,22 @@ def _import_staged(
                 JOIN imp_state s ON s.source = a.source AND s.source_id = a.source_id
                 WHERE s.state <> 'same'"""  # noqa: S608
         )
+    result.lap("upsert")
     con.execute("DROP VIEW imp_acc")
-    con.unregister("imp_deadlines")
     # The rollups follow the facts in the same transaction: only the days this file touched.
     if existing == 0:
         new_days = con.execute(
-            "SELECT DISTINCT CAST(received_at_ts AS DATE) FROM imp_chk WHERE reason IS NULL"
+            "SELECT DISTINCT CAST(received_at AS DATE) FROM imp_chk WHERE reason IS NULL"
         ).fetchall()
     else:  # unchanged rows leave the rollups as they are
         new_days = con.execute(
-            """SELECT DISTINCT CAST(c.received_at_ts AS DATE) FROM imp_chk c
+            """SELECT DISTINCT CAST(c.received_at AS DATE) FROM imp_chk c
                JOIN imp_state s ON s.source = c.src AND s.source_id = c.source_id
                WHERE c.reason IS NULL AND s.state <> 'same'"""
         ).fetchall()
     if new_days or old_days:
         refresh_rollups(con, [d for (d,) in new_days] + [d for (d,) in old_days])
+    result.lap("rollups")
     as_of = con.execute("SELECT max(received_at) FROM appeal").fetchall()[0][0]
     if as_of is not None:
         set_meta(con, "data_as_of", as_of.isoformat(sep=" "))
@@ -583,6 +611,7 @@ def _import_staged(
     result.read = staged.read
     if result.read != result.accepted + result.rejected:  # a bug, never a data problem: refuse to commit
         raise RuntimeError(f"counts do not add up: read {result.read} != {result.accepted} + {result.rejected}")
+    result.lap("finish")
 
 
 def _literal(value: str) -> str:
@@ -621,16 +650,20 @@ def _distinct_values(con: duckdb.DuckDBPyConnection) -> dict[str, list[str]]:
     return out
 
 
-def _register_map(con: duckdb.DuckDBPyConnection, name: str, pairs: dict[str, object], value_type: pa.DataType) -> None:
-    table = pa.table({
-        "raw": pa.array(list(pairs.keys()), pa.string()),
-        "v": pa.array(list(pairs.values()), value_type),
-    })
-    con.register("_map_arrow", table)
-    try:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM _map_arrow")  # noqa: S608 - constant name
-    finally:
-        con.unregister("_map_arrow")
+def _temp_table(con: duckdb.DuckDBPyConnection, name: str, columns: dict[str, tuple[str, list]]) -> None:
+    """A small temp table from Python lists ({column: (SQL type, values)}), passed as parameters.
+
+    (Registering an Arrow table would import pandas, which costs a first import 0.3 s.)
+    """
+    select = ", ".join(f"unnest(CAST(${col} AS {sql_type}[])) AS {col}" for col, (sql_type, _) in columns.items())
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT {select}",  # noqa: S608 - our constant names and types
+        {col: values for col, (_, values) in columns.items()},
+    )
+
+
+def _register_map(con: duckdb.DuckDBPyConnection, name: str, pairs: dict[str, object], value_type: str) -> None:
+    _temp_table(con, name, {"raw": ("VARCHAR", list(pairs.keys())), "v": (value_type, list(pairs.values()))})
 
 
 def _load_lookups(con: duckdb.DuckDBPyConnection, mapping: Mapping) -> None:
@@ -650,7 +683,7 @@ def _load_lookups(con: duckdb.DuckDBPyConnection, mapping: Mapping) -> None:
         mid = codes.get(raw.strip()) or by_key.get(normalise_municipality_name(raw))
         if mid is not None:
             muni[raw] = mid
-    _register_map(con, "imp_muni", muni, pa.int32())
+    _register_map(con, "imp_muni", muni, "INTEGER")
     con.execute("CREATE OR REPLACE TEMP TABLE imp_muni AS SELECT raw, v AS id FROM imp_muni")
 
     channels = con.execute("SELECT code, name, kind FROM channel").fetchall()
@@ -669,7 +702,7 @@ def _load_lookups(con: duckdb.DuckDBPyConnection, mapping: Mapping) -> None:
             code = explicit.get(raw) or explicit.get(raw.strip()) or synonyms.get(norm_key(raw))
             if code is not None:
                 pairs[raw] = code
-        _register_map(con, tbl, pairs, pa.string())
+        _register_map(con, tbl, pairs, "VARCHAR")
         extra = ", v AS kind" if fld == "channel" else ""
         con.execute(f"CREATE OR REPLACE TEMP TABLE {tbl} AS SELECT raw, v AS code{extra} FROM {tbl}")  # noqa: S608 - constant name
     con.execute(
@@ -691,7 +724,7 @@ def _load_lookups(con: duckdb.DuckDBPyConnection, mapping: Mapping) -> None:
         sid = sector_by_code.get(explicit_sector.get(raw, "")) or sector_syn.get(norm_key(raw))
         if sid is not None:
             pairs[raw] = sid
-    _register_map(con, "imp_sector", pairs, pa.int16())
+    _register_map(con, "imp_sector", pairs, "SMALLINT")
     con.execute("CREATE OR REPLACE TEMP TABLE imp_sector AS SELECT raw, v AS id FROM imp_sector")
 
     # Sector hints when a row names none: mapping first, then what the warehouse already knows.
@@ -708,7 +741,7 @@ def _load_lookups(con: duckdb.DuckDBPyConnection, mapping: Mapping) -> None:
             pairs[raw] = by_cat_map[key]
         elif len(cat_sectors.get(key, ())) == 1:
             pairs[raw] = next(iter(cat_sectors[key]))
-    _register_map(con, "imp_sector_by_cat", pairs, pa.int16())
+    _register_map(con, "imp_sector_by_cat", pairs, "SMALLINT")
     con.execute("CREATE OR REPLACE TEMP TABLE imp_sector_by_cat AS SELECT raw, v AS sector_id FROM imp_sector_by_cat")
 
     org_sector = {norm_key(n): s for n, s in con.execute(
@@ -720,7 +753,7 @@ def _load_lookups(con: duckdb.DuckDBPyConnection, mapping: Mapping) -> None:
         sid = by_org_map.get(key) or org_sector.get(key)
         if sid is not None:
             pairs[raw] = sid
-    _register_map(con, "imp_sector_by_org", pairs, pa.int16())
+    _register_map(con, "imp_sector_by_org", pairs, "SMALLINT")
     con.execute("CREATE OR REPLACE TEMP TABLE imp_sector_by_org AS SELECT raw, v AS sector_id FROM imp_sector_by_org")
 
 
@@ -735,32 +768,31 @@ def _resolve_categories(con: duckdb.DuckDBPyConnection, import_id: int) -> list[
     sector_names = dict(con.execute("SELECT id, name FROM sector").fetchall())
     mapping: dict[tuple[int, str], int] = {}
     created: list[str] = []
-    for sid, raw in wanted:
+    new_rows: list[tuple[int, int, str]] = []
+    for sid, raw in sorted(wanted):
         key = (sid, norm_key(raw))
         if key in by_name:
             mapping[(sid, raw)] = by_name[key]
         elif raw.strip() in by_id and by_id[raw.strip()][1] == sid:
             mapping[(sid, raw)] = by_id[raw.strip()][0]
         else:
-            con.execute(
-                "INSERT INTO category (id, sector_id, name, parent_id, is_other, created_by_import) "
-                "VALUES (?, ?, ?, NULL, FALSE, ?)",
-                [next_id, sid, raw.strip(), import_id],
-            )
+            new_rows.append((next_id, sid, raw.strip()))
             by_name[key] = next_id
             mapping[(sid, raw)] = next_id
             created.append(f"{sector_names.get(sid, sid)}: {raw.strip()}")
             next_id += 1
-    table = pa.table({
-        "sector_id": pa.array([k[0] for k in mapping], pa.int16()),
-        "raw": pa.array([k[1] for k in mapping], pa.string()),
-        "category_id": pa.array(list(mapping.values()), pa.int32()),
+    if new_rows:
+        con.execute(
+            """INSERT INTO category (id, sector_id, name, parent_id, is_other, created_by_import)
+               SELECT unnest($ids), unnest($sectors), unnest($names), NULL, FALSE, $import_id""",
+            {"ids": [r[0] for r in new_rows], "sectors": [r[1] for r in new_rows],
+             "names": [r[2] for r in new_rows], "import_id": import_id},
+        )
+    _temp_table(con, "imp_category_map", {
+        "sector_id": ("SMALLINT", [k[0] for k in mapping]),
+        "raw": ("VARCHAR", [k[1] for k in mapping]),
+        "category_id": ("INTEGER", list(mapping.values())),
     })
-    con.register("_cat_arrow", table)
-    try:
-        con.execute("CREATE OR REPLACE TEMP TABLE imp_category_map AS SELECT * FROM _cat_arrow")
-    finally:
-        con.unregister("_cat_arrow")
     return sorted(created)
 
 
@@ -775,7 +807,8 @@ def _resolve_organisations(con: duckdb.DuckDBPyConnection, import_id: int) -> li
     next_id = max((oid for oid, _ in existing), default=0) + 1
     pairs: dict[str, object] = {}
     created: list[str] = []
-    for raw, sectors, munis in wanted:
+    new_rows: list[tuple[int, str, int | None, int | None]] = []
+    for raw, sectors, munis in sorted(wanted):
         key = norm_key(raw)
         if key in by_name:
             pairs[raw] = by_name[key]
@@ -785,43 +818,48 @@ def _resolve_organisations(con: duckdb.DuckDBPyConnection, import_id: int) -> li
             continue
         sector_id = sectors[0] if len(sectors) == 1 else None
         municipality_id = munis[0] if len(munis) == 1 else None
-        con.execute(
-            "INSERT INTO organisation (id, name, kind, municipality_id, sector_id, created_by_import) "
-            "VALUES (?, ?, NULL, ?, ?, ?)",
-            [next_id, raw.strip(), municipality_id, sector_id, import_id],
-        )
+        new_rows.append((next_id, raw.strip(), municipality_id, sector_id))
         by_name[key] = next_id
         pairs[raw] = next_id
         created.append(raw.strip())
         next_id += 1
-    _register_map(con, "imp_org_map", pairs, pa.int32())
+    if new_rows:
+        con.execute(
+            """INSERT INTO organisation (id, name, kind, municipality_id, sector_id, created_by_import)
+               SELECT unnest($ids), unnest($names), NULL, unnest(CAST($munis AS INTEGER[])),
+                      unnest(CAST($sectors AS SMALLINT[])), $import_id""",
+            {"ids": [r[0] for r in new_rows], "names": [r[1] for r in new_rows],
+             "munis": [r[2] for r in new_rows], "sectors": [r[3] for r in new_rows], "import_id": import_id},
+        )
+    _register_map(con, "imp_org_map", pairs, "INTEGER")
     con.execute("CREATE OR REPLACE TEMP TABLE imp_org_map AS SELECT raw, v AS organisation_id FROM imp_org_map")
     return sorted(created)
 
 
 def _register_deadlines(con: duckdb.DuckDBPyConnection) -> None:
-    """Deadlines from each accepted row's channel rule, as an Arrow table keyed by source row."""
+    """``imp_rule_days``: what deadlines.deadline_sql needs, per (channel rule, received day) of accepted rows."""
     rules = con.execute(
         "SELECT rule_id, deadline_kind, deadline_value, first_response_kind, first_response_value FROM imp_rules"
     ).fetchall()
-    got = con.execute(
-        "SELECT _row, received_at_ts, rule_id FROM imp_chk WHERE reason IS NULL"
-    ).fetchnumpy()
-    received = np.asarray(got["received_at_ts"]).astype("datetime64[s]")
-    rule_ids = np.asarray(got["rule_id"])
-    due = np.full(received.shape, np.datetime64("NaT"), dtype="datetime64[s]")
-    first_due = due.copy()
+    pairs = con.execute(
+        """SELECT rule_id, list(DISTINCT CAST(received_at AS DATE)) FROM imp_chk
+           WHERE reason IS NULL GROUP BY rule_id"""
+    ).fetchall()
+    days_by_rule = {rule_id: days for rule_id, days in pairs}
+    columns: dict[str, tuple[str, list]] = {"rule_id": ("INTEGER", []), "day": ("DATE", [])}
+    for prefix in ("due", "first"):
+        for name in deadlines.DAY_COLUMNS:
+            columns[f"{prefix}_{name}"] = ("BOOLEAN" if name == "by_hour" else "TIMESTAMP", [])
     for rule_id, kind, value, fr_kind, fr_value in rules:
-        mask = rule_ids == rule_id
-        if not mask.any():
+        if rule_id not in days_by_rule:
             continue
-        due[mask] = workcalendar.deadline(received[mask], kind, value)
-        first_due[mask] = workcalendar.deadline(received[mask], fr_kind, fr_value)
-    con.register("imp_deadlines", pa.table({
-        "_row": pa.array(np.asarray(got["_row"])),
-        "rule_due_at": pa.array(due.astype("datetime64[us]")),
-        "rule_first_response_due_at": pa.array(first_due.astype("datetime64[us]")),
-    }))
+        days = np.array(sorted(days_by_rule[rule_id]), dtype="datetime64[D]")
+        columns["rule_id"][1].extend([rule_id] * len(days))
+        columns["day"][1].extend(days.tolist())
+        for prefix, (k, v) in (("due", (kind, value)), ("first", (fr_kind, fr_value))):
+            for name, values in deadlines.day_columns(days, k, v).items():
+                columns[f"{prefix}_{name}"][1].extend(values.tolist())
+    _temp_table(con, "imp_rule_days", columns)
 
 
 def rejected_rows_csv(con: duckdb.DuckDBPyConnection, import_id: int | None, out) -> int:  # noqa: ANN001
