@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import mmap
 import tempfile
 import zipfile
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 
 STAGE_TABLE = "stg"
@@ -55,7 +58,13 @@ def stage_file(
     path: Path,
     encoding: str | None = None,
     delimiter: str | None = None,
+    keep: Callable[[list[str]], Collection[str]] | None = None,
 ) -> Staged:
+    """Stage ``path``; ``keep(header)`` names the columns worth staging (all when None).
+
+    ``Staged.header`` is always the file's whole header; columns not kept are never copied, which
+    matters for a wide CSV (the parse of a column nobody reads is skipped).
+    """
     if not path.exists():
         raise SourceFileError(f"файл не найден: {path}")
     if path.is_dir():
@@ -67,7 +76,7 @@ def stage_file(
         return _stage_parquet(con, path)
     if head.startswith(b"PK") or suffix in (".xlsx", ".xlsm"):
         return _stage_xlsx(con, path)
-    return _stage_csv(con, path, encoding, delimiter)
+    return _stage_csv(con, path, encoding, delimiter, keep)
 
 
 # --- CSV -----------------------------------------------------------------------------------------
@@ -147,10 +156,27 @@ def _parse_header(first_line: str, delimiter: str) -> list[str]:
     return names
 
 
-def _stage_csv(con: duckdb.DuckDBPyConnection, path: Path, forced_encoding: str | None, forced_delim: str | None) -> Staged:
-    data = path.read_bytes()
-    head = data[:65536]
-    if not head.strip() and not data.strip():
+def _count_lines(path: Path) -> tuple[int, bool]:
+    """Newlines in the file and whether it ends with one, without reading it into memory."""
+    with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+        data = np.frombuffer(mm, dtype=np.uint8)
+        step = 1 << 22  # chunks that stay in the CPU cache
+        newlines = sum(int(np.count_nonzero(data[i:i + step] == 10)) for i in range(0, len(data), step))
+        ends_with_newline = bool(data[-1] == 10)
+        del data  # the view must go before the map closes
+    return newlines, ends_with_newline
+
+
+def _stage_csv(
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    forced_encoding: str | None,
+    forced_delim: str | None,
+    keep: Callable[[list[str]], Collection[str]] | None = None,
+) -> Staged:
+    with open(path, "rb") as fh:
+        head = fh.read(65536)
+    if not head.strip() and not path.read_bytes().strip():
         raise SourceFileError("файл пуст")
     plain_utf8 = forced_encoding in (None, "utf-8", "utf8") and not head.startswith((b"\xff\xfe", b"\xfe\xff"))
     if plain_utf8 and b"\x00" not in head:
@@ -163,13 +189,15 @@ def _stage_csv(con: duckdb.DuckDBPyConnection, path: Path, forced_encoding: str 
         if header_text is not None:
             delimiter = forced_delim or _sniff_delimiter(header_text)
             header = _parse_header(header_text, delimiter)
-            physical = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+            newlines, ends_with_newline = _count_lines(path)
+            physical = newlines + (0 if ends_with_newline else 1)
             if physical <= 1:
                 _create_empty_stage(con, header)
                 return Staged(header, 0, "_row", encoding="utf-8")
-            staged = _stage_csv_duckdb(con, path, data, header, delimiter, physical)
+            staged = _stage_csv_duckdb(con, path, header, delimiter, physical, keep)
             if staged is not None:
                 return staged
+    data = path.read_bytes()
     text, encoding, bad_lines = _decode(data, forced_encoding)
     text = text.removeprefix("\ufeff")
     first_line = text.split("\n", 1)[0].rstrip("\r")
@@ -188,7 +216,7 @@ def _stage_csv(con: duckdb.DuckDBPyConnection, path: Path, forced_encoding: str 
         try:
             with open(fd, "w", encoding="utf-8", newline="") as fh:
                 fh.write(text)
-            staged = _stage_csv_duckdb(con, tmp, text.encode("utf-8"), header, delimiter, len(lines))
+            staged = _stage_csv_duckdb(con, tmp, header, delimiter, len(lines), keep)
         finally:
             tmp.unlink(missing_ok=True)
         if staged is not None:
@@ -200,35 +228,43 @@ def _stage_csv(con: duckdb.DuckDBPyConnection, path: Path, forced_encoding: str 
 def _stage_csv_duckdb(
     con: duckdb.DuckDBPyConnection,
     source: Path,
-    data: bytes,
     header: list[str],
     delimiter: str,
     physical: int,
+    keep: Callable[[list[str]], Collection[str]] | None = None,
 ) -> Staged | None:
-    """DuckDB's parser. None when the file needs line-by-line care (rejects, blank or multi-line records)."""
+    """DuckDB's parser. None when the file needs line-by-line care (bad, blank or multi-line records).
+
+    A record DuckDB cannot split (wrong field count, broken quote, bytes that are not UTF-8) is an
+    error in strict mode: the Python parser then reads the file and rejects just those lines.
+    """
+    wanted = set(keep(header)) if keep is not None else set(header)
+    select = ", ".join(_quote_ident(h) for h in header if h in wanted) or "NULL AS _none"
     try:
         drop_stage(con)
         columns = {name: "VARCHAR" for name in header}
         con.execute(
-            f"""CREATE TEMP TABLE {STAGE_TABLE} AS SELECT * FROM read_csv(
+            f"""CREATE TEMP TABLE {STAGE_TABLE} AS SELECT {select} FROM read_csv(
                     $path, delim = $delim, quote = '"', escape = '"', header = true,
-                    auto_detect = false, columns = $columns, store_rejects = true,
-                    rejects_table = 'csv_rejects', rejects_scan = 'csv_reject_scans',
+                    auto_detect = false, columns = $columns,
                     strict_mode = true, null_padding = false, max_line_size = 10000000)""",  # noqa: S608
             {"path": str(source), "delim": delimiter, "columns": columns},
         )
         n_rows = con.execute(f"SELECT count(*) FROM {STAGE_TABLE}").fetchall()[0][0]  # noqa: S608 - constant name
-        n_rejects = con.execute("SELECT count(*) FROM csv_rejects").fetchall()[0][0]
     except duckdb.Error:
         drop_stage(con)
         return None
-    # Line numbers are exact only when every record is one physical line and nothing was rejected.
-    if n_rejects or n_rows + 1 != physical:
+    # Line numbers are exact only when every record is one physical line.
+    if n_rows + 1 != physical:
         drop_stage(con)
         return None
     # rowids of a table made inside a transaction start at a large offset: count from the first one
     first_rowid = con.execute(f"SELECT coalesce(min(rowid), 0) FROM {STAGE_TABLE}").fetchall()[0][0]  # noqa: S608
     return Staged(header, n_rows, f"({STAGE_TABLE}.rowid - {int(first_rowid)} + 2)", encoding="utf-8")
+
+
+def _quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
 
 
 def _stage_csv_python(

@@ -75,8 +75,7 @@ def measure_sql(name: str, expr: str) -> str:
         return f"sum({expr}) AS {name}"
     if expr == "TRUE":
         return f"CAST(count(*) AS INTEGER) AS {name}"
-    # count_if: the same count as count(*) FILTER (WHERE ...), measured ~25 % faster over 18 measures
-    return f"CAST(count_if({expr}) AS INTEGER) AS {name}"
+    return f"CAST(count(*) FILTER (WHERE {expr}) AS INTEGER) AS {name}"
 
 
 def create_rollup_tables(con: duckdb.DuckDBPyConnection) -> None:
