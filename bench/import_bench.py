@@ -27,10 +27,15 @@ from data.mapping import load_mapping  # noqa: E402
 from data.warehouse import connect, ensure_initialised, read_reference  # noqa: E402
 
 
-def make_table(rows: int, seed: int = 7) -> pa.Table:
-    """A realistic export: Russian names, dd.mm.yyyy dates in CSV, every optional field present."""
+def make_table(rows: int, seed: int = 7, bad_share: float = 0.0) -> pa.Table:
+    """A realistic export: Russian names, dd.mm.yyyy dates in CSV, every optional field present.
+
+    ``bad_share`` of the rows name a municipality that does not exist (they are rejected).
+    """
     rng = np.random.default_rng(seed)
     munis = [r["name"] for r in read_reference("smolensk_municipalities.csv")]
+    muni_names = np.array(munis, dtype=object)[rng.integers(0, len(munis), rows)]
+    muni_names[rng.random(rows) < bad_share] = "Нигдевский район"
     cats = [(r["sector"], r["subcategory"] or r["category"]) for r in read_reference("categories.csv")]
     channels = ["pos", "im", "gospublic", "letter", "e_reception", "hotline", "reception"]
     received = np.datetime64("2024-01-01T00:00:00") + rng.integers(0, 700 * 86400, rows).astype("timedelta64[s]")
@@ -40,7 +45,7 @@ def make_table(rows: int, seed: int = 7) -> pa.Table:
     return pa.table({
         "Номер": pa.array([f"B{i:08d}" for i in range(rows)]),
         "Дата поступления": pa.array(received.astype("datetime64[us]")),
-        "Муниципалитет": pa.array(np.array(munis, dtype=object)[rng.integers(0, len(munis), rows)].tolist()),
+        "Муниципалитет": pa.array(muni_names.tolist()),
         "Канал": pa.array(np.array(channels, dtype=object)[rng.integers(0, len(channels), rows)].tolist()),
         "Блок": pa.array([cats[i][0] for i in cat_idx]),
         "Категория": pa.array([cats[i][1] for i in cat_idx]),
@@ -97,13 +102,14 @@ def bare_copy(path: Path, db: Path, fmt: str) -> float:
         con.close()
 
 
-def write_files(rows: int, folder: Path) -> tuple[Path, Path, Path]:
-    parquet_path, csv_path = folder / f"appeals-{rows}.parquet", folder / f"appeals-{rows}.csv"
+def write_files(rows: int, folder: Path, bad_share: float = 0.0) -> tuple[Path, Path, Path]:
+    tag = f"{rows}" + (f"-bad{bad_share:g}" if bad_share else "")
+    parquet_path, csv_path = folder / f"appeals-{tag}.parquet", folder / f"appeals-{tag}.csv"
     mapping_path = folder / "map.toml"
     mapping_path.write_text(MAPPING, encoding="utf-8")
     if parquet_path.exists() and csv_path.exists():
         return parquet_path, csv_path, mapping_path
-    table = make_table(rows)
+    table = make_table(rows, bad_share=bad_share)
     # satisfaction 0 stands for "no rating" in this synthetic export -> empty cell
     sat = pa.compute.if_else(pa.compute.equal(table["Оценка"], 0), pa.scalar(None, pa.int16()), table["Оценка"])
     table = table.set_column(table.schema.get_field_index("Оценка"), "Оценка", sat)
@@ -125,13 +131,14 @@ def main() -> None:
     parser.add_argument("--files", type=Path, help="folder to keep the generated files in between runs")
     parser.add_argument("--only", choices=("parquet", "csv"), help="one format only")
     parser.add_argument("--bare", action="store_true", help="also time a plain CREATE TABLE AS from the file")
+    parser.add_argument("--bad-share", type=float, default=0.0, help="share of rows to be rejected (default 0)")
     args = parser.parse_args()
     rows = args.rows
     with tempfile.TemporaryDirectory() as tmp:
         tmpdir = Path(tmp)
         folder = args.files or tmpdir
         folder.mkdir(parents=True, exist_ok=True)
-        parquet_path, csv_path, mapping_path = write_files(rows, folder)
+        parquet_path, csv_path, mapping_path = write_files(rows, folder, args.bad_share)
         print(f"rows: {rows:,}; parquet {parquet_path.stat().st_size / 2**20:.1f} MiB, "
               f"csv {csv_path.stat().st_size / 2**20:.1f} MiB")
         for label, path in (("parquet", parquet_path), ("csv", csv_path)):

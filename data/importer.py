@@ -405,11 +405,16 @@ def _import_staged(
             else:
                 ts = "CAST(NULL AS TIMESTAMP)"
             outer.append(f"{ts} AS {fld}_ts")
-    con.execute(
-        f"""CREATE OR REPLACE TEMP VIEW imp_raw AS SELECT {', '.join(outer)}
-            FROM (SELECT {', '.join(inner)} FROM {STAGE_TABLE} CROSS JOIN imp_params p) t
-            CROSS JOIN imp_params p"""  # noqa: S608
-    )
+
+    def raw_sql(where: str = "TRUE") -> str:
+        """The source rows matching ``where`` (SQL over the staged table): rejected rows are
+        re-read through a filter below the parsing, so only they are parsed a second time."""
+        return (
+            f"SELECT {', '.join(outer)} FROM (SELECT {', '.join(inner)} "  # noqa: S608
+            f"FROM {STAGE_TABLE} CROSS JOIN imp_params p WHERE {where}) t CROSS JOIN imp_params p"
+        )
+
+    con.execute(f"CREATE OR REPLACE TEMP VIEW imp_raw AS {raw_sql()}")
 
     result.lap("raw view")
     # 2. Coded values and names: resolved once per distinct value, in Python.
@@ -502,30 +507,17 @@ def _import_staged(
             LEFT JOIN imp_sector_by_org ho ON ho.raw = r.organisation"""  # noqa: S608
     )
     result.lap("check")
-    n_bad = con.execute("SELECT count(*) FROM imp_chk WHERE reason IS NOT NULL").fetchall()[0][0]
-    if n_bad:
-        # Duplicates inside the file: the first valid occurrence wins, later ones are kept as rejected.
-        con.execute(
-            """UPDATE imp_chk SET reason = 'повтор номера обращения в файле (первое вхождение — строка '
-                                           || d.first_row || ')'
-               FROM (SELECT _row, min(_row) OVER (PARTITION BY src, source_id) AS first_row
-                     FROM imp_chk WHERE reason IS NULL) d
-               WHERE imp_chk._row = d._row AND d._row <> d.first_row"""
-        )
-    else:
-        dup_rows = con.execute(
-            """SELECT _row, first_row FROM (
-                   SELECT _row, min(_row) OVER (PARTITION BY src, source_id) AS first_row FROM imp_chk
-                   WHERE (src, source_id) IN (SELECT (src, source_id) FROM imp_chk
-                                              GROUP BY src, source_id HAVING count(*) > 1))
-               WHERE _row <> first_row"""
-        ).fetchall()
-        if dup_rows:
-            con.executemany(
-                "UPDATE imp_chk SET reason = 'повтор номера обращения в файле (первое вхождение — строка ' "
-                "|| ? || ')' WHERE _row = ?",
-                [(first, row) for row, first in dup_rows],
-            )
+    # Duplicates inside the file: the first valid occurrence wins, later ones are kept as rejected.
+    # Only keys seen twice go through the window (a GROUP BY finds them), not the whole file.
+    con.execute(
+        """UPDATE imp_chk SET reason = 'повтор номера обращения в файле (первое вхождение — строка '
+                                       || d.first_row || ')'
+           FROM (SELECT _row, min(_row) OVER (PARTITION BY src, source_id) AS first_row FROM imp_chk
+                 WHERE reason IS NULL AND (src, source_id) IN (
+                     SELECT (src, source_id) FROM imp_chk WHERE reason IS NULL
+                     GROUP BY src, source_id HAVING count(*) > 1)) d
+           WHERE imp_chk._row = d._row AND d._row <> d.first_row"""
+    )
 
     result.lap("duplicates")
     # 4. Categories and organisations named by accepted rows: matched, or created and reported.
@@ -544,7 +536,8 @@ def _import_staged(
             f"""INSERT INTO rejected_row
                 SELECT $import_id, r._row, CAST(to_json(struct_pack({pack})) AS VARCHAR), c.reason
                 FROM (SELECT _row, reason FROM imp_chk WHERE reason IS NOT NULL) c
-                JOIN imp_raw r ON r._row = c._row ORDER BY r._row""",  # noqa: S608
+                JOIN ({raw_sql(f"{staged.row_expr} IN (SELECT _row FROM imp_chk WHERE reason IS NOT NULL)")}) r
+                ON r._row = c._row ORDER BY r._row""",  # noqa: S608
             {"import_id": result.import_id},
         )
     if staged.rejects:
@@ -589,9 +582,11 @@ def _import_staged(
         "SELECT count(*) FROM (SELECT 1 FROM appeal WHERE list_contains($s, source) LIMIT 1)", {"s": sources}
     ).fetchall()[0][0]
     old_days: list[tuple] = []
+    # Facts go in received_at order, whatever the file's order: DuckDB's zone maps then let the
+    # metrics and the rollup refresh skip the row groups of other months (costs ~0.1 s per 1M rows).
     if existing == 0:  # a first load of this source: one pass straight into the warehouse
         counts = {"new": con.execute("SELECT count(*) FROM imp_chk WHERE reason IS NULL").fetchall()[0][0]}
-        con.execute(f"INSERT INTO appeal ({', '.join(APPEAL_COLUMNS)}) SELECT * FROM imp_acc")  # noqa: S608
+        con.execute(f"INSERT INTO appeal ({', '.join(APPEAL_COLUMNS)}) SELECT * FROM imp_acc ORDER BY received_at")  # noqa: S608
     else:
         con.execute(
             f"""CREATE TEMP TABLE imp_state AS
@@ -600,6 +595,7 @@ def _import_staged(
                 FROM imp_acc a LEFT JOIN appeal e ON e.source = a.source AND e.source_id = a.source_id"""  # noqa: S608
         )
         counts = dict(con.execute("SELECT state, count(*) FROM imp_state GROUP BY state").fetchall())
+    if existing and counts.get("changed"):
         old_days = con.execute(
             """SELECT DISTINCT CAST(e.received_at AS DATE) FROM appeal e JOIN imp_state s
                ON s.source = e.source AND s.source_id = e.source_id WHERE s.state = 'changed'"""
@@ -608,12 +604,13 @@ def _import_staged(
             """DELETE FROM appeal USING imp_state s
                WHERE s.state = 'changed' AND appeal.source = s.source AND appeal.source_id = s.source_id"""
         )
+    if existing and (counts.get("changed") or counts.get("new")):  # a re-import of the same file writes nothing
         cols = ", ".join(APPEAL_COLUMNS)
         con.execute(
             f"""INSERT INTO appeal ({cols})
                 SELECT {', '.join('a.' + c for c in APPEAL_COLUMNS)} FROM imp_acc a
                 JOIN imp_state s ON s.source = a.source AND s.source_id = a.source_id
-                WHERE s.state <> 'same'"""  # noqa: S608
+                WHERE s.state <> 'same' ORDER BY a.received_at"""  # noqa: S608
         )
     result.lap("upsert")
     con.execute("DROP VIEW imp_acc")
@@ -622,6 +619,8 @@ def _import_staged(
         new_days = con.execute(
             "SELECT DISTINCT CAST(received_at AS DATE) FROM imp_chk WHERE reason IS NULL"
         ).fetchall()
+    elif not (counts.get("changed") or counts.get("new")):
+        new_days = []
     else:  # unchanged rows leave the rollups as they are
         new_days = con.execute(
             """SELECT DISTINCT CAST(c.received_at AS DATE) FROM imp_chk c
