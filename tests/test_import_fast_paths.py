@@ -6,9 +6,11 @@ import datetime as dt
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
-from data import importer
+from data import importer, readers
 from data.importer import run_import
 from data.mapping import load_mapping
 from data.readers import STAGE_TABLE, drop_stage, stage_file
@@ -139,3 +141,26 @@ def test_each_phase_is_timed(db: Path, tmp_path: Path) -> None:
     assert {"stage", "check", "deadlines", "upsert", "rollups", "commit"} <= set(r.phases)
     assert all(v >= 0 for v in r.phases.values())
     assert "phases" not in r.summary()
+
+
+def test_a_one_row_group_parquet_read_in_slices_keeps_every_row_and_its_number(
+    db: Path, tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.setattr(readers, "PARQUET_SLICE_MIN_ROWS", 10)
+    n = 41
+    table = pa.table({
+        "source_id": [str(i % 40) for i in range(n)],  # row 41 repeats row 1
+        "received_at": pa.array([dt.datetime(2025, 10, 1 + i % 28, 8) for i in range(n)]),
+        "municipality": ["Нигде" if i == 20 else "Вяземский" for i in range(n)],
+        "channel": ["pos"] * n,
+    })
+    path = tmp_path / "a.parquet"
+    pq.write_table(table, path, row_group_size=n)
+    con = duckdb.connect()
+    assert len(readers._parquet_slices(con, path)) == int(con.execute("SELECT current_setting('threads')").fetchall()[0][0])
+    r = do_import(db, path)
+    assert (r.read, r.accepted, r.rejected) == (41, 39, 2)
+    assert dict(query(db, "SELECT row_number, reason FROM rejected_row")) == {
+        21: 'неизвестный муниципалитет: "Нигде"',
+        41: "повтор номера обращения в файле (первое вхождение — строка 1)",
+    }
