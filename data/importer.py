@@ -29,7 +29,7 @@ from data.mapping import (
     MappingError,
 )
 from data.names import normalise_municipality_name
-from data.readers import STAGE_TABLE, SourceFileError, Staged, drop_stage, stage_file
+from data.readers import STAGE_TABLE, SourceFileError, Staged, clean_text_sql, drop_stage, stage_file
 from data.rollup import refresh_rollups
 from data.schema import APPEAL_COLUMNS, CLOSURE_REASONS, KINDS, STATUSES
 from data.warehouse import ensure_initialised, get_meta, set_meta
@@ -162,7 +162,7 @@ def run_import(
     try:
         # only mapped columns are staged: the others are never kept, and parsing them costs
         staged = stage_file(con, path, mapping.encoding, mapping.delimiter,
-                            keep=lambda header: mapping.resolve_columns(header).values())
+                            keep=lambda header: mapping.resolve_columns(header).values(), clean_text=True)
     except SourceFileError as exc:
         drop_stage(con)
         raise ImportFailed(str(exc)) from exc
@@ -312,8 +312,8 @@ def _timestamp_expr(con: duckdb.DuckDBPyConnection, col: str, col_type: str, map
         base = f"CAST({value} AS TIMESTAMP)"
         return f"timezone(p.region_tz, timezone(p.src_tz, {base}))" if mapping.timezone else base
     if col_type != "VARCHAR":  # a number (an Excel serial day) is read as its text
-        value = _trimmed(f"CAST({value} AS VARCHAR)")
-    sample = _trimmed(_ident(col) if col_type == "VARCHAR" else f"CAST({_ident(col)} AS VARCHAR)")
+        value = clean_text_sql(f"CAST({value} AS VARCHAR)")
+    sample = clean_text_sql(_ident(col) if col_type == "VARCHAR" else f"CAST({_ident(col)} AS VARCHAR)")
     counts = con.execute(
         f"SELECT {', '.join('count(' + e + ')' for e in _naive_candidates('x', mapping))} "  # noqa: S608
         f"FROM (SELECT {sample} AS x FROM {STAGE_TABLE} WHERE {sample} IS NOT NULL LIMIT 2000)"
@@ -331,15 +331,9 @@ def _timestamp_expr(con: duckdb.DuckDBPyConnection, col: str, col_type: str, map
     )
 
 
-def _trimmed(x: str) -> str:
-    """NULLIF(trim(x), ''), calling trim only for the few values with an edge space: trim costs
-    ~50 ms per million Cyrillic values, and the text fields are read in two passes."""
-    return f"CASE WHEN {x} = '' THEN NULL WHEN starts_with({x}, ' ') OR ends_with({x}, ' ') THEN NULLIF(trim({x}), '') ELSE {x} END"
-
-
-def _raw_text_expr(col: str, col_type: str) -> str:
+def _raw_text_expr(col: str, col_type: str, clean: bool = False) -> str:
     if col_type == "VARCHAR":
-        return _trimmed(_ident(col))
+        return _ident(col) if clean else clean_text_sql(_ident(col))
     return f"CAST({_ident(col)} AS VARCHAR)"
 
 
@@ -382,7 +376,7 @@ def _import_staged(
             col = columns[fld]
             is_typed_ts = fld in TIMESTAMP_FIELDS and types[col] != "VARCHAR"
             # typed timestamps keep no text copy: they cannot fail to parse, and casting costs a pass
-            expr = "CAST(NULL AS VARCHAR)" if is_typed_ts else _raw_text_expr(col, types[col])
+            expr = "CAST(NULL AS VARCHAR)" if is_typed_ts else _raw_text_expr(col, types[col], col in staged.clean)
             if is_typed_ts:
                 inner.append(f"{_ident(col)} AS {fld}__src")
         elif defaults[fld] is not None:

@@ -47,10 +47,17 @@ class Staged:
     rejects: list[tuple[int, str]] = field(default_factory=list)  # (line, reason) of unparsed records
     encoding: str = "utf-8"
     note: str = ""
+    clean: frozenset[str] = frozenset()  # columns already passed through clean_text_sql
 
     @property
     def read(self) -> int:
         return self.rows + len(self.rejects)
+
+
+def clean_text_sql(x: str) -> str:
+    """SQL for NULLIF(trim(x), ''), calling trim only for the few values with an edge space: trim
+    costs ~50 ms per million Cyrillic values."""
+    return f"CASE WHEN {x} = '' THEN NULL WHEN starts_with({x}, ' ') OR ends_with({x}, ' ') THEN NULLIF(trim({x}), '') ELSE {x} END"
 
 
 def stage_file(
@@ -59,11 +66,14 @@ def stage_file(
     encoding: str | None = None,
     delimiter: str | None = None,
     keep: Callable[[list[str]], Collection[str]] | None = None,
+    clean_text: bool = False,
 ) -> Staged:
     """Stage ``path``; ``keep(header)`` names the columns worth staging (all when None).
 
     ``Staged.header`` is always the file's whole header; columns not kept are never copied, which
-    matters for a wide CSV (the parse of a column nobody reads is skipped).
+    matters for a wide CSV (the parse of a column nobody reads is skipped). With ``clean_text`` a
+    CSV read by DuckDB is staged trimmed, empty text as NULL (``Staged.clean`` lists such columns),
+    so the passes over it do not trim again.
     """
     if not path.exists():
         raise SourceFileError(f"файл не найден: {path}")
@@ -76,7 +86,7 @@ def stage_file(
         return _stage_parquet(con, path)
     if head.startswith(b"PK") or suffix in (".xlsx", ".xlsm"):
         return _stage_xlsx(con, path)
-    return _stage_csv(con, path, encoding, delimiter, keep)
+    return _stage_csv(con, path, encoding, delimiter, keep, clean_text)
 
 
 # --- CSV -----------------------------------------------------------------------------------------
@@ -173,6 +183,7 @@ def _stage_csv(
     forced_encoding: str | None,
     forced_delim: str | None,
     keep: Callable[[list[str]], Collection[str]] | None = None,
+    clean_text: bool = False,
 ) -> Staged:
     with open(path, "rb") as fh:
         head = fh.read(65536)
@@ -194,7 +205,7 @@ def _stage_csv(
             if physical <= 1:
                 _create_empty_stage(con, header)
                 return Staged(header, 0, "_row", encoding="utf-8")
-            staged = _stage_csv_duckdb(con, path, header, delimiter, physical, keep)
+            staged = _stage_csv_duckdb(con, path, header, delimiter, physical, keep, clean_text)
             if staged is not None:
                 return staged
     data = path.read_bytes()
@@ -216,7 +227,7 @@ def _stage_csv(
         try:
             with open(fd, "w", encoding="utf-8", newline="") as fh:
                 fh.write(text)
-            staged = _stage_csv_duckdb(con, tmp, header, delimiter, len(lines), keep)
+            staged = _stage_csv_duckdb(con, tmp, header, delimiter, len(lines), keep, clean_text)
         finally:
             tmp.unlink(missing_ok=True)
         if staged is not None:
@@ -232,14 +243,17 @@ def _stage_csv_duckdb(
     delimiter: str,
     physical: int,
     keep: Callable[[list[str]], Collection[str]] | None = None,
+    clean_text: bool = False,
 ) -> Staged | None:
     """DuckDB's parser. None when the file needs line-by-line care (bad, blank or multi-line records).
 
     A record DuckDB cannot split (wrong field count, broken quote, bytes that are not UTF-8) is an
     error in strict mode: the Python parser then reads the file and rejects just those lines.
     """
-    wanted = set(keep(header)) if keep is not None else set(header)
-    select = ", ".join(_quote_ident(h) for h in header if h in wanted) or "NULL AS _none"
+    wanted = [h for h in header if h in (set(keep(header)) if keep is not None else set(header))]
+    select = ", ".join(
+        f"{clean_text_sql(_quote_ident(h))} AS {_quote_ident(h)}" if clean_text else _quote_ident(h) for h in wanted
+    ) or "NULL AS _none"
     try:
         drop_stage(con)
         columns = {name: "VARCHAR" for name in header}
@@ -260,7 +274,8 @@ def _stage_csv_duckdb(
         return None
     # rowids of a table made inside a transaction start at a large offset: count from the first one
     first_rowid = con.execute(f"SELECT coalesce(min(rowid), 0) FROM {STAGE_TABLE}").fetchall()[0][0]  # noqa: S608
-    return Staged(header, n_rows, f"({STAGE_TABLE}.rowid - {int(first_rowid)} + 2)", encoding="utf-8")
+    return Staged(header, n_rows, f"({STAGE_TABLE}.rowid - {int(first_rowid)} + 2)", encoding="utf-8",
+                  clean=frozenset(wanted) if clean_text else frozenset())
 
 
 def _quote_ident(name: str) -> str:
