@@ -1,9 +1,14 @@
 """Import of appeals: map columns → validate → accept (upsert) | reject (with a reason), in one transaction.
 
 The heavy lifting runs inside DuckDB over the whole file at once; Python only
-handles the small sets of *distinct* names (municipalities, categories,
-organisations, coded values) and the working-day deadlines.  Counts always
-add up: ``read = accepted + rejected`` and ``accepted = inserted + updated + unchanged``.
+handles the small sets of *distinct* values: names (municipalities, categories,
+organisations, coded values) and the received days the deadline rules are applied to.
+Counts always add up: ``read = accepted + rejected`` and ``accepted = inserted + updated + unchanged``.
+
+Passes over the data, in order (``ImportResult.phases`` times them): stage the file; one scan for
+the distinct looked-up values; one pass that parses, looks up and validates every row into the
+temp table ``imp_chk``; small queries over it (repeats in the file, new names, deadline days); the
+insert into ``appeal`` from ``imp_chk``; the rollups of the months touched.
 """
 
 from __future__ import annotations
