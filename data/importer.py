@@ -1,9 +1,14 @@
 """Import of appeals: map columns → validate → accept (upsert) | reject (with a reason), in one transaction.
 
 The heavy lifting runs inside DuckDB over the whole file at once; Python only
-handles the small sets of *distinct* names (municipalities, categories,
-organisations, coded values) and the working-day deadlines.  Counts always
-add up: ``read = accepted + rejected`` and ``accepted = inserted + updated + unchanged``.
+handles the small sets of *distinct* values: names (municipalities, categories,
+organisations, coded values) and the received days the deadline rules are applied to.
+Counts always add up: ``read = accepted + rejected`` and ``accepted = inserted + updated + unchanged``.
+
+Passes over the data, in order (``ImportResult.phases`` times them): stage the file; one scan for
+the distinct looked-up values; one pass that parses, looks up and validates every row into the
+temp table ``imp_chk``; small queries over it (repeats in the file, new names, deadline days); the
+insert into ``appeal`` from ``imp_chk``; the rollups of the months touched.
 """
 
 from __future__ import annotations
@@ -11,15 +16,15 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import duckdb
 import numpy as np
-import pyarrow as pa
 
-from data import workcalendar
+from data import deadlines
 from data.mapping import (
     BOOLEAN_FIELDS,
     FIELDS,
@@ -29,7 +34,7 @@ from data.mapping import (
     MappingError,
 )
 from data.names import normalise_municipality_name
-from data.readers import STAGE_TABLE, SourceFileError, Staged, drop_stage, stage_file
+from data.readers import STAGE_TABLE, SourceFileError, Staged, clean_text_sql, drop_stage, stage_file
 from data.rollup import refresh_rollups
 from data.schema import APPEAL_COLUMNS, CLOSURE_REASONS, KINDS, STATUSES
 from data.warehouse import ensure_initialised, get_meta, set_meta
@@ -105,9 +110,21 @@ class ImportResult:
     new_categories: list[str] = field(default_factory=list)
     new_organisations: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    # seconds spent in each phase, in order (bench/import_bench.py --profile prints them)
+    phases: dict[str, float] = field(default_factory=dict)
+
+    def lap(self, phase: str) -> None:
+        """Close the running phase under ``phase`` and start the next one."""
+        now = time.perf_counter()
+        self.phases[phase] = self.phases.get(phase, 0.0) + now - self._lap_start
+        self._lap_start = now
+
+    def __post_init__(self) -> None:
+        self._lap_start = time.perf_counter()
 
     def summary(self) -> dict[str, object]:
         out = asdict(self)
+        out.pop("phases")
         out["new_categories"] = len(self.new_categories)
         out["new_organisations"] = len(self.new_organisations)
         out["new_category_names"] = self.new_categories
@@ -146,23 +163,34 @@ def run_import(
     # Staging writes only temporary objects, so it runs before the transaction: a parser error
     # there must not abort it. Everything that touches the warehouse is one transaction, so a
     # file that cannot be used leaves even a new warehouse without the schema it would have created.
+    stage_started = time.perf_counter()
     try:
-        staged = stage_file(con, path, mapping.encoding, mapping.delimiter)
+        # only mapped columns are staged: the others are never kept, and parsing them costs
+        staged = stage_file(con, path, mapping.encoding, mapping.delimiter,
+                            keep=lambda header: mapping.resolve_columns(header).values(), clean_text=True)
     except SourceFileError as exc:
         drop_stage(con)
         raise ImportFailed(str(exc)) from exc
     except BaseException:
         drop_stage(con)
         raise
+    stage_seconds = time.perf_counter() - stage_started
+    # Past staging (whose row ids are line numbers) nothing relies on the order rows are written
+    # in but what says ORDER BY; without the guarantee DuckDB inserts in parallel (-0.25 s per 1M rows).
+    keep_order = con.execute("SELECT current_setting('preserve_insertion_order')").fetchall()[0][0]
+    con.execute("SET preserve_insertion_order = false")
     con.execute("BEGIN TRANSACTION")
     try:
         result = _run_in_transaction(con, path, staged, mapping, source, now, started)
+        result.phases = {"stage": stage_seconds, **result.phases}
         con.execute("COMMIT")
+        result.lap("commit")
     except BaseException:
         con.execute("ROLLBACK")
         raise
     finally:
-        for name in ("imp_acc", "imp_raw", STAGE_TABLE, "imp_chk", "imp_state", "imp_params"):
+        con.execute(f"SET preserve_insertion_order = {'true' if keep_order else 'false'}")
+        for name in ("imp_acc", "imp_raw", STAGE_TABLE, "imp_chk", "imp_state", "imp_params", "imp_rule_days"):
             drop_stage(con, name)
     return result
 
@@ -202,6 +230,7 @@ def _run_in_transaction(
         [import_id, str(path), source_name, started],
     )
     result = ImportResult(import_id=import_id)
+    result.lap("prepare")
     _import_staged(con, staged, columns, mapping, source_name, region_tz, now, result)
     result.seconds = (dt.datetime.now() - started).total_seconds()
     con.execute(
@@ -273,26 +302,28 @@ def _naive_candidates(x: str, mapping: Mapping) -> list[str]:
     return candidates
 
 
-def _timestamp_expr(con: duckdb.DuckDBPyConnection, col: str, col_type: str, mapping: Mapping) -> str:
-    """SQL giving a local (region) TIMESTAMP from a source column, NULL when unparseable.
+def _timestamp_expr(con: duckdb.DuckDBPyConnection, col: str, col_type: str, mapping: Mapping, value: str) -> str:
+    """SQL giving a local (region) TIMESTAMP from ``value``, NULL when unparseable.
 
-    The format that reads most of a sample of the column is tried first: a failed attempt costs
-    as much as a successful one, and a column nearly always has one format throughout.
-    Parameters come from the one-row table ``imp_params`` (alias p), so the expression can live in a view.
+    ``value`` is the source column ``col`` as the outer layer of imp_raw sees it: the typed value,
+    or for text the trimmed text. The format that reads most of a sample of the column is tried
+    first: a failed attempt costs as much as a successful one, and a column nearly always has one
+    format throughout. Parameters come from the one-row table ``imp_params`` (alias p), so the
+    expression can live in a view.
     """
-    c = _ident(col)
     if col_type.startswith("TIMESTAMP WITH TIME ZONE"):
-        return f"timezone(p.region_tz, {c})"
+        return f"timezone(p.region_tz, {value})"
     if col_type.startswith(("TIMESTAMP", "DATE")):
-        base = f"CAST({c} AS TIMESTAMP)"
+        base = f"CAST({value} AS TIMESTAMP)"
         return f"timezone(p.region_tz, timezone(p.src_tz, {base}))" if mapping.timezone else base
-    x = f"NULLIF(trim(CAST({c} AS VARCHAR)), '')"
-    candidates = _naive_candidates(x, mapping)
-    sample_x = "x"
+    if col_type != "VARCHAR":  # a number (an Excel serial day) is read as its text
+        value = clean_text_sql(f"CAST({value} AS VARCHAR)")
+    sample = clean_text_sql(_ident(col) if col_type == "VARCHAR" else f"CAST({_ident(col)} AS VARCHAR)")
     counts = con.execute(
-        f"SELECT {', '.join('count(' + e + ')' for e in _naive_candidates(sample_x, mapping))} "  # noqa: S608
-        f"FROM (SELECT {x} AS x FROM {STAGE_TABLE} WHERE {x} IS NOT NULL LIMIT 2000)"
+        f"SELECT {', '.join('count(' + e + ')' for e in _naive_candidates('x', mapping))} "  # noqa: S608
+        f"FROM (SELECT {sample} AS x FROM {STAGE_TABLE} WHERE {sample} IS NOT NULL LIMIT 2000)"
     ).fetchall()[0]
+    candidates = _naive_candidates(value, mapping)
     best = max(range(len(candidates)), key=lambda i: (counts[i], -i))
     ordered = [candidates[best]] + [e for i, e in enumerate(candidates) if i != best]
     naive = f"coalesce({', '.join(ordered)})"
@@ -300,14 +331,14 @@ def _timestamp_expr(con: duckdb.DuckDBPyConnection, col: str, col_type: str, map
         naive = f"timezone(p.region_tz, timezone(p.src_tz, {naive}))"
     tz_suffix = "'(Z|[+-][0-9]{2}:?[0-9]{2})$'"
     return (
-        f"CASE WHEN regexp_matches({x}, {tz_suffix}) "
-        f"THEN timezone(p.region_tz, TRY_CAST({x} AS TIMESTAMPTZ)) ELSE {naive} END"
+        f"CASE WHEN regexp_matches({value}, {tz_suffix}) "
+        f"THEN timezone(p.region_tz, TRY_CAST({value} AS TIMESTAMPTZ)) ELSE {naive} END"
     )
 
 
-def _raw_text_expr(col: str, col_type: str) -> str:
+def _raw_text_expr(col: str, col_type: str, clean: bool = False) -> str:
     if col_type == "VARCHAR":
-        return f"NULLIF(trim({_ident(col)}), '')"
+        return _ident(col) if clean else clean_text_sql(_ident(col))
     return f"CAST({_ident(col)} AS VARCHAR)"
 
 
@@ -341,39 +372,58 @@ def _import_staged(
     )
 
     # 1. A view of every mapped field as text (what a rejected row keeps) plus parsed timestamps.
-    select = [f"{staged.row_expr} AS _row"]
+    # Two layers: the inner one trims each text once, the outer one parses and scrubs that text
+    # (a date is tried against several formats, and each try would trim again).
+    inner = [f"{staged.row_expr} AS _row"]
+    outer = ["t._row"]
     for fld in FIELDS:
         if fld in columns:
             col = columns[fld]
             is_typed_ts = fld in TIMESTAMP_FIELDS and types[col] != "VARCHAR"
             # typed timestamps keep no text copy: they cannot fail to parse, and casting costs a pass
-            expr = "CAST(NULL AS VARCHAR)" if is_typed_ts else _raw_text_expr(col, types[col])
+            expr = "CAST(NULL AS VARCHAR)" if is_typed_ts else _raw_text_expr(col, types[col], col in staged.clean)
+            if is_typed_ts:
+                inner.append(f"{_ident(col)} AS {fld}__src")
         elif defaults[fld] is not None:
             expr = f"p.default_{fld}"
         else:
             expr = "CAST(NULL AS VARCHAR)"
+        inner.append(f"{expr} AS {fld}")
+        text = f"t.{fld}"
         if fld == "topic":
             # Personal data must not reach the warehouse; most topics have no digit or @ at all.
-            scrubbed = expr
+            scrubbed = text
             for pattern, repl in _PII_PATTERNS:
                 scrubbed = f"regexp_replace({scrubbed}, {_literal(pattern)}, {_literal(repl)}, 'gi')"
-            expr = f"CASE WHEN regexp_matches({expr}, '[0-9@]') THEN {scrubbed} ELSE {expr} END"
-        select.append(f"{expr} AS {fld}")
+            # (eleven contains() cost less than one regexp_matches(x, '[0-9@]'))
+            has_digit_or_at = " OR ".join(f"contains({text}, '{ch}')" for ch in "0123456789@")
+            text = f"CASE WHEN {has_digit_or_at} THEN {scrubbed} ELSE {text} END"
+        outer.append(f"{text} AS {fld}")
         if fld in TIMESTAMP_FIELDS:
             if fld in columns:
-                ts = _timestamp_expr(con, columns[fld], types[columns[fld]], mapping)
+                col = columns[fld]
+                source = f"t.{fld}__src" if types[col] != "VARCHAR" else f"t.{fld}"
+                ts = _timestamp_expr(con, col, types[col], mapping, source)
             elif defaults[fld] is not None:
                 ts = f"TRY_CAST(p.default_{fld} AS TIMESTAMP)"
             else:
                 ts = "CAST(NULL AS TIMESTAMP)"
-            select.append(f"{ts} AS {fld}_ts")
-    con.execute(
-        f"CREATE OR REPLACE TEMP VIEW imp_raw AS SELECT {', '.join(select)} "  # noqa: S608
-        f"FROM {STAGE_TABLE} CROSS JOIN imp_params p"
-    )
+            outer.append(f"{ts} AS {fld}_ts")
 
+    def raw_sql(where: str = "TRUE") -> str:
+        """The source rows matching ``where`` (SQL over the staged table): rejected rows are
+        re-read through a filter below the parsing, so only they are parsed a second time."""
+        return (
+            f"SELECT {', '.join(outer)} FROM (SELECT {', '.join(inner)} "  # noqa: S608
+            f"FROM {STAGE_TABLE} CROSS JOIN imp_params p WHERE {where}) t CROSS JOIN imp_params p"
+        )
+
+    con.execute(f"CREATE OR REPLACE TEMP VIEW imp_raw AS {raw_sql()}")
+
+    result.lap("raw view")
     # 2. Coded values and names: resolved once per distinct value, in Python.
-    _load_lookups(con, mapping)
+    _load_lookups(con, mapping, {f: defaults[f] for f in LOOKUP_FIELDS if f not in columns})
+    result.lap("lookups")
 
     # 3. Validation: every problem of a row, joined into one reason.
     reasons = [
@@ -416,15 +466,39 @@ def _import_staged(
             f"CASE WHEN r.{fld} IS NOT NULL AND lower(r.{fld}) NOT IN {_sql_list(_TRUE + _FALSE)} "
             f"THEN 'ожидалось да/нет в поле {fld}: \"' || r.{fld} || '\"' END"
         )
-    # Narrow on purpose: ids, codes and the reason. Copying wide text columns costs more than
-    # everything else; the final insert reads the raw view again, joined by row number.
+    # One pass over the source: every row in the warehouse's shape (typed, looked up) with its
+    # reason. The source view re-parses dates and scrubs topics on each read, so it is read once
+    # here and the insert reads this table. Casts that could fail on a bad value are TRY_CASTs:
+    # such a row has a reason and is never inserted.
+    present = {f for f in FIELDS if f in columns or defaults[f] is not None}
+    optional = {  # warehouse column -> expression, kept only when the source has the field
+        "first_response_at": "r.first_response_at_ts", "answered_at": "r.answered_at_ts",
+        "due_at": "r.due_at_ts", "first_response_due_at": "r.first_response_due_at_ts",
+        "closure_reason": "cl.code",
+        "answer_on_merits": _bool_expr("r.answer_on_merits"),
+        "returned_for_rework": _bool_expr("r.returned_for_rework"),
+        "redirect_count": "TRY_CAST(TRY_CAST(r.redirect_count AS DOUBLE) AS SMALLINT)",
+        "satisfaction": "TRY_CAST(TRY_CAST(r.satisfaction AS DOUBLE) AS SMALLINT)",
+        "repeat_of": "r.repeat_of", "duplicate_of": "r.duplicate_of", "topic": "r.topic",
+        "lat": "TRY_CAST(replace(r.lat, ',', '.') AS DOUBLE)",
+        "lon": "TRY_CAST(replace(r.lon, ',', '.') AS DOUBLE)",
+    }
+    # an absent field would be a column of NULLs: storing it costs nearly as much as a real one
+    kept = [c for c in optional if c in present]
     con.execute(
         f"""CREATE TEMP TABLE imp_chk AS
-            SELECT r._row, coalesce(r.source, p.source_name) AS src, r.source_id, r.received_at_ts,
-                   mu.id AS municipality_id, ch.code AS channel_code, ch.kind AS channel_kind, ch.rule_id,
-                   st.code AS status_code, cl.code AS closure_code, kd.code AS kind_code,
-                   coalesce(se.id, hc.sector_id, ho.sector_id, p.default_sector_id) AS sector_id,
+            SELECT r._row, coalesce(r.source, p.source_name) AS src, r.source_id,
+                   coalesce(kd.code, ch.kind) AS kind, ch.code AS channel, ch.rule_id,
+                   r.received_at_ts AS received_at, mu.id AS municipality_id,
+                   CAST(coalesce(se.id, hc.sector_id, ho.sector_id, p.default_sector_id) AS SMALLINT) AS sector_id,
                    r.category, r.organisation,
+                   coalesce(st.code,
+                            CASE WHEN cl.code = 'resolved' THEN 'resolved'
+                                 WHEN cl.code = 'redirected' THEN 'redirected'
+                                 WHEN r.answered_at_ts IS NOT NULL THEN 'answered'
+                                 WHEN r.first_response_at_ts IS NOT NULL THEN 'in_work'
+                                 ELSE 'new' END) AS status,
+                   {''.join(f'{optional[c]} AS {c}, ' for c in kept)}
                    NULLIF(concat_ws('; ', {', '.join(reasons)}), '') AS reason
             FROM imp_raw r CROSS JOIN imp_params p
             LEFT JOIN imp_muni mu ON mu.raw = r.municipality
@@ -436,34 +510,24 @@ def _import_staged(
             LEFT JOIN imp_sector_by_cat hc ON hc.raw = r.category
             LEFT JOIN imp_sector_by_org ho ON ho.raw = r.organisation"""  # noqa: S608
     )
-    n_bad = con.execute("SELECT count(*) FROM imp_chk WHERE reason IS NOT NULL").fetchall()[0][0]
-    if n_bad:
-        # Duplicates inside the file: the first valid occurrence wins, later ones are kept as rejected.
-        con.execute(
-            """UPDATE imp_chk SET reason = 'повтор номера обращения в файле (первое вхождение — строка '
-                                           || d.first_row || ')'
-               FROM (SELECT _row, min(_row) OVER (PARTITION BY src, source_id) AS first_row
-                     FROM imp_chk WHERE reason IS NULL) d
-               WHERE imp_chk._row = d._row AND d._row <> d.first_row"""
-        )
-    else:
-        dup_rows = con.execute(
-            """SELECT _row, first_row FROM (
-                   SELECT _row, min(_row) OVER (PARTITION BY src, source_id) AS first_row FROM imp_chk
-                   WHERE (src, source_id) IN (SELECT (src, source_id) FROM imp_chk
-                                              GROUP BY src, source_id HAVING count(*) > 1))
-               WHERE _row <> first_row"""
-        ).fetchall()
-        if dup_rows:
-            con.executemany(
-                "UPDATE imp_chk SET reason = 'повтор номера обращения в файле (первое вхождение — строка ' "
-                "|| ? || ')' WHERE _row = ?",
-                [(first, row) for row, first in dup_rows],
-            )
+    result.lap("check")
+    # Duplicates inside the file: the first valid occurrence wins, later ones are kept as rejected.
+    # Only keys seen twice go through the window (a GROUP BY finds them), not the whole file.
+    con.execute(
+        """UPDATE imp_chk SET reason = 'повтор номера обращения в файле (первое вхождение — строка '
+                                       || d.first_row || ')'
+           FROM (SELECT _row, min(_row) OVER (PARTITION BY src, source_id) AS first_row FROM imp_chk
+                 WHERE reason IS NULL AND (src, source_id) IN (
+                     SELECT (src, source_id) FROM imp_chk WHERE reason IS NULL
+                     GROUP BY src, source_id HAVING count(*) > 1)) d
+           WHERE imp_chk._row = d._row AND d._row <> d.first_row"""
+    )
 
+    result.lap("duplicates")
     # 4. Categories and organisations named by accepted rows: matched, or created and reported.
     result.new_categories = _resolve_categories(con, result.import_id)
     result.new_organisations = _resolve_organisations(con, result.import_id)
+    result.lap("categories, organisations")
 
     # 5. Rejected rows keep only the mapped fields (never the source's other columns).
     mapped = [f for f in FIELDS if f in columns or defaults[f] is not None]
@@ -476,7 +540,8 @@ def _import_staged(
             f"""INSERT INTO rejected_row
                 SELECT $import_id, r._row, CAST(to_json(struct_pack({pack})) AS VARCHAR), c.reason
                 FROM (SELECT _row, reason FROM imp_chk WHERE reason IS NOT NULL) c
-                JOIN imp_raw r ON r._row = c._row ORDER BY r._row""",  # noqa: S608
+                JOIN ({raw_sql(f"{staged.row_expr} IN (SELECT _row FROM imp_chk WHERE reason IS NOT NULL)")}) r
+                ON r._row = c._row ORDER BY r._row""",  # noqa: S608
             {"import_id": result.import_id},
         )
     if staged.rejects:
@@ -485,40 +550,31 @@ def _import_staged(
             [(result.import_id, line, reason) for line, reason in staged.rejects],
         )
 
-    # 6. Accepted rows in the warehouse's shape; deadlines the source lacks come from the channel rules.
+    result.lap("rejected rows")
+    # 6. Accepted rows; deadlines the source lacks come from the channel rules, asked of the
+    # calendar once per (rule, day) and joined back (data/deadlines.py).
     _register_deadlines(con)
+    result.lap("deadlines")
+    appeal_types = dict(con.execute("SELECT column_name, column_type FROM (DESCRIBE appeal)").fetchall())
+    acc_columns = {
+        **{c: f"CAST(NULL AS {appeal_types[c]})" for c in optional if c not in kept},
+        "source": "c.src",
+        "due_at": f"coalesce({'c.due_at' if 'due_at' in kept else 'CAST(NULL AS TIMESTAMP)'}, "
+                  f"{deadlines.deadline_sql('dr', 'due', 'c.received_at')})",
+        "first_response_due_at":
+            f"coalesce({'c.first_response_due_at' if 'first_response_due_at' in kept else 'CAST(NULL AS TIMESTAMP)'}, "
+            f"{deadlines.deadline_sql('dr', 'first', 'c.received_at')})",
+        "category_id": "cm.category_id", "organisation_id": "om.organisation_id", "import_id": "p.import_id",
+    }
+    # the category map holds non-empty names only, so a plain equality also leaves NULL unmatched
     con.execute(
         f"""CREATE OR REPLACE TEMP VIEW imp_acc AS
-        SELECT c.src AS source, c.source_id,
-               coalesce(c.kind_code, c.channel_kind) AS kind,
-               c.channel_code AS channel,
-               c.received_at_ts AS received_at,
-               c.municipality_id, CAST(c.sector_id AS SMALLINT) AS sector_id,
-               cm.category_id, om.organisation_id,
-               coalesce(c.status_code,
-                        CASE WHEN c.closure_code = 'resolved' THEN 'resolved'
-                             WHEN c.closure_code = 'redirected' THEN 'redirected'
-                             WHEN r.answered_at_ts IS NOT NULL THEN 'answered'
-                             WHEN r.first_response_at_ts IS NOT NULL THEN 'in_work'
-                             ELSE 'new' END) AS status,
-               r.first_response_at_ts AS first_response_at,
-               r.answered_at_ts AS answered_at,
-               coalesce(r.due_at_ts, d.rule_due_at) AS due_at,
-               coalesce(r.first_response_due_at_ts, d.rule_first_response_due_at) AS first_response_due_at,
-               c.closure_code AS closure_reason,
-               {_bool_expr('r.answer_on_merits')} AS answer_on_merits,
-               {_bool_expr('r.returned_for_rework')} AS returned_for_rework,
-               CAST(TRY_CAST(r.redirect_count AS DOUBLE) AS SMALLINT) AS redirect_count,
-               CAST(TRY_CAST(r.satisfaction AS DOUBLE) AS SMALLINT) AS satisfaction,
-               r.repeat_of, r.duplicate_of, r.topic,
-               TRY_CAST(replace(r.lat, ',', '.') AS DOUBLE) AS lat,
-               TRY_CAST(replace(r.lon, ',', '.') AS DOUBLE) AS lon,
-               CAST(p.import_id AS INTEGER) AS import_id
-        FROM imp_chk c JOIN imp_raw r ON r._row = c._row CROSS JOIN imp_params p
-        LEFT JOIN imp_deadlines d ON d._row = c._row
-        LEFT JOIN imp_category_map cm ON cm.sector_id = c.sector_id AND cm.raw IS NOT DISTINCT FROM c.category
+        SELECT {', '.join(acc_columns.get(col, 'c.' + col) + ' AS ' + col for col in APPEAL_COLUMNS)}
+        FROM imp_chk c CROSS JOIN imp_params p
+        LEFT JOIN imp_rule_days dr ON dr.rule_id = c.rule_id AND dr.day = CAST(c.received_at AS DATE)
+        LEFT JOIN imp_category_map cm ON cm.sector_id = c.sector_id AND cm.raw = c.category
         LEFT JOIN imp_org_map om ON om.raw = c.organisation
-        WHERE c.reason IS NULL"""  # noqa: S608
+        WHERE c.reason IS NULL"""  # noqa: S608 - column names are our constants
     )
 
     # 7. Upsert by (source, source_id): identical rows are left alone and counted as unchanged.
@@ -530,9 +586,10 @@ def _import_staged(
         "SELECT count(*) FROM (SELECT 1 FROM appeal WHERE list_contains($s, source) LIMIT 1)", {"s": sources}
     ).fetchall()[0][0]
     old_days: list[tuple] = []
+    order = "ORDER BY received_at" if _needs_sorting(con) else ""
     if existing == 0:  # a first load of this source: one pass straight into the warehouse
         counts = {"new": con.execute("SELECT count(*) FROM imp_chk WHERE reason IS NULL").fetchall()[0][0]}
-        con.execute(f"INSERT INTO appeal ({', '.join(APPEAL_COLUMNS)}) SELECT * FROM imp_acc")  # noqa: S608
+        con.execute(f"INSERT INTO appeal ({', '.join(APPEAL_COLUMNS)}) SELECT * FROM imp_acc {order}")  # noqa: S608
     else:
         con.execute(
             f"""CREATE TEMP TABLE imp_state AS
@@ -541,6 +598,7 @@ def _import_staged(
                 FROM imp_acc a LEFT JOIN appeal e ON e.source = a.source AND e.source_id = a.source_id"""  # noqa: S608
         )
         counts = dict(con.execute("SELECT state, count(*) FROM imp_state GROUP BY state").fetchall())
+    if existing and counts.get("changed"):
         old_days = con.execute(
             """SELECT DISTINCT CAST(e.received_at AS DATE) FROM appeal e JOIN imp_state s
                ON s.source = e.source AND s.source_id = e.source_id WHERE s.state = 'changed'"""
@@ -549,28 +607,32 @@ def _import_staged(
             """DELETE FROM appeal USING imp_state s
                WHERE s.state = 'changed' AND appeal.source = s.source AND appeal.source_id = s.source_id"""
         )
+    if existing and (counts.get("changed") or counts.get("new")):  # a re-import of the same file writes nothing
         cols = ", ".join(APPEAL_COLUMNS)
         con.execute(
             f"""INSERT INTO appeal ({cols})
                 SELECT {', '.join('a.' + c for c in APPEAL_COLUMNS)} FROM imp_acc a
                 JOIN imp_state s ON s.source = a.source AND s.source_id = a.source_id
-                WHERE s.state <> 'same'"""  # noqa: S608
+                WHERE s.state <> 'same' {order}"""  # noqa: S608
         )
+    result.lap("upsert")
     con.execute("DROP VIEW imp_acc")
-    con.unregister("imp_deadlines")
     # The rollups follow the facts in the same transaction: only the days this file touched.
     if existing == 0:
         new_days = con.execute(
-            "SELECT DISTINCT CAST(received_at_ts AS DATE) FROM imp_chk WHERE reason IS NULL"
+            "SELECT DISTINCT CAST(received_at AS DATE) FROM imp_chk WHERE reason IS NULL"
         ).fetchall()
+    elif not (counts.get("changed") or counts.get("new")):
+        new_days = []
     else:  # unchanged rows leave the rollups as they are
         new_days = con.execute(
-            """SELECT DISTINCT CAST(c.received_at_ts AS DATE) FROM imp_chk c
+            """SELECT DISTINCT CAST(c.received_at AS DATE) FROM imp_chk c
                JOIN imp_state s ON s.source = c.src AND s.source_id = c.source_id
                WHERE c.reason IS NULL AND s.state <> 'same'"""
         ).fetchall()
     if new_days or old_days:
         refresh_rollups(con, [d for (d,) in new_days] + [d for (d,) in old_days])
+    result.lap("rollups")
     as_of = con.execute("SELECT max(received_at) FROM appeal").fetchall()[0][0]
     if as_of is not None:
         set_meta(con, "data_as_of", as_of.isoformat(sep=" "))
@@ -583,6 +645,23 @@ def _import_staged(
     result.read = staged.read
     if result.read != result.accepted + result.rejected:  # a bug, never a data problem: refuse to commit
         raise RuntimeError(f"counts do not add up: read {result.read} != {result.accepted} + {result.rejected}")
+    result.lap("finish")
+
+
+ROW_GROUP_ROWS = 122_880  # DuckDB's row group: the unit its zone maps skip
+
+
+def _needs_sorting(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether the accepted rows, in file order, would fill row groups each spanning much of the
+    file's time range. Facts must land roughly in received_at order: DuckDB's zone maps then let the
+    metrics and the rollup refresh skip other months' row groups. Exports usually come in date or
+    number order and need no sort; a shuffled file costs a sort (~0.15 s per 1M rows)."""
+    spans, total = con.execute(
+        f"""SELECT sum(hi - lo), max(hi) - min(lo) FROM (
+                SELECT epoch(max(received_at)) AS hi, epoch(min(received_at)) AS lo FROM imp_chk
+                WHERE reason IS NULL GROUP BY _row // {ROW_GROUP_ROWS})"""  # noqa: S608 - a constant
+    ).fetchall()[0]
+    return spans is not None and spans > 2 * total
 
 
 def _literal(value: str) -> str:
@@ -604,37 +683,48 @@ LOOKUP_FIELDS: tuple[str, ...] = (
 )
 
 
-def _distinct_values(con: duckdb.DuckDBPyConnection) -> dict[str, list[str]]:
-    """Distinct non-empty values of every looked-up field, in one scan of the source."""
-    sets = ", ".join(f"({f})" for f in LOOKUP_FIELDS)
-    cols = ", ".join(LOOKUP_FIELDS)
-    ids = ", ".join(f"GROUPING({f})" for f in LOOKUP_FIELDS)
+def _distinct_values(con: duckdb.DuckDBPyConnection, constant: dict[str, str | None]) -> dict[str, list[str]]:
+    """Distinct non-empty values of every looked-up field, in one scan of the source.
+
+    ``constant`` holds the fields the file lacks, with their default (or None): a column that is
+    one value throughout is not worth a hash table over every row.
+    """
+    scanned = [f for f in LOOKUP_FIELDS if f not in constant]
+    out: dict[str, list[str]] = {f: [] if constant.get(f) is None else [constant[f]] for f in LOOKUP_FIELDS}
+    if not scanned:
+        return out
+    sets = ", ".join(f"({f})" for f in scanned)
+    cols = ", ".join(scanned)
+    ids = ", ".join(f"GROUPING({f})" for f in scanned)
     rows = con.execute(
         f"SELECT {cols}, [{ids}] FROM imp_raw GROUP BY GROUPING SETS ({sets})"  # noqa: S608 - field names only
     ).fetchall()
-    out: dict[str, list[str]] = {f: [] for f in LOOKUP_FIELDS}
     for row in rows:
         grouping = row[-1]
-        for i, fld in enumerate(LOOKUP_FIELDS):
+        for i, fld in enumerate(scanned):
             if grouping[i] == 0 and row[i] is not None:
                 out[fld].append(row[i])
     return out
 
 
-def _register_map(con: duckdb.DuckDBPyConnection, name: str, pairs: dict[str, object], value_type: pa.DataType) -> None:
-    table = pa.table({
-        "raw": pa.array(list(pairs.keys()), pa.string()),
-        "v": pa.array(list(pairs.values()), value_type),
-    })
-    con.register("_map_arrow", table)
-    try:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM _map_arrow")  # noqa: S608 - constant name
-    finally:
-        con.unregister("_map_arrow")
+def _temp_table(con: duckdb.DuckDBPyConnection, name: str, columns: dict[str, tuple[str, list]]) -> None:
+    """A small temp table from Python lists ({column: (SQL type, values)}), passed as parameters.
+
+    (Registering an Arrow table would import pandas, which costs a first import 0.3 s.)
+    """
+    select = ", ".join(f"unnest(CAST(${col} AS {sql_type}[])) AS {col}" for col, (sql_type, _) in columns.items())
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT {select}",  # noqa: S608 - our constant names and types
+        {col: values for col, (_, values) in columns.items()},
+    )
 
 
-def _load_lookups(con: duckdb.DuckDBPyConnection, mapping: Mapping) -> None:
-    distinct = _distinct_values(con)
+def _register_map(con: duckdb.DuckDBPyConnection, name: str, pairs: dict[str, object], value_type: str) -> None:
+    _temp_table(con, name, {"raw": ("VARCHAR", list(pairs.keys())), "v": (value_type, list(pairs.values()))})
+
+
+def _load_lookups(con: duckdb.DuckDBPyConnection, mapping: Mapping, constant: dict[str, str | None]) -> None:
+    distinct = _distinct_values(con, constant)
     # Municipalities: by id, OKTMO/OKATO code, then by normalised name.
     by_key: dict[str, int] = {}
     for mid, name in con.execute("SELECT id, name FROM municipality").fetchall():
@@ -650,7 +740,7 @@ def _load_lookups(con: duckdb.DuckDBPyConnection, mapping: Mapping) -> None:
         mid = codes.get(raw.strip()) or by_key.get(normalise_municipality_name(raw))
         if mid is not None:
             muni[raw] = mid
-    _register_map(con, "imp_muni", muni, pa.int32())
+    _register_map(con, "imp_muni", muni, "INTEGER")
     con.execute("CREATE OR REPLACE TEMP TABLE imp_muni AS SELECT raw, v AS id FROM imp_muni")
 
     channels = con.execute("SELECT code, name, kind FROM channel").fetchall()
@@ -669,7 +759,7 @@ def _load_lookups(con: duckdb.DuckDBPyConnection, mapping: Mapping) -> None:
             code = explicit.get(raw) or explicit.get(raw.strip()) or synonyms.get(norm_key(raw))
             if code is not None:
                 pairs[raw] = code
-        _register_map(con, tbl, pairs, pa.string())
+        _register_map(con, tbl, pairs, "VARCHAR")
         extra = ", v AS kind" if fld == "channel" else ""
         con.execute(f"CREATE OR REPLACE TEMP TABLE {tbl} AS SELECT raw, v AS code{extra} FROM {tbl}")  # noqa: S608 - constant name
     con.execute(
@@ -691,7 +781,7 @@ def _load_lookups(con: duckdb.DuckDBPyConnection, mapping: Mapping) -> None:
         sid = sector_by_code.get(explicit_sector.get(raw, "")) or sector_syn.get(norm_key(raw))
         if sid is not None:
             pairs[raw] = sid
-    _register_map(con, "imp_sector", pairs, pa.int16())
+    _register_map(con, "imp_sector", pairs, "SMALLINT")
     con.execute("CREATE OR REPLACE TEMP TABLE imp_sector AS SELECT raw, v AS id FROM imp_sector")
 
     # Sector hints when a row names none: mapping first, then what the warehouse already knows.
@@ -708,7 +798,7 @@ def _load_lookups(con: duckdb.DuckDBPyConnection, mapping: Mapping) -> None:
             pairs[raw] = by_cat_map[key]
         elif len(cat_sectors.get(key, ())) == 1:
             pairs[raw] = next(iter(cat_sectors[key]))
-    _register_map(con, "imp_sector_by_cat", pairs, pa.int16())
+    _register_map(con, "imp_sector_by_cat", pairs, "SMALLINT")
     con.execute("CREATE OR REPLACE TEMP TABLE imp_sector_by_cat AS SELECT raw, v AS sector_id FROM imp_sector_by_cat")
 
     org_sector = {norm_key(n): s for n, s in con.execute(
@@ -720,13 +810,15 @@ def _load_lookups(con: duckdb.DuckDBPyConnection, mapping: Mapping) -> None:
         sid = by_org_map.get(key) or org_sector.get(key)
         if sid is not None:
             pairs[raw] = sid
-    _register_map(con, "imp_sector_by_org", pairs, pa.int16())
+    _register_map(con, "imp_sector_by_org", pairs, "SMALLINT")
     con.execute("CREATE OR REPLACE TEMP TABLE imp_sector_by_org AS SELECT raw, v AS sector_id FROM imp_sector_by_org")
 
 
 def _resolve_categories(con: duckdb.DuckDBPyConnection, import_id: int) -> list[str]:
+    # in order of first appearance: of two spellings of one new name, the file's first one is kept
     wanted = con.execute(
-        "SELECT DISTINCT sector_id, category FROM imp_chk WHERE reason IS NULL AND category IS NOT NULL"
+        """SELECT sector_id, category FROM imp_chk WHERE reason IS NULL AND category IS NOT NULL
+           GROUP BY ALL ORDER BY min(_row)"""
     ).fetchall()
     existing = con.execute("SELECT id, sector_id, name FROM category").fetchall()
     by_name = {(sid, norm_key(name)): cid for cid, sid, name in existing}
@@ -735,6 +827,7 @@ def _resolve_categories(con: duckdb.DuckDBPyConnection, import_id: int) -> list[
     sector_names = dict(con.execute("SELECT id, name FROM sector").fetchall())
     mapping: dict[tuple[int, str], int] = {}
     created: list[str] = []
+    new_rows: list[tuple[int, int, str]] = []
     for sid, raw in wanted:
         key = (sid, norm_key(raw))
         if key in by_name:
@@ -742,32 +835,31 @@ def _resolve_categories(con: duckdb.DuckDBPyConnection, import_id: int) -> list[
         elif raw.strip() in by_id and by_id[raw.strip()][1] == sid:
             mapping[(sid, raw)] = by_id[raw.strip()][0]
         else:
-            con.execute(
-                "INSERT INTO category (id, sector_id, name, parent_id, is_other, created_by_import) "
-                "VALUES (?, ?, ?, NULL, FALSE, ?)",
-                [next_id, sid, raw.strip(), import_id],
-            )
+            new_rows.append((next_id, sid, raw.strip()))
             by_name[key] = next_id
             mapping[(sid, raw)] = next_id
             created.append(f"{sector_names.get(sid, sid)}: {raw.strip()}")
             next_id += 1
-    table = pa.table({
-        "sector_id": pa.array([k[0] for k in mapping], pa.int16()),
-        "raw": pa.array([k[1] for k in mapping], pa.string()),
-        "category_id": pa.array(list(mapping.values()), pa.int32()),
+    if new_rows:
+        con.execute(
+            """INSERT INTO category (id, sector_id, name, parent_id, is_other, created_by_import)
+               SELECT unnest($ids), unnest($sectors), unnest($names), NULL, FALSE, $import_id""",
+            {"ids": [r[0] for r in new_rows], "sectors": [r[1] for r in new_rows],
+             "names": [r[2] for r in new_rows], "import_id": import_id},
+        )
+    _temp_table(con, "imp_category_map", {
+        "sector_id": ("SMALLINT", [k[0] for k in mapping]),
+        "raw": ("VARCHAR", [k[1] for k in mapping]),
+        "category_id": ("INTEGER", list(mapping.values())),
     })
-    con.register("_cat_arrow", table)
-    try:
-        con.execute("CREATE OR REPLACE TEMP TABLE imp_category_map AS SELECT * FROM _cat_arrow")
-    finally:
-        con.unregister("_cat_arrow")
     return sorted(created)
 
 
 def _resolve_organisations(con: duckdb.DuckDBPyConnection, import_id: int) -> list[str]:
     wanted = con.execute(
         """SELECT organisation, list(DISTINCT sector_id), list(DISTINCT municipality_id)
-           FROM imp_chk WHERE reason IS NULL AND organisation IS NOT NULL GROUP BY organisation"""
+           FROM imp_chk WHERE reason IS NULL AND organisation IS NOT NULL GROUP BY organisation
+           ORDER BY min(_row)"""
     ).fetchall()
     existing = con.execute("SELECT id, name FROM organisation").fetchall()
     by_name = {norm_key(name): oid for oid, name in existing}
@@ -775,6 +867,7 @@ def _resolve_organisations(con: duckdb.DuckDBPyConnection, import_id: int) -> li
     next_id = max((oid for oid, _ in existing), default=0) + 1
     pairs: dict[str, object] = {}
     created: list[str] = []
+    new_rows: list[tuple[int, str, int | None, int | None]] = []
     for raw, sectors, munis in wanted:
         key = norm_key(raw)
         if key in by_name:
@@ -785,43 +878,48 @@ def _resolve_organisations(con: duckdb.DuckDBPyConnection, import_id: int) -> li
             continue
         sector_id = sectors[0] if len(sectors) == 1 else None
         municipality_id = munis[0] if len(munis) == 1 else None
-        con.execute(
-            "INSERT INTO organisation (id, name, kind, municipality_id, sector_id, created_by_import) "
-            "VALUES (?, ?, NULL, ?, ?, ?)",
-            [next_id, raw.strip(), municipality_id, sector_id, import_id],
-        )
+        new_rows.append((next_id, raw.strip(), municipality_id, sector_id))
         by_name[key] = next_id
         pairs[raw] = next_id
         created.append(raw.strip())
         next_id += 1
-    _register_map(con, "imp_org_map", pairs, pa.int32())
+    if new_rows:
+        con.execute(
+            """INSERT INTO organisation (id, name, kind, municipality_id, sector_id, created_by_import)
+               SELECT unnest($ids), unnest($names), NULL, unnest(CAST($munis AS INTEGER[])),
+                      unnest(CAST($sectors AS SMALLINT[])), $import_id""",
+            {"ids": [r[0] for r in new_rows], "names": [r[1] for r in new_rows],
+             "munis": [r[2] for r in new_rows], "sectors": [r[3] for r in new_rows], "import_id": import_id},
+        )
+    _register_map(con, "imp_org_map", pairs, "INTEGER")
     con.execute("CREATE OR REPLACE TEMP TABLE imp_org_map AS SELECT raw, v AS organisation_id FROM imp_org_map")
     return sorted(created)
 
 
 def _register_deadlines(con: duckdb.DuckDBPyConnection) -> None:
-    """Deadlines from each accepted row's channel rule, as an Arrow table keyed by source row."""
+    """``imp_rule_days``: what deadlines.deadline_sql needs, per (channel rule, received day) of accepted rows."""
     rules = con.execute(
         "SELECT rule_id, deadline_kind, deadline_value, first_response_kind, first_response_value FROM imp_rules"
     ).fetchall()
-    got = con.execute(
-        "SELECT _row, received_at_ts, rule_id FROM imp_chk WHERE reason IS NULL"
-    ).fetchnumpy()
-    received = np.asarray(got["received_at_ts"]).astype("datetime64[s]")
-    rule_ids = np.asarray(got["rule_id"])
-    due = np.full(received.shape, np.datetime64("NaT"), dtype="datetime64[s]")
-    first_due = due.copy()
+    pairs = con.execute(
+        """SELECT rule_id, list(DISTINCT CAST(received_at AS DATE)) FROM imp_chk
+           WHERE reason IS NULL GROUP BY rule_id"""
+    ).fetchall()
+    days_by_rule = {rule_id: days for rule_id, days in pairs}
+    columns: dict[str, tuple[str, list]] = {"rule_id": ("INTEGER", []), "day": ("DATE", [])}
+    for prefix in ("due", "first"):
+        for name in deadlines.DAY_COLUMNS:
+            columns[f"{prefix}_{name}"] = ("BOOLEAN" if name == "by_hour" else "TIMESTAMP", [])
     for rule_id, kind, value, fr_kind, fr_value in rules:
-        mask = rule_ids == rule_id
-        if not mask.any():
+        if rule_id not in days_by_rule:
             continue
-        due[mask] = workcalendar.deadline(received[mask], kind, value)
-        first_due[mask] = workcalendar.deadline(received[mask], fr_kind, fr_value)
-    con.register("imp_deadlines", pa.table({
-        "_row": pa.array(np.asarray(got["_row"])),
-        "rule_due_at": pa.array(due.astype("datetime64[us]")),
-        "rule_first_response_due_at": pa.array(first_due.astype("datetime64[us]")),
-    }))
+        days = np.array(sorted(days_by_rule[rule_id]), dtype="datetime64[D]")
+        columns["rule_id"][1].extend([rule_id] * len(days))
+        columns["day"][1].extend(days.tolist())
+        for prefix, (k, v) in (("due", (kind, value)), ("first", (fr_kind, fr_value))):
+            for name, values in deadlines.day_columns(days, k, v).items():
+                columns[f"{prefix}_{name}"][1].extend(values.tolist())
+    _temp_table(con, "imp_rule_days", columns)
 
 
 def rejected_rows_csv(con: duckdb.DuckDBPyConnection, import_id: int | None, out) -> int:  # noqa: ANN001

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import mmap
 import tempfile
 import zipfile
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 
 STAGE_TABLE = "stg"
@@ -44,10 +47,17 @@ class Staged:
     rejects: list[tuple[int, str]] = field(default_factory=list)  # (line, reason) of unparsed records
     encoding: str = "utf-8"
     note: str = ""
+    clean: frozenset[str] = frozenset()  # columns already passed through clean_text_sql
 
     @property
     def read(self) -> int:
         return self.rows + len(self.rejects)
+
+
+def clean_text_sql(x: str) -> str:
+    """SQL for NULLIF(trim(x), ''), calling trim only for the few values with an edge space: trim
+    costs ~50 ms per million Cyrillic values."""
+    return f"CASE WHEN {x} = '' THEN NULL WHEN starts_with({x}, ' ') OR ends_with({x}, ' ') THEN NULLIF(trim({x}), '') ELSE {x} END"
 
 
 def stage_file(
@@ -55,7 +65,16 @@ def stage_file(
     path: Path,
     encoding: str | None = None,
     delimiter: str | None = None,
+    keep: Callable[[list[str]], Collection[str]] | None = None,
+    clean_text: bool = False,
 ) -> Staged:
+    """Stage ``path``; ``keep(header)`` names the columns worth staging (all when None).
+
+    ``Staged.header`` is always the file's whole header; columns not kept are never copied, which
+    matters for a wide CSV (the parse of a column nobody reads is skipped). With ``clean_text`` a
+    CSV read by DuckDB is staged trimmed, empty text as NULL (``Staged.clean`` lists such columns),
+    so the passes over it do not trim again.
+    """
     if not path.exists():
         raise SourceFileError(f"файл не найден: {path}")
     if path.is_dir():
@@ -67,7 +86,7 @@ def stage_file(
         return _stage_parquet(con, path)
     if head.startswith(b"PK") or suffix in (".xlsx", ".xlsm"):
         return _stage_xlsx(con, path)
-    return _stage_csv(con, path, encoding, delimiter)
+    return _stage_csv(con, path, encoding, delimiter, keep, clean_text)
 
 
 # --- CSV -----------------------------------------------------------------------------------------
@@ -147,10 +166,28 @@ def _parse_header(first_line: str, delimiter: str) -> list[str]:
     return names
 
 
-def _stage_csv(con: duckdb.DuckDBPyConnection, path: Path, forced_encoding: str | None, forced_delim: str | None) -> Staged:
-    data = path.read_bytes()
-    head = data[:65536]
-    if not head.strip() and not data.strip():
+def _count_lines(path: Path) -> tuple[int, bool]:
+    """Newlines in the file and whether it ends with one, without reading it into memory."""
+    with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+        data = np.frombuffer(mm, dtype=np.uint8)
+        step = 1 << 22  # chunks that stay in the CPU cache
+        newlines = sum(int(np.count_nonzero(data[i:i + step] == 10)) for i in range(0, len(data), step))
+        ends_with_newline = bool(data[-1] == 10)
+        del data  # the view must go before the map closes
+    return newlines, ends_with_newline
+
+
+def _stage_csv(
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    forced_encoding: str | None,
+    forced_delim: str | None,
+    keep: Callable[[list[str]], Collection[str]] | None = None,
+    clean_text: bool = False,
+) -> Staged:
+    with open(path, "rb") as fh:
+        head = fh.read(65536)
+    if not head.strip() and not path.read_bytes().strip():
         raise SourceFileError("файл пуст")
     plain_utf8 = forced_encoding in (None, "utf-8", "utf8") and not head.startswith((b"\xff\xfe", b"\xfe\xff"))
     if plain_utf8 and b"\x00" not in head:
@@ -163,13 +200,15 @@ def _stage_csv(con: duckdb.DuckDBPyConnection, path: Path, forced_encoding: str 
         if header_text is not None:
             delimiter = forced_delim or _sniff_delimiter(header_text)
             header = _parse_header(header_text, delimiter)
-            physical = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+            newlines, ends_with_newline = _count_lines(path)
+            physical = newlines + (0 if ends_with_newline else 1)
             if physical <= 1:
                 _create_empty_stage(con, header)
                 return Staged(header, 0, "_row", encoding="utf-8")
-            staged = _stage_csv_duckdb(con, path, data, header, delimiter, physical)
+            staged = _stage_csv_duckdb(con, path, header, delimiter, physical, keep, clean_text)
             if staged is not None:
                 return staged
+    data = path.read_bytes()
     text, encoding, bad_lines = _decode(data, forced_encoding)
     text = text.removeprefix("\ufeff")
     first_line = text.split("\n", 1)[0].rstrip("\r")
@@ -188,7 +227,7 @@ def _stage_csv(con: duckdb.DuckDBPyConnection, path: Path, forced_encoding: str 
         try:
             with open(fd, "w", encoding="utf-8", newline="") as fh:
                 fh.write(text)
-            staged = _stage_csv_duckdb(con, tmp, text.encode("utf-8"), header, delimiter, len(lines))
+            staged = _stage_csv_duckdb(con, tmp, header, delimiter, len(lines), keep, clean_text)
         finally:
             tmp.unlink(missing_ok=True)
         if staged is not None:
@@ -200,35 +239,47 @@ def _stage_csv(con: duckdb.DuckDBPyConnection, path: Path, forced_encoding: str 
 def _stage_csv_duckdb(
     con: duckdb.DuckDBPyConnection,
     source: Path,
-    data: bytes,
     header: list[str],
     delimiter: str,
     physical: int,
+    keep: Callable[[list[str]], Collection[str]] | None = None,
+    clean_text: bool = False,
 ) -> Staged | None:
-    """DuckDB's parser. None when the file needs line-by-line care (rejects, blank or multi-line records)."""
+    """DuckDB's parser. None when the file needs line-by-line care (bad, blank or multi-line records).
+
+    A record DuckDB cannot split (wrong field count, broken quote, bytes that are not UTF-8) is an
+    error in strict mode: the Python parser then reads the file and rejects just those lines.
+    """
+    wanted = [h for h in header if h in (set(keep(header)) if keep is not None else set(header))]
+    select = ", ".join(
+        f"{clean_text_sql(_quote_ident(h))} AS {_quote_ident(h)}" if clean_text else _quote_ident(h) for h in wanted
+    ) or "NULL AS _none"
     try:
         drop_stage(con)
         columns = {name: "VARCHAR" for name in header}
         con.execute(
-            f"""CREATE TEMP TABLE {STAGE_TABLE} AS SELECT * FROM read_csv(
+            f"""CREATE TEMP TABLE {STAGE_TABLE} AS SELECT {select} FROM read_csv(
                     $path, delim = $delim, quote = '"', escape = '"', header = true,
-                    auto_detect = false, columns = $columns, store_rejects = true,
-                    rejects_table = 'csv_rejects', rejects_scan = 'csv_reject_scans',
+                    auto_detect = false, columns = $columns,
                     strict_mode = true, null_padding = false, max_line_size = 10000000)""",  # noqa: S608
             {"path": str(source), "delim": delimiter, "columns": columns},
         )
         n_rows = con.execute(f"SELECT count(*) FROM {STAGE_TABLE}").fetchall()[0][0]  # noqa: S608 - constant name
-        n_rejects = con.execute("SELECT count(*) FROM csv_rejects").fetchall()[0][0]
     except duckdb.Error:
         drop_stage(con)
         return None
-    # Line numbers are exact only when every record is one physical line and nothing was rejected.
-    if n_rejects or n_rows + 1 != physical:
+    # Line numbers are exact only when every record is one physical line.
+    if n_rows + 1 != physical:
         drop_stage(con)
         return None
     # rowids of a table made inside a transaction start at a large offset: count from the first one
     first_rowid = con.execute(f"SELECT coalesce(min(rowid), 0) FROM {STAGE_TABLE}").fetchall()[0][0]  # noqa: S608
-    return Staged(header, n_rows, f"({STAGE_TABLE}.rowid - {int(first_rowid)} + 2)", encoding="utf-8")
+    return Staged(header, n_rows, f"({STAGE_TABLE}.rowid - {int(first_rowid)} + 2)", encoding="utf-8",
+                  clean=frozenset(wanted) if clean_text else frozenset())
+
+
+def _quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
 
 
 def _stage_csv_python(
@@ -383,12 +434,36 @@ def _parse_header_list(names: list[str]) -> list[str]:
 # --- Parquet -------------------------------------------------------------------------------------
 
 
+PARQUET_SLICE_MIN_ROWS = 100_000  # below this, one reader is quick enough
+
+
+def _parquet_slices(con: duckdb.DuckDBPyConnection, path: Path) -> list[tuple[int, int]]:
+    """Row ranges [lo, hi) to read the file in, so that every DuckDB thread has work.
+
+    DuckDB reads a Parquet file one row group per thread, and writers often put a million rows in
+    one group (pyarrow's default): every pass over such a file would run on one core. Reading it
+    as a union of row ranges lets each thread decode only its range (measured: 2× faster on 2 cores).
+    """
+    rows, groups = con.execute(
+        "SELECT num_rows, num_row_groups FROM parquet_file_metadata($p)", {"p": str(path)}
+    ).fetchall()[0]
+    threads = int(con.execute("SELECT current_setting('threads')").fetchall()[0][0])
+    if groups >= threads or rows < PARQUET_SLICE_MIN_ROWS:
+        return [(0, rows)]
+    bounds = [rows * i // threads for i in range(threads + 1)]
+    return list(zip(bounds, bounds[1:], strict=False))
+
+
 def _stage_parquet(con: duckdb.DuckDBPyConnection, path: Path) -> Staged:
     drop_stage(con)
     # A view, not a copy: Parquet is columnar, so each pass reads only the columns it needs.
     # The relation API takes the path as a value, so no SQL text is built from it.
     try:
-        rel = con.read_parquet(str(path), file_row_number=True)
+        rel = None
+        for lo, hi in _parquet_slices(con, path):
+            part = con.read_parquet(str(path), file_row_number=True).filter(
+                f"file_row_number >= {int(lo)} AND file_row_number < {int(hi)}")
+            rel = part if rel is None else rel.union(part)
         rel = rel.project("* EXCLUDE (file_row_number), file_row_number + 1 AS _row")
         rel.create_view(STAGE_TABLE, replace=True)
         con.execute(f"SELECT * FROM {STAGE_TABLE} LIMIT 1").fetchall()  # noqa: S608 - our constant
