@@ -228,7 +228,7 @@ def refresh_rollups(con: duckdb.DuckDBPyConnection, days: Iterable[dt.date] | No
                 GROUP BY ALL ORDER BY month, duration""",  # noqa: S608 - constants only
             {"months": params["months"]} if months_where else {},
         )
-        _refresh_derived(con, month_params["months"] if months_where else None)
+        _refresh_derived(con, params["months"] if months_where else None)
         con.execute(
             f"""INSERT INTO appeal_weekly
                 SELECT CAST(date_trunc('week', received_at) AS DATE) AS week, {', '.join(WEEKLY_DIMENSIONS)},
