@@ -1,6 +1,7 @@
 """Import speed: 1 000 000 rows from Parquet and from CSV into a fresh warehouse.
 
     python bench/import_bench.py [ROWS] [--profile] [--repeat N] [--files DIR] [--only csv|parquet] [--bare]
+                                 [--bad-share X] [--data random|demo]
 
 Prints rows/s for each format (aim: >= 1 000 000 rows/s Parquet, >= 300 000 rows/s CSV)
 and a second run of the same file (upsert path: every row unchanged).
@@ -17,6 +18,7 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
@@ -102,19 +104,43 @@ def bare_copy(path: Path, db: Path, fmt: str) -> float:
         con.close()
 
 
-def write_files(rows: int, folder: Path, bad_share: float = 0.0) -> tuple[Path, Path, Path]:
-    tag = f"{rows}" + (f"-bad{bad_share:g}" if bad_share else "")
+def demo_table(rows: int, folder: Path) -> pa.Table:
+    """The demo region's own appeals (``python -m data demo``) as an export with Russian column
+    names: organisations serve their own municipalities and sectors, months and categories follow
+    the planted seasons, so the rollups have the cardinality of real data."""
+    from data.demo import build_demo
+
+    db = folder / f"demo-{rows}.duckdb"
+    if not db.exists():
+        build_demo(db, appeals=rows)
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return con.sql(
+            """SELECT a.source_id AS "Номер", a.received_at AS "Дата поступления", m.name AS "Муниципалитет",
+                      a.channel AS "Канал", s.code AS "Блок", c.name AS "Категория", o.name AS "Организация",
+                      a.answered_at AS "Дата ответа", CAST(a.satisfaction AS SMALLINT) AS "Оценка",
+                      coalesce(a.topic, c.name) AS "Суть", 'Иванов Иван Иванович' AS "ФИО заявителя"
+               FROM appeal a JOIN municipality m ON m.id = a.municipality_id JOIN sector s ON s.id = a.sector_id
+               LEFT JOIN category c ON c.id = a.category_id LEFT JOIN organisation o ON o.id = a.organisation_id
+               ORDER BY a.received_at"""
+        ).to_arrow_table()
+    finally:
+        con.close()
+
+
+def write_files(rows: int, folder: Path, bad_share: float = 0.0, shape: str = "random") -> tuple[Path, Path, Path]:
+    tag = f"{rows}" + (f"-bad{bad_share:g}" if bad_share else "") + ("-demo" if shape == "demo" else "")
     parquet_path, csv_path = folder / f"appeals-{tag}.parquet", folder / f"appeals-{tag}.csv"
     mapping_path = folder / "map.toml"
     mapping_path.write_text(MAPPING, encoding="utf-8")
     if parquet_path.exists() and csv_path.exists():
         return parquet_path, csv_path, mapping_path
-    table = make_table(rows, bad_share=bad_share)
+    table = make_table(rows, bad_share=bad_share) if shape == "random" else demo_table(rows, folder)
     # satisfaction 0 stands for "no rating" in this synthetic export -> empty cell
-    sat = pa.compute.if_else(pa.compute.equal(table["Оценка"], 0), pa.scalar(None, pa.int16()), table["Оценка"])
+    sat = pc.if_else(pc.equal(table["Оценка"], 0), pa.scalar(None, pa.int16()), table["Оценка"])
     table = table.set_column(table.schema.get_field_index("Оценка"), "Оценка", sat)
     pq.write_table(table, parquet_path)
-    csv_table = table.set_column(1, "Дата поступления", pa.compute.strftime(table["Дата поступления"], "%d.%m.%Y %H:%M"))
+    csv_table = table.set_column(1, "Дата поступления", pc.strftime(table["Дата поступления"], "%d.%m.%Y %H:%M"))
     pacsv.write_csv(csv_table, csv_path, pacsv.WriteOptions(delimiter=";"))
     return parquet_path, csv_path, mapping_path
 
@@ -132,14 +158,17 @@ def main() -> None:
     parser.add_argument("--only", choices=("parquet", "csv"), help="one format only")
     parser.add_argument("--bare", action="store_true", help="also time a plain CREATE TABLE AS from the file")
     parser.add_argument("--bad-share", type=float, default=0.0, help="share of rows to be rejected (default 0)")
+    parser.add_argument("--data", choices=("random", "demo"), default="random",
+                        help="random: every field drawn independently (the worst case for the rollups: nearly "
+                             "every row is its own group); demo: the demo region's appeals, as real data")
     args = parser.parse_args()
     rows = args.rows
     with tempfile.TemporaryDirectory() as tmp:
         tmpdir = Path(tmp)
         folder = args.files or tmpdir
         folder.mkdir(parents=True, exist_ok=True)
-        parquet_path, csv_path, mapping_path = write_files(rows, folder, args.bad_share)
-        print(f"rows: {rows:,}; parquet {parquet_path.stat().st_size / 2**20:.1f} MiB, "
+        parquet_path, csv_path, mapping_path = write_files(rows, folder, args.bad_share, args.data)
+        print(f"data: {args.data}; rows: {rows:,}; parquet {parquet_path.stat().st_size / 2**20:.1f} MiB, "
               f"csv {csv_path.stat().st_size / 2**20:.1f} MiB")
         for label, path in (("parquet", parquet_path), ("csv", csv_path)):
             if args.only and label != args.only:

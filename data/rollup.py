@@ -69,7 +69,6 @@ MONTHLY_TABLES: dict[str, tuple[str, ...]] = {
     "appeal_monthly_o": ("organisation_id",),
     "appeal_monthly_mc": ("municipality_id", "sector_id", "category_id"),
     "appeal_monthly_mk": ("municipality_id", "sector_id", "channel", "kind"),
-    "appeal_monthly_mo": BODY_DIMENSIONS,
     "appeal_monthly": DIMENSIONS,
 }
 HIST_TABLES: dict[str, tuple[str, ...]] = {
@@ -78,9 +77,13 @@ HIST_TABLES: dict[str, tuple[str, ...]] = {
     "appeal_monthly_hist_body": BODY_DIMENSIONS,
     "appeal_monthly_hist": DIMENSIONS,
 }
-_DERIVED: dict[str, tuple[str, tuple[str, ...]]] = {  # table -> (source, dimensions)
-    **{t: ("appeal_monthly", d) for t, d in MONTHLY_TABLES.items() if t != "appeal_monthly"},
-    "appeal_monthly_hist_ms": ("appeal_monthly_hist", HIST_TABLES["appeal_monthly_hist_ms"]),
+# table -> (the smallest table it can be regrouped from, its dimensions), in build order
+_DERIVED: dict[str, tuple[str, tuple[str, ...]]] = {
+    "appeal_monthly_mc": ("appeal_monthly", MONTHLY_TABLES["appeal_monthly_mc"]),
+    "appeal_monthly_mk": ("appeal_monthly", MONTHLY_TABLES["appeal_monthly_mk"]),
+    "appeal_monthly_ms": ("appeal_monthly_mk", MONTHLY_TABLES["appeal_monthly_ms"]),
+    "appeal_monthly_o": ("appeal_monthly", MONTHLY_TABLES["appeal_monthly_o"]),
+    "appeal_monthly_hist_ms": ("appeal_monthly_hist_body", HIST_TABLES["appeal_monthly_hist_ms"]),
     "appeal_monthly_hist_o": ("appeal_monthly_hist_body", HIST_TABLES["appeal_monthly_hist_o"]),
 }
 _DIM_TYPES = {"municipality_id": "INTEGER", "sector_id": "SMALLINT", "category_id": "INTEGER",
@@ -128,13 +131,14 @@ def create_rollup_tables(con: duckdb.DuckDBPyConnection) -> None:
     present = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
     for table, (source, dimensions) in _DERIVED.items():
         dims_sql = ", ".join(f"{d} {_DIM_TYPES[d]}" for d in dimensions)
-        if source == "appeal_monthly":
+        if source in MONTHLY_TABLES:
             measures_sql = ", ".join(measures)
         else:
             measures_sql = "duration TINYINT NOT NULL, bucket TINYINT NOT NULL, n INTEGER NOT NULL"
         con.execute(f"CREATE TABLE IF NOT EXISTS {table} (month DATE NOT NULL, {dims_sql}, {measures_sql})")
-        if table not in present and source in present:  # a warehouse from before this table: fill it whole
+        if table not in present:  # a warehouse from before this table: fill it whole
             _refresh_derived(con, None, [table])
+            present.add(table)
 
 
 def _refresh_derived(con: duckdb.DuckDBPyConnection, months: list[dt.date] | None,
@@ -143,7 +147,7 @@ def _refresh_derived(con: duckdb.DuckDBPyConnection, months: list[dt.date] | Non
     for table in tables:
         source, dimensions = _DERIVED[table]
         dims = ", ".join(dimensions)
-        if source == "appeal_monthly":
+        if source in MONTHLY_TABLES:
             sums = ", ".join(f"sum({m}) AS {m}" for m in MEASURES)
             extra = ""
         else:
@@ -153,7 +157,7 @@ def _refresh_derived(con: duckdb.DuckDBPyConnection, months: list[dt.date] | Non
         con.execute(f"DELETE FROM {table} {where}", params)  # noqa: S608 - constant names
         con.execute(
             f"""INSERT INTO {table} SELECT month, {dims}, {extra}{sums} FROM {source} {where}
-                GROUP BY ALL ORDER BY month""",  # noqa: S608 - constant names
+                GROUP BY ALL""",  # noqa: S608 - constant names (small tables: no sort by month needed)
             params,
         )
 
