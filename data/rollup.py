@@ -104,7 +104,9 @@ def measure_sql(name: str, expr: str) -> str:
         return f"sum({expr}) AS {name}"
     if expr == "TRUE":
         return f"CAST(count(*) AS INTEGER) AS {name}"
-    return f"CAST(count(*) FILTER (WHERE {expr}) AS INTEGER) AS {name}"
+    # a sum of 0/1 costs DuckDB a quarter less than count(*) FILTER over many small groups (measured
+    # on the import bench); over no rows at all it is NULL, which the readers coalesce to 0
+    return f"CAST(sum(CASE WHEN {expr} THEN 1 ELSE 0 END) AS INTEGER) AS {name}"
 
 
 def create_rollup_tables(con: duckdb.DuckDBPyConnection) -> None:
