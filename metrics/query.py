@@ -218,8 +218,9 @@ def _compute(
     statement (each pandas step on a small frame costs more than DuckDB's whole rollup query).
 
     ``mode``: ``single`` (one period), ``pivot`` (period 0 with period 1 as ``*_prev`` columns),
-    ``stacked`` (a row per period and group, ``period_index``). Medians are added afterwards from
-    the duration histograms (or exact quantiles), ranks by ``_add_rank``.
+    ``stacked`` (a row per period and group, ``period_index``). Exact quantiles (facts) are part of
+    the statement; histogram quantiles (rollups) are read from each row's bucket lists after it.
+    Ranks (``compare``) are added by ``query_on``.
     """
     use_rollup = (not _facts_only.get() and all(p.month_aligned for p in periods)
                   and all(DIMENSIONS[b].rollup_sql for b in by))
