@@ -110,8 +110,7 @@ def measure_sql(name: str, expr: str) -> str:
 
 
 def create_rollup_tables(con: duckdb.DuckDBPyConnection) -> None:
-    dims = ["municipality_id INTEGER", "sector_id SMALLINT", "category_id INTEGER", "organisation_id INTEGER",
-            "channel VARCHAR", "kind VARCHAR"]
+    dims = [f"{d} {_DIM_TYPES[d]}" for d in DIMENSIONS]
     measures = [f"{name} {'DOUBLE' if name.startswith('sum_') else 'INTEGER'}" for name in MEASURES]
     con.execute(f"CREATE TABLE IF NOT EXISTS appeal_monthly (month DATE NOT NULL, {', '.join(dims + measures)})")
     con.execute(

@@ -188,7 +188,7 @@ def _prepare_request(con, indicators, by, period, filters, as_of):
 def data_as_of(con: duckdb.DuckDBPyConnection) -> dt.datetime:
     """The data's own "now": the last receipt time (meta ``data_as_of``)."""
     # The served read-only connections see one file for life: the date is read once per connection.
-    cache = _reference_cache.setdefault(con, {}) if is_served(con) else {}
+    cache = _per_connection.setdefault(con, {}) if is_served(con) else {}
     if "as_of" not in cache:
         rows = con.execute("SELECT value FROM meta WHERE key = 'data_as_of'").fetchall()
         if rows and rows[0][0]:
@@ -286,10 +286,10 @@ def _compute(
     medians: dict[str, str] = {}
     median_codes = [c for c in codes if ind.get(c).kind == "median"]
     hist_cols: list[str] = []
+    hist_table = _smallest_table(con, HIST_TABLES, by, filters, scope) if use_rollup and median_codes else ""
     for j, code in enumerate(median_codes):
         if use_rollup:  # each group's duration histogram as two lists; the quantile is read from them below
-            table = _smallest_table(con, HIST_TABLES, by, filters, scope)
-            ctes.append(_histogram_cte(f"q{j}", ind.get(code), by, period_sql, where, params, table))
+            ctes.append(_histogram_cte(f"q{j}", ind.get(code), by, period_sql, where, params, hist_table))
             hist_cols += [f"{code}__hb", f"{code}__hn"]
         else:  # exact quantiles over the facts
             medians[code] = f"q{j}.value / {ind.get(code).hours_per_unit!r}"
@@ -479,7 +479,7 @@ def _smallest_table(con: duckdb.DuckDBPyConnection, tables: Mapping[str, tuple[s
 
 
 def _tables(con: duckdb.DuckDBPyConnection) -> set[str]:
-    cache = _reference_cache.setdefault(con, {})
+    cache = _per_connection.setdefault(con, {})
     if "tables" not in cache:
         cache["tables"] = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
     return cache["tables"]
@@ -639,14 +639,14 @@ _REFERENCE_SQL: dict[str, str] = {
     "category_sector": """SELECT c.id AS category_id, s.code AS sector_code
                           FROM category c JOIN sector s ON s.id = c.sector_id""",
 }
-# Reference lists are tiny and change only when a writer replaces or reopens the file, which gives
-# a new read connection: caching per connection saves a query per dimension on every call.
-_reference_cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+# Reference lists, the table list and the data date change only when a writer replaces or reopens
+# the file, which gives a new read connection: caching per connection saves a query each per call.
+_per_connection: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def reference(con: duckdb.DuckDBPyConnection, name: str) -> pd.DataFrame:
     """A reference list (municipality, sector, category, organisation, channel) with label columns."""
-    cache = _reference_cache.setdefault(con, {})
+    cache = _per_connection.setdefault(con, {})
     if name not in cache:
         cache[name] = con.execute(_REFERENCE_SQL[name]).df()
     return cache[name]

@@ -81,6 +81,18 @@ def requested_hosts(driver) -> set[str]:
     return hosts
 
 
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    """An empty warehouse with the reference lists (import tests)."""
+    from data.warehouse import connect, ensure_initialised
+
+    path = tmp_path / "w.duckdb"
+    con = connect(path)
+    ensure_initialised(con)
+    con.close()
+    return path
+
+
 @pytest.fixture(scope="session")
 def small_demo(tmp_path_factory) -> Path:
     """A small demo warehouse (20 000 appeals, May–October 2025) shared by the page tests."""

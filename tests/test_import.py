@@ -16,20 +16,11 @@ import pytest
 from data import importer
 from data.importer import ImportFailed, run_import
 from data.mapping import MappingError, load_mapping
-from data.warehouse import connect, ensure_initialised
+from data.warehouse import connect
 
 PROJECT = Path(__file__).resolve().parents[1]
 NOW = dt.datetime(2025, 11, 20, 12, 0)
 HEADER = "source_id,received_at,municipality,channel,category,organisation,answered_at,satisfaction,topic"
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Path:
-    path = tmp_path / "w.duckdb"
-    con = connect(path)
-    ensure_initialised(con)
-    con.close()
-    return path
 
 
 def write(tmp_path: Path, name: str, text: str, encoding: str = "utf-8") -> Path:

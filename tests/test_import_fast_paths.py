@@ -8,46 +8,14 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
-import pytest
 
 from data import importer, readers
-from data.importer import run_import
-from data.mapping import load_mapping
 from data.readers import STAGE_TABLE, drop_stage, stage_file
-from data.warehouse import connect, ensure_initialised
-
-NOW = dt.datetime(2025, 11, 20, 12, 0)
-HEADER = "source_id,received_at,municipality,channel,category,organisation,answered_at,satisfaction,topic"
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Path:
-    path = tmp_path / "w.duckdb"
-    con = connect(path)
-    ensure_initialised(con)
-    con.close()
-    return path
-
-
-def do_import(db: Path, file: Path):
-    con = connect(db)
-    try:
-        return run_import(con, file, load_mapping(None), now=NOW)
-    finally:
-        con.close()
-
-
-def query(db: Path, sql: str, params: list | None = None) -> list[tuple]:
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        return con.execute(sql, params or []).fetchall()
-    finally:
-        con.close()
+from tests.test_import import HEADER, do_import, query, write
 
 
 def test_only_the_kept_columns_are_staged(tmp_path: Path) -> None:
-    f = tmp_path / "a.csv"
-    f.write_text("Номер;ФИО заявителя;Телефон;Дата\n1;Иванов И. И.;+7 900 000-00-00;01.10.2025\n", encoding="utf-8")
+    f = write(tmp_path, "a.csv", "Номер;ФИО заявителя;Телефон;Дата\n1;Иванов И. И.;+7 900 000-00-00;01.10.2025\n")
     con = duckdb.connect()
     staged = stage_file(con, f, keep=lambda header: [h for h in header if h in ("Номер", "Дата")])
     staged_columns = [r[0] for r in con.execute(f"DESCRIBE {STAGE_TABLE}").fetchall()]  # noqa: S608
@@ -71,9 +39,8 @@ def test_crlf_file_without_final_newline_keeps_line_numbers(db: Path, tmp_path: 
 
 
 def import_days(db: Path, tmp_path: Path, days: list[int]) -> list[int]:
-    f = tmp_path / "a.csv"
-    f.write_text("\n".join([HEADER] + [f"{i},{d:02d}.10.2025 10:00,Вяземский,pos,,,,," for i, d in enumerate(days)]),
-                 encoding="utf-8")
+    rows = [f"{i},{d:02d}.10.2025 10:00,Вяземский,pos,,,,," for i, d in enumerate(days)]
+    f = write(tmp_path, "a.csv", "\n".join([HEADER, *rows]))
     do_import(db, f)
     return [r[0].day for r in query(db, "SELECT received_at FROM appeal ORDER BY rowid")]
 
@@ -91,14 +58,13 @@ def test_a_file_nearly_in_order_is_not_sorted(db: Path, tmp_path: Path, monkeypa
 
 
 def test_first_valid_occurrence_wins_even_after_an_invalid_one(db: Path, tmp_path: Path) -> None:
-    f = tmp_path / "a.csv"
-    f.write_text("\n".join([
+    f = write(tmp_path, "a.csv", "\n".join([
         HEADER,
         "7,01.10.2025 10:00,Нигде,pos,,,,,",      # line 2: invalid, so not "the first occurrence"
         "7,02.10.2025 10:00,Вяземский,pos,,,,,",  # 3: accepted
         "7,03.10.2025 10:00,Вяземский,pos,,,,,",  # 4: repeat of line 3
         "8,04.10.2025 10:00,Вяземский,pos,,,,,",
-    ]), encoding="utf-8")
+    ]))
     r = do_import(db, f)
     assert (r.accepted, r.rejected) == (2, 2)
     assert dict(query(db, "SELECT row_number, reason FROM rejected_row")) == {
@@ -110,22 +76,19 @@ def test_first_valid_occurrence_wins_even_after_an_invalid_one(db: Path, tmp_pat
 
 
 def test_a_new_name_is_created_as_first_written(db: Path, tmp_path: Path) -> None:
-    f = tmp_path / "a.csv"
-    f.write_text("\n".join([
+    f = write(tmp_path, "a.csv", "\n".join([
         HEADER,
         "1,01.10.2025,Вяземский,pos,Отопление,ООО «Ромашка-Сервис»,,,",
         "2,01.10.2025,Вяземский,pos,Отопление,ооо ромашка-сервис,,,",
         "3,01.10.2025,Вяземский,pos,Отопление,ООО  \"Ромашка-Сервис\",,,",
-    ]), encoding="utf-8")
+    ]))
     r = do_import(db, f)
     assert r.new_organisations == ["ООО «Ромашка-Сервис»"]
     assert query(db, "SELECT count(DISTINCT organisation_id) FROM appeal") == [(1,)]
 
 
 def test_unchanged_reimport_leaves_facts_and_rollups_alone(db: Path, tmp_path: Path) -> None:
-    f = tmp_path / "a.csv"
-    f.write_text("\n".join([HEADER] + [f"{i},0{1 + i % 9}.10.2025 10:00,Вяземский,im,,,,," for i in range(30)]),
-                 encoding="utf-8")
+    f = write(tmp_path, "a.csv", "\n".join([HEADER] + [f"{i},0{1 + i % 9}.10.2025 10:00,Вяземский,im,,,,," for i in range(30)]))
     do_import(db, f)
     before = query(db, "SELECT count(*), sum(n) FROM appeal_monthly"), query(db, "SELECT * FROM appeal ORDER BY rowid")
     again = do_import(db, f)
@@ -135,8 +98,7 @@ def test_unchanged_reimport_leaves_facts_and_rollups_alone(db: Path, tmp_path: P
 
 
 def test_each_phase_is_timed(db: Path, tmp_path: Path) -> None:
-    f = tmp_path / "a.csv"
-    f.write_text(HEADER + "\n1,01.10.2025,Вяземский,pos,,,,,\n", encoding="utf-8")
+    f = write(tmp_path, "a.csv", HEADER + "\n1,01.10.2025,Вяземский,pos,,,,,\n")
     r = do_import(db, f)
     assert {"stage", "check", "deadlines", "upsert", "rollups", "commit"} <= set(r.phases)
     assert all(v >= 0 for v in r.phases.values())
