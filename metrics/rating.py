@@ -76,6 +76,7 @@ import numpy as np
 import pandas as pd
 
 from metrics import indicators as ind
+from metrics import words
 from metrics.periods import Period
 from metrics.query import data_as_of, query_periods, reference
 from metrics.scope import REGION, Scope, municipal_rating
@@ -113,6 +114,7 @@ FIELD_OF: dict[str, str] = {
     "repeat_share": "repeat_of",
 }
 
+CHANGE_WITHIN = "в пределах точности"
 STATUS_RANKED = "в рейтинге"
 STATUS_TOO_FEW = "недостаточно данных"
 NO_DATA = "нет данных"
@@ -302,6 +304,34 @@ def load_config(path: str | Path | None = None) -> RatingConfig:
 def load_weights(path: str | Path | None = None) -> dict[str, float]:
     """Component weights from the settings file (see ``load_config``)."""
     return load_config(path).weights
+
+
+# --- texts of one row (pages, pack and brief say it the same way) -------------------------------
+
+
+def place_text(best: object, worst: object, count: object = None) -> str:
+    """«3», «3–5», «3–5 из 20»; "" for a body without a place."""
+    if best is None or pd.isna(best):
+        return ""
+    places = f"{int(best)}" if best == worst else f"{int(best)}–{int(worst)}"
+    return places if count is None or pd.isna(count) else f"{places} из {int(count)}"
+
+
+def interval_text(low: object, high: object) -> str:
+    """«68,2–79,0»; "" without an interval."""
+    if low is None or pd.isna(low):
+        return ""
+    return f"{words.number(float(low), 1)}–{words.number(float(high), 1)}"
+
+
+def change_text(change: object, certain: object) -> str:
+    """«▲ 2», «▼ 1» where the change of place exceeds the uncertainty, «в пределах точности»
+    otherwise, «—» without a previous place."""
+    if change is None or pd.isna(change):
+        return "—"
+    if not certain:
+        return CHANGE_WITHIN
+    return f"▲ {int(change)}" if change > 0 else f"▼ {int(-change)}"
 
 
 # --- ratings ----------------------------------------------------------------------------------

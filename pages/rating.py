@@ -21,12 +21,16 @@ from metrics import indicators as ind
 from metrics.periods import PeriodError, parse_period
 from metrics.rating import (
     ALONE_PEER_GROUP,
+    CHANGE_WITHIN,
     COMPONENT_INDICATORS,
     COMPONENT_LABELS,
     INDICATOR_CODES,
     STATUS_RANKED,
     RatingConfig,
+    change_text,
+    interval_text,
     load_config,
+    place_text,
     rate_municipalities,
     rate_organisations,
 )
@@ -48,7 +52,6 @@ GRID_LOCALE = {  # AG Grid's own texts, in Russian
     "greaterThan": "Больше", "andCondition": "И", "orCondition": "ИЛИ", "blank": "Пусто", "notBlank": "Не пусто",
     "pageSizeSelectorLabel": "Строк на странице:",
 }
-CHANGE_WITHIN = "в пределах точности"
 # the grid shows Russian-formatted text, sorts and filters by the number: the text rides along in
 # "<field>_text" and a value formatter shows it
 SHOW_TEXT = {"function": "params.data[params.colDef.field + '_text']"}
@@ -199,24 +202,6 @@ def _columns(who: str) -> list[dict]:
     ]
 
 
-def _place(best: object, worst: object, count: object) -> str:
-    """«3», «3–5 из 20»."""
-    if pd.isna(best):
-        return ""
-    places = f"{int(best)}" if best == worst else f"{int(best)}–{int(worst)}"
-    return f"{places} из {int(count)}"
-
-
-def _change(r: dict) -> str:
-    """▲/▼ and the change of place in the group where it exceeds the uncertainty."""
-    v = r["peer_rank_change"]
-    if pd.isna(v):
-        return "—"
-    if not r["peer_rank_change_certain"]:
-        return CHANGE_WITHIN
-    return f"▲ {int(v)}" if v > 0 else f"▼ {int(-v)}"
-
-
 def grid_rows(df: pd.DataFrame, who: str) -> list[dict]:
     """Rows for the grid: numbers for sorting with their Russian text, names as plain text."""
     def score(v: object) -> tuple[float | None, str]:
@@ -226,12 +211,11 @@ def grid_rows(df: pd.DataFrame, who: str) -> list[dict]:
     for r in df.to_dict("records"):
         row = {
             "place": None if pd.isna(r["peer_rank"]) else int(r["peer_rank"]),
-            "place_text": _place(r["peer_rank_best"], r["peer_rank_worst"], r["peer_count"]),
-            "change": _change(r),
+            "place_text": place_text(r["peer_rank_best"], r["peer_rank_worst"], r["peer_count"]),
+            "change": change_text(r["peer_rank_change"], r["peer_rank_change_certain"]),
             "name": r["organisation_name"] if who == "organisations" else r["municipality_name"],
             "volume": int(r["volume"]), "volume_text": words.number(int(r["volume"])),
-            "interval": "" if pd.isna(r["composite_low"]) else
-            f"{words.number(r['composite_low'], 1)}–{words.number(r['composite_high'], 1)}",
+            "interval": interval_text(r["composite_low"], r["composite_high"]),
             "no_data": r["no_data"] or "",
             "weak": r["weak_component"] if isinstance(r["weak_component"], str) else "",
             "status": r["status"],

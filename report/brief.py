@@ -24,7 +24,7 @@ from metrics import words
 from metrics.periods import Period, PeriodError, month, parse_period
 from metrics.priority import priority_problems
 from metrics.query import data_as_of, query_on
-from metrics.rating import STATUS_RANKED, rate_organisations
+from metrics.rating import STATUS_RANKED, place_text, rate_organisations
 from metrics.roadmap import roadmap_effects
 from metrics.scope import REGION, Scope
 from metrics.signals import detect_signals
@@ -228,7 +228,8 @@ def _weakest(con: duckdb.DuckDBPyConnection, period: Period, scope: Scope) -> Se
         return section
     worst = ranked.sort_values(["composite", "volume"], ascending=[True, False]).head(WEAKEST_SHOWN)
     section.paragraphs.append(
-        f"Итоговая оценка — от 0 до 100 внутри группы организаций того же вида; в рейтинге {len(ranked)}.")
+        f"Итоговая оценка — от 0 до 100 по постоянным опубликованным шкалам, место — среди организаций "
+        f"того же вида, диапазоном там, где 90 % интервалы оценок пересекаются; в рейтинге {len(ranked)}.")
     for r in worst.itertuples():
         if isinstance(r.weak_component, str) and r.weak_component:
             weak = f"; тянет вниз {r.weak_component} ({words.number(getattr(r, r.weak_component_code), 0)} из 100)"
@@ -236,7 +237,7 @@ def _weakest(con: duckdb.DuckDBPyConnection, period: Period, scope: Scope) -> Se
             weak = "; отстаёт по всем составляющим одинаково"
         section.bullets.append(
             f"{r.organisation_name} ({r.organisation_kind}): оценка {words.number(r.composite, 0)} из 100, "
-            f"место {int(r.peer_rank)} из {int(r.peer_count)} в группе, "
+            f"место {place_text(r.peer_rank_best, r.peer_rank_worst, r.peer_count)} в группе, "
             f"{words.count(int(r.volume), words.APPEALS)}{weak}.")
     return section
 

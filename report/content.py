@@ -20,7 +20,7 @@ from metrics.kpi import kpi_series
 from metrics.periods import Period, PeriodError, parse_period
 from metrics.priority import municipality_problems, priority_problems
 from metrics.query import query
-from metrics.rating import COMPONENT_LABELS, rate_organisations
+from metrics.rating import COMPONENT_LABELS, interval_text, place_text, rate_organisations
 from metrics.scope import REGION, Scope
 
 KINDS = {"meeting": "Пакет к совещанию", "governor": "Ежемесячный доклад губернатору"}
@@ -251,12 +251,17 @@ def _rating(pack: Pack, filters: dict[str, list], note: str) -> Section:
     figures.mark_export(fig, figures.export_filename("рейтинг", pack.filters, pack.period.code), note)
     data = df.assign(municipality_name=df["municipality_name"].fillna("регион"),
                      weak_component=df["weak_component"].fillna(""),
-                     organisation_kind=df["organisation_kind"].fillna(""))
-    columns = [Column("rank", "Место", "int"), Column("organisation_name", "Организация"),
-               Column("organisation_kind", "Вид"), Column("municipality_name", "Муниципалитет"),
+                     organisation_kind=df["organisation_kind"].fillna(""),
+                     place=[place_text(*r) for r in zip(df["peer_rank_best"], df["peer_rank_worst"],
+                                                        df["peer_count"], strict=True)],
+                     interval=[interval_text(*r) for r in zip(df["composite_low"], df["composite_high"], strict=True)])
+    columns = [Column("place", "Место в группе"), Column("organisation_name", "Организация"),
+               Column("peer_group", "Группа сравнения"), Column("municipality_name", "Муниципалитет"),
                Column("volume", "Обращений", "int"), Column("composite", "Итоговая оценка (0–100)", "dec1"),
+               Column("interval", "90 % интервал"),
                *(Column(code, f"{label.capitalize()} (0–100)", "dec1") for code, label in COMPONENT_LABELS.items()),
-               Column("weak_component", "Слабое место"), Column("status", "Статус")]
+               Column("no_data", "Нет данных", on_slide=False), Column("weak_component", "Слабое место"),
+               Column("status", "Статус")]
     return Section("Рейтинг организаций", "Рейтинг", data, columns, fig)
 
 
