@@ -129,6 +129,7 @@ _SIGMA_RANGE = (0.5, 2.0)  # the log-scale spread of response times assumed for 
 # one fixed matrix of standard normal draws (float32: the interval needs no more, and it halves the time)
 _NORMAL = np.random.default_rng(20251).standard_normal((DRAWS, len(INDICATOR_CODES))).astype("float32")
 # the order statistics of the draws taken as the interval's ends (outward-rounded 5th and 95th percentiles)
+_NORMAL_T = np.ascontiguousarray(_NORMAL.T)  # sub-indicators × draws
 _ENDS = (math.floor((1 - LEVEL) / 2 * (DRAWS - 1)), math.ceil((1 + LEVEL) / 2 * (DRAWS - 1)))
 
 COLUMN_LABELS: dict[str, str] = {
@@ -499,21 +500,28 @@ def _rate(
 _known_cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def _fields_known(con: duckdb.DuckDBPyConnection, key: str) -> pd.DataFrame:
-    """Per body (``key``): whether any data source it has appeals from fills each field of
-    ``FIELD_OF`` at all. An export without the column leaves it NULL for every appeal; a source that
-    has the column fills it (FALSE or TRUE; ``repeat_of`` on some appeals). One scan of the facts,
-    once per served connection."""
+def _fields_known(con: duckdb.DuckDBPyConnection, key: str) -> dict[str, np.ndarray | None]:
+    """For each sub-indicator of ``FIELD_OF``: None when every data source fills its field (every
+    body is known), else the ids (``key``) of the bodies with appeals from a source that does. An
+    export without the column leaves it NULL on every appeal; a source that has it fills it (FALSE or
+    TRUE; ``repeat_of`` on some appeals). Cheap in the usual case (a few existence probes); a scan of
+    the facts only when some source lacks a field; once per served connection."""
     cache = _known_cache.setdefault(con, {}) if is_served(con) else {}
     if key not in cache:
-        counts = ", ".join(f"count({field}) > 0 AS {code}" for code, field in FIELD_OF.items())
-        df = con.execute(f"SELECT source, {key} AS body, {counts} FROM appeal "  # noqa: S608 - fixed identifiers
-                         f"WHERE {key} IS NOT NULL GROUP BY ALL").df()
-        codes = list(FIELD_OF)
-        by_source = df.groupby("source")[codes].any()
-        flags = pd.DataFrame(by_source.loc[df["source"]].to_numpy(dtype=bool), columns=codes)
-        flags["body"] = df["body"].astype("int64").to_numpy()
-        cache[key] = flags.groupby("body")[codes].any()
+        sources = [r[0] for r in con.execute("SELECT DISTINCT source FROM appeal").fetchall()]
+        known: dict[str, np.ndarray | None] = {}
+        for code, field in FIELD_OF.items():
+            filling = [s for s in sources if con.execute(
+                f"SELECT 1 FROM appeal WHERE source = ? AND {field} IS NOT NULL LIMIT 1", [s]).fetchall()]  # noqa: S608 - fixed identifiers
+            if len(filling) == len(sources):
+                known[code] = None
+            elif not filling:
+                known[code] = np.zeros(0, dtype="int64")
+            else:
+                rows = con.execute(f"SELECT DISTINCT {key} FROM appeal WHERE source IN ({', '.join('?' * len(filling))}) "  # noqa: S608
+                                   f"AND {key} IS NOT NULL", filling).fetchall()
+                known[code] = np.array([r[0] for r in rows], dtype="int64")
+        cache[key] = known
     return cache[key]
 
 
@@ -572,23 +580,34 @@ def composite_interval(values: np.ndarray, bases: np.ndarray, mean_hours: np.nda
         se_log = math.sqrt(math.pi / 2.0) * spread / np.sqrt(bases[:, _MEDIAN])
         centre = (values * bases + z2 / 2.0) / t
         se = np.sqrt(centre * (1.0 - centre) / t)
-    # scores of the draws, linear in the normal draw for the shares: a + b·z, clipped to 0–100
-    # (in place, in float32: this is most of the rating's own time)
-    a = np.nan_to_num(slope * (values - zero)).astype("float32")
-    b = np.nan_to_num(slope * se).astype("float32")
-    scores = np.empty((n_bodies, DRAWS, len(INDICATOR_CODES)), dtype="float32")
-    np.multiply(b[:, None, :], _NORMAL[None, :, :], out=scores)
-    scores += a[:, None, :]
-    median_draw = values[:, _MEDIAN, None] * np.exp(se_log[:, None] * _NORMAL[None, :, _MEDIAN])
-    scores[:, :, _MEDIAN] = np.nan_to_num(slope[_MEDIAN] * (median_draw - zero[_MEDIAN]))
     # answered on time is (nearly) a part of answered over the same appeals, so the two shares move
     # together: correlation sqrt(p_t (1 − p_a) / (p_a (1 − p_t))) for nested shares of one base
     pa, pt = centre[:, _RESPONSE], centre[:, _ON_TIME]
-    rho = np.nan_to_num(np.sqrt(np.clip(pt * (1.0 - pa) / (pa * (1.0 - pt)), 0.0, 1.0))).astype("float32")
-    scores[:, :, _ON_TIME] = a[:, _ON_TIME, None] + b[:, _ON_TIME, None] * (
-        rho[:, None] * _NORMAL[None, :, _RESPONSE] + np.sqrt(1.0 - rho * rho)[:, None] * _NORMAL[None, :, _ON_TIME])
-    np.clip(scores, 0.0, 100.0, out=scores)
-    composite = (scores @ coef.astype("float32")[:, :, None])[..., 0]
+    rho = np.nan_to_num(np.sqrt(np.clip(pt * (1.0 - pa) / (pa * (1.0 - pt)), 0.0, 1.0)))
+    # each sub-indicator's draws as bodies × draws (contiguous: this is most of the rating's own
+    # time), scored, clipped to 0–100 and added to the composite with the body's coefficient
+    a = np.nan_to_num(slope * (values - zero)).astype("float32")
+    b = np.nan_to_num(slope * se).astype("float32")
+    coef32 = coef.astype("float32")
+    composite = np.zeros((n_bodies, DRAWS), dtype="float32")
+    score = np.empty((n_bodies, DRAWS), dtype="float32")
+    for k in range(len(INDICATOR_CODES)):
+        if not coef[:, k].any():
+            continue
+        if k == _MEDIAN:
+            drawn = values[:, k, None] * np.exp(se_log[:, None] * _NORMAL_T[None, k, :])
+            score[:] = np.nan_to_num(slope[k] * (drawn - zero[k]))
+        elif k == _ON_TIME:
+            mixed = (rho[:, None] * _NORMAL_T[None, _RESPONSE, :]
+                     + np.sqrt(1.0 - rho * rho)[:, None] * _NORMAL_T[None, k, :])
+            np.multiply(b[:, k, None], mixed, out=score)
+            score += a[:, k, None]
+        else:
+            np.multiply(b[:, k, None], _NORMAL_T[None, k, :], out=score)
+            score += a[:, k, None]
+        np.clip(score, 0.0, 100.0, out=score)
+        score *= coef32[:, k, None]
+        composite += score
     ends = np.partition(composite, _ENDS, axis=1)
     low, high = ends[:, _ENDS[0]].astype("float64"), ends[:, _ENDS[1]].astype("float64")
     return np.fmin(low, point), np.fmax(high, point)
@@ -641,15 +660,13 @@ def _ranks(composite: np.ndarray, low: np.ndarray, high: np.ndarray, codes: np.n
 
 
 def _score(ids: np.ndarray, volume: np.ndarray, groups: np.ndarray, values: np.ndarray, bases: np.ndarray,
-           mean_hours: np.ndarray, cfg: RatingConfig, known: pd.DataFrame) -> dict[str, np.ndarray]:
+           mean_hours: np.ndarray, cfg: RatingConfig, known: Mapping[str, np.ndarray | None]) -> dict[str, np.ndarray]:
     """Sub-indicator and component scores, composite with its interval, status and ranks of one
     period's list (numpy columns in, numpy columns out)."""
     eligible = volume >= cfg.min_volume
-    at = known.index.get_indexer(ids)
-    flags = np.where((at >= 0)[:, None], known.to_numpy(dtype=bool)[at], False)
-    for j, code in enumerate(known.columns):
-        # a field none of the body's sources fills is no data, not "none happened"
-        values[~flags[:, j], INDICATOR_CODES.index(code)] = np.nan
+    for code, bodies in known.items():
+        if bodies is not None:  # a field none of the body's sources fills is no data, not "none happened"
+            values[~np.isin(ids, bodies), INDICATOR_CODES.index(code)] = np.nan
     values[~(bases > 0)] = np.nan
     values[~eligible] = np.nan
 
