@@ -77,10 +77,12 @@ def method_text(config: RatingConfig) -> list:
         for code in codes:
             scale = config.scales[code]
             worse, better = ("и ниже", "и выше") if scale.full > scale.zero else ("и больше", "и меньше")
+            if ind.get(code).kind == "ratio" and scale.full in (0.0, 1.0):
+                better = ""  # nothing beyond 0 % or 100 %
             scale_rows.append(html.Tr([
                 html.Td(COMPONENT_LABELS[component]), html.Td(ind.get(code).label),
                 html.Td(f"{_value(code, scale.zero)} {worse}", className="text-end"),
-                html.Td(f"{_value(code, scale.full)} {better}", className="text-end"),
+                html.Td(f"{_value(code, scale.full)} {better}".strip(), className="text-end"),
             ]))
     example = config.scales["on_time_share"]
     x = round(example.zero + (example.full - example.zero) * 2 / 3, 2)  # a whole percentage
@@ -93,7 +95,8 @@ def method_text(config: RatingConfig) -> list:
 
     return [
         html.P("Оценка от 0 до 100 складывается из четырёх составляющих:"),
-        html.Ul([html.Li(f"{COMPONENT_LABELS[c]} — {text};") for c, text in COMPONENT_TEXT.items()]),
+        html.Ul([html.Li(f"{COMPONENT_LABELS[c]} — {text}{';' if i < len(COMPONENT_TEXT) - 1 else '.'}")
+                 for i, (c, text) in enumerate(COMPONENT_TEXT.items())]),
         html.P("Каждый показатель переводится в баллы по постоянной шкале, одинаковой для всех и не зависящей от "
                "результатов других: значение в левом столбце и хуже — 0 баллов, в правом и лучше — 100, между ними — "
                "пропорционально: баллы = 100 × (значение − значение за 0) / (значение за 100 − значение за 0). "
