@@ -258,7 +258,7 @@ def _rating(pack: Pack, filters: dict[str, list], note: str) -> Section:
     columns = [Column("place", "Место в группе"), Column("organisation_name", "Организация"),
                Column("peer_group", "Группа сравнения"), Column("municipality_name", "Муниципалитет"),
                Column("volume", "Обращений", "int"), Column("composite", "Итоговая оценка (0–100)", "dec1"),
-               Column("interval", "90 % интервал"),
+               Column("interval", "90 % интервал", on_slide=False),
                *(Column(code, f"{label.capitalize()} (0–100)", "dec1") for code, label in COMPONENT_LABELS.items()),
                Column("no_data", "Нет данных", on_slide=False), Column("weak_component", "Слабое место"),
                Column("status", "Статус")]
