@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import re
 import sys
 import time
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from typing import BinaryIO
 import duckdb
 import pandas as pd
 
-from metrics import words
+from metrics import indicators, words
 from metrics.periods import Period, PeriodError, month, parse_period
 from metrics.priority import priority_problems
 from metrics.query import data_as_of, query_on
@@ -35,6 +36,9 @@ TOP_MUNICIPALITIES = 2
 SIGNALS_SHOWN = 5
 WEAKEST_SHOWN = 3
 REGION_WIDE = 3  # a category signalling in this many municipalities at once is a regional rise
+# growth below this many appeals in the previous period is «мало данных» (the declared indicator's rule)
+GROWTH_MIN_PREVIOUS = indicators.get("growth").min_volume
+SMALL_BASE = "мало данных для сравнения"
 
 
 class BriefError(ValueError):
@@ -56,15 +60,17 @@ class Brief:
     sections: list[Section]
 
     def to_markdown(self) -> str:
-        lines = [f"# {self.title}", "", f"_{self.subtitle}_", ""]
+        """Markdown whose every text is plain: names come from imported files and a curator's form, so a
+        name like «[нажмите](http://…)» must print as it is, never become a link or emphasis."""
+        lines = [f"# {plain_markdown(self.title)}", "", f"_{plain_markdown(self.subtitle)}_", ""]
         for s in self.sections:
-            lines += [f"## {s.title}", ""]
+            lines += [f"## {plain_markdown(s.title)}", ""]
             for p in s.paragraphs:
-                lines += [p, ""]
+                lines += [plain_markdown(p), ""]
             if s.bullets:
-                lines += [f"- {b}" for b in s.bullets] + [""]
+                lines += [f"- {plain_markdown(b)}" for b in s.bullets] + [""]
             for p in s.notes:
-                lines += [p, ""]
+                lines += [plain_markdown(p), ""]
         return "\n".join(lines)
 
     def to_docx(self, path: str | Path | BinaryIO) -> None:
@@ -85,6 +91,24 @@ class Brief:
             for p in s.notes:
                 doc.add_paragraph(p)
         doc.save(str(path) if isinstance(path, str | Path) else path)
+
+
+# Characters that open a Markdown construct anywhere in a line (links, images, emphasis, code, raw HTML,
+# entities, tables, strikethrough, e-mail autolinks); in CommonMark a backslash makes any of them literal.
+_MARKDOWN_ANYWHERE = re.compile(r"([\\`*_\[\]<>&|~!#@])")
+
+
+def plain_markdown(text: str) -> str:
+    """``text`` as literal Markdown: whatever a name holds prints as it is. Escapes every character that
+    can open a construct, the ``:`` of ``scheme://`` and the ``.`` of ``www.`` (GFM autolinks), and a
+    list marker at the start; folds line breaks and runs of spaces (no new block, no indented code).
+    Other punctuation stays as it is, so the Markdown file remains readable."""
+    text = re.sub(r"[ \t\r\n\f\v]+", " ", text).strip()
+    text = _MARKDOWN_ANYWHERE.sub(r"\\\1", text)
+    text = re.sub(r":(?=/)", r"\\:", text)
+    text = re.sub(r"(?i)\b(www)\.", r"\1\\.", text)
+    text = re.sub(r"^(\d+)([.)])", r"\1\\\2", text)  # «1.» would open an ordered list
+    return re.sub(r"^([-+=])", r"\\\1", text)
 
 
 # --- building -----------------------------------------------------------------------------------
@@ -144,6 +168,8 @@ def build_brief(period: Period | str | None = None, scope: Scope = REGION,
 def _change_phrase(now: float, before: float, before_label: str) -> str:
     if before <= 0:
         return f"в {before_label} обращений не было"
+    if before < GROWTH_MIN_PREVIOUS:
+        return f"в {before_label} — {words.number(before)}, {SMALL_BASE}"
     change = (now - before) / before
     if abs(change) < 0.0005:
         return f"столько же, сколько в {before_label}"
@@ -163,7 +189,10 @@ def _volume(con: duckdb.DuckDBPyConnection, period: Period, scope: Scope) -> Sec
     by_sector = query_on(con, ["volume", "growth"], ["sector"], period, scope=scope)
     by_sector = by_sector[by_sector["volume"] > 0].sort_values("volume", ascending=False)
     for r in by_sector.itertuples():
-        growth = "" if pd.isna(r.growth) else f" ({words.percent(r.growth, signed=True)} к прошлому месяцу)"
+        if r.growth_low:
+            growth = f" (к прошлому месяцу — {SMALL_BASE})"
+        else:
+            growth = "" if pd.isna(r.growth) else f" ({words.percent(r.growth, signed=True)} к прошлому месяцу)"
         section.bullets.append(f"{r.sector_name} — {words.count(int(r.volume), words.APPEALS)}{growth}")
     return section
 
@@ -183,7 +212,9 @@ def _problems(con: duckdb.DuckDBPyConnection, period: Period, scope: Scope) -> S
         items = []
         for r in part.sort_values("rank").head(3).itertuples():
             text = f"{r.category_name} — {words.count(int(r.volume), words.APPEALS)}"
-            if not pd.isna(r.growth) and r.volume_prev > 0:
+            if r.volume_prev < GROWTH_MIN_PREVIOUS:
+                text += f" ({SMALL_BASE})"
+            elif not pd.isna(r.growth):
                 text += f" ({words.percent(r.growth, 0, signed=True)})"
             where = top_places.get(r.category_id)
             if where is not None and not r.is_topic and len(where):
