@@ -204,6 +204,8 @@ def _frame(
     # warehouse's first month there is no data at all, which is not the same as zero appeals.
     period_end = df["period_start"] + (pd.Timedelta(weeks=1) if grain == "week" else pd.DateOffset(months=1))
     covered = period_end > pd.Timestamp(_data_start(con) or end)
+    # a unit outside the scope has no value («—»), never a count of 0
+    covered &= _in_scope(con, clean, scope)
     df["base"] = df["base"].fillna(0).astype("float64").where(covered)
     if spec.kind in ("count", "open", "rate"):
         df["value"] = df["value"].fillna(0.0)
@@ -224,6 +226,23 @@ def _frame(
     df["partial"] = df["period_end"] > pd.Timestamp(as_of.date() + dt.timedelta(days=1))
     position = df.groupby("sector_id", sort=False).cumcount() if sector_ids else pd.Series(range(len(df)))
     return df[position.to_numpy() >= len(starts) - shown].reset_index(drop=True)
+
+
+def _in_scope(con: duckdb.DuckDBPyConnection, filters: dict[str, object], scope: Scope) -> bool:
+    """Whether the scope (narrowed to the request's) may see the municipality, sector or category asked for."""
+    seen = effective(scope)
+    if seen.municipality_ids is not None:
+        wanted = filters.get("municipality")
+        if not seen.municipality_ids or (wanted is not None and not seen.allows_municipality(int(wanted))):
+            return False
+    if seen.sector_ids is not None:
+        sector = _sector_id(con, filters.get("sector"))  # type: ignore[arg-type]
+        if sector is None and filters.get("category") is not None:
+            rows = con.execute("SELECT sector_id FROM category WHERE id = $c", {"c": int(filters["category"])}).fetchall()
+            sector = int(rows[0][0]) if rows else None
+        if not seen.sector_ids or (sector is not None and not seen.allows_sector(sector)):
+            return False
+    return True
 
 
 def _data_start(con: duckdb.DuckDBPyConnection) -> dt.date | None:

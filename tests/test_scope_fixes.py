@@ -25,8 +25,10 @@ import duckdb
 import pytest
 
 from data.warehouse import connect, ensure_initialised
+from metrics.kpi import kpi_series, kpi_small_multiples
 from metrics.periods import parse_period
 from metrics.priority import municipality_problems, priority_problems
+from metrics.scope import Scope, install_provider
 from report.brief import SMALL_BASE, build_brief, plain_markdown
 from tests.conftest import finish_warehouse
 
@@ -143,3 +145,33 @@ def test_brief_growth_below_ten_previous_appeals_is_small_base(con) -> None:
     problems = next(s for s in brief.sections if s.title.startswith("Самые острые"))
     power = next(b for b in problems.bullets if PHISHING in b)
     assert SMALL_BASE in power and "%" not in power
+
+
+# --- «—» outside the scope ---------------------------------------------------------------------------
+
+
+def test_kpi_series_outside_the_scope_has_no_value(con) -> None:
+    smolensk = Scope.municipalities({SMOLENSK})
+    own = kpi_series("volume", months=2, municipality=SMOLENSK, scope=smolensk, con=con)
+    assert own["value"].tolist() == [51.0, 41.0]  # September, October: the hand-built counts
+    # Велижский has 3 and 8 appeals, but it is outside the scope: «—», not 0 and not its numbers
+    other = kpi_series("volume", months=2, municipality=VELIZH, scope=smolensk, con=con)
+    assert other["value"].isna().all() and other["base"].isna().all() and other["low"].all()
+    assert other["meets_target"].isna().all()
+    # the same when only the request scope (the signed-in user's) holds the limit
+    install_provider(lambda: smolensk)
+    try:
+        other = kpi_series("volume", months=2, municipality=VELIZH, con=con)
+        sector = kpi_small_multiples("volume", months=2, municipality=VELIZH, con=con)
+        share = kpi_series("on_time_share", months=2, sector="energy", municipality=VELIZH, con=con)
+    finally:
+        install_provider(None)
+    assert other["value"].isna().all()
+    assert len(sector) and sector["value"].isna().all()
+    assert share["value"].isna().all()
+    # a sector scope: another sector's category has no value either
+    housing_only = Scope.sectors({int(con.execute("SELECT id FROM sector WHERE code = 'housing'").fetchall()[0][0])})
+    energy_other = con.execute("SELECT c.id FROM category c JOIN sector s ON s.id = c.sector_id "
+                               "WHERE s.code = 'energy' AND c.is_other").fetchall()[0][0]
+    assert kpi_series("volume", months=2, category=energy_other, scope=housing_only, con=con)["value"].isna().all()
+    assert kpi_series("volume", months=2, category=energy_other, con=con)["value"].tolist() == [0.0, 8.0]
