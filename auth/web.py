@@ -12,7 +12,6 @@ Everything is decided in ``before_request``, before Dash sees the request:
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import secrets
@@ -25,6 +24,7 @@ from dash import Dash
 from flask import Response, g, redirect, request, session
 from markupsafe import escape
 
+from auth import callback_guard
 from auth.session import scope_provider
 from auth.throttle import Throttle, default_path
 from auth.users import User, UsersError, UsersFile, check_password, user_for_token
@@ -43,9 +43,6 @@ MAX_REQUEST_BYTES = 1 << 20  # a callback request is a few KB; anything near a m
 WALL_PAGES = frozenset({"/wall"})
 CURATOR_PAGES = frozenset({"/status"})
 HOME = {"wall": "/wall"}
-# Callbacks a wall may run: its own (component ids start with "wall"), the navbar's status line and
-# the visibility of the pack menu (the shell asks on every address; the pack itself stays refused).
-WALL_CALLBACK_PREFIXES = ("wall", "navbar-", "pack-area")
 DASH_INTERNAL = ("/_dash-", "/_reload-hash", "/_favicon")
 
 
@@ -287,34 +284,21 @@ def install(app: Dash, settings: AuthSettings) -> None:
             return Response("Нет доступа.", 403, mimetype="text/plain")
         return None
 
+    declared: dict[str, object] = {}
+
     def _check_callback(user: User) -> Response | None:
+        # built once Dash has set itself up (the page router is declared at its first request)
+        if declared.get("size") != len(app.callback_map):
+            declared["callbacks"] = callback_guard.declared_callbacks(app)
+            declared["size"] = len(app.callback_map)
         body = request.get_json(silent=True)
-        if not isinstance(body, dict):
-            return Response("Неверный запрос.", 400, mimetype="text/plain")
-        outputs = body.get("outputs")
-        outputs = outputs if isinstance(outputs, list) else [outputs]
-        ids = [_component_id(o) for o in outputs]
-        if any(i.startswith("_pages_") for i in ids):
-            # the page router: the address it is asked to render must be one the role may open
-            pathname = next((i.get("value") for i in body.get("inputs", [])
-                             if isinstance(i, dict) and i.get("property") == "pathname"), None)
-            if not isinstance(pathname, str) or not role_allows_page(user.role, pathname):
-                log.warning("router refused for %s: %r", user.login, pathname)
-                return Response("Нет доступа к странице.", 403, mimetype="text/plain")
-            return None
-        if user.role == "wall" and not all(i.startswith(WALL_CALLBACK_PREFIXES) for i in ids):
-            log.warning("callback refused for wall %s: %s", user.login, ids)
-            return Response("Нет доступа.", 403, mimetype="text/plain")
+        try:
+            spec = callback_guard.match(body, declared["callbacks"])
+            callback_guard.decide(spec, body, user.role, role_allows_page)
+        except callback_guard.Refused as refused:
+            log.warning("callback refused for %s (%s): %s", user.login, user.role, refused)
+            return Response(refused.message, refused.status, mimetype="text/plain")
         return None
-
-
-def _component_id(output: object) -> str:
-    if isinstance(output, dict):
-        cid = output.get("id")
-        if isinstance(cid, dict):  # pattern-matching ids: judged by their serialised form
-            return json.dumps(cid, sort_keys=True)
-        return str(cid)
-    return str(output)
 
 
 def _quote_path(path: str) -> str:
