@@ -482,3 +482,38 @@ def test_system_scope_is_not_inherited_by_a_thread(con) -> None:
         thread.start()
         thread.join()
     assert seen == [0]
+
+
+def test_a_thread_of_the_signed_in_app_sees_nothing(con, small_demo, tmp_path) -> None:
+    """The app with sign-in installs the provider; work on a thread of that process gets no data."""
+    import subprocess
+    import sys
+    import threading
+    from pathlib import Path
+
+    import app as app_module
+    from auth.web import AuthSettings
+
+    users = tmp_path / "users.toml"
+    subprocess.run([sys.executable, "-m", "auth", "--users", str(users), "add-user", "curator", "--role", "curator"],
+                   input="верный-пароль-123\n", capture_output=True, text=True, check=True,
+                   cwd=Path(__file__).resolve().parent.parent)
+    region_total = hand(con, municipality=None)
+    seen: dict[str, int] = {}
+
+    def work() -> None:
+        seen["thread"] = int(query.query(["volume"], [], OCTOBER)["volume"].iloc[0])
+        with system_scope():
+            seen["system"] = int(query.query(["volume"], [], OCTOBER)["volume"].iloc[0])
+
+    try:
+        dash_app = app_module.create_app(small_demo, AuthSettings(users_file=users, secret_key="k" * 40,
+                                                                 throttle_path=tmp_path / "t.sqlite"))
+        thread = threading.Thread(target=work)
+        thread.start()
+        thread.join()
+        assert dash_app.server.test_client().get("/status").status_code in (302, 401)  # and no user: no page
+    finally:
+        install_provider(None)
+        source_module.configure(small_demo)  # the module's other tests read it
+    assert seen == {"thread": 0, "system": region_total}
