@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib
+import importlib.util
 import inspect
 import pkgutil
 from collections.abc import Callable, Iterator
@@ -322,7 +323,19 @@ CASES: dict[str, Case] = {
     "status.warehouse_status": Case(lambda c: status.warehouse_status(), _check_status, _nothing_status),
     "catalog.municipalities": Case(lambda c: catalog.municipalities(), _check_catalog_municipalities, _empty),
     "catalog.sectors": Case(lambda c: catalog.sectors(), _check_catalog_sectors, _empty),
+    # metrics.compare arrives with the "periods" branch: its case runs once the module is there
+    "compare.compare": Case(lambda c: _module("compare").compare(["volume", "on_time_share"], ["municipality"], OCTOBER,
+                                                                 con=c),
+                            _check_query, _nothing_volume),
 }
+
+
+def _module(name: str):
+    return importlib.import_module(f"metrics.{name}")
+
+
+def _present(qualified: str) -> bool:
+    return importlib.util.find_spec(f"metrics.{qualified.split('.')[0]}") is not None
 
 
 def _check_add_measure_nothing(result) -> None:
@@ -361,7 +374,8 @@ NO_DATA: set[str] = {
     "query.facts_only", "query.reads_rollups",
     "rating.validate_weights", "rating.load_config", "rating.load_weights", "rating.indicator_score",
     "roadmap.min_placebos", "roadmap.did_rows", "roadmap.permutation_did",
-    "signals.last_whole_week",
+    "signals.last_whole_week", "compare.direction",
+    "rating.validate_scales", "rating.sub_scores", "rating.composite_interval", "rating.rank_range",
     "workload.parse_config", "workload.load_config", "workload.seasonal_naive", "workload.mean_last3",
     "workload.holt_winters", "workload.backtest", "workload.forecast_series", "workload.working_days_in_month",
     "workload.staff_needed", "workload.proposal_for",
@@ -387,7 +401,8 @@ def test_every_public_function_has_a_case() -> None:
                       and f not in CASES and f not in REFERENCE and f not in NO_DATA)
     assert unlisted == [], f"a public function of metrics without a scope case: {unlisted}"
     assert set(SEES_THE_REGION) <= set(CASES)
-    stale = sorted((set(CASES) | set(REFERENCE) | NO_DATA) - functions)
+    # a case for a function that is gone fails (names of NO_DATA may belong to branches not merged yet)
+    stale = sorted(f for f in set(CASES) | set(REFERENCE) if _present(f) and f not in functions)
     assert stale == [], stale
     # the modules declared free of data never open the warehouse
     for name in NO_DATA_MODULES - {"source", "scope"}:
@@ -397,6 +412,8 @@ def test_every_public_function_has_a_case() -> None:
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_municipal_scope_sees_only_its_municipality(con, name: str) -> None:
+    if not _present(name):
+        pytest.skip(f"metrics.{name.split('.')[0]} is not in this tree yet")
     case = CASES[name]
     with signed_in(CASE_SCOPE.get(name, MCU)):
         result = case.call(con)
@@ -433,6 +450,8 @@ def web_process() -> Iterator[None]:
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_outside_a_request_a_web_process_sees_nothing(con, name: str) -> None:
+    if not _present(name):
+        pytest.skip(f"metrics.{name.split('.')[0]} is not in this tree yet")
     case = CASES[name]
     with web_process():
         if name in ("priority.municipality_problems", "roadmap.item_effect"):
