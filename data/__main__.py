@@ -8,6 +8,7 @@ import os
 import sys
 from pathlib import Path
 
+from data.swap import WriteFailed
 from data.warehouse import default_db_path
 
 
@@ -172,7 +173,11 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=cmd_rejected)
 
     args = parser.parse_args(argv)
-    return int(args.func(args))
+    try:
+        return int(args.func(args))
+    except WriteFailed as exc:  # no room on the disk: the warehouse is as it was, no partial copy left
+        print(f"ошибка: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
