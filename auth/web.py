@@ -287,16 +287,21 @@ def install(app: Dash, settings: AuthSettings) -> None:
         if not expected or not secrets.compare_digest(expected, request.form.get("csrf", "")):
             return _login_page("Форма устарела, попробуйте ещё раз.", 400, next_path)
         address = request.remote_addr or "?"
-        wait = throttle.reserve(form_login, address)
+        wait, ticket = throttle.reserve(form_login, address)
         if wait > 0:
             log.warning("sign-in throttled: %r from %s", form_login, address)
             return _login_page(f"Слишком много неудачных попыток. Повторите через {_seconds_ru(wait)}.", 429,
                                next_path)
-        user = check_password(users_file.users(), form_login, password)
-        if user is None or user.role == "wall":
+        user = None
+        try:
+            user = check_password(users_file.users(), form_login, password)
+            if user is not None and user.role == "wall":
+                user = None  # a wall token is not a password
+        finally:
+            throttle.finish(form_login, address, ticket, success=user is not None)
+        if user is None:
             log.warning("sign-in failed: %r from %s", form_login, address)
             return _login_page("Неверный логин или пароль.", 401, next_path)
-        throttle.succeeded(form_login, address)
         start_session(user)
         log.info("signed in: %s (%s)", user.login, user.role)
         target = _safe_next(next_path)

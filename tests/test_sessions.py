@@ -196,3 +196,23 @@ def test_the_production_command_exits_at_once_on_each_bad_setting(small_demo, us
         assert code == 2, (name, code, out[-800:])
         assert seconds < 10 and message in out, (name, seconds, out[-800:])
         assert "Traceback" not in out, (name, out[-800:])
+
+
+def test_the_owners_concurrent_sign_ins_all_succeed(make_app):
+    dash_app = make_app()
+    results: list[int] = []
+    barrier = threading.Barrier(10)
+
+    def sign() -> None:
+        client = dash_app.server.test_client()
+        page = client.get("/login").get_data(as_text=True)
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+        barrier.wait()
+        results.append(client.post("/login", data={"login": "curator", "password": PASSWORD, "csrf": csrf}).status_code)
+
+    threads = [threading.Thread(target=sign) for _ in range(10)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == [302] * 10
