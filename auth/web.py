@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import quote, unquote, urlencode, urlsplit
 
 from dash import Dash
 from flask import Response, g, redirect, request, session
@@ -49,7 +49,7 @@ CURATOR_PAGES = frozenset({"/status"})
 HOME = {"wall": "/wall"}
 IDLE_LIFETIME = timedelta(hours=12)
 ABSOLUTE_LIFETIME = timedelta(hours=12)  # since sign-in, however busy the session
-WALL_LIFETIME = timedelta(days=30)  # the display re-opens its token address on every reload
+WALL_LIFETIME = timedelta(days=90)  # an unattended display; re-creating the wall user ends it at once
 DASH_INTERNAL = ("/_dash-", "/_reload-hash", "/_favicon")
 
 
@@ -332,6 +332,10 @@ def install(app: Dash, settings: AuthSettings) -> None:
             if request.method == "GET" and not path.startswith("/_"):
                 return redirect("/login?next=" + _quote_path(request.full_path.rstrip("?")))
             return Response("Требуется вход.", 401, mimetype="text/plain")
+        if request.method == "GET" and page_of(path) == "/wall" and "token" in request.args:
+            # signed in by the token: the address bar, history and later access-log lines lose it
+            rest = [(k, v) for k, v in request.args.items(multi=True) if k != "token"]
+            return redirect(path + ("?" + urlencode(rest) if rest else ""))
         g.cur_user = user
         try:
             g.cur_scope = cached_scope(user)

@@ -223,7 +223,7 @@ def test_wall_token_reaches_only_the_wall(app_for, users_file):
     dash_app = app_for()
     client = dash_app.server.test_client()
     token = users_file[1]
-    assert client.get(f"/wall?token={token}").status_code == 200
+    assert client.get(f"/wall?token={token}").status_code == 302
     assert client.get("/wall").status_code == 200  # the session remembers the display
     for page in ("/", "/rating", "/kpi", "/problems", "/status", "/municipality/1"):
         response = client.get(page)
