@@ -20,7 +20,7 @@ ROUTER = "_pages_content"
 def _client(dash_app, role: str, users):
     client = dash_app.server.test_client()
     if role == "wall":
-        assert client.get(f"/wall?token={users[1]}").status_code == 200
+        assert client.get(f"/wall?token={users[1]}").status_code == 302
     else:
         assert sign_in(client, ROLES[role]).status_code == 302
     client.get("/_dash-dependencies")  # Dash declares the page router on its first request
