@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from metrics import indicators as ind
-from metrics.periods import Period
+from metrics.periods import Period, add_months, is_complete, is_settled, month_start
 from metrics.query import QueryError, data_as_of, query_on, reference
 from metrics.scope import REGION, Scope, effective
 from metrics.source import reader
@@ -35,12 +35,14 @@ YEAR_AGO_STEPS = {"month": 12, "week": 52}  # 52 weeks keep the weekday: a Monda
 TARGET_LEVELS = ("category_id", "municipality_id", "sector_id")  # most specific first
 
 SERIES_COLUMNS: tuple[str, ...] = (
-    "period_start", "period_end", "partial", "value", "base", "low", "target", "year_ago", "meets_target",
+    "period_start", "period_end", "partial", "settled", "value", "base", "low", "target", "year_ago",
+    "meets_target",
 )
 COLUMN_LABELS: dict[str, str] = {
     "period_start": "Начало периода",
     "period_end": "Конец периода (не включая)",
-    "partial": "Период неполный",
+    "partial": "Неполный период",
+    "settled": "Ответы получены (прошло 30 дней)",
     "value": "Значение",
     "base": "Опирается на обращений",
     "low": "Мало данных",
@@ -64,8 +66,10 @@ def kpi_series(
     as_of: dt.datetime | None = None,
     con: duckdb.DuckDBPyConnection | None = None,
 ) -> pd.DataFrame:
-    """One row per period: ``period_start``, ``period_end``, ``partial`` (the data end inside it),
-    ``value``, ``base``, ``low``, ``target``, ``year_ago``, ``meets_target`` (NA without a target)."""
+    """One row per period: ``period_start``, ``period_end``, ``partial`` (not complete: the data date
+    inside it), ``settled`` (30 days past its end, ``metrics.periods.is_settled``), ``value``, ``base``,
+    ``low``, ``target``, ``year_ago``, ``meets_target`` (NA without a target, and for an answer-based
+    indicator of an unsettled period: missing answers must not read as a target met)."""
     if con is None:
         with reader() as c:
             return kpi_series(indicator, grain, months, sector, category, municipality, scope, as_of, c)
@@ -142,21 +146,16 @@ def _sector_id(con: duckdb.DuckDBPyConnection, sector: int | str | None) -> int 
     return int(sector)
 
 
-def _add_months(d: dt.date, n: int) -> dt.date:
-    m = d.year * 12 + d.month - 1 + n
-    return dt.date(m // 12, m % 12 + 1, 1)
-
-
 def _starts(grain: str, months: int, as_of: dt.datetime) -> tuple[list[dt.date], int]:
     """Period starts from a year before the shown span to the data's last period; how many are shown.
 
     Weeks start on the Monday of the week holding the span's first day, so the first week is whole.
     """
-    last_month = as_of.date().replace(day=1)
-    first = _add_months(last_month, -(months - 1))
+    last_month = month_start(as_of.date())
+    first = add_months(last_month, -(months - 1))
     if grain == "month":
-        shown = [_add_months(first, i) for i in range(months)]
-        before = [_add_months(first, i - 12) for i in range(12)]
+        shown = [add_months(first, i) for i in range(months)]
+        before = [add_months(first, i - 12) for i in range(12)]
         return before + shown, len(shown)
     monday = first - dt.timedelta(days=first.weekday())
     shown = []
@@ -181,7 +180,7 @@ def _frame(
     """Value, base and low on the full grid (sector ×) period, plus ``year_ago``; shown periods only."""
     starts, shown = _starts(grain, months, as_of)
     step = dt.timedelta(weeks=1) if grain == "week" else None
-    end = starts[-1] + step if step else _add_months(starts[-1], 1)
+    end = starts[-1] + step if step else add_months(starts[-1], 1)
     span = Period(starts[0], end, "range", f"{starts[0]:%Y-%m-%d}..{end - dt.timedelta(days=1):%Y-%m-%d}")
     # growth is the change to the previous period of the series itself: computed from volume here,
     # since query_on compares a whole range with the range before it
@@ -220,8 +219,12 @@ def _frame(
     df["year_ago"] = grouped["value"].shift(lag) if grouped is not None else df["value"].shift(lag)
 
     df["period_end"] = period_end
-    # the data end inside the period: its value is not comparable with whole periods yet
-    df["partial"] = df["period_end"] > pd.Timestamp(as_of.date() + dt.timedelta(days=1))
+    # where each period stands against the data date (metrics.periods): an incomplete one is still
+    # receiving appeals, an unsettled one still receiving answers
+    pairs = list(zip(df["period_start"], df["period_end"], strict=True))
+    shown_periods = {(a, b): Period(a.date(), b.date(), grain, "") for a, b in set(pairs)}
+    df["partial"] = [not is_complete(shown_periods[k], as_of) for k in pairs]
+    df["settled"] = [is_settled(shown_periods[k], as_of) for k in pairs]
     position = df.groupby("sector_id", sort=False).cumcount() if sector_ids else pd.Series(range(len(df)))
     return df[position.to_numpy() >= len(starts) - shown].reset_index(drop=True)
 
@@ -274,11 +277,14 @@ def _target_values(targets: pd.DataFrame, starts: pd.Series, sector_id: int | No
 
 
 def _meets(frame: pd.DataFrame, spec: ind.Indicator) -> pd.Series:
-    """True / False against the target in the good direction; NA without a target, value or direction."""
+    """True / False against the target in the good direction; NA without a target, value or direction,
+    and for an answer-based indicator while its period is not settled."""
     out = pd.Series(pd.NA, index=frame.index, dtype="boolean")
     if spec.higher_is_better is None:
         return out
     known = frame["value"].notna() & frame["target"].notna()
+    if spec.answer_based:
+        known &= frame["settled"]
     ok = frame["value"] >= frame["target"] if spec.higher_is_better else frame["value"] <= frame["target"]
     out[known] = ok[known]
     return out

@@ -21,7 +21,7 @@ import duckdb
 import pandas as pd
 
 from metrics import words
-from metrics.periods import Period, PeriodError, month, parse_period
+from metrics.periods import Period, PeriodError, default_month, last_complete_month, month, parse_period
 from metrics.priority import priority_problems
 from metrics.query import data_as_of, query_on
 from metrics.rating import STATUS_RANKED, rate_organisations
@@ -91,14 +91,12 @@ class Brief:
 
 
 def resolve_period(text: str | None, con: duckdb.DuckDBPyConnection) -> Period:
-    """A month with data; None = the last complete month of the data (the current one if it is the only one)."""
+    """A month with data; None = the last complete month of the data (``metrics.periods.default_month``:
+    the current one only when it is the only month with data)."""
     as_of = data_as_of(con)
     if not text:
-        last = month(as_of.date())
-        complete = as_of >= dt.datetime.combine(last.end, dt.time()) - dt.timedelta(hours=12)
-        bounds = con.execute("SELECT min(month) FROM appeal_monthly").fetchall()[0][0]
-        previous = last.previous()
-        return last if complete or bounds is None or previous.start < bounds else previous
+        months = [r[0] for r in con.execute("SELECT DISTINCT month FROM appeal_monthly").fetchall()]
+        return default_month(months, as_of) or last_complete_month(as_of)
     try:
         period = parse_period(text, as_of.date())
     except PeriodError as exc:
