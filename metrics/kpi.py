@@ -65,21 +65,23 @@ def kpi_series(
     scope: Scope = REGION,
     as_of: dt.datetime | None = None,
     con: duckdb.DuckDBPyConnection | None = None,
+    until: dt.date | None = None,
 ) -> pd.DataFrame:
-    """One row per period: ``period_start``, ``period_end``, ``partial`` (not complete: the data date
+    """One row per period up to the one holding ``until`` (default: the data date), values as known at
+    the data date ``as_of``: ``period_start``, ``period_end``, ``partial`` (not complete: the data date
     inside it), ``settled`` (30 days past its end, ``metrics.periods.is_settled``), ``value``, ``base``,
     ``low``, ``target``, ``year_ago``, ``meets_target`` (NA without a target, and for an answer-based
     indicator of an unsettled period: missing answers must not read as a target met)."""
     if con is None:
         with reader() as c:
-            return kpi_series(indicator, grain, months, sector, category, municipality, scope, as_of, c)
+            return kpi_series(indicator, grain, months, sector, category, municipality, scope, as_of, c, until)
     spec, as_of = _check(con, indicator, grain, months, as_of)
     sector_id = _sector_id(con, sector)
     if category is not None and sector_id is None:
         rows = con.execute("SELECT sector_id FROM category WHERE id = $c", {"c": int(category)}).fetchall()
         sector_id = int(rows[0][0]) if rows else None
     filters = {"sector": sector, "category": category, "municipality": municipality}
-    frame = _frame(con, spec, grain, months, [], filters, scope, as_of)
+    frame = _frame(con, spec, grain, months, [], filters, scope, as_of, until)
     targets = _targets(con, spec.code, None if category is None else int(category),
                        None if municipality is None else int(municipality))
     frame["target"] = _target_values(targets, frame["period_start"], sector_id)
@@ -95,12 +97,13 @@ def kpi_small_multiples(
     municipality: int | None = None,
     as_of: dt.datetime | None = None,
     con: duckdb.DuckDBPyConnection | None = None,
+    until: dt.date | None = None,
 ) -> pd.DataFrame:
     """``kpi_series`` for every sector of the scope, long: ``sector_id``, ``sector_code``,
     ``sector_name`` and the series columns; each sector has its own target (else region-wide)."""
     if con is None:
         with reader() as c:
-            return kpi_small_multiples(indicator, months, scope, grain, municipality, as_of, c)
+            return kpi_small_multiples(indicator, months, scope, grain, municipality, as_of, c, until)
     spec, as_of = _check(con, indicator, grain, months, as_of)
     sectors = reference(con, "sector")
     allowed = effective(scope).sector_ids
@@ -110,7 +113,7 @@ def kpi_small_multiples(
     if sectors.empty:
         return pd.DataFrame(columns=["sector_id", "sector_code", "sector_name", *SERIES_COLUMNS])
     frame = _frame(con, spec, grain, months, sectors["sector_id"].tolist(),
-                   {"municipality": municipality}, scope, as_of)
+                   {"municipality": municipality}, scope, as_of, until)
     targets = _targets(con, spec.code, None, None if municipality is None else int(municipality))
     frame["target"] = np.nan
     for sector_id, rows in frame.groupby("sector_id").groups.items():
@@ -146,12 +149,13 @@ def _sector_id(con: duckdb.DuckDBPyConnection, sector: int | str | None) -> int 
     return int(sector)
 
 
-def _starts(grain: str, months: int, as_of: dt.datetime) -> tuple[list[dt.date], int]:
-    """Period starts from a year before the shown span to the data's last period; how many are shown.
+def _starts(grain: str, months: int, last_day: dt.date) -> tuple[list[dt.date], int]:
+    """Period starts from a year before the shown span to the period holding ``last_day``; how many
+    are shown.
 
     Weeks start on the Monday of the week holding the span's first day, so the first week is whole.
     """
-    last_month = month_start(as_of.date())
+    last_month = month_start(last_day)
     first = add_months(last_month, -(months - 1))
     if grain == "month":
         shown = [add_months(first, i) for i in range(months)]
@@ -160,7 +164,7 @@ def _starts(grain: str, months: int, as_of: dt.datetime) -> tuple[list[dt.date],
     monday = first - dt.timedelta(days=first.weekday())
     shown = []
     day = monday
-    while day <= as_of.date():
+    while day <= last_day:
         shown.append(day)
         day += dt.timedelta(days=7)
     before = [monday - dt.timedelta(weeks=52 - i) for i in range(52)]
@@ -176,9 +180,10 @@ def _frame(
     filters: dict[str, object],
     scope: Scope,
     as_of: dt.datetime,
+    until: dt.date | None = None,
 ) -> pd.DataFrame:
     """Value, base and low on the full grid (sector ×) period, plus ``year_ago``; shown periods only."""
-    starts, shown = _starts(grain, months, as_of)
+    starts, shown = _starts(grain, months, min(until, as_of.date()) if until else as_of.date())
     step = dt.timedelta(weeks=1) if grain == "week" else None
     end = starts[-1] + step if step else add_months(starts[-1], 1)
     span = Period(starts[0], end, "range", f"{starts[0]:%Y-%m-%d}..{end - dt.timedelta(days=1):%Y-%m-%d}")

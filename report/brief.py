@@ -21,7 +21,18 @@ import duckdb
 import pandas as pd
 
 from metrics import words
-from metrics.periods import Period, PeriodError, default_month, last_complete_month, month, parse_period
+from metrics.periods import (
+    INCOMPLETE,
+    UNSETTLED,
+    Period,
+    PeriodError,
+    default_month,
+    is_complete,
+    is_settled,
+    last_complete_month,
+    month,
+    parse_period,
+)
 from metrics.priority import priority_problems
 from metrics.query import data_as_of, query_on
 from metrics.rating import STATUS_RANKED, rate_organisations
@@ -133,10 +144,22 @@ def build_brief(period: Period | str | None = None, scope: Scope = REGION,
     where = "" if scope.municipality_ids is None and scope.sector_ids is None else f" ({scope.label})"
     return Brief(
         title=f"Обращения граждан: {period.label}{where}",
-        subtitle=(f"Доклад сформирован автоматически по данным на {min(as_of, dt.datetime.combine(period.end, dt.time())):%d.%m.%Y %H:%M}. "
-                  "Числа — из тех же показателей, что на страницах панели."),
+        subtitle=(f"Доклад сформирован автоматически по данным на {as_of:%d.%m.%Y %H:%M}. "
+                  "Числа — из тех же показателей, что на страницах панели." + _period_standing(period, as_of)),
         sections=sections,
     )
+
+
+def _period_standing(period: Period, as_of: dt.datetime) -> str:
+    """What the reader must know about an unfinished month (``metrics.periods``): « Неполный период…»,
+    « Ответы ещё поступают…», or nothing for a settled one."""
+    text = ""
+    if not is_complete(period, as_of):
+        text += f" {INCOMPLETE.capitalize()}: месяц ещё не закончился, обращения за него продолжают поступать."
+    if not is_settled(period, as_of):
+        text += (f" {UNSETTLED.capitalize()}: с конца месяца прошло меньше 30 дней, поэтому оценки организаций "
+                 "и доля ответов предварительные.")
+    return text
 
 
 def _change_phrase(now: float, before: float, before_label: str) -> str:
