@@ -37,7 +37,7 @@ import pyarrow as pa
 from data import demo_stories as st
 from data import workcalendar
 from data.demo_organisations import KIND_EXECUTIVE, KIND_LOCAL_GOV, DemoOrganisation, demo_organisations
-from data.months import add_months
+from data.months import add_months, month_start
 from data.rollup import refresh_rollups
 from data.schema import CLOSURE_REASONS, KINDS, STATUSES
 from data.warehouse import DEFAULT_TIMEZONE, ensure_initialised, set_meta
@@ -143,7 +143,7 @@ def _build(
     model = _Model.build(ref, seed, period_start, period_end)
     inserted = _generate_appeals(con, model, seed, appeals, import_id)
     as_of = _close_data_at_last_receipt(con)
-    last_month = (period_end - dt.timedelta(seconds=1)).date().replace(day=1)
+    last_month = month_start((period_end - dt.timedelta(seconds=1)).date())
     _insert_targets(con, ref, first_month, last_month)
 
     finished = _now_local(DEFAULT_TIMEZONE)
@@ -209,7 +209,7 @@ def _now_local(tz: str) -> dt.datetime:
 
 def _period(months: int, end_month: str | None, now: dt.datetime) -> tuple[dt.date, dt.datetime, dt.datetime]:
     """(first month, start, end) of the data; end is exclusive and never after ``now``."""
-    current = now.date().replace(day=1)
+    current = month_start(now.date())
     if end_month is None:
         last = add_months(current, -1)
     else:

@@ -237,3 +237,14 @@ def test_answer_based_indicators_compare_at_the_same_age(con) -> None:
     assert row["response_share_prev"] == pytest.approx(answered)  # settled September: 25 / 25
     assert row["on_time_share"] == pytest.approx(1.0)  # 20 of 20 closed; the 2 open ones are not due yet
     assert row["response_share_change"] == pytest.approx(1.0 - answered)
+
+
+def test_compare_by_a_dimension_and_by_default_on_the_last_complete_month(con) -> None:
+    frame = compare(["volume", "on_time_share"], by=["municipality"], con=con)
+    assert frame.attrs["period"].code == "2025-10" and frame.attrs["previous"].code == "2025-09"
+    assert frame.attrs["complete"] and not frame.attrs["settled"]
+    row = frame.set_index("municipality_id").loc[SMOLENSK]
+    assert (row["volume"], row["volume_prev"], row["municipality_name"]) == (22, 25, "город Смоленск")
+    assert row["on_time_share_prev_as_of"] == T(2025, 10, 10, 12, 0)
+    with pytest.raises(ValueError, match="измерению времени"):
+        compare(["volume"], by=["month"], con=con)
