@@ -88,7 +88,9 @@ def test_problems_and_profile_flag_the_current_month(pages) -> None:
 
 def test_kpi_trend_marks_the_unfinished_month_hollow(pages) -> None:
     trend, _, note, _ = pages["kpi"].update("on_time_share", "all", "all", "month")
-    line = next(t for t in trend.data if t.name == "Доля ответов в срок")
+    from metrics import indicators
+
+    line = next(t for t in trend.data if t.name == indicators.get("on_time_share").label)
     assert list(line.marker.symbol)[-1] == "circle-open" and list(line.marker.symbol)[-2] == "circle"
     assert UNSETTLED in line.text[-1] and INCOMPLETE in line.text[-1]
     assert "Полые точки (1)" in note
