@@ -162,7 +162,8 @@ def update(period_code: str | None, sector: str | None, channel: str | None, ind
     if INCOMPLETE in standing:
         notes.append(f"{period.label.capitalize()} — неполный период: обращения за него ещё поступают.")
     if UNSETTLED in standing:
-        notes.append("Ответы ещё поступают: период закончился меньше 30 дней назад, поздние ответы появятся позже.")
+        notes.append("Ответы ещё поступают: пока с конца периода не прошло 30 дней, часть ответов ещё не дана — "
+                     "доли и сроки ответов предварительные.")
     if schematic:
         notes.append("Границы муниципалитетов схематичные (демо-режим).")
     if spec.min_volume:

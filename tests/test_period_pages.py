@@ -94,3 +94,23 @@ def test_kpi_trend_marks_the_unfinished_month_hollow(pages) -> None:
     assert list(line.marker.symbol)[-1] == "circle-open" and list(line.marker.symbol)[-2] == "circle"
     assert UNSETTLED in line.text[-1] and INCOMPLETE in line.text[-1]
     assert "Полые точки (1)" in note
+
+
+@pytest.mark.browser
+def test_heatmap_in_a_browser_opens_on_september_and_flags_october(served_app, browser, small_demo: Path) -> None:
+    from tests.conftest import ARTIFACTS, console_errors, wait_js
+
+    base = served_app(small_demo)
+    browser.get(base + "/")
+    title = wait_js(browser, "return document.querySelector('#heatmap-map .js-plotly-plot')?.layout?.title?.text")
+    assert "сентябрь 2025" in title and INCOMPLETE not in title
+    assert "period=2025-09" in browser.current_url
+    browser.get(base + "/?period=2025-10&indicator=on_time_share")
+    title = wait_js(browser, "const t = document.querySelector('#heatmap-map .js-plotly-plot')?.layout?.title?.text;"
+                             "return t && t.includes('октябрь') ? t : null")
+    assert INCOMPLETE in title and UNSETTLED in title
+    note = wait_js(browser, "return document.getElementById('heatmap-note')?.textContent")
+    assert "неполный период" in note
+    ARTIFACTS.mkdir(exist_ok=True)
+    browser.save_screenshot(str(ARTIFACTS / "heatmap_unfinished_month.png"))
+    assert console_errors(browser) == []
