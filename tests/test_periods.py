@@ -248,3 +248,20 @@ def test_compare_by_a_dimension_and_by_default_on_the_last_complete_month(con) -
     assert row["on_time_share_prev_as_of"] == T(2025, 10, 10, 12, 0)
     with pytest.raises(ValueError, match="измерению времени"):
         compare(["volume"], by=["month"], con=con)
+
+
+def test_an_unfinished_period_compares_with_the_same_elapsed_part_of_the_previous_one(con) -> None:
+    if not _as_of_honoured(con):
+        pytest.skip("needs the defs branch: metrics.query as_of = everything as known at that moment")
+    now = T(2025, 10, 12, 12, 0)  # October unfinished, 11 days 12 hours in
+    row = compare(["volume", "response_share"], period=OCTOBER, as_of=now, con=con).iloc[0]
+    assert row["response_share_prev_as_of"] == T(2025, 9, 12, 12, 0)
+    # hand-written: September's appeals received by 12.09 12:00, answered by then or overdue then
+    t = T(2025, 9, 12, 12, 0)
+    base = con.execute("""SELECT count(*) FILTER (WHERE answered_at <= $t)
+                                 + count(*) FILTER (WHERE (answered_at IS NULL OR answered_at > $t) AND due_at < $t)
+                          FROM appeal WHERE received_at >= '2025-09-01' AND received_at <= $t""",
+                       {"t": t}).fetchall()[0][0]
+    assert base == 20  # the 5 answered on 25.10 were neither answered nor overdue on 12.09
+    assert row["response_share_base_prev"] == base
+    assert row["volume_prev"] == 25  # a receipt count: the whole previous month
