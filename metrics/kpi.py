@@ -206,7 +206,10 @@ def _frame(
     df = raw.set_index(keys)[["value", "base"]].reindex(grid).reset_index()
     # A period without appeals: counts are 0, shares and medians have no value. Before the
     # warehouse's first month there is no data at all, which is not the same as zero appeals.
-    period_end = df["period_start"] + (pd.Timedelta(weeks=1) if grain == "week" else pd.DateOffset(months=1))
+    if grain == "week":
+        period_end = df["period_start"] + pd.Timedelta(weeks=1)
+    else:
+        period_end = df["period_start"].map(lambda s: pd.Timestamp(add_months(s.date(), 1))).astype("datetime64[us]")
     covered = period_end > pd.Timestamp(_data_start(con) or end)
     df["base"] = df["base"].fillna(0).astype("float64").where(covered)
     if spec.kind in ("count", "open", "rate"):

@@ -45,7 +45,7 @@ import pandas as pd
 
 from data import workcalendar
 from metrics import words
-from metrics.periods import Period, add_months, is_complete, month, month_start
+from metrics.periods import Period, add_months, is_complete, month, month_start, months_between
 from metrics.query import _where, data_as_of, query_on, reference
 from metrics.scope import REGION, Scope
 from metrics.source import reader
@@ -206,7 +206,7 @@ def monthly_load(scope: Scope = REGION, con: duckdb.DuckDBPyConnection | None = 
         ) GROUP BY ALL"""  # noqa: S608 - the clause of metrics.query._where, values bound
     events = con.execute(sql, params).df()
 
-    months = pd.date_range(first, last, freq="MS").date
+    months = [p.start for p in months_between(first, last)]
     sectors = sorted(set(received["sector_id"].dropna().astype("int64")))
     grid = pd.MultiIndex.from_product([sectors, months], names=["sector_id", "month"]).to_frame(index=False)
     received["sector_id"] = received["sector_id"].astype("int64")
