@@ -22,7 +22,18 @@ import duckdb
 import pandas as pd
 
 from metrics import indicators, words
-from metrics.periods import Period, PeriodError, month, parse_period
+from metrics.periods import (
+    INCOMPLETE,
+    UNSETTLED,
+    Period,
+    PeriodError,
+    default_month,
+    is_complete,
+    is_settled,
+    last_complete_month,
+    month,
+    parse_period,
+)
 from metrics.priority import priority_problems
 from metrics.query import data_as_of, query_on
 from metrics.rating import STATUS_RANKED, rate_organisations
@@ -115,14 +126,12 @@ def plain_markdown(text: str) -> str:
 
 
 def resolve_period(text: str | None, con: duckdb.DuckDBPyConnection) -> Period:
-    """A month with data; None = the last complete month of the data (the current one if it is the only one)."""
+    """A month with data; None = the last complete month of the data (``metrics.periods.default_month``:
+    the current one only when it is the only month with data)."""
     as_of = data_as_of(con)
     if not text:
-        last = month(as_of.date())
-        complete = as_of >= dt.datetime.combine(last.end, dt.time()) - dt.timedelta(hours=12)
-        bounds = con.execute("SELECT min(month) FROM appeal_monthly").fetchall()[0][0]
-        previous = last.previous()
-        return last if complete or bounds is None or previous.start < bounds else previous
+        months = [r[0] for r in con.execute("SELECT DISTINCT month FROM appeal_monthly").fetchall()]
+        return default_month(months, as_of) or last_complete_month(as_of)
     try:
         period = parse_period(text, as_of.date())
     except PeriodError as exc:
@@ -159,10 +168,22 @@ def build_brief(period: Period | str | None = None, scope: Scope = REGION,
     where = "" if scope.municipality_ids is None and scope.sector_ids is None else f" ({scope.label})"
     return Brief(
         title=f"Обращения граждан: {period.label}{where}",
-        subtitle=(f"Доклад сформирован автоматически по данным на {min(as_of, dt.datetime.combine(period.end, dt.time())):%d.%m.%Y %H:%M}. "
-                  "Числа — из тех же показателей, что на страницах панели."),
+        subtitle=(f"Доклад сформирован автоматически по данным на {as_of:%d.%m.%Y %H:%M}. "
+                  "Числа — из тех же показателей, что на страницах панели." + _period_standing(period, as_of)),
         sections=sections,
     )
+
+
+def _period_standing(period: Period, as_of: dt.datetime) -> str:
+    """What the reader must know about an unfinished month (``metrics.periods``): « Неполный период…»,
+    « Ответы ещё поступают…», or nothing for a settled one."""
+    text = ""
+    if not is_complete(period, as_of):
+        text += f" {INCOMPLETE.capitalize()}: месяц ещё не закончился, обращения за него продолжают поступать."
+    if not is_settled(period, as_of):
+        text += (f" {UNSETTLED.capitalize()}: с конца месяца прошло меньше 30 дней, поэтому оценки организаций "
+                 "и доля ответов предварительные.")
+    return text
 
 
 def _change_phrase(now: float, before: float, before_label: str) -> str:
