@@ -5,6 +5,7 @@ Every value can be overridden from the environment (HOST, PORT, WEB_WORKERS, WEB
 
 import multiprocessing
 import os
+import sys
 
 bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8050')}"
 # Each worker keeps its own read-only DuckDB connections per thread; DuckDB scans with its own
@@ -20,6 +21,22 @@ limit_request_line = 8190
 limit_request_fields = 100
 limit_request_field_size = 8190
 accesslog = os.environ.get("WEB_ACCESS_LOG", "-")
+# the path without its query: a wall token or a filter never lands in the access log
+access_log_format = '%(h)s %(l)s %(u)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s "-" "%(a)s"'
 errorlog = "-"
 loglevel = os.environ.get("WEB_LOG_LEVEL", "info")
 proc_name = "cur-heatmap"
+# gunicorn's control socket defaults to one path per user: two instances on a machine would take it
+# from each other, and nothing here uses it
+control_socket_disable = True
+
+
+def on_starting(server) -> None:
+    """Check the settings in the master before it forks: a wrong one ends the server at once (exit 2)
+    instead of workers failing and restarting forever behind an open port."""
+    from auth.startup import EXIT_BAD_SETTINGS, problems
+
+    found = problems()
+    if found:
+        print("ЦУР Heatmap: " + found[0], file=sys.stderr, flush=True)
+        os._exit(EXIT_BAD_SETTINGS)  # SystemExit would be caught and logged as a traceback by gunicorn

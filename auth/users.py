@@ -52,6 +52,14 @@ class User:
     def role_label(self) -> str:
         return ROLES[self.role]
 
+    @property
+    def fingerprint(self) -> str:
+        """Changes with the password, token, role or scope: a session carries it, so any of these
+        changes (and a removal followed by a new user of the same login) ends every old session."""
+        parts = (self.role, ",".join(self.sectors), self.municipality or "", self.password_hash or "",
+                 self.token_sha256 or "")
+        return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()[:32]
+
 
 def users_path() -> Path | None:
     value = os.environ.get("CUR_USERS")
@@ -132,11 +140,30 @@ def make_user(login: str, role: str, password: str | None = None, sectors: list[
         token = secrets.token_urlsafe(32)
         user = User(login, role, tuple(sectors or ()), municipality, token_sha256=hash_token(token))
     else:
-        if password is None or len(password) < MIN_PASSWORD:
-            raise UsersError(f"пароль должен быть не короче {MIN_PASSWORD} символов")
+        check_password_rules(login, password)
         user = User(login, role, tuple(sectors or ()), municipality, password_hash=generate_password_hash(password))
     _validate(user)
     return user, token
+
+
+# the most used passwords of Russian-language leaks that pass the length rule
+_COMMON = frozenset({"1234567890", "0987654321", "qwertyuiop", "йцукенгшщз", "password12", "password123",
+                     "1q2w3e4r5t", "1qaz2wsx3edc", "qwerty1234", "qwerty12345", "0123456789", "9876543210",
+                     "administrator", "пароль1234", "zaq12wsxcde"})
+
+
+def check_password_rules(login: str, password: str | None) -> None:
+    """Refuse blank, short and trivial passwords with a Russian reason."""
+    if password is None or len(password.strip()) < MIN_PASSWORD:
+        raise UsersError(f"пароль должен быть не короче {MIN_PASSWORD} символов (пробелы по краям не считаются)")
+    folded = password.strip().lower()
+    if len(set(folded)) < 4:
+        raise UsersError("пароль слишком простой: в нём меньше четырёх разных символов")
+    if folded in _COMMON or login.lower() in folded:
+        raise UsersError("пароль слишком простой: он из списка частых паролей или содержит логин")
+    digits = [ord(c) for c in folded]
+    if all(b - a == digits[1] - digits[0] and abs(b - a) <= 1 for a, b in zip(digits, digits[1:], strict=False)):
+        raise UsersError("пароль слишком простой: это ряд одинаковых или подряд идущих символов")
 
 
 def hash_token(token: str) -> str:

@@ -12,21 +12,25 @@ Everything is decided in ``before_request``, before Dash sees the request:
 
 from __future__ import annotations
 
-import json
+import ipaddress
 import logging
+import math
 import os
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, unquote, urlencode, urlsplit
 
 from dash import Dash
 from flask import Response, g, redirect, request, session
 from markupsafe import escape
 
+from auth import callback_guard
 from auth.session import scope_provider
-from auth.throttle import Throttle, default_path
+from auth.startup import parse_networks
+from auth.throttle import Revocations, Throttle, default_path
 from auth.users import User, UsersError, UsersFile, check_password, user_for_token
 from data.names import normalise_municipality_name
 from metrics import catalog
@@ -43,9 +47,9 @@ MAX_REQUEST_BYTES = 1 << 20  # a callback request is a few KB; anything near a m
 WALL_PAGES = frozenset({"/wall"})
 CURATOR_PAGES = frozenset({"/status"})
 HOME = {"wall": "/wall"}
-# Callbacks a wall may run: its own (component ids start with "wall"), the navbar's status line and
-# the visibility of the pack menu (the shell asks on every address; the pack itself stays refused).
-WALL_CALLBACK_PREFIXES = ("wall", "navbar-", "pack-area")
+IDLE_LIFETIME = timedelta(hours=12)
+ABSOLUTE_LIFETIME = timedelta(hours=12)  # since sign-in, however busy the session
+WALL_LIFETIME = timedelta(days=90)  # an unattended display; re-creating the wall user ends it at once
 DASH_INTERNAL = ("/_dash-", "/_reload-hash", "/_favicon")
 
 
@@ -54,6 +58,7 @@ class AuthSettings:
     users_file: Path | None  # None: open demo, no sign-in
     secret_key: str | None = None
     trusted_header: str | None = None  # e.g. X-Remote-User, set by a signing-in reverse proxy
+    trusted_proxies: tuple = ()  # networks allowed to set it (CUR_TRUSTED_PROXIES); required with the header
     wall_frame_ancestors: str = "'self'"  # CSP source list for /wall (the video-wall software may frame it)
     secure_cookies: bool = False  # behind TLS: cookies only over HTTPS
     throttle_path: Path | None = None
@@ -65,6 +70,7 @@ class AuthSettings:
             users_file=Path(users) if users else None,
             secret_key=secret_key or os.environ.get("CUR_SECRET_KEY"),
             trusted_header=os.environ.get("CUR_TRUSTED_HEADER") or None,
+            trusted_proxies=parse_networks(os.environ.get("CUR_TRUSTED_PROXIES")),
             wall_frame_ancestors=os.environ.get("CUR_WALL_FRAME_ANCESTORS", "'self'"),
             secure_cookies=os.environ.get("CUR_SECURE_COOKIES", "") == "1",
         )
@@ -72,6 +78,11 @@ class AuthSettings:
     @property
     def enabled(self) -> bool:
         return self.users_file is not None
+
+
+def _seconds_ru(seconds: float) -> str:
+    n = max(1, math.ceil(seconds))
+    return f"{n} с" if n < 60 else f"{math.ceil(n / 60)} мин"
 
 
 def page_of(path: str) -> str:
@@ -144,9 +155,18 @@ _LOGIN_PAGE = """<!DOCTYPE html>
 
 
 def _safe_next(value: str | None) -> str:
-    # only a local path: an absolute or scheme-relative address would send the user elsewhere
-    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+    """Only a path on this site: browsers drop tabs and newlines and read a backslash as a slash, so
+    ``/%09/evil.example`` or ``/%5Cevil.example`` (once decoded) would leave it; anything unusual goes home."""
+    if not value or len(value) > 2000:
         return "/"
+    for form in (value, unquote(value)):  # a proxy or a second decoding must not turn it into another site
+        if not form.startswith("/") or form.startswith("//"):
+            return "/"
+        if any(ord(c) < 0x21 or c == "\\" or ord(c) == 0x7F for c in form):
+            return "/"
+        parts = urlsplit(form)
+        if parts.scheme or parts.netloc:
+            return "/"
     return value
 
 
@@ -186,6 +206,8 @@ def install(app: Dash, settings: AuthSettings) -> None:
             response.headers["X-Frame-Options"] = "SAMEORIGIN"
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Referrer-Policy"] = "same-origin"
+        if settings.secure_cookies:  # served over TLS: browsers must never fall back to plain HTTP
+            response.headers["Strict-Transport-Security"] = "max-age=31536000"
         if g.get("cur_user") is not None and not request.path.startswith("/assets/"):
             response.headers.setdefault("Cache-Control", "no-store")  # unless the answer says otherwise
         return response
@@ -202,27 +224,57 @@ def install(app: Dash, settings: AuthSettings) -> None:
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.secure_cookies,
         SESSION_COOKIE_NAME="cur_session",
-        PERMANENT_SESSION_LIFETIME=timedelta(hours=12),
+        PERMANENT_SESSION_LIFETIME=IDLE_LIFETIME,  # idle: the cookie is renewed by every request
     )
+    if settings.trusted_header and not settings.trusted_proxies:
+        raise UsersError("вход по заголовку CUR_TRUSTED_HEADER требует CUR_TRUSTED_PROXIES: адреса прокси, "
+                         "которым разрешено его ставить")
     users_file = UsersFile(settings.users_file)
-    throttle = Throttle(settings.throttle_path or default_path(settings.users_file))
+    store = settings.throttle_path or default_path(settings.users_file)
+    throttle, revocations = Throttle(store), Revocations(store)
     scope_module.install_provider(scope_provider)
+
+    def start_session(user: User) -> None:
+        session.clear()  # a fresh session on sign-in: no fixation
+        session["login"] = user.login
+        session["issued"] = time.time()
+        session["fp"] = user.fingerprint
+        session.permanent = True
+
+    def session_user(users: dict[str, User]) -> User | None:
+        """The session's user while the session is valid: same password, role and scope as when it
+        was issued, younger than its absolute lifetime, not revoked by a logout since."""
+        login = session.get("login")
+        user = users.get(login) if isinstance(login, str) else None
+        issued = session.get("issued")
+        if user is None or not isinstance(issued, int | float) or session.get("fp") != user.fingerprint:
+            return None
+        lifetime = WALL_LIFETIME if user.role == "wall" else ABSOLUTE_LIFETIME
+        if time.time() - issued > lifetime.total_seconds() or issued <= revocations.revoked_before(login):
+            return None
+        return user
+
+    def from_trusted_proxy() -> bool:
+        try:
+            address = ipaddress.ip_address(request.remote_addr or "")
+        except ValueError:
+            return False
+        return any(address in network for network in settings.trusted_proxies)
 
     def signed_in_user() -> User | None:
         users = users_file.users()
-        if settings.trusted_header:
-            # the proxy signs people in; a request that bypassed it carries no header and gets nothing
-            return users.get(request.headers.get(settings.trusted_header, ""))
+        if settings.trusted_header and request.headers.get(settings.trusted_header) is not None:
+            if from_trusted_proxy():
+                # the proxy signs people in; a request that bypassed it carries no header and gets nothing
+                return users.get(request.headers.get(settings.trusted_header, ""))
+            log.warning("header %s ignored: %s is not a trusted proxy", settings.trusted_header, request.remote_addr)
         token = request.args.get("token")
         if token and page_of(request.path) == "/wall":
             user = user_for_token(users, token)
             if user is not None:
-                session.clear()
-                session["login"] = user.login
-                session.permanent = True
+                start_session(user)
             return user
-        login = session.get("login")
-        return users.get(login) if login else None
+        return session_user(users)
 
     @server.route("/login", methods=["GET", "POST"])
     def login() -> Response:
@@ -235,31 +287,41 @@ def install(app: Dash, settings: AuthSettings) -> None:
         if not expected or not secrets.compare_digest(expected, request.form.get("csrf", "")):
             return _login_page("Форма устарела, попробуйте ещё раз.", 400, next_path)
         address = request.remote_addr or "?"
-        if throttle.blocked(form_login, address):
+        wait, ticket = throttle.reserve(form_login, address)
+        if wait > 0:
             log.warning("sign-in throttled: %r from %s", form_login, address)
-            return _login_page("Слишком много неудачных попыток. Попробуйте через 15 минут.", 429, next_path)
-        user = check_password(users_file.users(), form_login, password)
-        if user is None or user.role == "wall":
-            throttle.failed(form_login, address)
+            return _login_page(f"Слишком много неудачных попыток. Повторите через {_seconds_ru(wait)}.", 429,
+                               next_path)
+        user = None
+        try:
+            user = check_password(users_file.users(), form_login, password)
+            if user is not None and user.role == "wall":
+                user = None  # a wall token is not a password
+        finally:
+            throttle.finish(form_login, address, ticket, success=user is not None)
+        if user is None:
             log.warning("sign-in failed: %r from %s", form_login, address)
             return _login_page("Неверный логин или пароль.", 401, next_path)
-        throttle.succeeded(form_login)
-        session.clear()  # a fresh session on sign-in: no fixation
-        session["login"] = user.login
-        session.permanent = True
+        start_session(user)
         log.info("signed in: %s (%s)", user.login, user.role)
         target = _safe_next(next_path)
         return redirect(target if role_allows_page(user.role, target) else HOME.get(user.role, "/"))
 
     @server.route("/logout", methods=["GET", "POST"])
     def logout() -> Response:
+        login = session.get("login")
+        if isinstance(login, str) and session_user(users_file.users()) is not None:
+            revocations.revoke(login)  # every copy of every session of this login ends here
         session.clear()
         return redirect("/login")
 
     @server.before_request
     def guard() -> Response | None:
         path = request.path
-        if path.startswith("/assets/") or path == "/login":
+        if path.startswith("/assets/"):
+            # an odd asset path would fall through to Dash's page shell
+            return Response("Не найдено.", 404, mimetype="text/plain") if "//" in path or ".." in path else None
+        if path == "/login":
             return None
         try:
             user = signed_in_user()
@@ -270,6 +332,10 @@ def install(app: Dash, settings: AuthSettings) -> None:
             if request.method == "GET" and not path.startswith("/_"):
                 return redirect("/login?next=" + _quote_path(request.full_path.rstrip("?")))
             return Response("Требуется вход.", 401, mimetype="text/plain")
+        if request.method == "GET" and page_of(path) == "/wall" and "token" in request.args:
+            # signed in by the token: the address bar, history and later access-log lines lose it
+            rest = [(k, v) for k, v in request.args.items(multi=True) if k != "token"]
+            return redirect(path + ("?" + urlencode(rest) if rest else ""))
         g.cur_user = user
         try:
             g.cur_scope = cached_scope(user)
@@ -287,34 +353,21 @@ def install(app: Dash, settings: AuthSettings) -> None:
             return Response("Нет доступа.", 403, mimetype="text/plain")
         return None
 
+    declared: dict[str, object] = {}
+
     def _check_callback(user: User) -> Response | None:
+        # built once Dash has set itself up (the page router is declared at its first request)
+        if declared.get("size") != len(app.callback_map):
+            declared["callbacks"] = callback_guard.declared_callbacks(app)
+            declared["size"] = len(app.callback_map)
         body = request.get_json(silent=True)
-        if not isinstance(body, dict):
-            return Response("Неверный запрос.", 400, mimetype="text/plain")
-        outputs = body.get("outputs")
-        outputs = outputs if isinstance(outputs, list) else [outputs]
-        ids = [_component_id(o) for o in outputs]
-        if any(i.startswith("_pages_") for i in ids):
-            # the page router: the address it is asked to render must be one the role may open
-            pathname = next((i.get("value") for i in body.get("inputs", [])
-                             if isinstance(i, dict) and i.get("property") == "pathname"), None)
-            if not isinstance(pathname, str) or not role_allows_page(user.role, pathname):
-                log.warning("router refused for %s: %r", user.login, pathname)
-                return Response("Нет доступа к странице.", 403, mimetype="text/plain")
-            return None
-        if user.role == "wall" and not all(i.startswith(WALL_CALLBACK_PREFIXES) for i in ids):
-            log.warning("callback refused for wall %s: %s", user.login, ids)
-            return Response("Нет доступа.", 403, mimetype="text/plain")
+        try:
+            spec = callback_guard.match(body, declared["callbacks"])
+            callback_guard.decide(spec, body, user.role, role_allows_page)
+        except callback_guard.Refused as refused:
+            log.warning("callback refused for %s (%s): %s", user.login, user.role, refused)
+            return Response(refused.message, refused.status, mimetype="text/plain")
         return None
-
-
-def _component_id(output: object) -> str:
-    if isinstance(output, dict):
-        cid = output.get("id")
-        if isinstance(cid, dict):  # pattern-matching ids: judged by their serialised form
-            return json.dumps(cid, sort_keys=True)
-        return str(cid)
-    return str(output)
 
 
 def _quote_path(path: str) -> str:

@@ -8,6 +8,7 @@ import os
 import sys
 from pathlib import Path
 
+from data.swap import WriteFailed
 from data.warehouse import default_db_path
 
 
@@ -135,6 +136,52 @@ def cmd_rejected(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_imports(args: argparse.Namespace) -> int:
+    from data.revert import list_imports
+    from data.warehouse import connect
+
+    db = _db(args)
+    if not db.exists():
+        print(f"ошибка: хранилище не найдено: {db}", file=sys.stderr)
+        return 2
+    con = connect(db, read_only=True)
+    try:
+        imports = list_imports(con)
+    finally:
+        con.close()
+    print("номер\tначало\tфайл\tпрочитано\tпринято\tновых\tизменено\tбез изменений\tотклонено\tсостояние")
+    for i in imports:
+        state = ("отменена " + f"{i['reverted_at']:%d.%m.%Y %H:%M}" if i["reverted_at"]
+                 else "не завершена" if i["finished_at"] is None else "действует")
+        print("\t".join(str(x if x is not None else "—") for x in (
+            i["import_id"], f"{i['started_at']:%d.%m.%Y %H:%M:%S}", i["file"], i["read"], i["accepted"], i["inserted"],
+            i["updated"], i["unchanged"], i["rejected"], state)))
+    return 0
+
+
+def cmd_revert(args: argparse.Namespace) -> int:
+    import duckdb
+
+    from data.revert import RevertFailed, revert_import
+    from data.swap import writing
+
+    db = _db(args)
+    if not db.exists():
+        print(f"ошибка: хранилище не найдено: {db}", file=sys.stderr)
+        return 2
+    try:
+        with writing(db) as con:  # the dashboard switches to the reverted file at once
+            result = revert_import(con, args.import_id)
+    except RevertFailed as exc:
+        print(f"ошибка: {exc}", file=sys.stderr)
+        return 2
+    except duckdb.Error as exc:
+        print(f"ошибка: не удалось открыть хранилище {db}: {exc}", file=sys.stderr)
+        return 2
+    print(result.summary())
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m data", description="Хранилище ЦУР: демо-данные и загрузка")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -171,8 +218,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--import-id", type=int)
     p.set_defaults(func=cmd_rejected)
 
+    with_db(sub.add_parser("imports", help="список загрузок: файл, время, счётчики")).set_defaults(func=cmd_imports)
+    p = with_db(sub.add_parser("revert", help="отменить загрузку: удалить её строки и вернуть заменённые"))
+    p.add_argument("import_id", type=int, help="номер загрузки (python -m data imports)")
+    p.set_defaults(func=cmd_revert)
+
     args = parser.parse_args(argv)
-    return int(args.func(args))
+    try:
+        return int(args.func(args))
+    except WriteFailed as exc:  # no room on the disk: the warehouse is as it was, no partial copy left
+        print(f"ошибка: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

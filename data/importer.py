@@ -603,6 +603,13 @@ def _import_staged(
             """SELECT DISTINCT CAST(e.received_at AS DATE) FROM appeal e JOIN imp_state s
                ON s.source = e.source AND s.source_id = e.source_id WHERE s.state = 'changed'"""
         ).fetchall()
+        # the rows as they were, so that ``data revert`` can put them back
+        con.execute(
+            """INSERT INTO appeal_replaced BY NAME
+               SELECT e.*, CAST($import_id AS INTEGER) AS replaced_by FROM appeal e JOIN imp_state s
+               ON s.source = e.source AND s.source_id = e.source_id WHERE s.state = 'changed'""",
+            {"import_id": result.import_id},
+        )
         con.execute(
             """DELETE FROM appeal USING imp_state s
                WHERE s.state = 'changed' AND appeal.source = s.source AND appeal.source_id = s.source_id"""

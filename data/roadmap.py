@@ -278,6 +278,11 @@ class _Refused(Exception):
         self.reasons = reasons
 
 
+def _has_schema(con: duckdb.DuckDBPyConnection) -> bool:
+    present = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    return {"municipality", "sector", "category", "organisation", "roadmap_item"} <= present
+
+
 def add_item(db_path: str | Path, raw: Mapping[str, object], source: str = "форма") -> tuple[int | None, list[str]]:
     """Validate and add one measure to the warehouse at ``db_path`` while it is being served.
 
@@ -287,6 +292,13 @@ def add_item(db_path: str | Path, raw: Mapping[str, object], source: str = "фо
     db = Path(db_path)
     if not db.exists():
         return None, [f"хранилище не найдено: {db}"]
+    # checked on the served file first: a refused form never copies the warehouse or waits for the
+    # writer's lock (an import may hold it for minutes)
+    with duckdb.connect(str(db), read_only=True) as con:
+        if _has_schema(con):
+            item, reasons = validate(raw, Lookups(con))
+            if item is None:
+                return None, reasons
     try:
         with writing(db) as con:
             create_schema(con)

@@ -200,6 +200,10 @@ def create_schema(con: duckdb.DuckDBPyConnection) -> None:
     """Create every table that is missing; existing data is left as it is."""
     for statement in DDL:
         con.execute(statement)
+    # what an import replaced, as it was before (``replaced_by`` = that import): ``data revert`` puts it back
+    con.execute("CREATE TABLE IF NOT EXISTS appeal_replaced AS "
+                "SELECT CAST(NULL AS INTEGER) AS replaced_by, * FROM appeal LIMIT 0")
+    con.execute("ALTER TABLE import_log ADD COLUMN IF NOT EXISTS reverted_at TIMESTAMP")
     con.execute(
         "INSERT INTO meta VALUES ('schema_version', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
         [SCHEMA_VERSION],

@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from data.swap import writing
+from data.swap import WriteFailed, writing
 from data.warehouse import DEFAULT_MUNICIPALITIES, connect, default_db_path, ensure_initialised
 from geo.simplify import dumps
 
@@ -114,7 +114,11 @@ def _export(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     handlers = {"import": _import, "schematic": _schematic, "export": _export}
-    return handlers[args.command](args)
+    try:
+        return handlers[args.command](args)
+    except WriteFailed as exc:  # no room on the disk: the warehouse is as it was, no partial copy left
+        print(f"ошибка: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

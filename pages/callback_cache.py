@@ -1,17 +1,23 @@
-"""Answers of the pages' data callbacks, kept until the warehouse file changes.
+"""Answers of the pages' data callbacks, kept until the warehouse file changes, and warmed after it does.
 
 The data change only when an import switches in a new file, while many people ask the same
 questions (this month, the whole region, the default indicator). Serving a repeated callback from
 memory keeps the server responsive under a room full of users. The key is the exact request body,
 the user's scope (a sector lead never gets a curator's answer) and the warehouse file's identity
 (inode and mtime), so a new import is never answered with old data.
+
+After an import switches in a new file every answer is cold at once. Two things keep that moment
+smooth: identical requests arriving together are computed once (the others wait for that answer),
+and the first request that sees the new file starts a background thread that recomputes the most
+asked questions of the old file against the new one (``WARM_TOP``), as the users who asked them.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 
 from dash import Dash
 from flask import Response, g, request
@@ -26,12 +32,34 @@ CACHED_OUTPUTS = ("_pages_content.children", "heatmap-map.figure", "rating-grid.
 MAX_ENTRIES = 512
 SERVER_ERROR = "ошибка на сервере".encode()  # the pages' wording when a callback caught an exception
 MAX_BODY = 2 << 20
+WARM_TOP = 40  # questions recomputed in the background after a data switch
+WAIT_FOR_TWIN = 30.0  # seconds a request waits for an identical one already being computed
+log = logging.getLogger(__name__)
 
 
 class _Lru:
     def __init__(self, size: int) -> None:
         self.size, self.items, self.lock = size, OrderedDict(), threading.Lock()
         self.hits = self.misses = 0
+        self.inflight: dict[tuple, threading.Event] = {}
+        self.identity: tuple | None = None
+        self.asked: Counter = Counter()  # (body digest, scope) -> times asked of the current file
+        self.requests: dict[tuple, tuple[bytes, object, object]] = {}  # same key -> (raw body, user, scope)
+        self.warmed = self.stored = 0
+
+    def claim(self, key: tuple) -> threading.Event | None:
+        """None: the caller computes ``key`` (and must ``release`` it); else an event to wait on."""
+        with self.lock:
+            event = self.inflight.get(key)
+            if event is None:
+                self.inflight[key] = threading.Event()
+            return event
+
+    def release(self, key: tuple) -> None:
+        with self.lock:
+            event = self.inflight.pop(key, None)
+        if event is not None:
+            event.set()
 
     def get(self, key: tuple) -> bytes | None:
         with self.lock:
@@ -45,6 +73,7 @@ class _Lru:
 
     def put(self, key: tuple, body: bytes) -> None:
         with self.lock:
+            self.stored += 1
             self.items[key] = body
             self.items.move_to_end(key)
             while len(self.items) > self.size:
@@ -66,31 +95,94 @@ def _key() -> tuple | None:
     return (hashlib.sha256(raw).digest(), request_scope(), *identity)
 
 
+def _warm(app: Dash, cache: _Lru, wanted: list[tuple[bytes, object, object]], identity: tuple) -> None:
+    """Recompute the old file's most asked questions against the new one, as the users who asked."""
+    server = app.server
+    endpoint = next(r.endpoint for r in server.url_map.iter_rules() if r.rule.endswith("/_dash-update-component"))
+    view = server.view_functions[endpoint]
+    for raw, user, scope in wanted:
+        key = (hashlib.sha256(raw).digest(), scope, *identity)
+        if cache.get(key) is not None or cache.claim(key) is not None:
+            continue  # already answered, or a user is computing it right now
+        try:
+            with server.test_request_context("/_dash-update-component", method="POST", data=raw,
+                                             content_type="application/json"):
+                # the guard already admitted this exact request for this user; the view runs alone,
+                # without the request hooks, under the same user and scope
+                g.cur_user, g.cur_scope = user, scope
+                if request_scope() != scope:  # sign-in was switched off meanwhile: not this user's answer
+                    continue
+                response = server.make_response(view())
+                body = response.get_data()
+                if response.status_code == 200 and len(body) <= MAX_BODY and SERVER_ERROR not in body:
+                    cache.put(key, body)
+                    cache.warmed += 1
+        except Exception:  # noqa: BLE001 - warming is best effort; a user's own request will say what is wrong
+            log.exception("warming a cached answer failed")
+        finally:
+            cache.release(key)
+        try:
+            if warehouse_identity() != identity:
+                return  # yet another file: its own first request warms it
+        except WarehouseMissing:
+            return
+
+
 def install(app: Dash) -> _Lru:
     """Attach the cache to the app's server; call after sign-in is installed (it must run first)."""
     cache = _Lru(MAX_ENTRIES)
     server = app.server
     server.extensions["callback_cache"] = cache
 
+    def note(key: tuple) -> None:
+        """Count the question; on the first question about a new file start warming it."""
+        identity, question = key[2:], key[:2]
+        wanted: list = []
+        with cache.lock:
+            if identity != cache.identity:
+                if cache.identity is not None:
+                    wanted = [cache.requests[q] for q, _ in cache.asked.most_common(WARM_TOP) if q in cache.requests]
+                cache.identity, cache.asked, cache.requests = identity, Counter(), {}
+            cache.asked[question] += 1
+            if question not in cache.requests and len(cache.requests) < 4 * MAX_ENTRIES:
+                cache.requests[question] = (request.get_data(cache=True), g.get("cur_user"), key[1])
+        if wanted:
+            threading.Thread(target=_warm, args=(app, cache, wanted, identity), daemon=True,
+                             name="warm-callback-cache").start()
+
     @server.before_request
     def answer_from_cache() -> Response | None:
         key = _key()
         if key is None:
             return None
+        note(key)
         body = cache.get(key)
         if body is None:
+            twin = cache.claim(key)
+            if twin is not None:  # the same question is being computed: wait for its answer
+                twin.wait(WAIT_FOR_TWIN)
+                body = cache.get(key)
+                if body is not None:
+                    return Response(body, mimetype="application/json")
+                return None  # it failed or took too long: compute it here (uncached)
             g.callback_cache_key = key
             return None
         return Response(body, mimetype="application/json")
 
     @server.after_request
     def remember(response: Response) -> Response:
-        key = g.pop("callback_cache_key", None)
+        key = g.get("callback_cache_key")
         if key is not None and response.status_code == 200 and not response.direct_passthrough:
             body = response.get_data()
             # a page's answer after an unexpected failure is not kept: the next request tries again
             if len(body) <= MAX_BODY and SERVER_ERROR not in body:
                 cache.put(key, body)
         return response
+
+    @server.teardown_request
+    def let_twins_go(_exc: BaseException | None) -> None:
+        key = g.pop("callback_cache_key", None)
+        if key is not None:
+            cache.release(key)
 
     return cache

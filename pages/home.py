@@ -6,6 +6,7 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import html
 
+from auth.session import current_user
 from metrics.source import WarehouseMissing
 from metrics.status import warehouse_status
 from pages.common import missing_warehouse
@@ -18,6 +19,10 @@ def _number(n: int) -> str:
 
 
 def layout(**_query: str) -> html.Div:
+    user = current_user()
+    if user is not None and user.role != "curator":
+        # the sign-in guard already refuses this page to other roles; a second check costs nothing
+        return dbc.Alert("Нет доступа: состояние данных всего региона видит только куратор.", color="warning")
     try:
         status = warehouse_status()
     except WarehouseMissing:

@@ -18,7 +18,7 @@ from dash import Input, Output, callback, dcc, html
 from charts import figures
 from metrics import catalog, words
 from metrics import indicators as ind
-from metrics.periods import PeriodError, parse_period
+from metrics.periods import PeriodError, is_complete, parse_period
 from metrics.rating import (
     ALONE_PEER_GROUP,
     CHANGE_WITHIN,
@@ -136,8 +136,8 @@ def layout(**query_args: str) -> html.Div:
         return html.Div([no_appeals("rating-missing"), _placeholders()])
     periods = [o["value"] for o in period_options]
     # the latest whole quarter by default: a quarter still running has few answers yet
-    as_of = catalog.as_of().date()
-    whole = [p for p in periods if "Q" in p and parse_period(p).end <= as_of + pd.Timedelta(days=1)]
+    as_of = catalog.as_of()
+    whole = [p for p in periods if "Q" in p and is_complete(parse_period(p), as_of)]
     default_period = whole[0] if whole else periods[0]
     period = query_args.get("period") if query_args.get("period") in periods else default_period
     who = query_args.get("who") if query_args.get("who") in WHO else "organisations"

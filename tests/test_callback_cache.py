@@ -1,0 +1,81 @@
+"""The answer cache after a data switch: twins computed once, the most asked questions warmed again
+as the users who asked them (issue 18, item 7)."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+
+from data.swap import writing
+from tests.dash_requests import plotly_array
+from tests.test_auth import app_for, coloured_municipalities, heatmap_values, post, sign_in, users_file  # noqa: F401
+
+
+def _total(response) -> float:
+    fig = response.get_json()["response"]["heatmap-map"]["figure"]
+    return sum(v for v in plotly_array(fig["data"][1]["z"]) if v == v)
+
+
+def test_identical_cold_requests_are_computed_once(app_for):  # noqa: F811
+    dash_app = app_for()
+    client = dash_app.server.test_client()
+    sign_in(client, "curator")
+    cache = dash_app.server.extensions["callback_cache"]
+    answers: list[int] = []
+    barrier = threading.Barrier(8)
+
+    def ask() -> None:
+        mine = dash_app.server.test_client()
+        sign_in(mine, "curator")
+        barrier.wait()
+        answers.append(post(mine, dash_app, "heatmap-map", heatmap_values(indicator="on_time_share")).status_code)
+
+    threads = [threading.Thread(target=ask) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert answers == [200] * 8
+    assert cache.stored == 1  # one computation, seven answers from it
+
+
+def test_after_a_data_switch_the_most_asked_questions_are_warmed_as_their_users(small_demo, users_file,  # noqa: F811
+                                                                                tmp_path):
+    import app as app_module
+    from auth.web import AuthSettings
+    from data.rollup import refresh_rollups
+    from metrics import source
+    from metrics.scope import install_provider
+
+    db = tmp_path / "served.duckdb"
+    shutil.copy(small_demo, db)
+    settings = AuthSettings(users_file=users_file[0], secret_key="k" * 40, throttle_path=tmp_path / "t.sqlite")
+    dash_app = app_module.create_app(db, settings)
+    try:
+        curator, municipal = dash_app.server.test_client(), dash_app.server.test_client()
+        sign_in(curator, "curator")
+        sign_in(municipal, "yartsevo")
+        cache = dash_app.server.extensions["callback_cache"]
+        before_curator = _total(post(curator, dash_app, "heatmap-map", heatmap_values()))
+        before_municipal = _total(post(municipal, dash_app, "heatmap-map", heatmap_values()))
+        assert before_curator > before_municipal > 0
+        with writing(db) as con:  # a real writer: October's first days go away
+            con.execute("DELETE FROM appeal WHERE received_at >= '2025-10-01' AND received_at < '2025-10-08'")
+            refresh_rollups(con)
+        # a different question is the first to see the new file: it starts the warm-up
+        post(curator, dash_app, "heatmap-map", heatmap_values(indicator="on_time_share"))
+        deadline = time.monotonic() + 30
+        while cache.warmed < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert cache.warmed >= 2
+        hits = cache.hits
+        after_curator = _total(post(curator, dash_app, "heatmap-map", heatmap_values()))
+        after_municipal = _total(post(municipal, dash_app, "heatmap-map", heatmap_values()))
+        assert cache.hits == hits + 2  # both answered from the warmed cache
+        assert after_curator < before_curator and after_municipal < before_municipal
+        # each user got the answer of their own scope
+        assert len(coloured_municipalities(post(municipal, dash_app, "heatmap-map", heatmap_values()))) == 1
+    finally:
+        install_provider(None)
+        source.configure(None)
