@@ -52,9 +52,13 @@ included) whose upper bound is at or above its lower bound (not certainly worse)
 period is *certain* (``rank_change_certain``) only when this period's range and the previous
 period's range do not overlap; otherwise it is within the uncertainty.
 
+**The previous period** is rated the same way on its own list; while this period is not settled
+(its end + 30 days is after the data date) it is measured at the same age
+(``metrics.periods.same_age_as_of``), so a rank change never rests on answers that do not exist yet.
+
 **Peer groups.** Organisations are ranked within their kind (``organisation_kind``); a kind with a
 single ranked organisation is ranked among all organisations (``peer_group`` says so).
-Municipalities form one group. The previous period is rated the same way on its own list.
+Municipalities form one group.
 
 A body's own indicator values are used even when one of them rests on few appeals (its
 ``<code>_low``): the rating's minimum volume is the gate, applied to the body as a whole, and the
@@ -77,7 +81,7 @@ import pandas as pd
 
 from metrics import indicators as ind
 from metrics import words
-from metrics.periods import Period
+from metrics.periods import Period, is_settled, same_age_as_of
 from metrics.query import data_as_of, query_periods, reference
 from metrics.scope import REGION, Scope, municipal_rating
 from metrics.source import is_served, reader
@@ -360,7 +364,9 @@ def rate_organisations(
     ``composite_prev``; the four component scores; ``no_data`` (Russian labels of the components
     without data, "" when none); ``weak_component`` (Russian label; ``weak_component_code``); each
     sub-indicator's value, ``<code>_base`` and ``<code>_score``. Ranked bodies first, by rank; then
-    the rest («недостаточно данных»), by volume.
+    the rest («недостаточно данных»), by volume. ``attrs``: ``period``, ``previous``, ``data_date``,
+    ``settled`` (False: «ответы ещё поступают») and ``previous_as_of`` (the moment the previous period
+    is measured at: the data date, or the same age while ``period`` is not settled).
     """
     cfg = _settings(weights, min_volume, scales)
     return _with_connection(con, lambda c: _rate(c, "organisation", period, scope, filters, cfg))
@@ -414,12 +420,22 @@ def _rate(
     key = "organisation_id" if by == "organisation" else "municipality_id"
     as_of = data_as_of(con)
 
-    # Both periods in one pass over the rollups, each rated on its own list of bodies (not with
-    # compare=True, which keeps only today's bodies: the previous ranks must be the previous list's).
+    # Each period rated on its own list of bodies (the previous ranks must be the previous list's).
+    # A settled period: both in one pass over the rollups. One whose answers are still arriving is
+    # flattered by the answers that do not exist yet: the previous period is then measured at the same
+    # age (DESIGN §4), as it was known when it was as old as this one is now.
     # The scoring works on numpy columns: pandas selections on a list of a few hundred bodies cost
     # more than the whole rollup query.
-    both = query_periods(con, [*INDICATOR_CODES, MEAN_CODE], [by], [period, period.previous()], filters, scope,
-                         as_of=as_of)
+    codes = [*INDICATOR_CODES, MEAN_CODE]
+    previous_period = period.previous()
+    settled = is_settled(period, as_of)
+    previous_as_of = as_of if settled else same_age_as_of(previous_period, period, as_of)
+    if settled:
+        both = query_periods(con, codes, [by], [period, previous_period], filters, scope, as_of=as_of)
+    else:
+        now = query_periods(con, codes, [by], [period], filters, scope, as_of=as_of)
+        before = query_periods(con, codes, [by], [previous_period], filters, scope, as_of=previous_as_of)
+        both = pd.concat([now, before.assign(period_index=1)], ignore_index=True)
     body = both[key].to_numpy(dtype="float64", na_value=np.nan)
     which = both["period_index"].to_numpy()
     known = _fields_known(con, key)
@@ -492,8 +508,11 @@ def _rate(
     rank = np.nan_to_num(out["rank"], nan=np.inf)
     name_of = out[labels[1]]
     order = sorted(range(len(rank)), key=lambda i: (rank[i], -out["volume"][i], str(name_of[i])))
-    return pd.DataFrame({c: pd.array(out[c][order], dtype="Int64") if c in integers else out[c][order]
-                         for c in columns})
+    frame = pd.DataFrame({c: pd.array(out[c][order], dtype="Int64") if c in integers else out[c][order]
+                          for c in columns})
+    frame.attrs.update(period=period, previous=previous_period, data_date=as_of, settled=settled,
+                       previous_as_of=previous_as_of)
+    return frame
 
 
 # which fields the data sources fill, per served connection (it sees one file for life)

@@ -18,7 +18,7 @@ from dash import Input, Output, callback, dcc, html
 from charts import figures
 from metrics import catalog, words
 from metrics import indicators as ind
-from metrics.periods import PeriodError, is_complete, parse_period
+from metrics.periods import PeriodError, is_complete, parse_period, status_notes
 from metrics.rating import (
     ALONE_PEER_GROUP,
     CHANGE_WITHIN,
@@ -279,10 +279,14 @@ def update(period_code: str | None, who: str | None, sector: str | None):
                    if who == "organisations" else set())
     alone_text = "".join(f" Вид «{kind}» представлен одной организацией в рейтинге — она сравнивается со всеми "
                          "организациями." for kind in alone)
-    note = (f"Данные по состоянию на {catalog.as_of():%d.%m.%Y %H:%M}. В рейтинге {words.number(ranked)} из "
+    standing = "".join(f" {n.capitalize()}." for n in status_notes(period, df.attrs["data_date"]))
+    aged = "" if df.attrs["settled"] else (
+        f" Прошлый период взят в том же возрасте — по состоянию на {df.attrs['previous_as_of']:%d.%m.%Y %H:%M}, "
+        "чтобы изменение места не объяснялось ответами, которых ещё нет.")
+    note = (f"Данные по состоянию на {catalog.as_of():%d.%m.%Y %H:%M}.{standing} В рейтинге {words.number(ranked)} из "
             f"{words.number(len(df))}; меньше {words.count(min_volume, words.APPEALS)} за период — «недостаточно "
             f"данных». Изменение места — против предыдущего периода ({period.previous().label}), только там, где "
-            f"оно больше погрешности.{alone_text}")
+            f"оно больше погрешности.{aged}{alone_text}")
     chart = figures.mark_export(
         top_bottom_figure(df, who, title),
         figures.export_filename("рейтинг", WHO[who].lower(), sector_text.removeprefix(" · "), period.code),

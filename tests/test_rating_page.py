@@ -129,6 +129,9 @@ def test_note_says_which_kind_is_compared_with_all(page, small_demo: Path, wareh
                          for r in alone)
     changes = {r["change"] for r in rows}
     assert "в пределах точности" in changes and not any(c.startswith(("▲ 0", "▼ 0")) for c in changes)
+    assert "Прошлый период взят в том же возрасте" not in note  # a settled quarter
+    rows, _, _, note, _ = page.update("2025-10", "organisations", "all")
+    assert "Ответы ещё поступают." in note and "Прошлый период взят в том же возрасте — по состоянию на " in note
     big = max(rows, key=lambda r: r["volume"])
     assert "\u00a0" in big["volume_text"] or big["volume"] < 1000  # «1 234»
 
