@@ -42,14 +42,14 @@ AS_OF = T(2025, 10, 31, 12, 0)
 SMOLENSK, VELIZH = 1, 3  # ids of the reference list
 HOUSING = 4
 UK, OMSU, UTILITY, CARRIER = "управляющая организация", "ОМСУ", "ресурсоснабжающая организация", "перевозчик"
-HAND, NO_FIELDS = "Ручной расчёт", "Без полей (выгрузка 311)"
+HAND, NO_FIELDS, LATE = "Ручной расчёт", "Без полей (выгрузка 311)", "Фонд поздний"
 # id, name, kind, home municipality
 ORGS = (
     (1, "УК А", UK, SMOLENSK), (2, "УК Б", UK, SMOLENSK), (3, "УК В", UK, SMOLENSK), (4, "УК Г", UK, SMOLENSK),
     (5, "Администрация Д", OMSU, SMOLENSK), (6, "УК Е (мало обращений)", UK, SMOLENSK),
     (7, "Администрация Ж", OMSU, VELIZH), (8, "Водоканал З", UTILITY, None),
     (9, HAND, "учреждение", SMOLENSK), (10, NO_FIELDS, "учреждение", SMOLENSK),
-    (11, "Автобаза 1", CARRIER, SMOLENSK), (12, "Автобаза 2", CARRIER, SMOLENSK),
+    (11, "Автобаза 1", CARRIER, SMOLENSK), (12, "Автобаза 2", CARRIER, SMOLENSK), (13, LATE, "фонд", SMOLENSK),
 )
 # The published scales, written out here so that the hand computations below do not follow edits
 # of config/rating.toml (test_shipped_settings checks the file against the same numbers).
@@ -142,6 +142,13 @@ def _build(path: Path, changed_other: bool = False) -> None:
     a.many(12, poor, month=9)
     a.many(11, poor)
     a.many(12, good)
+    # Фонд поздний: in September 10 answers on time and 4 late ones given on 2–5 October (due 27–30
+    # September); October: 5 answers on time
+    for day in range(1, 11):
+        a.add(13, dt.date(2025, 9, day))
+    for day in range(17, 21):
+        a.add(13, dt.date(2025, 9, day), on_time=False)
+    a.many(13, [dict()] * 5)
     # September: Б was the best management company, А answered late and got poor ratings
     a.many(1, [dict(hours=5, rating=1, on_time=False)] * 4, month=9)
     a.many(2, [dict(hours=1, rating=5)] * 4, month=9)
@@ -372,9 +379,11 @@ def test_an_unsettled_period_is_compared_at_the_same_age(con, rated) -> None:
     if answers_then == query_on(con, ["resolved_share"], [], parse_period("2025-09-01..2025-09-30"))[
             "resolved_share_base"].iloc[0]:
         pytest.skip("needs the defs branch: metrics.query as_of = everything as known at that moment")
-    # Автобаза 2 answered September's appeals 15 days late: on 01.10 12:00 many were still open and
-    # overdue, so September at the same age is worse than September as known now
-    assert rated.loc["Автобаза 2", "composite_prev"] < september.loc["Автобаза 2", "composite"]
+    # Фонд поздний's 4 late September answers came on 2–5 October: on 01.10 12:00 they were open and
+    # overdue. September as known now: answered 14/14 → 100; at the same age 10/14 → 0 (below 80 %);
+    # on time 10/14 either way
+    assert september.loc[LATE, "quantity"] == 100
+    assert rated.loc[LATE, "composite_prev"] == pytest.approx(september.loc[LATE, "composite"] - 100 / 4)
 
 
 def test_below_minimum_volume_is_listed_unranked(rated) -> None:
