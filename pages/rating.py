@@ -183,15 +183,15 @@ def _placeholders() -> html.Div:
 
 def _columns(who: str) -> list[dict]:
     body = ([{"field": "name", "headerName": "Организация", "minWidth": 260, "pinned": "left"},
-             {"field": "group", "headerName": "Группа сравнения", "minWidth": 160},
+             {"field": "group", "headerName": "Группа сравнения", "minWidth": 170, "tooltipField": "group"},
              {"field": "municipality", "headerName": "Муниципалитет", "minWidth": 140}]
             if who == "organisations" else
             [{"field": "name", "headerName": "Муниципалитет", "minWidth": 200, "pinned": "left"}])
     number = {"type": "numericColumn", "filter": "agNumberColumnFilter", "valueFormatter": SHOW_TEXT}
     return [
-        {"field": "place", "headerName": "Место в группе", "minWidth": 120, **number,
+        {"field": "place", "headerName": "Место в группе", "minWidth": 135, **number,
          "headerTooltip": "Диапазон мест, если интервалы оценок соседей пересекаются"},
-        {"field": "change", "headerName": "▲▼", "minWidth": 150, "sortable": False},
+        {"field": "change", "headerName": "▲▼", "minWidth": 180, "sortable": False, "tooltipField": "change"},
         *body,
         {"field": "volume", "headerName": "Обращений", "minWidth": 110, **number},
         {"field": "composite", "headerName": "Итог", "minWidth": 90, **number},
