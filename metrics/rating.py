@@ -42,7 +42,7 @@ and a body's interval depends on its own data only) perturb each sub-indicator:
 each draw is scored (clipped to 0–100) and combined exactly as the point value, and the interval is
 the 5th–95th percentile of the draws (widened, if needed, to contain the point value).
 ``tests/test_rating.py`` simulates bodies with known true rates and appeal-level correlated outcomes
-and checks that the interval covers the true composite in ≥ 85 % of draws (≈ 90 % measured).
+and checks that the interval covers the true composite in ≥ 85 % of draws (89–91 % measured).
 
 **Rank ranges.** Within a list (the whole list, or a peer group) of ranked bodies with intervals
 ``[lo, hi]``: the best possible place of a body is 1 + the number of bodies whose lower bound is
