@@ -376,6 +376,7 @@ NO_DATA: set[str] = {
     "roadmap.min_placebos", "roadmap.did_rows", "roadmap.permutation_did",
     "signals.last_whole_week", "compare.direction",
     "rating.validate_scales", "rating.sub_scores", "rating.composite_interval", "rating.rank_range",
+    "rating.place_text", "rating.interval_text", "rating.change_text",
     "workload.parse_config", "workload.load_config", "workload.seasonal_naive", "workload.mean_last3",
     "workload.holt_winters", "workload.backtest", "workload.forecast_series", "workload.working_days_in_month",
     "workload.staff_needed", "workload.proposal_for",
