@@ -111,6 +111,7 @@ class ImportResult:
     new_categories: list[str] = field(default_factory=list)
     new_organisations: list[str] = field(default_factory=list)
     organisation_kinds: int = 0  # organisations whose kind this import set or changed
+    main_reason: str | None = None  # the commonest reason of rejection (its text before the value)
     seconds: float = 0.0
     # seconds spent in each phase, in order (bench/import_bench.py --profile prints them)
     phases: dict[str, float] = field(default_factory=dict)
@@ -514,6 +515,10 @@ def _import_staged(
         "lat": "TRY_CAST(replace(r.lat, ',', '.') AS DOUBLE)",
         "lon": "TRY_CAST(replace(r.lon, ',', '.') AS DOUBLE)",
     }
+    if "lat" in present and "lon" in present:
+        # a point is both coordinates: half of one (the other empty or mapped to empty) is no place
+        optional["lat"] = f"CASE WHEN r.lon IS NOT NULL THEN {optional['lat']} END"
+        optional["lon"] = f"CASE WHEN r.lat IS NOT NULL THEN {optional['lon']} END"
     # an absent field would be a column of NULLs: storing it costs nearly as much as a real one
     kept = [c for c in optional if c in present]
     con.execute(
@@ -686,6 +691,14 @@ def _import_staged(
     result.accepted = result.inserted + result.updated + result.unchanged
     file_rejects = con.execute("SELECT count(*) FROM imp_chk WHERE reason IS NOT NULL").fetchall()[0][0]
     result.rejected = int(file_rejects) + len(staged.rejects)
+    if file_rejects:
+        reason, n = con.execute(
+            """SELECT split_part(split_part(reason, '; ', 1), ':', 1), count(*) FROM imp_chk
+               WHERE reason IS NOT NULL GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 1"""
+        ).fetchall()[0]
+        result.main_reason = f"{reason} ({n})"
+    elif staged.rejects:
+        result.main_reason = f"{staged.rejects[0][1]} ({len(staged.rejects)})"
     result.read = staged.read
     if result.read != result.accepted + result.rejected:  # a bug, never a data problem: refuse to commit
         raise RuntimeError(f"counts do not add up: read {result.read} != {result.accepted} + {result.rejected}")
@@ -1029,6 +1042,16 @@ def rejected_rows_csv(con: duckdb.DuckDBPyConnection, import_id: int | None, out
     for import_, row, reason, raw in rows:
         writer.writerow([import_, row, reason, raw if raw is not None else ""])
     return len(rows)
+
+
+def low_acceptance_warning(result: ImportResult) -> str | None:
+    """One Russian line when less than half of the rows were accepted — usually a mapping that does
+    not fit the file (wrong column, unknown spellings), not a file that is half bad."""
+    if result.read == 0 or 2 * result.accepted >= result.read:
+        return None
+    commonest = f"; чаще всего: {result.main_reason}" if result.main_reason else ""
+    return (f"внимание: принято меньше половины строк — {result.accepted} из {result.read}{commonest}; "
+            f"все причины: python -m data rejected --import-id {result.import_id}")
 
 
 def summary_json(result: ImportResult) -> str:

@@ -133,6 +133,10 @@ class MunicipalityIndex:
             if int(mid) in self.names and alias and str(alias).strip():
                 self._add_name(int(mid), alias)
 
+    def add_alias(self, mid: int, alias: str) -> None:
+        """Make ``alias`` name unit ``mid`` from now on (as a stored alias would)."""
+        self._add_name(int(mid), alias)
+
     def _add_name(self, mid: int, name: str) -> None:
         self._strict.setdefault(strict_municipality_key(name), set()).add(mid)
         self._loose.setdefault(normalise_municipality_name(name), set()).add(mid)
