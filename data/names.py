@@ -121,6 +121,8 @@ class MunicipalityIndex:
     ) -> None:
         self.names: dict[int, str] = {}
         self._codes: dict[str, set[int]] = {}
+        # digit codes without leading zeros: a spreadsheet turns ОКТМО 07701000 into 7701000
+        self._digits: dict[str, set[int]] = {}
         self._strict: dict[str, set[int]] = {}
         self._loose: dict[str, set[int]] = {}
         for mid, name, oktmo, okato in units:
@@ -128,6 +130,8 @@ class MunicipalityIndex:
             for code in (oktmo, okato):
                 if code is not None and str(code).strip():
                     self._codes.setdefault(str(code).strip(), set()).add(int(mid))
+                    if str(code).strip().isdigit():
+                        self._digits.setdefault(str(code).strip().lstrip("0"), set()).add(int(mid))
             self._add_name(int(mid), name)
         for mid, alias in aliases:
             if int(mid) in self.names and alias and str(alias).strip():
@@ -151,11 +155,14 @@ class MunicipalityIndex:
 
     def match(self, value: str) -> Match:
         """The unit ``value`` names: an exact code, else a name or alias with the same designations,
-        else one with the same distinctive part — only when a single unit has it."""
+        else a digit code that lost its leading zeros, else a name or alias with the same distinctive
+        part — only when a single unit has it."""
         text = str(value).strip()
         if not text:
             return Match(None)
-        for ids in (self._codes.get(text), self._strict.get(strict_municipality_key(text)),
+        digits = self._digits.get(text.lstrip("0")) if text.isdigit() else None
+        # a lost-zeros code is weaker evidence than a name written out in full, so it comes after
+        for ids in (self._codes.get(text), self._strict.get(strict_municipality_key(text)), digits,
                     self._loose.get(normalise_municipality_name(text))):
             if not ids:
                 continue
