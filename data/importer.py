@@ -693,7 +693,8 @@ def _import_staged(
     result.rejected = int(file_rejects) + len(staged.rejects)
     if file_rejects:
         reason, n = con.execute(
-            """SELECT split_part(split_part(reason, '; ', 1), ':', 1), count(*) FROM imp_chk
+            # the kind of reason: its first part up to the value («: "…"») or the details («(…»)
+            """SELECT trim(regexp_extract(split_part(reason, '; ', 1), '^[^:(]*')), count(*) FROM imp_chk
                WHERE reason IS NOT NULL GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 1"""
         ).fetchall()[0]
         result.main_reason = f"{reason} ({n})"
