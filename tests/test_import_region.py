@@ -424,3 +424,38 @@ def test_stavropol_warehouse_and_a_cp1251_export_lose_no_row_to_spelling(tmp_pat
                             ON m.id = a.municipality_id GROUP BY 1"""))
     assert got == expected
     assert query(db, "SELECT count(*) FROM municipality")[0][0] == 34
+
+
+BALTIMORE = REALDATA / "baltimore-311"
+
+
+@needs(BALTIMORE / "baltimore311_sample_2014-2019_10k.csv")
+def test_baltimore_placeholder_points_are_empty_and_neighbourhoods_hold_their_rows(tmp_path: Path) -> None:
+    db = tmp_path / "b.duckdb"
+    geo = cli("geo", "import", str(BALTIMORE / "baltimore_neighborhoods_2013.geojson"), "--no-reference",
+              "--db", str(db))
+    assert geo.returncode == 0, geo.stderr
+    csv = BALTIMORE / "baltimore311_sample_2014-2019_10k.csv"
+    r = cli("data", "import", str(csv), "--mapping", str(PROJECT / "config/examples/baltimore311.toml"),
+            "--db", str(db))
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+
+    df = pd.read_csv(csv, dtype=str, keep_default_na=False)
+    placed_rows = df[df["Neighborhood"].str.strip() != ""]
+    assert (out["read"], out["accepted"], out["rejected"]) == (10_000, len(placed_rows), 10_000 - len(placed_rows))
+    got = dict(query(db, """SELECT lower(m.name), count(*) FROM appeal a JOIN municipality m
+                            ON m.id = a.municipality_id GROUP BY 1"""))
+    assert got == placed_rows["Neighborhood"].str.strip().str.lower().value_counts().to_dict()
+    # the placeholder 39 / -77 (either half) and half-empty points are stored as no point at all
+    no_point = ((placed_rows["Latitude"] == "") | (placed_rows["Longitude"] == "")
+                | (placed_rows["Latitude"] == "39") | (placed_rows["Longitude"] == "-77"))
+    assert query(db, "SELECT count(*) FILTER (WHERE lat IS NULL), count(*) FILTER (WHERE lon IS NULL), "
+                     "count(*) FILTER (WHERE lat = 39 OR lon = -77) FROM appeal")[0] == (
+        int(no_point.sum()), int(no_point.sum()), 0)
+    # open requests keep their rows: their status text is no closure reason, it becomes empty
+    statuses = placed_rows["SRStatus"]
+    assert dict(query(db, "SELECT closure_reason, count(*) FROM appeal WHERE closure_reason IS NOT NULL "
+                          "GROUP BY 1")) == {"duplicate": int((statuses == "Closed (Duplicate)").sum()),
+                                             "redirected": int((statuses == "Closed (Transferred)").sum())}
+    assert query(db, "SELECT count(*) FROM organisation WHERE kind IS NULL")[0][0] == 0
