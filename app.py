@@ -41,7 +41,8 @@ def create_app(db_path: str | Path | None = None, auth: AuthSettings | None = No
     nav_links = [
         dbc.NavItem(dbc.NavLink(page["name"], href=page["relative_path"], active="exact"))
         for page in dash.page_registry.values()
-        if not page.get("path_template")  # a profile needs an id: it is reached from the map, not the menu
+        # a profile needs an id: it is reached from the map, not the menu; «не найдено» is no section
+        if not page.get("path_template") and not page["module"].endswith("not_found_404")
     ]
     install(app, settings)
     callback_cache.install(app)  # after sign-in: the user's scope is known when it looks up an answer

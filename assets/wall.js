@@ -28,7 +28,7 @@
     root: null, index: 0, elapsed: 0, paused: false, last: Date.now(),
     heartbeat: null, build: null, lastOk: Date.now(), offline: false,
     probing: false, nextProbe: 0, probeDelay: PROBE_FIRST_MS,
-    clockText: "", dateText: "", titleText: ""
+    clockText: "", dateText: "", titleText: "", staleText: ""
   };
 
   function seconds(root, name, fallback) {
@@ -74,6 +74,23 @@
     setText("wall-clock", pad(d.getHours()) + ":" + pad(d.getMinutes()), "clockText");
     setText("wall-date", d.toLocaleDateString("ru-RU", { weekday: "long", day: "numeric", month: "long" }),
             "dateText");
+  }
+
+  /* «данные устарели: N ч» once the data date (#wall-asof-iso, the region's local time) is older
+   * than data-stale-hours by the screen's own clock; checked every tick, so it appears while the
+   * server is away too. */
+  function staleness(root, now) {
+    var iso = document.getElementById("wall-asof-iso");
+    var text = "";
+    var asOf = iso && iso.textContent ? new Date(iso.textContent).getTime() : NaN;
+    if (!isNaN(asOf)) {
+      var hours = Math.floor((now - asOf) / 3600000);
+      if (hours >= seconds(root, "data-stale-hours", 24)) {
+        text = "данные устарели: " + (hours < 72 ? hours + " ч" : Math.floor(hours / 24) + " сут.");
+      }
+    }
+    setText("wall-stale", text, "staleText");
+    root.classList.toggle("is-stale", text !== "");
   }
 
   function setOffline(on) {
@@ -164,12 +181,13 @@
       state.heartbeat = null;
       state.build = null;
       state.offline = false;
-      state.clockText = state.dateText = state.titleText = "";
+      state.clockText = state.dateText = state.titleText = state.staleText = "";
       document.documentElement.classList.add("wall-mode");
       root.classList.toggle("is-paused", state.paused);
       show(0);
     }
     clock(now);
+    staleness(root, now);
     watchdog(root, now);
     trimHistory();
     if (!state.paused) {
@@ -200,6 +218,11 @@
     var layout = Object.assign({}, figure.layout);
     layout.font = Object.assign({}, layout.font, { size: ((layout.font || {}).size || 20) * s });
     var data = (figure.data || []).map(function (trace) {
+      if (trace.textfont && trace.textfont.size) {  // the unit names: one size per unit
+        var sizes = trace.textfont.size;
+        trace = Object.assign({}, trace, { textfont: Object.assign({}, trace.textfont, {
+          size: Array.isArray(sizes) ? sizes.map(function (v) { return v * s; }) : sizes * s }) });
+      }
       if (!trace.colorbar) return trace;
       var bar = Object.assign({}, trace.colorbar);
       bar.thickness = (bar.thickness || 24) * s;

@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+from collections.abc import Collection
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +31,12 @@ def _plotly_locale() -> dict:
     return json.loads((ASSETS / "locale" / "plotly_ru.json").read_text(encoding="utf-8"))
 
 
+# Buttons that do nothing useful on these charts (no selection callbacks) or talk to an outside
+# service; zoom, pan, reset and the PNG/SVG downloads stay.
+MODEBAR_REMOVED = ("sendDataToCloud", "editInChartStudio", "lasso2d", "select2d", "toggleSpikelines",
+                   "hoverClosestGeo", "hoverClosestCartesian", "hoverCompareCartesian")
+
+
 def graph_config(filename: str) -> dict:
     """Config for every dcc.Graph: Russian texts, local topojson (no CDN), slide-quality export."""
     return {
@@ -36,6 +44,10 @@ def graph_config(filename: str) -> dict:
         "locales": {"ru": _plotly_locale()},
         "topojsonURL": "/assets/topojson/",
         "displaylogo": False,
+        # a closed government network: no button may talk to Plotly's cloud (Chart Studio)
+        "showSendToCloud": False,
+        "showEditInChartStudio": False,
+        "modeBarButtonsToRemove": list(MODEBAR_REMOVED),
         "toImageButtonOptions": {"format": "png", "filename": filename, "scale": 2, "width": 1600, "height": 900},
     }
 
@@ -90,30 +102,96 @@ def _tick_suffix(spec: Indicator) -> str:
     return " %" if spec.number_format.endswith("%") else ""
 
 
+@dataclass(frozen=True)
+class MapReference:
+    """The value a share is judged against on a map: its target, else the region's own value.
+
+    ``value`` in the indicator's units (a share as 0–1); ``label`` «цель» or «по региону»."""
+
+    value: float
+    label: str
+
+
+NO_ACCESS = "нет доступа"
+LOW_DATA = "мало данных"
+# How big the drawn map is, in CSS pixels, for fitting the unit names: the web heat map (7 of 12
+# columns at 1920 px, 560 px high); the wall and the pack pass their own.
+WEB_MAP_SIZE = (1100, 560)
+WEB_LABEL_FONT = (9.0, 14.0)  # smallest legible, largest useful name size in px
+LABEL_CHAR_EM = 0.58  # average width of a Cyrillic letter of the system sans-serif, in em
+LABEL_LINE_EM = 1.2
+LABEL_ROOM = 0.8  # of the room inside a unit a name may take: a margin to its borders
+
+
+def colour_range(spec: Indicator, shown: pd.Series,
+                 reference: MapReference | None = None) -> tuple[float | None, float | None, float | None]:
+    """(zmin, zmid, zmax) of a map or matrix in display units.
+
+    Growth diverges around 0 and a share with a reference around that reference, symmetric so that
+    the neutral colour is exactly the midpoint («−12 %» is never painted as a rise); other indicators
+    keep Plotly's own range (None)."""
+    if spec.kind == "growth":
+        mid = 0.0
+    elif reference is not None:
+        mid = float(_display_values(spec, pd.Series([reference.value])).iloc[0])
+    else:
+        return None, None, None
+    values = shown.dropna().astype("float64")
+    half = float((values - mid).abs().max()) if len(values) else 0.0
+    if not np.isfinite(half) or half <= 0:
+        half = 1.0
+    return mid - half, mid, mid + half
+
+
+def _diverging(spec: Indicator, wall: bool = False) -> tuple[str | list, bool]:
+    """A diverging scale whose red end is the worse side: a rise for growth, a share below its reference."""
+    scale = WALL_SCALE_DIVERGING if wall else SCALE_DIVERGING
+    return scale, bool(spec.higher_is_better)
+
+
 def choropleth(df: pd.DataFrame, geojson: dict, spec: Indicator, title: str,
-               geojson_url: str | None = None) -> go.Figure:
-    """Municipalities coloured by one indicator; «мало данных» is grey and says so on hover."""
+               geojson_url: str | None = None, *, reference: MapReference | None = None,
+               allowed: Collection[int] | None = None, names: bool = True,
+               size: tuple[int, int] = WEB_MAP_SIZE, label_font: tuple[float, float] = WEB_LABEL_FONT) -> go.Figure:
+    """The map with names: municipalities coloured by one indicator, each labelled where it fits.
+
+    The one map builder of the web heat map, the wall and the meeting pack. «мало данных» is grey
+    and says so on hover; a unit outside ``allowed`` (the user's scope; None: all) is grey and says
+    «нет доступа». Growth diverges around 0; a share with a ``reference`` (its target, else the
+    region's value) diverges around it, the reference marked on the colour bar. ``names`` adds each
+    unit's name (and value, when a second line fits) at its label point — see ``map_labels`` for
+    how the size is chosen and what a unit too small for its name gets. ``size`` is the drawn
+    figure in pixels, for that fitting.
+    """
     ids = [f["id"] for f in geojson.get("features", [])]
     # In the browser the shapes come from a URL the browser caches: copying and serialising the
     # boundaries into every answer costs more server time than the queries. Exports embed them.
     source = geojson_url or geojson
     frame = pd.DataFrame({"municipality_id": ids}).merge(df, on="municipality_id", how="left")
-    names = {f["id"]: f["properties"].get("name", "") for f in geojson.get("features", [])}
-    low = frame.get(f"{spec.code}_low", pd.Series(False, index=frame.index)).fillna(True).astype(bool)
-    value = frame.get(spec.code, pd.Series(np.nan, index=frame.index)).astype("float64")
+    names_by_id = {f["id"]: f["properties"].get("name", "") for f in geojson.get("features", [])}
+    denied = pd.Series([allowed is not None and int(i) not in allowed for i in ids], index=frame.index)
+    low = frame.get(f"{spec.code}_low", pd.Series(False, index=frame.index)).fillna(True).astype(bool) | denied
+    value = frame.get(spec.code, pd.Series(np.nan, index=frame.index)).astype("float64").where(~denied)
     shown = _display_values(spec, value.where(~low))
     rank = value.where(~low).rank(ascending=not bool(spec.higher_is_better), method="min")
     hover = []
     for i, row in frame.iterrows():
-        text = f"<b>{names.get(row['municipality_id'], '')}</b><br>{spec.label}: "
-        text += "мало данных" if low.iloc[i] else spec.format(value.iloc[i])
+        text = f"<b>{names_by_id.get(row['municipality_id'], '')}</b><br>{spec.label}: "
+        text += NO_ACCESS if denied.iloc[i] else LOW_DATA if low.iloc[i] else spec.format(value.iloc[i])
         if not low.iloc[i] and spec.higher_is_better is not None and not np.isnan(rank.iloc[i]):
             text += f"<br>Место: {int(rank.iloc[i])} из {int(rank.notna().sum())}"
+        if reference is not None and not low.iloc[i]:
+            text += f"<br>{reference.label.capitalize()}: {spec.format(reference.value)}"
         population = row.get("population")
-        if population is not None and not pd.isna(population):
+        if population is not None and not pd.isna(population) and not denied.iloc[i]:
             text += f"<br>Население ≈ {int(population):,}".replace(",", "\u00a0")
         hover.append(text)
-    scale, reverse = colour_scale(spec)
+    diverging = spec.kind == "growth" or reference is not None
+    scale, reverse = _diverging(spec) if diverging else colour_scale(spec)
+    zmin, zmid, zmax = colour_range(spec, shown, reference)
+    colorbar: dict = {"title": {"text": spec.unit if spec.unit != "%" else ""}, "ticksuffix": _tick_suffix(spec)}
+    if reference is not None and zmid is not None:
+        colorbar.update(_reference_ticks(spec, reference, zmin, zmax))
     fig = go.Figure()
     # grey base layer: every municipality is drawn even without data
     fig.add_trace(go.Choropleth(
@@ -124,15 +202,305 @@ def choropleth(df: pd.DataFrame, geojson: dict, spec: Indicator, title: str,
     fig.add_trace(go.Choropleth(
         geojson=source, locations=ids, z=shown, featureidkey="id", colorscale=scale, reversescale=reverse,
         text=hover, hovertemplate="%{text}<extra></extra>", marker={"line": {"color": "white", "width": 0.8}},
-        colorbar={"title": {"text": spec.unit if spec.unit != "%" else ""}, "ticksuffix": _tick_suffix(spec)},
-        customdata=ids,
+        colorbar=colorbar, customdata=ids,
+        **({"zmin": zmin, "zmid": zmid, "zmax": zmax} if zmid is not None else {}),
     ))
+    if names:
+        labels = map_labels(geojson, names_by_id, spec, value.where(~low), size, label_font)
+        if labels is not None:
+            fig.add_trace(labels)
     fig.update_geos(fitbounds="locations", visible=False, projection_type="mercator")
     fig.update_layout(
         title={"text": title, "x": 0.01}, margin={"l": 0, "r": 0, "t": 48, "b": 0}, height=560,
         font={"family": FONT}, separators=", ", uirevision="map",
     )
+    if names:
+        recolour_labels(fig)
     return fig
+
+
+map_with_names = choropleth  # the name the pack and the wall know it by
+
+
+def _reference_ticks(spec: Indicator, reference: MapReference, zmin: float, zmax: float) -> dict:
+    """Colour-bar ticks with the reference among them: «цель 90,0 %» at the neutral colour."""
+    mid = (zmin + zmax) / 2
+    values = [zmin, (zmin + mid) / 2, mid, (mid + zmax) / 2, zmax]
+    scale = 100 if spec.number_format.endswith("%") else 1
+    texts = [spec.format(v / scale) for v in values]
+    texts[2] = f"<b>{reference.label} {spec.format(reference.value)}</b>"
+    return {"tickmode": "array", "tickvals": values, "ticktext": texts, "ticksuffix": ""}
+
+
+# --- unit names on maps --------------------------------------------------------------------------
+
+_ABBREVIATIONS = (
+    (re.compile(r"\bмуниципальный округ\b", re.I), "м.\u00a0о."),
+    (re.compile(r"\bмуниципальный район\b", re.I), "р-н"),
+    (re.compile(r"\bгородской округ\b", re.I), "г.\u00a0о."),
+    (re.compile(r"\bгородское поселение\b", re.I), "г.\u00a0п."),
+    (re.compile(r"\bсельское поселение\b", re.I), "с.\u00a0п."),
+    (re.compile(r"\bрайон\b", re.I), "р-н"),
+    (re.compile(r"^город\s+", re.I), "г.\u00a0"),
+    (re.compile(r"\bпос[её]лок\b", re.I), "пос."),
+)
+_VOWELS = set("аеёиоуыэюяaeiouy")
+
+
+def short_name(name: str, letters: int = 8) -> str:
+    """A unit's name abbreviated the way Russian maps do it.
+
+    First the customary abbreviations («муниципальный округ» → «м. о.», «город» → «г.», «район» →
+    «р-н»); then every word longer than ``letters`` + 1 letters is cut after a consonant and before
+    a vowel, with a full stop («Монастырщинский» → «Монастырщ.», «Холм-Жирковский» → «Холм-Жирк.»),
+    so the cut is where a reader expects one."""
+    text = name.strip()
+    for pattern, replacement in _ABBREVIATIONS:
+        text = pattern.sub(replacement, text)
+    return " ".join(_cut_word(w, letters) for w in text.split(" ") if w)  # keeps the no-break spaces
+
+
+def _cut_word(word: str, letters: int) -> str:
+    if len(word) <= letters + 1 or not word.isalpha() and "-" not in word:
+        return word
+    # a hyphenated name keeps its first part whole and cuts the last
+    head, sep, tail = word.rpartition("-")
+    if sep and len(tail) > 4:
+        return f"{head}-{_cut_word(tail, 4)}" if len(tail) > 5 else word
+    cut = letters
+    while cut > 3 and not (word[cut - 1].lower() not in _VOWELS and word[cut].lower() in _VOWELS):
+        cut -= 1
+    return word[:cut] + "." if cut > 3 else word[:letters] + "."
+
+
+def _lines(text: str) -> list[list[str]]:
+    """Ways to set a name: one line, or two lines broken at a space or after a hyphen."""
+    options = [[text]]
+    breaks = [i for i, ch in enumerate(text) if ch in " -"]
+    if breaks:
+        middle = min(breaks, key=lambda i: abs(i - len(text) / 2))
+        first = text[:middle + 1].strip() if text[middle] == "-" else text[:middle].strip()
+        options.append([first, text[middle + 1:].strip()])
+    return options
+
+
+def _mercator(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Longitude and Mercator y, both in degrees of longitude at the equator (the map's own units)."""
+    lat = np.clip(lat, -85, 85)
+    return lon, np.degrees(np.log(np.tan(np.pi / 4 + np.radians(lat) / 2)))
+
+
+@dataclass(frozen=True)
+class LabelSpace:
+    lon: float
+    lat: float
+    width: float  # room for centred text: twice the shorter way to the unit's edge, Mercator units
+    height: float
+
+
+_space_cache: dict[int, tuple[object, LabelSpace | None]] = {}
+
+
+def label_space(geometry: dict) -> LabelSpace | None:
+    """Where a unit's name goes (the pole of inaccessibility of its largest part: the point
+    deepest inside, so the text sits in the unit however it is shaped) and how much room it has
+    there, horizontally and vertically, on a Mercator map. Cached per geometry object: the region's
+    shapes are loaded once per warehouse."""
+    key = id(geometry)
+    cached = _space_cache.get(key)
+    if cached is not None and cached[0] is geometry:
+        return cached[1]
+    space = _label_space(geometry)
+    if len(_space_cache) > 4096:
+        _space_cache.clear()
+    _space_cache[key] = (geometry, space)
+    return space
+
+
+def _label_space(geometry: dict) -> LabelSpace | None:
+    import shapely
+    from shapely.geometry import LineString, shape
+    from shapely.ops import polylabel
+
+    try:
+        geom = shape(geometry)
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return None
+    if geom.is_empty:
+        return None
+    projected = shapely.transform(geom, lambda xy: np.column_stack(_mercator(xy[:, 0], xy[:, 1])))
+    parts = list(getattr(projected, "geoms", [projected]))
+    part = max(parts, key=lambda g: g.area)
+    if part.area <= 0:
+        return None
+    x0, y0, x1, y1 = part.bounds
+    try:
+        point = polylabel(part, tolerance=max(x1 - x0, y1 - y0) / 100)
+    except Exception:  # a degenerate ring: the representative point is always inside
+        point = part.representative_point()
+
+    def chord(line: LineString, along: int, at: tuple[float, float]) -> tuple[float, float] | None:
+        """The stretch of ``line`` inside the unit that passes through ``at`` (its ends along one axis)."""
+        piece = line.intersection(part)
+        here = [s for s in getattr(piece, "geoms", [piece])
+                if s.length > 0 and s.distance(shapely.Point(at)) < 1e-9]
+        if not here:
+            return None
+        ends = [c[along] for c in here[0].coords]
+        return min(ends), max(ends)
+
+    px, py = point.x, point.y
+    across = chord(LineString([(x0 - 1, py), (x1 + 1, py)]), 0, (px, py))
+    if across is None:
+        return None
+    # centred on the horizontal stretch, names use all of its width; the height is measured there
+    mid = (across[0] + across[1]) / 2
+    if part.contains(shapely.Point(mid, py)):
+        px = mid
+    width = 2 * min(px - across[0], across[1] - px)
+    up = chord(LineString([(px, y0 - 1), (px, y1 + 1)]), 1, (px, py))
+    height = 0.0 if up is None else 2 * min(py - up[0], up[1] - py)
+    # a two- or three-line name also needs the width above and below its middle
+    for dy in (-height / 8, height / 8):
+        level = chord(LineString([(x0 - 1, py + dy), (x1 + 1, py + dy)]), 0, (px, py + dy))
+        if level is not None:
+            width = min(width, 2 * min(px - level[0], level[1] - px))
+    lat = float(np.degrees(2 * np.arctan(np.exp(np.radians(py))) - np.pi / 2))
+    return LabelSpace(float(px), lat, width, height)
+
+
+def _fit(lines: list[str], width_px: float, height_px: float) -> float:
+    """The largest font (px) at which these lines fit the room."""
+    longest = max(len(line) for line in lines)
+    return min(width_px / (LABEL_CHAR_EM * max(longest, 1)), height_px / (LABEL_LINE_EM * len(lines)))
+
+
+def map_labels(geojson: dict, names: dict, spec: Indicator, values: pd.Series, size: tuple[int, int],
+               font: tuple[float, float], colour: str = "#1a1a1a") -> go.Scattergeo | None:
+    """A text trace naming every unit at its label point, sized to the unit.
+
+    The rule, decided once for all maps: a name is set at the largest size up to ``font[1]`` that
+    fits inside the unit — on one line, or on two broken at a space or hyphen; if even the
+    smallest legible size (``font[0]``) does not fit, the abbreviated name is tried (``short_name``);
+    a unit too small for that shows its name on hover only (the choropleth's hover always has the
+    full name). The value is added as a second line, slightly smaller, only where it fits too.
+    ``size`` is the figure in pixels; the map area is that less the colour bar and the title."""
+    features = geojson.get("features", [])
+    spaces = {f["id"]: label_space(f.get("geometry") or {}) for f in features}
+    found = [s for s in spaces.values() if s is not None]
+    if not found:
+        return None
+    xs, ys = [], []
+    for f in features:
+        geom = f.get("geometry") or {}
+        for lon, lat in _coordinates(geom):
+            xs.append(lon)
+            ys.append(lat)
+    mx, my = _mercator(np.array(xs, dtype="float64"), np.array(ys, dtype="float64"))
+    width, height = max(size[0] - 110, 100), max(size[1] - 90, 100)  # less the colour bar, title and note
+    scale = min(width / max(np.ptp(mx), 1e-9), height / max(np.ptp(my), 1e-9))
+    low_font, high_font = font
+    lons, lats, texts, sizes, ids = [], [], [], [], []
+    value_of = {f["id"]: v for f, v in zip(features, values, strict=False)}
+    for f in features:
+        space = spaces.get(f["id"])
+        name = names.get(f["id"], "")
+        if space is None or not name:
+            continue
+        w, h = space.width * scale, space.height * scale
+        chosen: tuple[list[str], float] | None = None
+        for candidate, biggest in ((name, high_font), (short_name(name), low_font + 1),
+                                   (short_name(name, 5), low_font + 1)):
+            # an abbreviated name stays small: it reads as a unit short of room, not as a heading
+            for lines in _lines(candidate):
+                fit = _fit(lines, w * LABEL_ROOM, h * LABEL_ROOM)
+                if fit >= low_font:
+                    chosen = (lines, min(fit, biggest))
+                    break
+            if chosen is not None:
+                break
+        if chosen is None:
+            continue
+        lines, font_px = chosen
+        text = "<br>".join(lines)
+        value = value_of.get(f["id"])
+        if value is not None and not pd.isna(value):
+            formatted = spec.format(value)
+            if _fit([*lines, formatted], w * LABEL_ROOM, h * LABEL_ROOM) >= max(low_font, font_px * 0.8):
+                text += f"<br><b>{formatted}</b>"
+        lons.append(space.lon)
+        lats.append(space.lat)
+        texts.append(text)
+        sizes.append(round(font_px, 1))
+        ids.append(f["id"])
+    if not texts:
+        return None
+    return go.Scattergeo(lon=lons, lat=lats, text=texts, mode="text", hoverinfo="skip", showlegend=False,
+                         name="names", customdata=ids, textfont={"size": sizes, "color": colour, "family": FONT})
+
+
+def _coordinates(geometry: dict) -> list[tuple[float, float]]:
+    coords = geometry.get("coordinates") or []
+    out: list[tuple[float, float]] = []
+
+    def walk(node: object) -> None:
+        if isinstance(node, list | tuple) and node and isinstance(node[0], int | float):
+            out.append((float(node[0]), float(node[1])))
+        elif isinstance(node, list | tuple):
+            for child in node:
+                walk(child)
+
+    walk(coords)
+    return out
+
+
+def _fill_colours(trace: go.Choropleth) -> list[str | None]:
+    """The colour each unit is painted with, from its value and the trace's scale (None: no value)."""
+    from plotly.colors import get_colorscale, sample_colorscale
+
+    scale = trace.colorscale
+    z = np.array([np.nan if v is None else v for v in trace.z], dtype="float64")
+    finite = z[np.isfinite(z)]
+    if not len(finite):
+        return [None] * len(z)
+    zmin = trace.zmin if trace.zmin is not None else float(finite.min())
+    zmax = trace.zmax if trace.zmax is not None else float(finite.max())
+    scale = [list(step) for step in (scale if not isinstance(scale, str) else get_colorscale(scale))]
+    if trace.reversescale:
+        scale = [[1 - p, c] for p, c in reversed(scale)]
+    out: list[str | None] = []
+    for v in z:
+        if not np.isfinite(v):
+            out.append(None)
+            continue
+        t = 0.5 if zmax == zmin else min(max((v - zmin) / (zmax - zmin), 0.0), 1.0)
+        out.append(sample_colorscale(scale, [t])[0])
+    return out
+
+
+def _luminance(colour: str) -> float:
+    from plotly.colors import hex_to_rgb, unlabel_rgb
+
+    rgb = hex_to_rgb(colour) if colour.startswith("#") else unlabel_rgb(colour)
+    return (0.2126 * rgb[0] + 0.7152 * rgb[1] + 0.0722 * rgb[2]) / 255
+
+
+def recolour_labels(fig: go.Figure, dark: str = "#1a1a1a", light: str = "#ffffff",
+                    empty: str | None = None) -> None:
+    """Each name in black on light fills and in white on dark ones (``empty``: on grey units)."""
+    labels = [t for t in fig.data if t.type == "scattergeo" and t.name == "names"]
+    fills = [t for t in fig.data if t.type == "choropleth" and t.showscale is not False]
+    if not labels or not fills:
+        return
+    data = fills[-1]
+    colours = dict(zip(data.locations, _fill_colours(data), strict=True))
+    grey = empty or (dark if _luminance(NO_DATA_COLOUR) > 0.5 else light)
+    trace = labels[0]
+    text_colours = []
+    for i in trace.customdata:
+        fill = colours.get(i)
+        text_colours.append(grey if fill is None else (dark if _luminance(fill) > 0.5 else light))
+    trace.textfont.color = text_colours
 
 
 def matrix(df: pd.DataFrame, spec: Indicator, rows: str, columns: str, title: str) -> go.Figure:
@@ -345,19 +713,29 @@ def wall_colour_scale(spec: Indicator) -> tuple[list, bool]:
     return WALL_SCALE_WORSE_HIGH, bool(spec.higher_is_better)
 
 
-def wall_choropleth(df: pd.DataFrame, geojson: dict, spec: Indicator) -> go.Figure:
+WALL_MAP_SIZE = (1090, 850)  # the map panel's figure on a 1920×1080 screen (assets/wall.css)
+WALL_LABEL_FONT = (16.0, 30.0)
+
+
+def wall_choropleth(df: pd.DataFrame, geojson: dict, spec: Indicator, reference: MapReference | None = None,
+                    allowed: Collection[int] | None = None) -> go.Figure:
     """``choropleth`` for the wall: dark ground, large type, no title (the panel has a heading),
-    height from its container (``autosize``) rather than a fixed 560 px."""
-    fig = choropleth(df, geojson, spec, "")
-    scale, reverse = wall_colour_scale(spec)
-    fig.update_traces(marker={"line": {"color": WALL_BORDER, "width": 1.5}})
+    height from its container (``autosize``) rather than a fixed 560 px; names sized for 1920×1080
+    (assets/wall.js scales them, like every font of the figure, to the screen)."""
+    fig = choropleth(df, geojson, spec, "", reference=reference, allowed=allowed, size=WALL_MAP_SIZE,
+                     label_font=WALL_LABEL_FONT)
+    scale, reverse = wall_colour_scale(spec) if spec.kind != "growth" and reference is None else \
+        _diverging(spec, wall=True)
+    fig.update_traces(marker={"line": {"color": WALL_BORDER, "width": 1.5}}, selector={"type": "choropleth"})
     fig.data[0].update(colorscale=[[0, WALL_NO_DATA], [1, WALL_NO_DATA]])
-    fig.data[1].update(colorscale=scale, reversescale=reverse, colorbar={
+    fig.data[1].update(colorscale=scale, reversescale=reverse)
+    fig.data[1].colorbar.update({  # update, not replace: a share's reference ticks stay
         "title": {"text": spec.unit if spec.unit != "%" else "", "side": "top"},
-        "ticksuffix": _tick_suffix(spec), "thickness": 24, "len": 0.8, "outlinewidth": 0,
+        "thickness": 24, "len": 0.8, "outlinewidth": 0,
         "tickfont": {"size": WALL_FONT_SIZE, "color": WALL_TEXT},
     })
     fig.update_geos(bgcolor="rgba(0,0,0,0)")
+    recolour_labels(fig, dark="#0b1016", light=WALL_TEXT, empty=WALL_TEXT)
     fig.update_layout(
         title=None, height=None, autosize=True, margin={"l": 0, "r": 0, "t": 0, "b": 0},
         paper_bgcolor="rgba(0,0,0,0)", plot_bgcolor="rgba(0,0,0,0)",

@@ -22,9 +22,14 @@ rolling-origin backtest (train on the months before an origin, forecast 1–3 mo
 with what came; the last ``BACKTEST_ORIGINS`` origins): MAPE and sMAPE per block. When the backtest
 shows the seasonal naive forecast better than Holt-Winters on the same origins, it is used instead.
 
-Staff needed in a month = ⌈forecast / (norm × working days of the month)⌉, the norm being appeals
-one specialist processes per working day (``config/staffing.toml``) and the working days those of
-the Russian production calendar (``data.workcalendar``). Compared with the block's current
+Staff needed in a month = ⌈load per working day / norm⌉, the norm being appeals one specialist
+processes per working day (``config/staffing.toml``). The load per working day is the month's
+appeals over the working days that serve them: appeals arrive on every calendar day and are
+answered within 30 days, so a month's appeals are worked off at the year's average pace, not in
+the month's own working days — the days of the month × the year's working days / its calendar days
+(``capacity_days``, the Russian production calendar of ``data.workcalendar``). Dividing by the
+month's own working days would make January (15 working days after the New Year holidays) need a
+third more people than December for the same daily inflow: a phantom shortage. Compared with the block's current
 headcount this gives the proposal «усилить блок ЖКХ на 2 специалистов с декабря 2026».
 """
 
@@ -345,8 +350,18 @@ def working_days_in_month(first: dt.date) -> int:
     return int(workcalendar.is_working_day(np.arange(start, end)).sum())
 
 
-def staff_needed(forecast: float, norm_per_day: float, working_days: int) -> int:
-    """Specialists to process ``forecast`` appeals in a month: ⌈forecast / (norm × working days)⌉."""
+def capacity_days(first: dt.date) -> float:
+    """Working days that serve a month's appeals: its calendar days at the year's share of working
+    days (247 of 365 in a usual Russian year), so equal daily inflow means equal staff in every month."""
+    year_start = np.datetime64(dt.date(first.year, 1, 1), "D")
+    year_end = np.datetime64(dt.date(first.year + 1, 1, 1), "D")
+    working = int(workcalendar.is_working_day(np.arange(year_start, year_end)).sum())
+    days = (add_months(month_start(first), 1) - month_start(first)).days
+    return days * working / int((year_end - year_start).astype(int))
+
+
+def staff_needed(forecast: float, norm_per_day: float, working_days: float) -> int:
+    """Specialists to process ``forecast`` appeals over ``working_days``: ⌈forecast / (norm × working days)⌉."""
     if working_days <= 0 or norm_per_day <= 0:
         raise ValueError("норма и число рабочих дней должны быть больше нуля")
     # a hair of float noise (120 / (10 × 12) = 1.0000000001) must not add a person
@@ -411,10 +426,13 @@ def staffing_plan(
         rows = []
         for m, value in zip(months, result.values, strict=True):
             wd = working_days_in_month(m)
-            needed = staff_needed(value, norm, wd) if np.isfinite(value) else None
+            days = capacity_days(m)
+            needed = staff_needed(value, norm, days) if np.isfinite(value) else None
             rows.append({"sector_id": int(sector_id), "sector_code": code, "sector_name": name, "month": m,
                          "forecast": float(value), "model": result.model, "model_label": MODEL_LABELS.get(result.model, ""),
-                         "note": result.note, "working_days": wd, "norm": norm, "needed": needed, "current": current,
+                         "note": result.note, "working_days": wd, "capacity_days": days,
+                         "load_per_day": float(value) / days if np.isfinite(value) else float("nan"),
+                         "norm": norm, "needed": needed, "current": current,
                          "gap": (needed - current) if needed is not None and current is not None else None})
         frame = pd.DataFrame(rows)
         forecasts.append(frame)

@@ -60,10 +60,9 @@ def layout(**_query: str) -> html.Div:
     return html.Div([
         dcc.Store(id="decisions-roadmap-version", data=0),
         html.H3("Нагрузка и кадры", className="mt-2"),
-        html.P("Поступление обращений по отраслевым блокам, остаток без ответа и просрочка на конец каждого месяца; "
-               "прогноз поступления на три месяца по собственной истории блока и потребность в специалистах: "
-               "прогноз / (норма в день × рабочие дни месяца). Норма и численность — config/staffing.toml.",
-               className="small text-muted"),
+        html.P("Сколько обращений поступает в каждый отраслевой блок, сколько осталось без ответа и просрочено на "
+               "конец месяца; сколько обращений ожидается в ближайшие три месяца и сколько специалистов нужно, "
+               "чтобы отвечать на них вовремя.", className="small text-muted"),
         dbc.Row([dbc.Col([dbc.Label("Отраслевой блок", className="small text-muted mb-0"),
                           dropdown("decisions-sector", clearable=False, value=default_sector,
                                    options=[{"label": r.sector_name, "value": r.sector_code}
@@ -159,14 +158,15 @@ def _num(x: float, decimals: int = 0) -> str:
 
 
 def workload_view(plan, sector_code: str) -> html.Div:
-    """The chart of one block, the proposals of all blocks and the numbers behind them."""
+    """The chart of one block, the proposals of all blocks and the numbers behind them in plain words;
+    the method (models, their errors, the settings file) behind «как считается»."""
     history = plan.history[plan.history["sector_code"] == sector_code]
     forecast = plan.forecast[plan.forecast["sector_code"] == sector_code] if not plan.forecast.empty else plan.forecast
     name = history["sector_name"].iloc[0] if len(history) else sector_code
     chart = dcc.Graph(id="decisions-workload-chart", figure=figures.workload_chart(history, forecast, f"Блок «{name}»"),
                       config=figures.graph_config("workload"))
     proposals = [dbc.ListGroupItem(p.text, color=ACTION_COLOURS[p.action]) for p in plan.proposals]
-    rows = []
+    rows, method_rows = [], []
     tests = plan.backtest.set_index(["sector_code", "model"]) if not plan.backtest.empty else None
     for r in plan.forecast.itertuples() if not plan.forecast.empty else []:
         def err(family: str, code: str = r.sector_code) -> str:
@@ -176,26 +176,48 @@ def workload_view(plan, sector_code: str) -> html.Div:
             return f"{words.percent(t['mape'])} / {words.percent(t['smape'])}"
         rows.append(html.Tr([
             html.Td(r.sector_name), html.Td(words.month_nominative(r.month)),
-            html.Td(_num(r.forecast), className="text-end"), html.Td(MODEL_LABELS.get(r.model, "—")),
-            html.Td(err("holt_winters"), className="text-end"), html.Td(err("seasonal_naive"), className="text-end"),
-            html.Td(_num(r.norm, 1), className="text-end"), html.Td(r.working_days, className="text-end"),
+            html.Td(_num(r.forecast), className="text-end"), html.Td(_num(r.load_per_day), className="text-end"),
+            html.Td(_num(r.norm, 1), className="text-end"),
             html.Td(_num(r.needed), className="text-end"), html.Td(_num(r.current), className="text-end"),
         ]))
+        method_rows.append(html.Tr([
+            html.Td(r.sector_name), html.Td(words.month_nominative(r.month)), html.Td(MODEL_LABELS.get(r.model, "—")),
+            html.Td(err("holt_winters"), className="text-end"), html.Td(err("seasonal_naive"), className="text-end"),
+            html.Td(r.working_days, className="text-end"), html.Td(_num(r.capacity_days, 1), className="text-end"),
+        ]))
     table = dbc.Table([html.Thead(html.Tr([
-        html.Th("Блок"), html.Th("Месяц"), html.Th("Прогноз", className="text-end"), html.Th("Модель"),
-        html.Th("Ошибка Х-У: MAPE / sMAPE", className="text-end"),
-        html.Th("Ошибка сез. наивного", className="text-end"), html.Th("Норма в день", className="text-end"),
-        html.Th("Рабочих дней", className="text-end"), html.Th("Нужно", className="text-end"),
-        html.Th("Сейчас", className="text-end")])), html.Tbody(rows)],
+        html.Th("Блок"), html.Th("Месяц"), html.Th("Ожидается обращений", className="text-end"),
+        html.Th("В рабочий день", className="text-end"),
+        html.Th("Один специалист за день", className="text-end"), html.Th("Нужно специалистов", className="text-end"),
+        html.Th("Работает сейчас", className="text-end")])), html.Tbody(rows)],
         size="sm", hover=True, responsive=True, id="decisions-staffing-table", className="small")
+    method = html.Details([
+        html.Summary("как считается", id="decisions-method-summary"),
+        html.P("Ожидаемое число обращений — прогноз по собственной истории блока: модель Холта-Уинтерса с "
+               "сезонностью 12 месяцев, если истории больше 24 месяцев, иначе «тот же месяц год назад» (при 12–23 "
+               "месяцах) или среднее последних трёх месяцев. Обе модели проверяются по истории: прогноз на 1–3 "
+               "месяца вперёд от каждой из последних точек сравнивается с фактом (ошибки MAPE / sMAPE); если "
+               "«тот же месяц год назад» точнее, берётся он.", className="small"),
+        html.P("Обращения в рабочий день = ожидаемые обращения / рабочие дни, которые их обслуживают: обращения "
+               "поступают каждый календарный день и рассматриваются до 30 дней, поэтому берётся средняя по году "
+               "доля рабочих дней (дни месяца × рабочие дни года / дни года). Так короткий по рабочим дням месяц "
+               "(январь с новогодними каникулами) не создаёт мнимой нехватки людей. Нужно специалистов = "
+               "⌈обращения в рабочий день / норма одного специалиста⌉.", className="small"),
+        html.P("Норма и численность блоков задаются в файле настроек config/staffing.toml (или в файле из "
+               "переменной окружения CUR_STAFFING_CONFIG).", className="small"),
+        dbc.Table([html.Thead(html.Tr([
+            html.Th("Блок"), html.Th("Месяц"), html.Th("Модель"), html.Th("Ошибка Х-У: MAPE / sMAPE", className="text-end"),
+            html.Th("Ошибка «год назад»", className="text-end"), html.Th("Рабочих дней в месяце", className="text-end"),
+            html.Th("Рабочих дней в расчёте", className="text-end")])), html.Tbody(method_rows)],
+            size="sm", responsive=True, id="decisions-method-table", className="small"),
+    ], id="decisions-method", className="small text-muted")
     return html.Div([
         chart,
         html.H5("Предложения", className="mt-2"),
         dbc.ListGroup(proposals, id="decisions-proposals", className="mb-3"),
-        html.P(f"Ошибка — проверка по истории: прогноз на 1–3 месяца вперёд от каждой из последних точек, "
-               f"сравнение с фактом (для Холта-Уинтерса нужно больше 24 месяцев). Данные на {plan.as_of:%d.%m.%Y}.",
-               className="small text-muted"),
+        html.P(f"Данные на {plan.as_of:%d.%m.%Y}.", className="small text-muted"),
         table,
+        method,
     ])
 
 

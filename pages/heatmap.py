@@ -23,7 +23,7 @@ from metrics.source import WarehouseMissing
 from pages import inputs
 from pages.common import default_period, dropdown, missing_warehouse, no_appeals, period_warning
 from pages.common import period_options as period_options_for
-from pages.shell import region_geojson_url
+from pages.shell import map_allowed, map_reference, region_geojson_url
 
 dash.register_page(__name__, path="/", name="Тепловая карта", title="ЦУР Heatmap — тепловая карта", order=0)
 log = logging.getLogger(__name__)
@@ -147,7 +147,8 @@ def update(period_code: str | None, sector: str | None, channel: str | None, ind
     # «неполный период» / «ответы ещё поступают» travel with the numbers, exported images included
     warning = period_warning(period, as_of, spec.answer_based)
     title = f"{spec.label} — {period.label}{warning}{scope_text}"
-    fig_map = figures.choropleth(by_muni, geojson, spec, title, geojson_url=region_geojson_url())
+    fig_map = figures.choropleth(by_muni, geojson, spec, title, geojson_url=region_geojson_url(),
+                                 reference=map_reference(spec, period, filters), allowed=map_allowed())
     column = "category_name" if "sector" in filters else "sector_name"
     fig_matrix = figures.matrix(cells, spec, "municipality_name", column,
                                 f"{spec.label} по муниципалитетам и {'категориям' if 'sector' in filters else 'блокам'}"

@@ -122,7 +122,8 @@ def method_text(config: RatingConfig) -> list:
         html.P(f"Организации сравниваются с организациями того же вида; если организация — единственная своего "
                f"вида, она сравнивается со всеми организациями. Муниципалитеты сравниваются между собой. Меньше "
                f"{words.count(config.min_volume, words.APPEALS)} за период — «недостаточно данных», без места. "
-               "«Слабое место» — составляющая с самой низкой оценкой."),
+               "«Ниже всего оценка за» — составляющая итоговой оценки с самым низким баллом: над ней "
+               "работать в первую очередь (это не число обращений)."),
     ]
 
 
@@ -182,11 +183,11 @@ def _placeholders() -> html.Div:
 
 
 def _columns(who: str) -> list[dict]:
-    body = ([{"field": "name", "headerName": "Организация", "minWidth": 260, "pinned": "left"},
+    body = ([{"field": "name", "headerName": "Организация", "minWidth": 260, "pinned": "left", "tooltipField": "name"},
              {"field": "group", "headerName": "Группа сравнения", "minWidth": 170, "tooltipField": "group"},
-             {"field": "municipality", "headerName": "Муниципалитет", "minWidth": 140}]
+             {"field": "municipality", "headerName": "Муниципалитет", "minWidth": 140, "tooltipField": "municipality"}]
             if who == "organisations" else
-            [{"field": "name", "headerName": "Муниципалитет", "minWidth": 200, "pinned": "left"}])
+            [{"field": "name", "headerName": "Муниципалитет", "minWidth": 200, "pinned": "left", "tooltipField": "name"}])
     number = {"type": "numericColumn", "filter": "agNumberColumnFilter", "valueFormatter": SHOW_TEXT}
     return [
         {"field": "place", "headerName": "Место в группе", "minWidth": 135, **number,
@@ -199,7 +200,9 @@ def _columns(who: str) -> list[dict]:
         *({"field": code, "headerName": label.capitalize(), "minWidth": 110, **number}
           for code, label in COMPONENT_LABELS.items()),
         {"field": "no_data", "headerName": "Нет данных", "minWidth": 130},
-        {"field": "weak", "headerName": "Слабое место", "minWidth": 130},
+        # «Слабое место: количество» read as "too many appeals": the header says it is the lowest score
+        {"field": "weak", "headerName": "Ниже всего оценка за", "minWidth": 170,
+         "headerTooltip": "Составляющая итоговой оценки с самым низким баллом (0–100): над ней работать в первую очередь"},
         {"field": "status", "headerName": "Статус", "minWidth": 130},
         *({"field": code, "headerName": ind.get(code).label, "minWidth": 150, **number} for code in INDICATOR_CODES),
     ]

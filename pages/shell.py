@@ -10,8 +10,13 @@ import orjson
 from dash import Dash, Input, Output, html
 from flask import Response
 
-from auth.session import current_user
+from auth.session import current_scope, current_user
+from charts.figures import MapReference
 from metrics import catalog
+from metrics.indicators import Indicator
+from metrics.kpi import current_target
+from metrics.periods import Period
+from metrics.query import query
 from metrics.source import WarehouseMissing, warehouse_identity
 
 REGION_GEOJSON_PATH = "/region.geojson"
@@ -31,6 +36,25 @@ def region_geojson_response() -> Response:
     response = Response(body, mimetype="application/json")  # compressed like the callbacks
     response.headers["Cache-Control"] = "private, max-age=86400"  # the URL changes with the data
     return response
+
+
+def map_reference(spec: Indicator, period: Period, filters: dict) -> MapReference | None:
+    """What a share on a map is judged against: its region-wide target in force, else the value of
+    the whole region (within the same filters and the user's scope); None for other indicators."""
+    if spec.kind != "ratio" or not spec.number_format.endswith("%") or spec.higher_is_better is None:
+        return None
+    target = current_target(spec.code) if not filters.get("channel") else None
+    if target is not None:
+        return MapReference(target, "цель")
+    region = query([spec.code], period=period, filters=filters)
+    if region.empty or bool(region[f"{spec.code}_low"].iloc[0]) or region[spec.code].isna().iloc[0]:
+        return None
+    return MapReference(float(region[spec.code].iloc[0]), "по региону")
+
+
+def map_allowed() -> frozenset[int] | None:
+    """The municipalities the signed-in user may see (None: all); the others say «нет доступа»."""
+    return current_scope().municipality_ids
 
 
 def navbar_status(_pathname: str | None) -> str:

@@ -5,7 +5,8 @@ of the last 7 whole days, the KPI tiles of the last complete month against their
 signals, the priority problems and the five weakest organisations of the last complete month
 (``metrics.periods``: one rule for "complete" everywhere; answer-based numbers of a month not yet
 settled say «ответы ещё поступают» and are compared at the same age, ``metrics.compare``). ``?rotate=20`` sets the seconds per panel, ``?refresh=30`` how
-often the server is asked whether the data changed. The poll is cheap (file identity and data
+often the server is asked whether the data changed, ``?stale=24`` after how many hours without new
+data the header says «данные устарели: N ч» (default: env ``CUR_WALL_STALE_HOURS``, else 24). The poll is cheap (file identity and data
 date); panels are rebuilt only when that version changes, so a screen left for days does not build
 a new figure every tick. Space or P pauses the rotation.
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -51,6 +53,8 @@ PANELS: tuple[tuple[str, str], ...] = (
 )
 ROTATE = (20, 2, 3600)  # default, minimum, maximum seconds per panel
 REFRESH = (30, 2, 3600)  # default, minimum, maximum seconds between data checks
+STALE_ENV = "CUR_WALL_STALE_HOURS"
+STALE_HOURS = (24, 1, 24 * 365)  # default, minimum, maximum age of the data before the warning
 MAP_INDICATOR = "rate_10k"
 KPI_TILES = ("on_time_share", "overdue_open", "response_hours_median", "satisfaction_share")
 # The region's reaction-time target is set for social media only («8 рабочих часов»): its tile
@@ -95,7 +99,15 @@ def seconds(value: str | None, bounds: tuple[int, int, int]) -> int:
 # --- layout ------------------------------------------------------------------------------------
 
 
-def layout(rotate: str | None = None, refresh: str | None = None, **_other: str) -> html.Div:
+def stale_hours(value: str | None) -> int:
+    """Hours after which the data count as old: the address, else env ``CUR_WALL_STALE_HOURS``, else 24."""
+    default, low, high = STALE_HOURS
+    fallback = seconds(os.environ.get(STALE_ENV), (default, low, high))
+    return seconds(value, (fallback, low, high))
+
+
+def layout(rotate: str | None = None, refresh: str | None = None, stale: str | None = None,
+           **_other: str) -> html.Div:
     rotate_s, refresh_s = seconds(rotate, ROTATE), seconds(refresh, REFRESH)
     panels = [
         html.Section(_panel_body(code), id=f"wall-panel-{code}", className="wall-panel",
@@ -110,12 +122,14 @@ def layout(rotate: str | None = None, refresh: str | None = None, **_other: str)
                           html.Div(id="wall-panel-title", className="wall-panel-title")], className="wall-titles"),
                 html.Div([html.Div(id="wall-clock", className="wall-clock"),
                           html.Div(id="wall-date", className="wall-date"),
-                          html.Div(id="wall-asof", className="wall-asof")], className="wall-time"),
+                          html.Div(id="wall-asof", className="wall-asof"),
+                          # filled by assets/wall.js from the data date against the screen's clock
+                          html.Div(id="wall-stale", className="wall-stale")], className="wall-time"),
             ], className="wall-header"),
             html.Main([*panels, html.Div(id="wall-message", className="wall-message")], className="wall-main"),
             html.Footer([
                 html.Div(dots, className="wall-dots"),
-                html.Div("нет связи с сервером — показаны последние полученные данные", id="wall-offline",
+                html.Div("нет связи с сервером — на экране последние полученные данные", id="wall-offline",
                          className="wall-offline"),
                 html.Div("пауза", id="wall-pause", className="wall-pause"),
                 html.Div(html.Span(className="wall-progress-bar"), className="wall-progress"),
@@ -124,11 +138,12 @@ def layout(rotate: str | None = None, refresh: str | None = None, **_other: str)
             dcc.Interval(id="wall-poll", interval=refresh_s * 1000),
             dcc.Store(id="wall-version"),
             dcc.Store(id="wall-map-figure"),
+            html.Span(id="wall-asof-iso", className="wall-heartbeat"),
         ],
         id="wall-root",
         className="wall",
         lang="ru",
-        **{"data-rotate": str(rotate_s), "data-refresh": str(refresh_s)},
+        **{"data-rotate": str(rotate_s), "data-refresh": str(refresh_s), "data-stale-hours": str(stale_hours(stale))},
     )
 
 
@@ -188,6 +203,7 @@ _RENDER_OUTPUTS = (
     Output("wall-signals", "children"),
     Output("wall-priority", "children"),
     Output("wall-weakest", "children"),
+    Output("wall-asof-iso", "children"),
 )
 
 
@@ -209,21 +225,22 @@ def render_all(scope: Scope) -> tuple:
         return ("", "нет хранилища данных",
                 message("Хранилище данных не найдено",
                         f"Файл {warehouse_path()} отсутствует. Экран покажет данные, как только они появятся."),
-                "wall-message is-shown", *empty)
+                "wall-message is-shown", *empty, "")
     except Exception:
         log.exception("wall: warehouse unreadable")
         return ("", "", message("Хранилище данных недоступно", "Ошибка чтения данных; повторю попытку."),
-                "wall-message is-shown", *empty)
+                "wall-message is-shown", *empty, "")
     stamp = f"данные на {as_of:%d.%m.%Y %H:%M}"
+    iso = f"{as_of:%Y-%m-%dT%H:%M:%S}"  # the region's local time, read by the screen's clock (wall.js)
     if not has_data:
         return (region, stamp, message("Обращений пока нет", "Экран покажет их сразу после загрузки."),
-                "wall-message is-shown", *empty)
+                "wall-message is-shown", *empty, iso)
     figure, side = _guarded(lambda: map_panel(scope, as_of), 2)
     return (region, stamp, "", "wall-message", figure, side,
             _guarded(lambda: kpi_panel(scope, as_of)),
             _guarded(lambda: signals_panel(scope, as_of)),
             _guarded(lambda: priority_panel(scope, as_of)),
-            _guarded(lambda: weakest_panel(scope, as_of)))
+            _guarded(lambda: weakest_panel(scope, as_of)), iso)
 
 
 def _guarded(build: Callable[[], object], outputs: int = 1):
@@ -453,7 +470,7 @@ def weakest_panel(scope: Scope, as_of: dt.datetime) -> html.Div:
                                className="wall-org-meta")], className="wall-org"),
             html.Div([html.Div(f"{r.composite:.0f}", className="wall-score"), html.Div("из 100", className="wall-org-meta")],
                      className="wall-score-box"),
-            html.Div([html.Div("слабое место", className="wall-org-meta"), html.Div(weak, className="wall-weak")],
+            html.Div([html.Div("ниже всего оценка за", className="wall-org-meta"), html.Div(weak, className="wall-weak")],
                      className="wall-weak-box"),
         ], className="wall-org-row"))
     return html.Div([_heading(f"Итоговая оценка (0–100) среди {len(ranked)} организаций в рейтинге", period.label,

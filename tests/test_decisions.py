@@ -395,3 +395,23 @@ def test_brief_command_writes_docx_and_markdown(tmp_path: Path, decision_demo, c
     assert md.read_text(encoding="utf-8").startswith("# Обращения граждан: октябрь 2026")
     assert brief_module.main(["--period", "2026-10", "--db", str(decision_demo[0]), "--out", "x.pdf"]) == 2
     assert "docx или .md" in capsys.readouterr().err
+
+
+def test_a_short_january_makes_no_shortage_the_other_months_do_not_have() -> None:
+    """The same 70 appeals a calendar day in December 2026, January and February 2027, norm 10 a day.
+
+    By hand: 2026 has 247 working days of 365, so a 31-day month is served by 31 × 247 / 365 =
+    20,98 working days and February 2027 (2027 has 247 too) by 28 × 247 / 365 = 18,95. December 2170 /
+    (10 × 20,98) = 10,34 → 11; January the same 11; February 1960 / (10 × 18,95) = 10,34 → 11. Divided by
+    January's own 15 working days it would have been 2170 / 150 = 14,5 → 15: four phantom specialists."""
+    from metrics.workload import capacity_days
+
+    months = [dt.date(2026, 12, 1), dt.date(2027, 1, 1), dt.date(2027, 2, 1)]
+    inflow = [70 * 31, 70 * 31, 70 * 28]
+    assert capacity_days(months[0]) == pytest.approx(31 * 247 / 365)
+    assert capacity_days(months[2]) == pytest.approx(28 * 247 / 365)
+    needed = [staff_needed(f, 10, capacity_days(m)) for m, f in zip(months, inflow, strict=True)]
+    assert needed == [11, 11, 11]
+    assert staff_needed(inflow[1], 10, working_days_in_month(months[1])) == 15  # the old, phantom answer
+    rows = pd.DataFrame({"month": months, "needed": needed})
+    assert proposal_for("housing", "ЖКХ", rows, current=11).action == "enough"
