@@ -49,8 +49,8 @@ def create_app(db_path: str | Path | None = None, auth: AuthSettings | None = No
     shell.register(app)
     pack_button.register(app)
     demo_badge = [] if settings.enabled else [
-        dbc.Badge("демо-режим: вход не требуется", color="warning", text_color="dark", className="ms-3",
-                  id="demo-banner")]
+        dbc.Badge("демо-режим", color="warning", text_color="dark", className="ms-3", id="demo-banner",
+                  title="Демо-режим: вход не требуется, данные видны всем")]
     app.layout = html.Div(
         [
             dbc.Navbar(

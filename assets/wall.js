@@ -93,6 +93,40 @@
     root.classList.toggle("is-stale", text !== "");
   }
 
+  /* Names wrap, and a box whose text still does not fit (a priority card, the weakest list, the
+   * signals table) gets a smaller fit factor (--fit, used by every font size in wall.css) until
+   * it does: text on the wall shrinks rather than being cut. New content starts again at 1. */
+  var FIT = ".wall-card, .wall-orgs, .wall-signals > div, .wall-map-side, .wall-tile";
+  function fitText(root) {
+    var boxes = root.querySelectorAll(FIT);
+    for (var i = 0; i < boxes.length; i++) {
+      var box = boxes[i];
+      var text = box.textContent;
+      if (box.getAttribute("data-fit-text") !== text) {
+        box.setAttribute("data-fit-text", text);
+        box.style.removeProperty("--fit");
+      }
+      var fit = parseFloat(box.style.getPropertyValue("--fit")) || 1;
+      while (fit > 0.55 && (box.scrollHeight > box.clientHeight + 1 || box.scrollWidth > box.clientWidth + 1)) {
+        fit = Math.round((fit - 0.05) * 100) / 100;
+        box.style.setProperty("--fit", String(fit));
+      }
+    }
+    // sibling cards and tiles share the smallest factor: one type size across the panel
+    ["wall-card", "wall-tile"].forEach(function (name) {
+      var group = root.getElementsByClassName(name);
+      var least = 1;
+      for (var j = 0; j < group.length; j++) {
+        least = Math.min(least, parseFloat(group[j].style.getPropertyValue("--fit")) || 1);
+      }
+      for (var k = 0; k < group.length; k++) {
+        if ((parseFloat(group[k].style.getPropertyValue("--fit")) || 1) !== least) {
+          group[k].style.setProperty("--fit", String(least));
+        }
+      }
+    });
+  }
+
   function setOffline(on) {
     if (state.offline === on) return;
     state.offline = on;
@@ -188,6 +222,7 @@
     }
     clock(now);
     staleness(root, now);
+    fitText(root);
     watchdog(root, now);
     trimHistory();
     if (!state.paused) {

@@ -34,7 +34,8 @@ def component() -> html.Div:
     )
     return html.Div([menu, dcc.Download(id="pack-download"), dcc.Store(id="pack-request"),
                      html.Span(id="pack-status", className="small text-warning ms-2")],
-                    id="pack-area", className="d-flex align-items-center ms-3", style={"display": "none"})
+                    # no Bootstrap d-flex: its display !important would beat the hiding style (ui_shell)
+                    id="pack-area", className="align-items-center ms-3", style={"display": "none"})
 
 
 def pack_request(pathname: str | None, search: str | None) -> dict | None:
@@ -65,7 +66,7 @@ def build(fmt: str, request: dict) -> tuple[bytes, str]:
 
 
 def _visible(pathname: str | None) -> dict:
-    return {} if pack_request(pathname, "") is not None else {"display": "none"}
+    return {"display": "flex"} if pack_request(pathname, "") is not None else {"display": "none"}
 
 
 # The page's own dcc.Location rewrites the address (its selectors) without updating the shell's

@@ -54,7 +54,7 @@ PANELS: tuple[tuple[str, str], ...] = (
 ROTATE = (20, 2, 3600)  # default, minimum, maximum seconds per panel
 REFRESH = (30, 2, 3600)  # default, minimum, maximum seconds between data checks
 STALE_ENV = "CUR_WALL_STALE_HOURS"
-STALE_HOURS = (24, 1, 24 * 365)  # default, minimum, maximum age of the data before the warning
+STALE_HOURS = (24, 1, 24 * 365 * 10)  # default, minimum, maximum age of the data before the warning
 MAP_INDICATOR = "rate_10k"
 KPI_TILES = ("on_time_share", "overdue_open", "response_hours_median", "satisfaction_share")
 # The region's reaction-time target is set for social media only («8 рабочих часов»): its tile
