@@ -38,6 +38,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import os
+import threading
 import tomllib
 import warnings
 from collections.abc import Callable, Mapping
@@ -52,8 +53,8 @@ from data import workcalendar
 from metrics import words
 from metrics.periods import Period, add_months, is_complete, month, month_start, months_between
 from metrics.query import _where, data_as_of, query_on, reference
-from metrics.scope import REGION, Scope
-from metrics.source import reader
+from metrics.scope import REGION, Scope, effective
+from metrics.source import reader, warehouse_identity
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = PROJECT_DIR / "config" / "staffing.toml"
@@ -66,6 +67,9 @@ HW_MIN_MONTHS = 24
 NAIVE_MIN_MONTHS = 12
 MIN_MONTHS = 3  # fewer complete months: no forecast at all
 BACKTEST_ORIGINS = 12
+PLAN_CACHE_SIZE = 32  # plans kept (one per scope in use) until the warehouse file changes
+_plan_cache: dict[tuple, WorkloadPlan] = {}
+_plan_lock = threading.Lock()
 
 MODEL_LABELS: dict[str, str] = {
     "holt_winters_add": "Холт-Уинтерс, аддитивная сезонность",
@@ -404,10 +408,24 @@ def staffing_plan(
     con: duckdb.DuckDBPyConnection | None = None,
     horizon: int = HORIZON,
 ) -> WorkloadPlan:
-    """History, forecast, backtest and proposals of every sector block of the scope."""
+    """History, forecast, backtest and proposals of every sector block of the scope.
+
+    Without ``con`` the plan is kept until the warehouse file changes (keyed by the file's identity,
+    the effective scope, the settings and the horizon): the page and the brief ask for it on every
+    open of «Решения», and it changes only with the data. Callers treat it as read-only."""
     if con is None:
+        key = (warehouse_identity(), effective(scope), repr(config), horizon)
+        with _plan_lock:
+            cached = _plan_cache.get(key)
+        if cached is not None:
+            return cached
         with reader() as own:
-            return staffing_plan(scope, config, own, horizon)
+            plan = staffing_plan(scope, config, own, horizon)
+        with _plan_lock:
+            _plan_cache[key] = plan
+            while len(_plan_cache) > PLAN_CACHE_SIZE:
+                _plan_cache.pop(next(iter(_plan_cache)))
+        return plan
     sectors = reference(con, "sector")
     if config is None:
         config = load_config(sector_codes=set(sectors["sector_code"]))

@@ -28,7 +28,11 @@ from metrics.source import WarehouseMissing, warehouse_identity
 # Callbacks whose answer depends only on the request, the scope and the data: the pages' main
 # callbacks and the page router. (The navbar's user line, downloads and the wall's clock are not.)
 CACHED_OUTPUTS = ("_pages_content.children", "heatmap-map.figure", "rating-grid.rowData", "kpi-trend.figure",
-                  "problems-list.children", "heatmap-profile.children")
+                  "problems-list.children", "heatmap-profile.children",
+                  # «Решения»: a measure added by the form replaces the warehouse file, so these go stale
+                  # with the file like the others (metrics.roadmap.add_measure)
+                  "decisions-workload.children", "decisions-roadmap.children", "decisions-item-chart.figure",
+                  "decisions-brief.children")
 MAX_ENTRIES = 512
 SERVER_ERROR = "ошибка на сервере".encode()  # the pages' wording when a callback caught an exception
 MAX_BODY = 2 << 20

@@ -168,7 +168,9 @@ def workload_view(plan, sector_code: str) -> html.Div:
     proposals = [dbc.ListGroupItem(p.text, color=ACTION_COLOURS[p.action]) for p in plan.proposals]
     rows, method_rows = [], []
     tests = plan.backtest.set_index(["sector_code", "model"]) if not plan.backtest.empty else None
-    for r in plan.forecast.itertuples() if not plan.forecast.empty else []:
+    # the numbers of the chosen block only: the proposals above cover every block, and a table of all
+    # blocks (27 rows, twice) is hundreds of components the browser's Dash renderer walks on every update
+    for r in forecast.itertuples() if not forecast.empty else []:
         def err(family: str, code: str = r.sector_code) -> str:
             if tests is None or (code, family) not in tests.index:
                 return "—"
@@ -361,7 +363,21 @@ def update_brief(period_code: str | None, _version: int | None):
     except Exception:
         log.exception("brief failed")
         return dbc.Alert("Не удалось подготовить доклад: ошибка на сервере.", color="danger")
-    return dcc.Markdown(brief.to_markdown(), id="decisions-brief-text")
+    return brief_view(brief)
+
+
+def brief_view(brief) -> html.Div:
+    """The brief as plain components, like its DOCX: names from imported files and the form print as
+    they are (Dash escapes text), and the page needs no Markdown renderer (its lazily loaded parser
+    and code highlighter cost the page a second of the browser's time)."""
+    parts: list = [html.H4(brief.title), html.P(html.Em(brief.subtitle))]
+    for section in brief.sections:
+        parts.append(html.H5(section.title, className="mt-3"))
+        parts += [html.P(text) for text in section.paragraphs]
+        if section.bullets:
+            parts.append(html.Ul([html.Li(text) for text in section.bullets]))
+        parts += [html.P(text, className="small text-muted") for text in section.notes]
+    return html.Div(parts, id="decisions-brief-text")
 
 
 @callback(Output("decisions-brief-download", "data"), Input("decisions-brief-download-button", "n_clicks"),
