@@ -439,13 +439,21 @@ def priority_panel(scope: Scope, as_of: dt.datetime) -> html.Div:
                 html.Span(f"{int(r.rank)}.", className="wall-card-rank"),
                 html.Span(r.category_name, className="wall-name", title=r.category_name),
                 html.Span(volume.format(r.volume), className="wall-value"),
-                html.Span(growth.format(r.growth) if pd.notna(r.growth) else "—",
-                          className=f"wall-growth {_direction_class(growth, r.growth)}"),
+                html.Span(growth_text(r.growth), className=f"wall-growth {_direction_class(growth, r.growth)}"),
             ]) for r in part.itertuples()], className="wall-card-list"),
         ], className="wall-card"))
     return html.Div([_heading("Обращений за месяц и рост к прошлому месяцу", period.label,
                               status_notes(period, as_of, answer_based=False)),
                      html.Div(cards, className="wall-cards")])
+
+
+def growth_text(value: float | None) -> str:
+    """A problem's change as /problems writes it (arrow, whole percent): the wall and the page show one
+    figure for the same month, not «+4,5 %» here and «▲ 5 %» there."""
+    if value is None or pd.isna(value):
+        return "—"
+    arrow = "▲ " if value > 0 else "▼ " if value < 0 else ""
+    return f"{arrow}{abs(value) * 100:.0f} %"
 
 
 def weakest_panel(scope: Scope, as_of: dt.datetime) -> html.Div:

@@ -383,3 +383,46 @@ def test_wall_reloads_itself_when_the_server_comes_back(browser, small_demo: Pat
         assert not browser.execute_script(offline)
     finally:
         server.shutdown()
+
+
+def test_wall_problem_growth_equals_the_problems_page_for_the_same_month(wall, warehouse_at, small_demo: Path) -> None:
+    """The priority panel and /problems show the same change for every problem of the last complete month."""
+    from dash import html
+
+    from metrics import catalog
+    from metrics.periods import last_complete_month
+    from pages import problems
+
+    warehouse_at(small_demo)
+    as_of = catalog.as_of()
+    period = last_complete_month(as_of)
+
+    def pairs(component, name_class: str | None) -> dict[str, str]:
+        """category name → growth text, from the rows of a rendered panel or page."""
+        found: dict[str, str] = {}
+
+        def walk(node) -> None:
+            children = getattr(node, "children", None)
+            kids = children if isinstance(children, list | tuple) else [children]
+            if isinstance(node, html.Li) and name_class:  # the wall: name span, volume, growth span
+                spans = [k for k in kids if isinstance(k, html.Span)]
+                name = next(k for k in spans if "wall-name" in (k.className or ""))
+                change = next(k for k in spans if "wall-growth" in (k.className or ""))
+                found[_text(name)] = _text(change)
+                return
+            if isinstance(node, html.Tr) and not name_class and len(kids) >= 4 and isinstance(kids[0], html.Td):
+                found[_text(kids[1]).strip()] = _text(kids[3]).strip()
+                return
+            for kid in kids:
+                if kid is not None and not isinstance(kid, str | int | float):
+                    walk(kid)
+
+        walk(component)
+        return found
+
+    on_wall = pairs(wall.priority_panel(REGION, as_of), "wall-name")
+    page, _signals, _search = problems.update(period.code, None)
+    on_page = pairs(page, None)
+    shared = set(on_wall) & set(on_page)
+    assert len(shared) >= 9  # three problems in every sector block shown on both
+    assert {k: on_wall[k] for k in shared} == {k: on_page[k] for k in shared}
