@@ -102,7 +102,7 @@ def test_names_on_the_map_fit_their_units_or_go_to_hover() -> None:
     assert list(names.customdata) == [1, 2]  # the 0,05° square is far too small: hover only
     assert names.text[0].startswith("Вяземский") and "1\u00a0234" in names.text[0]
     assert all(figures.WEB_LABEL_FONT[0] <= s <= figures.WEB_LABEL_FONT[1] for s in names.textfont.size)
-    assert "hover" not in (names.hoverinfo or "") or names.hoverinfo == "skip"
+    assert names.hoverinfo == "skip"  # the unit's own hover (full name, value) stays the one shown
 
 
 def test_short_names_cut_where_russian_maps_cut() -> None:

@@ -34,7 +34,7 @@ def test_bundle_is_the_plotly_version_dash_would_load_and_registers_every_builde
     assert f"plotly.js v{get_plotlyjs_version()} " in header
     registered = set(re.findall(r"require\('plotly\.js/lib/(\w+)'\)", ENTRY.read_text(encoding="utf-8"))) - {"core"}
     traces = _builder_trace_types()
-    assert {"choropleth", "heatmap", "bar", "scatter"} <= traces  # the parser sees the builders at all
+    assert {"choropleth", "heatmap", "bar", "scatter", "scattergeo"} <= traces  # the parser sees the builders
     missing = traces - registered
     assert not missing, f"trace types missing from tools/plotly_bundle/entry.js (rebuild the bundle): {missing}"
     listed = re.search(r"partial bundle for ЦУР Heatmap: ([a-z, ]+)\)", header).group(1).split(", ")
@@ -48,6 +48,7 @@ DRAWN = {
     "heatmap": ".heatmaplayer image",
     "bar": ".barlayer .point path",
     "scatter": ".scatterlayer .trace path.js-line",
+    "scattergeo": ".geolayer .trace.scattergeo text",  # the unit names on maps
 }
 PAGE_STATE = """return [...document.querySelectorAll('.js-plotly-plot')].filter(g => g._fullData).map(g => ({
     types: g._fullData.filter(t => t.visible !== false).map(t => t.type),

@@ -41,8 +41,7 @@ def test_growth_map_is_centred_on_zero_and_names_every_unit_that_fits(served_app
     names = [t for t in traces if t["type"] == "scattergeo"]
     assert names and len(names[0]["text"]) >= 20  # the demo's 27 units: all but the smallest are named
     assert any(t.startswith("Вяземский") for t in names[0]["text"])
-    wait_js(browser, "return document.querySelectorAll('#heatmap-map .scattergeo text, "
-                     "#heatmap-map .scattergeolayer text').length >= 20")
+    wait_js(browser, "return document.querySelectorAll('#heatmap-map .trace.scattergeo text').length >= 20")
     ARTIFACTS.mkdir(exist_ok=True)
     time.sleep(0.5)
     browser.find_element("id", "heatmap-map").screenshot(str(ARTIFACTS / "heatmap_growth_names.png"))
