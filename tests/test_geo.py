@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
 import sys
 import time
@@ -27,7 +28,8 @@ from geo.simplify import MAX_GEOJSON_BYTES, dumps
 from geo.store import load_region_geojson, load_shapes
 
 PROJECT = Path(__file__).resolve().parents[1]
-REALDATA = Path(__file__).resolve().parents[2] / "shared" / "realdata"
+# ../shared/realdata beside the checkout; CUR_REALDATA points elsewhere (e.g. from a git worktree).
+REALDATA = Path(os.environ.get("CUR_REALDATA") or Path(__file__).resolve().parents[2] / "shared" / "realdata")
 OSM = REALDATA / "osm-boundaries"
 SMOLENSK_OSM = OSM / "smolensk_oblast_municipal.geojson"
 YAROSLAVL_OSM = OSM / "yaroslavl_oblast_municipal.geojson"
