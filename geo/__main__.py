@@ -1,7 +1,14 @@
-"""Command line: ``python -m geo import|schematic|export``.
+"""Command line: ``python -m geo import|population|schematic|export``.
 
 Each command prints one JSON line with its result on stdout. A file that cannot be used
 gives exit code 2 and one line in Russian on stderr, with the warehouse untouched.
+
+Exit codes of ``import``: 0 — imported; units whose polygon in the file was unusable keep
+their previous shape and are named on a «внимание:» line on stderr (and in ``kept_previous``
+/ ``invalid`` of the JSON), repaired polygons likewise (``repaired``); 2 — the file cannot be
+used at all (not a boundary file, unknown coordinate system, no usable polygon), nothing written.
+``population`` exits 0 even when rows are rejected (each with its reason in the JSON), 2 when
+the file cannot be read.
 """
 
 from __future__ import annotations
@@ -28,12 +35,33 @@ def _parser() -> argparse.ArgumentParser:
     imp.add_argument("--db", type=Path, default=None, help="файл хранилища (по умолчанию CUR_DB или var/)")
     imp.add_argument("--name-field", default=None, help="поле с названием (по умолчанию угадывается)")
     imp.add_argument("--code-field", default=None, help="поле с кодом ОКТМО/ОКАТО")
-    imp.add_argument("--population", type=Path, default=None, help="CSV: name, population[, oktmo]")
+    imp.add_argument(
+        "--population",
+        default=None,
+        metavar="ПОЛЕ|ФАЙЛ.csv",
+        help="население: поле файла границ или CSV (unit, population[, oktmo])",
+    )
+    imp.add_argument(
+        "--population-estimate",
+        action="store_true",
+        help="население — приблизительная оценка (на страницах будет пометка)",
+    )
+    imp.add_argument("--crs", default=None, help="система координат файла, если в нём не указана (EPSG:3857…)")
+    imp.add_argument(
+        "--attribution",
+        default=None,
+        help="подпись источника границ на картах; osm — «© участники OpenStreetMap» (OSM-файл узнаётся сам)",
+    )
     imp.add_argument(
         "--no-reference",
         action="store_true",
         help="не загружать в новое хранилище список муниципалитетов демо-региона",
     )
+
+    pop = sub.add_parser("population", help="загрузить население муниципалитетов из CSV (unit, population)")
+    pop.add_argument("file", type=Path)
+    pop.add_argument("--db", type=Path, default=None)
+    pop.add_argument("--estimate", action="store_true", help="население — приблизительная оценка")
 
     sch = sub.add_parser("schematic", help="построить схематичные границы вокруг административных центров")
     sch.add_argument("--db", type=Path, default=None)
@@ -55,8 +83,25 @@ def _import(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     try:
         # Everything is read and checked before the warehouse is opened.
-        boundary = read_boundary_file(args.file, name_field=args.name_field, code_field=args.code_field)
-        population = read_population_csv(args.population) if args.population else []
+        population_csv = None
+        population_field = None
+        if args.population:
+            candidate = Path(args.population)
+            # A property of the boundary file wins; otherwise the value is a CSV path.
+            fields = _boundary_fields(args.file)
+            if args.population in fields or args.population.lower() in {f.lower() for f in fields}:
+                population_field = args.population
+            elif candidate.is_file():
+                population_csv = read_population_csv(candidate)
+            else:
+                raise BoundaryError(
+                    f"--population «{args.population}»: нет ни такого поля в файле границ "
+                    f"({', '.join(fields) or 'полей нет'}), ни такого файла"
+                )
+        boundary = read_boundary_file(
+            args.file, name_field=args.name_field, code_field=args.code_field, crs=args.crs,
+            population_field=population_field, attribution=args.attribution,
+        )
     except BoundaryError as exc:
         print(f"ошибка: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -64,8 +109,47 @@ def _import(args: argparse.Namespace) -> int:
         print(f"внимание: {note}", file=sys.stderr)
     with writing(args.db or default_db_path()) as con:  # the dashboard may be serving this file
         ensure_initialised(con, municipalities_csv=None if args.no_reference else DEFAULT_MUNICIPALITIES)
-        result = apply_boundaries(con, boundary, population)
+        result = apply_boundaries(
+            con, boundary, population_csv, population_is_estimate=args.population_estimate
+        )
+    if result["kept_previous"]:
+        print(
+            "внимание: полигон не удалось исправить, оставлена прежняя граница: " + ", ".join(result["kept_previous"]),
+            file=sys.stderr,
+        )
+    lost = [n for n in result["invalid"] if n not in result["kept_previous"]]
+    if lost:
+        print("внимание: полигон не удалось использовать, границы нет: " + ", ".join(lost), file=sys.stderr)
+    if result["repaired"]:
+        print("внимание: исправлена геометрия: " + ", ".join(result["repaired"]), file=sys.stderr)
     result["seconds"] = round(time.perf_counter() - started, 2)
+    _print(result)
+    return 0
+
+
+def _boundary_fields(path: Path) -> list[str]:
+    """Property names of a boundary file (empty when it cannot be read: the import then says why)."""
+    from geo.boundaries import BoundaryError, file_fields
+
+    try:
+        return file_fields(path)
+    except BoundaryError:
+        return []
+
+
+def _population(args: argparse.Namespace) -> int:
+    from geo.boundaries import BoundaryError, apply_population, read_population_csv
+    from geo.store import transaction
+
+    try:
+        population = read_population_csv(args.file)
+    except BoundaryError as exc:
+        print(f"ошибка: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    with writing(args.db or default_db_path()) as con:
+        ensure_initialised(con)
+        with transaction(con):
+            result = apply_population(con, population, is_estimate=args.estimate)
     _print(result)
     return 0
 
@@ -113,7 +197,7 @@ def _export(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    handlers = {"import": _import, "schematic": _schematic, "export": _export}
+    handlers = {"import": _import, "population": _population, "schematic": _schematic, "export": _export}
     try:
         return handlers[args.command](args)
     except WriteFailed as exc:  # no room on the disk: the warehouse is as it was, no partial copy left
