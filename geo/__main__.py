@@ -1,4 +1,4 @@
-"""Command line: ``python -m geo import|population|schematic|export``.
+"""Command line: ``python -m geo import|population|simplify|schematic|export``.
 
 Each command prints one JSON line with its result on stdout. A file that cannot be used
 gives exit code 2 and one line in Russian on stderr, with the warehouse untouched.
@@ -62,6 +62,12 @@ def _parser() -> argparse.ArgumentParser:
     pop.add_argument("file", type=Path)
     pop.add_argument("--db", type=Path, default=None)
     pop.add_argument("--estimate", action="store_true", help="население — приблизительная оценка")
+
+    simp = sub.add_parser("simplify", help="упрощённая копия файла границ (GeoJSON ≤ заданного размера)")
+    simp.add_argument("file", type=Path)
+    simp.add_argument("--out", type=Path, required=True)
+    simp.add_argument("--max-kb", type=int, default=240, help="предел размера, КБ (по умолчанию 240)")
+    simp.add_argument("--attribution", default=None, help="подпись источника; osm — OpenStreetMap")
 
     sch = sub.add_parser("schematic", help="построить схематичные границы вокруг административных центров")
     sch.add_argument("--db", type=Path, default=None)
@@ -154,6 +160,21 @@ def _population(args: argparse.Namespace) -> int:
     return 0
 
 
+def _simplify(args: argparse.Namespace) -> int:
+    from geo.boundaries import BoundaryError
+    from geo.shipped import write_simplified_copy
+
+    try:
+        result = write_simplified_copy(
+            args.file, args.out, max_bytes=args.max_kb * 1000, attribution=args.attribution
+        )
+    except BoundaryError as exc:
+        print(f"ошибка: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    _print(result)
+    return 0
+
+
 def _schematic(args: argparse.Namespace) -> int:
     from geo.schematic import build_schematic_shapes
 
@@ -197,7 +218,7 @@ def _export(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    handlers = {"import": _import, "population": _population, "schematic": _schematic, "export": _export}
+    handlers = {"import": _import, "population": _population, "simplify": _simplify, "schematic": _schematic, "export": _export}
     try:
         return handlers[args.command](args)
     except WriteFailed as exc:  # no room on the disk: the warehouse is as it was, no partial copy left
