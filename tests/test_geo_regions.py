@@ -393,3 +393,19 @@ def test_population_info_tells_whether_population_exists_and_is_estimated(tmp_pa
     assert (none.units, none.with_population, none.has_population, none.is_estimate) == (3, 0, False, False)
     assert (some.with_population, some.estimated, some.has_population, some.is_estimate) == (2, 1, True, True)
     assert some.without_population == ("Гаммский район",)
+
+
+@pytest.mark.browser
+def test_heat_map_page_draws_the_real_shapes_with_the_attribution(served_app, browser, small_demo: Path) -> None:
+    from tests.conftest import ARTIFACTS, console_errors, wait_js
+
+    browser.get(served_app(small_demo) + "/?period=2025-10&indicator=volume")
+    credit = wait_js(browser, """return [...document.querySelectorAll('#heatmap-map .annotation-text')]
+                                 .map(a => a.textContent).find(t => t.includes('OpenStreetMap')) || null;""")
+    assert credit == OSM_ATTRIBUTION
+    shapes = browser.execute_script(
+        "return document.querySelectorAll('#heatmap-map .js-plotly-plot .choroplethlocation').length")
+    assert shapes == 2 * 27
+    assert not console_errors(browser)
+    ARTIFACTS.mkdir(exist_ok=True)
+    browser.save_screenshot(str(ARTIFACTS / "heatmap_osm.png"))
