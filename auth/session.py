@@ -10,9 +10,9 @@ from __future__ import annotations
 from flask import g, has_request_context
 
 from auth.users import User
-from metrics.scope import Scope, request_scope
+from metrics.scope import NOBODY, REGION, Scope, in_system_scope, request_scope
 
-NOBODY = Scope(municipality_ids=frozenset(), sector_ids=frozenset(), label="нет доступа")
+__all__ = ["NOBODY", "current_scope", "current_user", "scope_provider"]
 
 
 def current_user() -> User | None:
@@ -26,8 +26,9 @@ def current_scope() -> Scope:
 
 
 def scope_provider() -> Scope:
-    """Installed into ``metrics.scope`` when sign-in is on: a request without a user sees nothing."""
-    if not has_request_context():
-        # command-line work inside the server process (none today) is not a user's request
-        return Scope()
-    return g.get("cur_scope", NOBODY)
+    """Installed into ``metrics.scope`` when sign-in is on: a request without a user sees nothing, and
+    so does code running outside any request in the server process (a thread, a start-up step) —
+    unless it is the server's own work declared with ``metrics.scope.system_scope()`` (the warm-up)."""
+    if has_request_context():
+        return g.get("cur_scope", NOBODY)
+    return REGION if in_system_scope() else NOBODY

@@ -12,6 +12,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from metrics.indicators import Indicator
+from metrics.periods import INCOMPLETE, UNSETTLED
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, 'Helvetica Neue', Arial, sans-serif"
@@ -182,8 +183,26 @@ def empty_figure(title: str, message: str) -> go.Figure:
     return fig
 
 
+def period_flags(df: pd.DataFrame, spec: Indicator) -> list[str]:
+    """Per row of a KPI series: «неполный период» (``partial``) and, for an answer-based indicator,
+    «ответы ещё поступают» (not ``settled``), joined; "" for a complete, settled period."""
+    partial = df["partial"].astype(bool) if "partial" in df else pd.Series(False, index=df.index)
+    settled = df["settled"].astype(bool) if "settled" in df else pd.Series(True, index=df.index)
+    out = []
+    for p, s in zip(partial, settled, strict=True):
+        notes = ([INCOMPLETE] if p else []) + ([UNSETTLED] if spec.answer_based and not s else [])
+        out.append(", ".join(notes))
+    return out
+
+
+FLAGGED_NAME = "полая точка: неполный период или ответы ещё поступают"
+
+
 def kpi_trend(df: pd.DataFrame, spec: Indicator, title: str) -> go.Figure:
-    """An indicator by period with its target (dashed) and the same period a year earlier (grey)."""
+    """An indicator by period with its target (dashed) and the same period a year earlier (grey).
+
+    A period not complete, or not settled for an answer-based indicator, is a hollow point with its
+    warning in the hover text: its value is still moving (``metrics.periods``)."""
     if df.empty or df["value"].isna().all():
         return empty_figure(title, "Нет данных за выбранный период")
     x = pd.to_datetime(df["period_start"])
@@ -194,8 +213,14 @@ def kpi_trend(df: pd.DataFrame, spec: Indicator, title: str) -> go.Figure:
     if df["target"].notna().any():
         fig.add_trace(go.Scatter(x=x, y=_display_values(spec, df["target"].astype("float64")), name="цель",
                                  mode="lines", line={"color": "#d7191c", "dash": "dash", "width": 2}))
-    fig.add_trace(go.Scatter(x=x, y=value, name=spec.label, mode="lines+markers",
+    flags = period_flags(df, spec)
+    fig.add_trace(go.Scatter(x=x, y=value, name=spec.label, mode="lines+markers", text=flags,
+                             marker={"symbol": ["circle-open" if f else "circle" for f in flags], "size": 9,
+                                     "line": {"width": 2}},
                              line={"color": "#2c7bb6", "width": 3}))
+    if any(flags):
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=FLAGGED_NAME, hoverinfo="skip",
+                                 marker={"symbol": "circle-open", "size": 9, "color": "#2c7bb6", "line": {"width": 2}}))
     fig.update_layout(title={"text": title, "x": 0.01}, height=420, margin={"l": 10, "r": 10, "t": 48, "b": 10},
                       font={"family": FONT}, separators=", ", hovermode="x unified",
                       yaxis={"ticksuffix": _tick_suffix(spec), "rangemode": "tozero"},
@@ -219,8 +244,11 @@ def kpi_small_multiples(df: pd.DataFrame, spec: Indicator, title: str) -> go.Fig
         r, c = i // cols + 1, i % cols + 1
         x = pd.to_datetime(part["period_start"])
         y = _display_values(spec, part["value"].astype("float64").where(~part["low"].fillna(True).astype(bool)))
-        fig.add_trace(go.Scatter(x=x, y=y, mode="lines", line={"color": "#2c7bb6", "width": 2}, name=name,
-                                 showlegend=False), row=r, col=c)
+        flags = period_flags(part, spec)
+        fig.add_trace(go.Scatter(x=x, y=y, mode="lines+markers", line={"color": "#2c7bb6", "width": 2}, name=name,
+                                 text=flags, showlegend=False,
+                                 marker={"symbol": ["circle-open" if f else "circle" for f in flags],
+                                         "size": [7 if f else 3 for f in flags]}), row=r, col=c)
         if part["target"].notna().any():
             fig.add_trace(go.Scatter(x=x, y=_display_values(spec, part["target"].astype("float64")), mode="lines",
                                      line={"color": "#d7191c", "dash": "dash", "width": 1}, showlegend=False,

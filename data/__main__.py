@@ -1,4 +1,4 @@
-"""Command line of the data room: ``python -m data init|demo|import|roadmap|rejected``."""
+"""Command line of the data room: ``python -m data init|demo|import|aliases|roadmap|rejected|imports|revert``."""
 
 from __future__ import annotations
 
@@ -50,7 +50,7 @@ def _yield_to_the_dashboard() -> None:
 def cmd_import(args: argparse.Namespace) -> int:
     import duckdb
 
-    from data.importer import ImportFailed, run_import, summary_json
+    from data.importer import ImportFailed, low_acceptance_warning, run_import, summary_json
     from data.mapping import MappingError, load_mapping
     from data.swap import writing
 
@@ -75,6 +75,33 @@ def cmd_import(args: argparse.Namespace) -> int:
         print(f"ошибка: не удалось открыть хранилище {db}: {exc}", file=sys.stderr)
         return 2
     print(summary_json(result))
+    if warning := low_acceptance_warning(result):
+        print(warning, file=sys.stderr)  # the rows that did load are good: exit 0, but say so
+    return 0
+
+
+def cmd_aliases(args: argparse.Namespace) -> int:
+    import duckdb
+
+    from data.aliases import AliasFileError, import_aliases
+    from data.swap import writing
+    from data.warehouse import ensure_initialised
+
+    db = _db(args)
+    if not db.exists():
+        print(f"ошибка: хранилище не найдено: {db}", file=sys.stderr)
+        return 2
+    try:
+        with writing(db) as con:  # the dashboard may be serving this file
+            ensure_initialised(con, municipalities_csv=None)
+            result = import_aliases(con, args.file)
+    except AliasFileError as exc:
+        print(f"ошибка: {exc}", file=sys.stderr)
+        return 2
+    except duckdb.Error as exc:
+        print(f"ошибка: не удалось открыть хранилище {db}: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(result.summary(), ensure_ascii=False))
     return 0
 
 
@@ -205,6 +232,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--mapping", type=Path, help="файл соответствия столбцов (TOML)")
     p.add_argument("--source", help="имя источника (по умолчанию из соответствия или имя файла)")
     p.set_defaults(func=cmd_import)
+
+    p = with_db(sub.add_parser("aliases", help="другие написания муниципалитетов (CSV: municipality, alias)"))
+    p.add_argument("file", type=Path)
+    p.set_defaults(func=cmd_aliases)
 
     p = with_db(sub.add_parser("refresh", help="пересчитать сводные таблицы (после обновления версии)"))
     p.set_defaults(func=cmd_refresh)

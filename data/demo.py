@@ -37,6 +37,7 @@ import pyarrow as pa
 from data import demo_stories as st
 from data import workcalendar
 from data.demo_organisations import KIND_EXECUTIVE, KIND_LOCAL_GOV, DemoOrganisation, demo_organisations
+from data.months import add_months, month_start
 from data.rollup import refresh_rollups
 from data.schema import CLOSURE_REASONS, KINDS, STATUSES
 from data.warehouse import DEFAULT_TIMEZONE, ensure_initialised, set_meta
@@ -142,7 +143,7 @@ def _build(
     model = _Model.build(ref, seed, period_start, period_end)
     inserted = _generate_appeals(con, model, seed, appeals, import_id)
     as_of = _close_data_at_last_receipt(con)
-    last_month = (period_end - dt.timedelta(seconds=1)).date().replace(day=1)
+    last_month = month_start((period_end - dt.timedelta(seconds=1)).date())
     _insert_targets(con, ref, first_month, last_month)
 
     finished = _now_local(DEFAULT_TIMEZONE)
@@ -209,9 +210,9 @@ def _now_local(tz: str) -> dt.datetime:
 
 def _period(months: int, end_month: str | None, now: dt.datetime) -> tuple[dt.date, dt.datetime, dt.datetime]:
     """(first month, start, end) of the data; end is exclusive and never after ``now``."""
-    current = now.date().replace(day=1)
+    current = month_start(now.date())
     if end_month is None:
-        last = _add_months(current, -1)
+        last = add_months(current, -1)
     else:
         try:
             last = dt.datetime.strptime(end_month, "%Y-%m").date()
@@ -219,17 +220,12 @@ def _period(months: int, end_month: str | None, now: dt.datetime) -> tuple[dt.da
             raise ValueError(f"месяц окончания должен быть в виде ГГГГ-ММ: {end_month!r}") from None
         if last > current:
             raise ValueError(f"месяц окончания {end_month} ещё не наступил")
-    first = _add_months(last, -(months - 1))
+    first = add_months(last, -(months - 1))
     start = dt.datetime.combine(first, dt.time())
-    end = min(dt.datetime.combine(_add_months(last, 1), dt.time()), now)
+    end = min(dt.datetime.combine(add_months(last, 1), dt.time()), now)
     if end <= start:
         raise ValueError("период демо-данных пуст")
     return first, start, end
-
-
-def _add_months(day: dt.date, n: int) -> dt.date:
-    k = day.year * 12 + day.month - 1 + n
-    return dt.date(k // 12, k % 12 + 1, 1)
 
 
 def _remove_db_files(path: Path) -> None:
@@ -982,5 +978,5 @@ def _insert_targets(con: duckdb.DuckDBPyConnection, ref: _Reference, first: dt.d
                 continue
             sector_id = None if sector is None else int(ref.sector_ids[ref.sector_codes.index(sector)])
             rows.append((indicator, sector_id, None, None, channel, month, value, note))
-        month = _add_months(month, 1)
+        month = add_months(month, 1)
     con.executemany("INSERT INTO target VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)

@@ -27,13 +27,14 @@ import numpy as np
 from data import deadlines
 from data.mapping import (
     BOOLEAN_FIELDS,
+    CODED_FIELDS,
     FIELDS,
     REQUIRED_FIELDS,
     TIMESTAMP_FIELDS,
     Mapping,
     MappingError,
 )
-from data.names import normalise_municipality_name
+from data.names import MunicipalityIndex
 from data.readers import STAGE_TABLE, SourceFileError, Staged, clean_text_sql, drop_stage, stage_file
 from data.rollup import refresh_rollups
 from data.schema import APPEAL_COLUMNS, CLOSURE_REASONS, KINDS, STATUSES
@@ -109,6 +110,8 @@ class ImportResult:
     rejected: int = 0
     new_categories: list[str] = field(default_factory=list)
     new_organisations: list[str] = field(default_factory=list)
+    organisation_kinds: int = 0  # organisations whose kind this import set or changed
+    main_reason: str | None = None  # the commonest reason of rejection (its text before the value)
     seconds: float = 0.0
     # seconds spent in each phase, in order (bench/import_bench.py --profile prints them)
     phases: dict[str, float] = field(default_factory=dict)
@@ -268,9 +271,23 @@ def _check_value_maps(con: duckdb.DuckDBPyConnection, mapping: Mapping) -> None:
     }
     problems = []
     for fld, table in mapping.values.items():
-        bad = sorted({v for v in table.values() if v not in allowed[fld]})
+        if fld not in allowed:
+            continue
+        # "" is always allowed: the value becomes empty
+        bad = sorted({v for v in table.values() if v and v not in allowed[fld]})
         if bad:
             problems.append(f"[values.{fld}]: {', '.join(bad)} (допустимы: {', '.join(sorted(allowed[fld]))})")
+    if mapping.values.get("municipality"):
+        index = MunicipalityIndex.from_warehouse(con)
+        for raw, target in sorted(mapping.values["municipality"].items()):
+            if not target:
+                continue
+            found = index.match(target)
+            if found.ambiguous:
+                problems.append(f"[values.municipality] «{raw}» = «{target}»: подходит несколько муниципалитетов "
+                                f"({', '.join(found.ambiguous)})")
+            elif found.id is None:
+                problems.append(f"[values.municipality] «{raw}» = «{target}»: такого муниципалитета нет")
     for fld in ("status", "closure_reason", "kind", "channel", "sector"):
         if fld in mapping.defaults and mapping.defaults[fld] not in allowed[fld]:
             problems.append(f"[defaults] {fld} = {mapping.defaults[fld]}: нет такого кода")
@@ -355,6 +372,8 @@ def _import_staged(
     types = dict(con.execute(f"SELECT column_name, column_type FROM (DESCRIBE {STAGE_TABLE})").fetchall())  # noqa: S608 - constant name
     default_sector_id = con.execute("SELECT id FROM sector WHERE code = ?", [mapping.default_sector]).fetchall()[0][0]
     defaults = {f: mapping.defaults.get(f) for f in FIELDS}
+    # [values.<field>] of the fields not looked up in Python: recoded in SQL, row by row, as text
+    recoded = {f: t for f, t in mapping.values.items() if f not in PYTHON_MAPPED and t and f in columns}
     # Every value that comes from outside (mapping, clock) sits in one row of a table, never in SQL text.
     con.execute(
         """CREATE OR REPLACE TEMP TABLE imp_params AS SELECT
@@ -362,12 +381,16 @@ def _import_staged(
                CAST($date_format AS VARCHAR) AS date_format, CAST($day_first AS VARCHAR[]) AS day_first,
                CAST($now AS TIMESTAMP) AS now_limit, CAST($source_name AS VARCHAR) AS source_name,
                CAST($default_sector_id AS SMALLINT) AS default_sector_id, CAST($import_id AS INTEGER) AS import_id
-               """ + "".join(f", CAST(${f}_default AS VARCHAR) AS default_{f}" for f in FIELDS),
+               """ + "".join(f", CAST(${f}_default AS VARCHAR) AS default_{f}" for f in FIELDS)
+        + "".join(f", CAST(${f}_from AS VARCHAR[]) AS from_{f}, CAST(${f}_to AS VARCHAR[]) AS to_{f}"
+                  for f in recoded),
         {
             "region_tz": region_tz, "src_tz": mapping.timezone, "date_format": mapping.date_format,
             "day_first": DAY_FIRST_FORMATS, "now": now + FUTURE_TOLERANCE, "source_name": source_name,
             "default_sector_id": default_sector_id, "import_id": result.import_id,
             **{f"{f}_default": v for f, v in defaults.items()},
+            **{f"{f}_from": list(t) for f, t in recoded.items()},
+            **{f"{f}_to": [v or None for v in t.values()] for f, t in recoded.items()},
         },
     )
 
@@ -376,6 +399,7 @@ def _import_staged(
     # (a date is tried against several formats, and each try would trim again).
     inner = [f"{staged.row_expr} AS _row"]
     outer = ["t._row"]
+    with_raw: set[str] = set()
     for fld in FIELDS:
         if fld in columns:
             col = columns[fld]
@@ -384,6 +408,13 @@ def _import_staged(
             expr = "CAST(NULL AS VARCHAR)" if is_typed_ts else _raw_text_expr(col, types[col], col in staged.clean)
             if is_typed_ts:
                 inner.append(f"{_ident(col)} AS {fld}__src")
+            elif fld in recoded:
+                # the file's own text stays for the rejected row; the checks see the recoded one
+                with_raw.add(fld)
+                inner.append(f"{expr} AS {fld}__raw")
+                outer.append(f"t.{fld}__raw")
+                expr = (f"CASE WHEN list_contains(p.from_{fld}, {expr}) "
+                        f"THEN p.to_{fld}[list_position(p.from_{fld}, {expr})] ELSE {expr} END")
         elif defaults[fld] is not None:
             expr = f"p.default_{fld}"
         else:
@@ -431,14 +462,15 @@ def _import_staged(
         "CASE WHEN r.received_at_ts IS NULL AND r.received_at IS NULL THEN 'не указана дата поступления' END",
         "CASE WHEN r.municipality IS NULL THEN 'не указан муниципалитет' END",
         "CASE WHEN r.municipality IS NOT NULL AND mu.id IS NULL "
-        "THEN 'неизвестный муниципалитет: \"' || r.municipality || '\"' END",
-        "CASE WHEN r.channel IS NULL THEN 'не указан канал поступления' END",
-        "CASE WHEN r.channel IS NOT NULL AND ch.code IS NULL THEN 'неизвестный канал: \"' || r.channel || '\"' END",
-        "CASE WHEN r.status IS NOT NULL AND st.code IS NULL THEN 'неизвестный статус: \"' || r.status || '\"' END",
-        "CASE WHEN r.closure_reason IS NOT NULL AND cl.code IS NULL "
+        "THEN coalesce(mu.problem, 'неизвестный муниципалитет: \"' || r.municipality || '\"') END",
+        # a lookup table holds the values it knows; a known value may stand for empty (code NULL)
+        "CASE WHEN r.channel IS NULL OR ch.raw IS NOT NULL AND ch.code IS NULL THEN 'не указан канал поступления' END",
+        "CASE WHEN r.channel IS NOT NULL AND ch.raw IS NULL THEN 'неизвестный канал: \"' || r.channel || '\"' END",
+        "CASE WHEN r.status IS NOT NULL AND st.raw IS NULL THEN 'неизвестный статус: \"' || r.status || '\"' END",
+        "CASE WHEN r.closure_reason IS NOT NULL AND cl.raw IS NULL "
         "THEN 'неизвестная причина закрытия: \"' || r.closure_reason || '\"' END",
-        "CASE WHEN r.kind IS NOT NULL AND kd.code IS NULL THEN 'неизвестный вид: \"' || r.kind || '\"' END",
-        "CASE WHEN r.sector IS NOT NULL AND se.id IS NULL "
+        "CASE WHEN r.kind IS NOT NULL AND kd.raw IS NULL THEN 'неизвестный вид: \"' || r.kind || '\"' END",
+        "CASE WHEN r.sector IS NOT NULL AND se.raw IS NULL "
         "THEN 'неизвестный отраслевой блок: \"' || r.sector || '\"' END",
         "CASE WHEN r.satisfaction IS NOT NULL AND coalesce(TRY_CAST(r.satisfaction AS DOUBLE) NOT IN (1,2,3,4,5), TRUE) "
         "THEN 'оценка должна быть целым числом от 1 до 5: \"' || r.satisfaction || '\"' END",
@@ -483,6 +515,10 @@ def _import_staged(
         "lat": "TRY_CAST(replace(r.lat, ',', '.') AS DOUBLE)",
         "lon": "TRY_CAST(replace(r.lon, ',', '.') AS DOUBLE)",
     }
+    if "lat" in present and "lon" in present:
+        # a point is both coordinates: half of one (the other empty or mapped to empty) is no place
+        optional["lat"] = f"CASE WHEN r.lon IS NOT NULL THEN {optional['lat']} END"
+        optional["lon"] = f"CASE WHEN r.lat IS NOT NULL THEN {optional['lon']} END"
     # an absent field would be a column of NULLs: storing it costs nearly as much as a real one
     kept = [c for c in optional if c in present]
     con.execute(
@@ -491,7 +527,7 @@ def _import_staged(
                    coalesce(kd.code, ch.kind) AS kind, ch.code AS channel, ch.rule_id,
                    r.received_at_ts AS received_at, mu.id AS municipality_id,
                    CAST(coalesce(se.id, hc.sector_id, ho.sector_id, p.default_sector_id) AS SMALLINT) AS sector_id,
-                   r.category, r.organisation,
+                   r.category, r.organisation,{' r.organisation_kind,' if 'organisation_kind' in present else ''}
                    coalesce(st.code,
                             CASE WHEN cl.code = 'resolved' THEN 'resolved'
                                  WHEN cl.code = 'redirected' THEN 'redirected'
@@ -527,12 +563,18 @@ def _import_staged(
     # 4. Categories and organisations named by accepted rows: matched, or created and reported.
     result.new_categories = _resolve_categories(con, result.import_id)
     result.new_organisations = _resolve_organisations(con, result.import_id)
+    result.organisation_kinds = _set_organisation_kinds(con, mapping, "organisation_kind" in present)
     result.lap("categories, organisations")
 
     # 5. Rejected rows keep only the mapped fields (never the source's other columns).
     mapped = [f for f in FIELDS if f in columns or defaults[f] is not None]
+
+    def text(f: str) -> str:
+        return f"r.{f}__raw" if f in with_raw else f"r.{f}"
+
     pack = ", ".join(
-        f"{f} := coalesce(r.{f}, strftime(r.{f}_ts, '%Y-%m-%d %H:%M:%S'))" if f in TIMESTAMP_FIELDS else f"{f} := r.{f}"
+        f"{f} := coalesce({text(f)}, strftime(r.{f}_ts, '%Y-%m-%d %H:%M:%S'))" if f in TIMESTAMP_FIELDS
+        else f"{f} := {text(f)}"
         for f in mapped
     ) or "note := NULL"
     if con.execute("SELECT count(*) FROM imp_chk WHERE reason IS NOT NULL").fetchall()[0][0]:
@@ -649,6 +691,15 @@ def _import_staged(
     result.accepted = result.inserted + result.updated + result.unchanged
     file_rejects = con.execute("SELECT count(*) FROM imp_chk WHERE reason IS NOT NULL").fetchall()[0][0]
     result.rejected = int(file_rejects) + len(staged.rejects)
+    if file_rejects:
+        reason, n = con.execute(
+            # the kind of reason: its first part up to the value («: "…"») or the details («(…»)
+            """SELECT trim(regexp_extract(split_part(reason, '; ', 1), '^[^:(]*')), count(*) FROM imp_chk
+               WHERE reason IS NOT NULL GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 1"""
+        ).fetchall()[0]
+        result.main_reason = f"{reason} ({n})"
+    elif staged.rejects:
+        result.main_reason = f"{staged.rejects[0][1]} ({len(staged.rejects)})"
     result.read = staged.read
     if result.read != result.accepted + result.rejected:  # a bug, never a data problem: refuse to commit
         raise RuntimeError(f"counts do not add up: read {result.read} != {result.accepted} + {result.rejected}")
@@ -688,6 +739,23 @@ def _bool_expr(col: str) -> str:
 LOOKUP_FIELDS: tuple[str, ...] = (
     "municipality", "channel", "status", "closure_reason", "kind", "sector", "category", "organisation",
 )
+# Fields whose [values.<field>] is applied once per distinct value, in Python (the others: in SQL)
+PYTHON_MAPPED: tuple[str, ...] = (*CODED_FIELDS, "municipality")
+
+
+class _Explicit:
+    """A [values.<field>] table: the file's value as written, else case, «ё» and quotes aside."""
+
+    def __init__(self, table: dict[str, str]) -> None:
+        self.exact = table
+        self.loose = {norm_key(k): v for k, v in table.items()}
+
+    def get(self, raw: str) -> tuple[bool, str | None]:
+        """Whether the table names ``raw``, and its target (None: empty)."""
+        for table, key in ((self.exact, raw), (self.exact, raw.strip()), (self.loose, norm_key(raw))):
+            if key in table:
+                return True, table[key] or None
+        return False, None
 
 
 def _distinct_values(con: duckdb.DuckDBPyConnection, constant: dict[str, str | None]) -> dict[str, list[str]]:
@@ -732,23 +800,29 @@ def _register_map(con: duckdb.DuckDBPyConnection, name: str, pairs: dict[str, ob
 
 def _load_lookups(con: duckdb.DuckDBPyConnection, mapping: Mapping, constant: dict[str, str | None]) -> None:
     distinct = _distinct_values(con, constant)
-    # Municipalities: by id, OKTMO/OKATO code, then by normalised name.
-    by_key: dict[str, int] = {}
-    for mid, name in con.execute("SELECT id, name FROM municipality").fetchall():
-        by_key[normalise_municipality_name(name)] = mid
-    codes: dict[str, int] = {}
-    for mid, oktmo, okato in con.execute("SELECT id, oktmo, okato FROM municipality").fetchall():
-        codes[str(mid)] = mid
-        for code in (oktmo, okato):
-            if code:
-                codes[str(code)] = mid
-    muni = {}
+    # Municipalities: by code, name or alias (data/names.py) — never by the internal id. A value
+    # the mapping recodes is looked up as its target; one it maps to empty has no municipality.
+    index = MunicipalityIndex.from_warehouse(con)
+    explicit_muni = _Explicit(mapping.values.get("municipality", {}))
+    muni_ids: list[int | None] = []
+    muni_raw: list[str] = []
+    problems: list[str | None] = []
     for raw in distinct["municipality"]:
-        mid = codes.get(raw.strip()) or by_key.get(normalise_municipality_name(raw))
-        if mid is not None:
-            muni[raw] = mid
-    _register_map(con, "imp_muni", muni, "INTEGER")
-    con.execute("CREATE OR REPLACE TEMP TABLE imp_muni AS SELECT raw, v AS id FROM imp_muni")
+        named, target = explicit_muni.get(raw)
+        if named and target is None:
+            muni_raw.append(raw)
+            muni_ids.append(None)
+            problems.append(f'не указан муниципалитет (значение "{raw}" в соответствии сопоставлено пустому)')
+            continue
+        found = index.match(target if named else raw)
+        if found.id is None and not found.ambiguous:
+            continue  # unknown: the check says so with the value
+        muni_raw.append(raw)
+        muni_ids.append(found.id)
+        problems.append(None if found.id is not None else
+                        f'неоднозначный муниципалитет: "{raw}" (подходят: {"; ".join(found.ambiguous)})')
+    _temp_table(con, "imp_muni", {"raw": ("VARCHAR", muni_raw), "id": ("INTEGER", muni_ids),
+                                  "problem": ("VARCHAR", problems)})
 
     channels = con.execute("SELECT code, name, kind FROM channel").fetchall()
     channel_syn = (
@@ -760,11 +834,11 @@ def _load_lookups(con: duckdb.DuckDBPyConnection, mapping: Mapping, constant: di
         ("imp_closure", "closure_reason", {s: s for s in CLOSURE_REASONS} | _CLOSURE_SYNONYMS),
         ("imp_kind", "kind", {s: s for s in KINDS} | _KIND_SYNONYMS),
     ):
-        explicit = mapping.values.get(fld, {})
+        explicit = _Explicit(mapping.values.get(fld, {}))
         pairs: dict[str, object] = {}
         for raw in distinct[fld]:
-            code = explicit.get(raw) or explicit.get(raw.strip()) or synonyms.get(norm_key(raw))
-            if code is not None:
+            named, code = explicit.get(raw)  # code None with named: empty, as if the cell were blank
+            if named or (code := synonyms.get(norm_key(raw))) is not None:
                 pairs[raw] = code
         _register_map(con, tbl, pairs, "VARCHAR")
         extra = ", v AS kind" if fld == "channel" else ""
@@ -775,18 +849,19 @@ def _load_lookups(con: duckdb.DuckDBPyConnection, mapping: Mapping, constant: di
     )
     con.execute(
         "CREATE OR REPLACE TEMP TABLE imp_channel AS "
-        "SELECT m.raw, m.code, c.kind, c.rule_id FROM imp_channel m JOIN imp_rules c ON c.code = m.code"
+        "SELECT m.raw, m.code, c.kind, c.rule_id FROM imp_channel m LEFT JOIN imp_rules c ON c.code = m.code"
     )
 
     sectors = con.execute("SELECT id, code, name FROM sector").fetchall()
     sector_by_code = {code: sid for sid, code, _ in sectors}
     sector_syn = {norm_key(code): sid for sid, code, _ in sectors} | {norm_key(n): sid for sid, _, n in sectors}
-    sector_syn |= {str(sid): sid for sid, _, _ in sectors}
-    explicit_sector = mapping.values.get("sector", {})
+    explicit_sector = _Explicit(mapping.values.get("sector", {}))
     pairs = {}
     for raw in distinct["sector"]:
-        sid = sector_by_code.get(explicit_sector.get(raw, "")) or sector_syn.get(norm_key(raw))
-        if sid is not None:
+        named, code = explicit_sector.get(raw)
+        if named:  # a sector code, or None: the row's sector then comes from the hints
+            pairs[raw] = sector_by_code[code] if code is not None else None
+        elif (sid := sector_syn.get(norm_key(raw))) is not None:
             pairs[raw] = sid
     _register_map(con, "imp_sector", pairs, "SMALLINT")
     con.execute("CREATE OR REPLACE TEMP TABLE imp_sector AS SELECT raw, v AS id FROM imp_sector")
@@ -794,9 +869,8 @@ def _load_lookups(con: duckdb.DuckDBPyConnection, mapping: Mapping, constant: di
     # Sector hints when a row names none: mapping first, then what the warehouse already knows.
     cat_rows = con.execute("SELECT id, sector_id, name FROM category").fetchall()
     cat_sectors: dict[str, set[int]] = {}
-    for cid, sid, name in cat_rows:
+    for _cid, sid, name in cat_rows:
         cat_sectors.setdefault(norm_key(name), set()).add(sid)
-        cat_sectors.setdefault(str(cid), set()).add(sid)
     by_cat_map = {norm_key(k): sector_by_code[v] for k, v in mapping.sector_by_category.items()}
     pairs = {}
     for raw in distinct["category"]:
@@ -829,7 +903,6 @@ def _resolve_categories(con: duckdb.DuckDBPyConnection, import_id: int) -> list[
     ).fetchall()
     existing = con.execute("SELECT id, sector_id, name FROM category").fetchall()
     by_name = {(sid, norm_key(name)): cid for cid, sid, name in existing}
-    by_id = {str(cid): (cid, sid) for cid, sid, _ in existing}
     next_id = max((cid for cid, _, _ in existing), default=0) + 1
     sector_names = dict(con.execute("SELECT id, name FROM sector").fetchall())
     mapping: dict[tuple[int, str], int] = {}
@@ -839,8 +912,6 @@ def _resolve_categories(con: duckdb.DuckDBPyConnection, import_id: int) -> list[
         key = (sid, norm_key(raw))
         if key in by_name:
             mapping[(sid, raw)] = by_name[key]
-        elif raw.strip() in by_id and by_id[raw.strip()][1] == sid:
-            mapping[(sid, raw)] = by_id[raw.strip()][0]
         else:
             new_rows.append((next_id, sid, raw.strip()))
             by_name[key] = next_id
@@ -870,7 +941,6 @@ def _resolve_organisations(con: duckdb.DuckDBPyConnection, import_id: int) -> li
     ).fetchall()
     existing = con.execute("SELECT id, name FROM organisation").fetchall()
     by_name = {norm_key(name): oid for oid, name in existing}
-    by_id = {str(oid): oid for oid, _ in existing}
     next_id = max((oid for oid, _ in existing), default=0) + 1
     pairs: dict[str, object] = {}
     created: list[str] = []
@@ -879,9 +949,6 @@ def _resolve_organisations(con: duckdb.DuckDBPyConnection, import_id: int) -> li
         key = norm_key(raw)
         if key in by_name:
             pairs[raw] = by_name[key]
-            continue
-        if raw.strip() in by_id:
-            pairs[raw] = by_id[raw.strip()]
             continue
         sector_id = sectors[0] if len(sectors) == 1 else None
         municipality_id = munis[0] if len(munis) == 1 else None
@@ -901,6 +968,35 @@ def _resolve_organisations(con: duckdb.DuckDBPyConnection, import_id: int) -> li
     _register_map(con, "imp_org_map", pairs, "INTEGER")
     con.execute("CREATE OR REPLACE TEMP TABLE imp_org_map AS SELECT raw, v AS organisation_id FROM imp_org_map")
     return sorted(created)
+
+
+def _set_organisation_kinds(con: duckdb.DuckDBPyConnection, mapping: Mapping, from_rows: bool) -> int:
+    """``organisation.kind`` from the file's column (an organisation's most frequent kind among the
+    accepted rows) and the mapping's [organisation_kind] (which wins: it is the person's decision).
+    Applies to every organisation of the warehouse so named; returns how many kinds changed."""
+    kinds: dict[str, str] = {}
+    if from_rows:
+        rows = con.execute(
+            """SELECT organisation, organisation_kind FROM imp_chk
+               WHERE reason IS NULL AND organisation IS NOT NULL AND organisation_kind IS NOT NULL
+               GROUP BY ALL ORDER BY count(*), min(_row) DESC"""
+        ).fetchall()
+        for name, kind in rows:  # least frequent first, so the most frequent kind is written last
+            kinds[norm_key(name)] = kind.strip()
+    kinds |= {norm_key(name): kind for name, kind in mapping.organisation_kind.items()}
+    if not kinds:
+        return 0
+    changes = [(oid, kinds[norm_key(name)]) for oid, name, kind in
+               con.execute("SELECT id, name, kind FROM organisation").fetchall()
+               if norm_key(name) in kinds and kinds[norm_key(name)] != kind]
+    if changes:
+        con.execute(
+            """UPDATE organisation SET kind = k.kind
+               FROM (SELECT unnest(CAST($ids AS INTEGER[])) AS id, unnest(CAST($kinds AS VARCHAR[])) AS kind) k
+               WHERE organisation.id = k.id""",
+            {"ids": [c[0] for c in changes], "kinds": [c[1] for c in changes]},
+        )
+    return len(changes)
 
 
 def _register_deadlines(con: duckdb.DuckDBPyConnection) -> None:
@@ -947,6 +1043,16 @@ def rejected_rows_csv(con: duckdb.DuckDBPyConnection, import_id: int | None, out
     for import_, row, reason, raw in rows:
         writer.writerow([import_, row, reason, raw if raw is not None else ""])
     return len(rows)
+
+
+def low_acceptance_warning(result: ImportResult) -> str | None:
+    """One Russian line when less than half of the rows were accepted — usually a mapping that does
+    not fit the file (wrong column, unknown spellings), not a file that is half bad."""
+    if result.read == 0 or 2 * result.accepted >= result.read:
+        return None
+    commonest = f"; чаще всего: {result.main_reason}" if result.main_reason else ""
+    return (f"внимание: принято меньше половины строк — {result.accepted} из {result.read}{commonest}; "
+            f"все причины: python -m data rejected --import-id {result.import_id}")
 
 
 def summary_json(result: ImportResult) -> str:

@@ -19,6 +19,16 @@ A mapping is a TOML file::
 
     [values.status]                           # source value = our code
     "Решено" = "resolved"
+    "Черновик" = ""                           # "" = empty (NULL): as if the cell were blank
+
+    [values.municipality]                     # source value = a unit's name, alias or code
+    "Кисловодск (курорт)" = "Кисловодск"
+
+    [values.lat]                              # any field: placeholders to empty, spellings to others
+    "39" = ""
+
+    [organisation_kind]                       # organisation name = its kind (peer group of the rating)
+    "МУП Водоканал" = "ресурсоснабжающая организация"
 
     [sector_by_category]                      # category name = sector code
     "Ямы на дорогах" = "roads"
@@ -62,6 +72,7 @@ FIELDS: tuple[str, ...] = (
     "topic",
     "lat",
     "lon",
+    "organisation_kind",  # not an appeal column: the kind of the row's organisation
 )
 TIMESTAMP_FIELDS: tuple[str, ...] = (
     "received_at",
@@ -71,15 +82,14 @@ TIMESTAMP_FIELDS: tuple[str, ...] = (
     "first_response_due_at",
 )
 BOOLEAN_FIELDS: tuple[str, ...] = ("answer_on_merits", "returned_for_rework")
-VALUE_MAPPED_FIELDS: tuple[str, ...] = ("channel", "status", "closure_reason", "kind", "sector")
+# Fields whose values become one of our codes; [values.<field>] may recode any field, though.
+CODED_FIELDS: tuple[str, ...] = ("channel", "status", "closure_reason", "kind", "sector")
 REQUIRED_FIELDS: tuple[str, ...] = ("source_id", "received_at", "municipality", "channel")
-# Accept the field names written as municipality_id etc. too: a file exported from the warehouse.
+# Other spellings of field names. Never ``municipality_id`` and the like: a warehouse's internal
+# ids mean nothing in another warehouse (DESIGN §3), so a column of them is not taken for names.
 ALIASES: dict[str, str] = {
-    "municipality_id": "municipality",
-    "sector_id": "sector",
-    "category_id": "category",
-    "organisation_id": "organisation",
     "organization": "organisation",
+    "organization_kind": "organisation_kind",
 }
 
 
@@ -94,6 +104,7 @@ class Mapping:
     values: dict[str, dict[str, str]] = field(default_factory=dict)
     sector_by_category: dict[str, str] = field(default_factory=dict)
     sector_by_organisation: dict[str, str] = field(default_factory=dict)
+    organisation_kind: dict[str, str] = field(default_factory=dict)
     default_sector: str = "other"
     source_name: str | None = None
     date_format: str | None = None
@@ -141,7 +152,8 @@ def load_mapping(path: str | Path | None) -> Mapping:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise MappingError(f"файл соответствия {p.name} не читается как TOML: {exc}") from exc
 
-    known = {"source", "columns", "defaults", "values", "sector_by_category", "sector_by_organisation", "sector"}
+    known = {"source", "columns", "defaults", "values", "sector_by_category", "sector_by_organisation", "sector",
+             "organisation_kind"}
     unknown = sorted(set(doc) - known)
     if unknown:
         raise MappingError(f"неизвестные разделы в {p.name}: {', '.join(unknown)}")
@@ -159,11 +171,15 @@ def load_mapping(path: str | Path | None) -> Mapping:
         raise MappingError("раздел [values] должен содержать таблицы [values.<поле>]")
     values: dict[str, dict[str, str]] = {}
     for fld, table in raw_values.items():
-        if fld not in VALUE_MAPPED_FIELDS:
-            raise MappingError(
-                f"[values.{fld}]: перекодировать можно только {', '.join(VALUE_MAPPED_FIELDS)}"
-            )
-        values[fld] = _str_table(table, f"values.{fld}")
+        fld = ALIASES.get(fld, fld)
+        if fld not in FIELDS:
+            raise MappingError(f"[values.{fld}]: нет такого поля; допустимы: {', '.join(FIELDS)}")
+        # a value maps to its target text with spaces at the edges dropped; "" means empty (NULL)
+        values[fld] = {k.strip(): v.strip() for k, v in _str_table(table, f"values.{fld}").items()}
+    kinds = {k.strip(): v.strip() for k, v in _str_table(doc.get("organisation_kind"), "organisation_kind").items()}
+    empty_kinds = sorted(k for k, v in kinds.items() if not v)
+    if empty_kinds:
+        raise MappingError(f"[organisation_kind]: не указан вид для {', '.join(empty_kinds)}")
 
     source = doc.get("source") or {}
     if not isinstance(source, dict):
@@ -175,6 +191,7 @@ def load_mapping(path: str | Path | None) -> Mapping:
         values=values,
         sector_by_category=_str_table(doc.get("sector_by_category"), "sector_by_category"),
         sector_by_organisation=_str_table(doc.get("sector_by_organisation"), "sector_by_organisation"),
+        organisation_kind=kinds,
         default_sector=str(sector.get("default", "other")),
         source_name=source.get("name"),
         date_format=source.get("date_format"),

@@ -22,6 +22,8 @@ from collections.abc import Iterable
 
 import duckdb
 
+from data.months import add_months
+
 HIST_BUCKETS = 40
 _FIRST_EDGE_HOURS, _LAST_EDGE_HOURS = 0.25, 4000.0
 _RATIO = (_LAST_EDGE_HOURS / _FIRST_EDGE_HOURS) ** (1 / (HIST_BUCKETS - 2))
@@ -164,7 +166,7 @@ def _refresh_derived(con: duckdb.DuckDBPyConnection, months: list[dt.date] | Non
 
 
 def _next_month(d: dt.date) -> dt.date:
-    return dt.date(d.year + (d.month == 12), d.month % 12 + 1, 1)
+    return add_months(d, 1)
 
 
 def _monday(d: dt.date) -> dt.date:

@@ -29,6 +29,14 @@ DDL: tuple[str, ...] = (
         lat                  DOUBLE,
         lon                  DOUBLE
     )""",
+    # Other spellings of a unit a file may use («город-курорт Кисловодск», an old name, a code of
+    # another register). Matched like names (data/names.py MunicipalityIndex); written by
+    # ``python -m data aliases FILE`` and by boundary imports. One alias may name one unit only.
+    """CREATE TABLE IF NOT EXISTS municipality_alias (
+        municipality_id INTEGER NOT NULL,
+        alias           VARCHAR NOT NULL,
+        PRIMARY KEY (municipality_id, alias)
+    )""",
     """CREATE TABLE IF NOT EXISTS municipality_shape (
         municipality_id    INTEGER PRIMARY KEY,
         geometry_wkb       BLOB NOT NULL,

@@ -1,4 +1,10 @@
-"""What a page may offer in its selectors, and the region's geometry: read-only, cached per connection."""
+"""What a page may offer in its selectors, and the region's geometry: read-only, cached per connection.
+
+``sectors`` and ``municipalities`` list only what the signed-in user's scope allows (nothing outside a
+request in the web process). The rest are reference lists and facts about the warehouse itself —
+names, codes, boundaries, the data date, the months that hold data — with no count or value of any
+municipality; ``names`` and ``sector_ids`` must stay unscoped, since a user's scope is built from them.
+"""
 
 from __future__ import annotations
 

@@ -7,7 +7,7 @@ histograms (rollup) or exact quantiles (facts). Adding an indicator is adding on
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from data.rollup import MEASURES
@@ -31,6 +31,10 @@ class Indicator:
     hours_per_unit: float = 1.0  # medians: hours → unit
     min_volume: int = 20  # below this many appeals in the base the value is «мало данных»
     additive: bool = False  # may be summed across groups
+    # Rests on answers (closures, first responses, ratings) that keep arriving for 30 days after the
+    # period: «ответы ещё поступают» until it is settled, compared at the same age (metrics.compare).
+    # Set from ANSWER_BASED below.
+    answer_based: bool = False
 
     def format(self, value: float | None) -> str:
         """A value as a person reads it: «1 234», «87,5 %», «12,3 ч»."""
@@ -83,6 +87,15 @@ INDICATORS: tuple[Indicator, ...] = (
     Indicator("response_hours_mean", "Среднее время первой реакции, ч", "Среднее часов до первой реакции.",
               "mean", "ч", ",.1f", False, numerator="sum_response_hours", denominator="n_responded"),
 )
+
+# Everything but the counts of receipts (volume, rate, growth, distinct, repeat) and the stocks,
+# which are fully known at their snapshot point: one list, so that a new indicator is a one-word change.
+ANSWER_BASED = frozenset({
+    "on_time_share", "response_hours_median", "resolve_days_median", "resolve_days_p90", "resolved_share",
+    "within_30d_share", "satisfaction_share", "rework_share", "merits_share", "response_share",
+    "first_response_on_time_share", "response_hours_mean", "redirect_share",
+})
+INDICATORS = tuple(replace(i, answer_based=i.code in ANSWER_BASED) for i in INDICATORS)
 
 # Measures the query derives besides the rollup's own (see metrics.query).
 DERIVED_MEASURES = ("eligible_30d", "due_or_answered")

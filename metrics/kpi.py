@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from metrics import indicators as ind
-from metrics.periods import Period
+from metrics.periods import Period, add_months, is_complete, is_settled, month_start
 from metrics.query import QueryError, data_as_of, query_on, reference
 from metrics.scope import REGION, Scope, effective
 from metrics.source import reader
@@ -35,12 +35,14 @@ YEAR_AGO_STEPS = {"month": 12, "week": 52}  # 52 weeks keep the weekday: a Monda
 TARGET_LEVELS = ("category_id", "municipality_id", "sector_id")  # most specific first
 
 SERIES_COLUMNS: tuple[str, ...] = (
-    "period_start", "period_end", "partial", "value", "base", "low", "target", "year_ago", "meets_target",
+    "period_start", "period_end", "partial", "settled", "value", "base", "low", "target", "year_ago",
+    "meets_target",
 )
 COLUMN_LABELS: dict[str, str] = {
     "period_start": "Начало периода",
     "period_end": "Конец периода (не включая)",
-    "partial": "Период неполный",
+    "partial": "Неполный период",
+    "settled": "Ответы получены (прошло 30 дней)",
     "value": "Значение",
     "base": "Опирается на обращений",
     "low": "Мало данных",
@@ -63,19 +65,23 @@ def kpi_series(
     scope: Scope = REGION,
     as_of: dt.datetime | None = None,
     con: duckdb.DuckDBPyConnection | None = None,
+    until: dt.date | None = None,
 ) -> pd.DataFrame:
-    """One row per period: ``period_start``, ``period_end``, ``partial`` (the data end inside it),
-    ``value``, ``base``, ``low``, ``target``, ``year_ago``, ``meets_target`` (NA without a target)."""
+    """One row per period up to the one holding ``until`` (default: the data date), values as known at
+    the data date ``as_of``: ``period_start``, ``period_end``, ``partial`` (not complete: the data date
+    inside it), ``settled`` (30 days past its end, ``metrics.periods.is_settled``), ``value``, ``base``,
+    ``low``, ``target``, ``year_ago``, ``meets_target`` (NA without a target, and for an answer-based
+    indicator of an unsettled period: missing answers must not read as a target met)."""
     if con is None:
         with reader() as c:
-            return kpi_series(indicator, grain, months, sector, category, municipality, scope, as_of, c)
+            return kpi_series(indicator, grain, months, sector, category, municipality, scope, as_of, c, until)
     spec, as_of = _check(con, indicator, grain, months, as_of)
     sector_id = _sector_id(con, sector)
     if category is not None and sector_id is None:
         rows = con.execute("SELECT sector_id FROM category WHERE id = $c", {"c": int(category)}).fetchall()
         sector_id = int(rows[0][0]) if rows else None
     filters = {"sector": sector, "category": category, "municipality": municipality}
-    frame = _frame(con, spec, grain, months, [], filters, scope, as_of)
+    frame = _frame(con, spec, grain, months, [], filters, scope, as_of, until)
     targets = _targets(con, spec.code, None if category is None else int(category),
                        None if municipality is None else int(municipality))
     frame["target"] = _target_values(targets, frame["period_start"], sector_id)
@@ -91,12 +97,13 @@ def kpi_small_multiples(
     municipality: int | None = None,
     as_of: dt.datetime | None = None,
     con: duckdb.DuckDBPyConnection | None = None,
+    until: dt.date | None = None,
 ) -> pd.DataFrame:
     """``kpi_series`` for every sector of the scope, long: ``sector_id``, ``sector_code``,
     ``sector_name`` and the series columns; each sector has its own target (else region-wide)."""
     if con is None:
         with reader() as c:
-            return kpi_small_multiples(indicator, months, scope, grain, municipality, as_of, c)
+            return kpi_small_multiples(indicator, months, scope, grain, municipality, as_of, c, until)
     spec, as_of = _check(con, indicator, grain, months, as_of)
     sectors = reference(con, "sector")
     allowed = effective(scope).sector_ids
@@ -106,7 +113,7 @@ def kpi_small_multiples(
     if sectors.empty:
         return pd.DataFrame(columns=["sector_id", "sector_code", "sector_name", *SERIES_COLUMNS])
     frame = _frame(con, spec, grain, months, sectors["sector_id"].tolist(),
-                   {"municipality": municipality}, scope, as_of)
+                   {"municipality": municipality}, scope, as_of, until)
     targets = _targets(con, spec.code, None, None if municipality is None else int(municipality))
     frame["target"] = np.nan
     for sector_id, rows in frame.groupby("sector_id").groups.items():
@@ -142,26 +149,22 @@ def _sector_id(con: duckdb.DuckDBPyConnection, sector: int | str | None) -> int 
     return int(sector)
 
 
-def _add_months(d: dt.date, n: int) -> dt.date:
-    m = d.year * 12 + d.month - 1 + n
-    return dt.date(m // 12, m % 12 + 1, 1)
-
-
-def _starts(grain: str, months: int, as_of: dt.datetime) -> tuple[list[dt.date], int]:
-    """Period starts from a year before the shown span to the data's last period; how many are shown.
+def _starts(grain: str, months: int, last_day: dt.date) -> tuple[list[dt.date], int]:
+    """Period starts from a year before the shown span to the period holding ``last_day``; how many
+    are shown.
 
     Weeks start on the Monday of the week holding the span's first day, so the first week is whole.
     """
-    last_month = as_of.date().replace(day=1)
-    first = _add_months(last_month, -(months - 1))
+    last_month = month_start(last_day)
+    first = add_months(last_month, -(months - 1))
     if grain == "month":
-        shown = [_add_months(first, i) for i in range(months)]
-        before = [_add_months(first, i - 12) for i in range(12)]
+        shown = [add_months(first, i) for i in range(months)]
+        before = [add_months(first, i - 12) for i in range(12)]
         return before + shown, len(shown)
     monday = first - dt.timedelta(days=first.weekday())
     shown = []
     day = monday
-    while day <= as_of.date():
+    while day <= last_day:
         shown.append(day)
         day += dt.timedelta(days=7)
     before = [monday - dt.timedelta(weeks=52 - i) for i in range(52)]
@@ -177,11 +180,12 @@ def _frame(
     filters: dict[str, object],
     scope: Scope,
     as_of: dt.datetime,
+    until: dt.date | None = None,
 ) -> pd.DataFrame:
     """Value, base and low on the full grid (sector ×) period, plus ``year_ago``; shown periods only."""
-    starts, shown = _starts(grain, months, as_of)
+    starts, shown = _starts(grain, months, min(until, as_of.date()) if until else as_of.date())
     step = dt.timedelta(weeks=1) if grain == "week" else None
-    end = starts[-1] + step if step else _add_months(starts[-1], 1)
+    end = starts[-1] + step if step else add_months(starts[-1], 1)
     span = Period(starts[0], end, "range", f"{starts[0]:%Y-%m-%d}..{end - dt.timedelta(days=1):%Y-%m-%d}")
     # growth is the change to the previous period of the series itself: computed from volume here,
     # since query_on compares a whole range with the range before it
@@ -202,8 +206,13 @@ def _frame(
     df = raw.set_index(keys)[["value", "base"]].reindex(grid).reset_index()
     # A period without appeals: counts are 0, shares and medians have no value. Before the
     # warehouse's first month there is no data at all, which is not the same as zero appeals.
-    period_end = df["period_start"] + (pd.Timedelta(weeks=1) if grain == "week" else pd.DateOffset(months=1))
+    if grain == "week":
+        period_end = df["period_start"] + pd.Timedelta(weeks=1)
+    else:
+        period_end = df["period_start"].map(lambda s: pd.Timestamp(add_months(s.date(), 1))).astype("datetime64[us]")
     covered = period_end > pd.Timestamp(_data_start(con) or end)
+    # a unit outside the scope has no value («—»), never a count of 0
+    covered &= _in_scope(con, clean, scope)
     df["base"] = df["base"].fillna(0).astype("float64").where(covered)
     if spec.kind in ("count", "open", "rate"):
         df["value"] = df["value"].fillna(0.0)
@@ -220,10 +229,31 @@ def _frame(
     df["year_ago"] = grouped["value"].shift(lag) if grouped is not None else df["value"].shift(lag)
 
     df["period_end"] = period_end
-    # the data end inside the period: its value is not comparable with whole periods yet
-    df["partial"] = df["period_end"] > pd.Timestamp(as_of.date() + dt.timedelta(days=1))
+    # where each period stands against the data date (metrics.periods): an incomplete one is still
+    # receiving appeals, an unsettled one still receiving answers
+    pairs = list(zip(df["period_start"], df["period_end"], strict=True))
+    shown_periods = {(a, b): Period(a.date(), b.date(), grain, "") for a, b in set(pairs)}
+    df["partial"] = [not is_complete(shown_periods[k], as_of) for k in pairs]
+    df["settled"] = [is_settled(shown_periods[k], as_of) for k in pairs]
     position = df.groupby("sector_id", sort=False).cumcount() if sector_ids else pd.Series(range(len(df)))
     return df[position.to_numpy() >= len(starts) - shown].reset_index(drop=True)
+
+
+def _in_scope(con: duckdb.DuckDBPyConnection, filters: dict[str, object], scope: Scope) -> bool:
+    """Whether the scope (narrowed to the request's) may see the municipality, sector or category asked for."""
+    seen = effective(scope)
+    if seen.municipality_ids is not None:
+        wanted = filters.get("municipality")
+        if not seen.municipality_ids or (wanted is not None and not seen.allows_municipality(int(wanted))):
+            return False
+    if seen.sector_ids is not None:
+        sector = _sector_id(con, filters.get("sector"))  # type: ignore[arg-type]
+        if sector is None and filters.get("category") is not None:
+            rows = con.execute("SELECT sector_id FROM category WHERE id = $c", {"c": int(filters["category"])}).fetchall()
+            sector = int(rows[0][0]) if rows else None
+        if not seen.sector_ids or (sector is not None and not seen.allows_sector(sector)):
+            return False
+    return True
 
 
 def _data_start(con: duckdb.DuckDBPyConnection) -> dt.date | None:
@@ -274,11 +304,14 @@ def _target_values(targets: pd.DataFrame, starts: pd.Series, sector_id: int | No
 
 
 def _meets(frame: pd.DataFrame, spec: ind.Indicator) -> pd.Series:
-    """True / False against the target in the good direction; NA without a target, value or direction."""
+    """True / False against the target in the good direction; NA without a target, value or direction,
+    and for an answer-based indicator while its period is not settled."""
     out = pd.Series(pd.NA, index=frame.index, dtype="boolean")
     if spec.higher_is_better is None:
         return out
     known = frame["value"].notna() & frame["target"].notna()
+    if spec.answer_based:
+        known &= frame["settled"]
     ok = frame["value"] >= frame["target"] if spec.higher_is_better else frame["value"] <= frame["target"]
     out[known] = ok[known]
     return out

@@ -24,7 +24,8 @@ climb over a large one by growth alone (snow in the first cold week: 6 → 34 ap
 4 000); sudden local surges are what ``metrics.signals`` is for.
 
 A child of «Прочие по направлению» counts under its parent when the list is ranked, so «Прочие»
-competes as a whole. When it lands among the top N it is replaced by its children with data, each
+competes as a whole; its ``volume_prev`` includes every child that had appeals in the previous period,
+also a child with none in this one. When it lands among the top N it is replaced by its children with data, each
 with its own numbers (``decomposed_from`` names the parent), or, when the data put appeals straight
 on «Прочие» (imported data), by the ``TOPICS_SHOWN`` most frequent ``topic`` values of those appeals
 (``is_topic``; ``category_id`` stays the parent's; appeals without a topic are not listed). Without
@@ -39,7 +40,7 @@ import numpy as np
 import pandas as pd
 
 from metrics.periods import Period, month, parse_period
-from metrics.query import QueryError, _where, data_as_of, query_on, reference
+from metrics.query import QueryError, _where, data_as_of, query_periods, reference
 from metrics.scope import REGION, Scope, effective
 from metrics.source import reader
 
@@ -140,8 +141,8 @@ def _problems(
     if municipality is not None:
         _check_municipality(con, municipality, scope)
         filters["municipality"] = [municipality]
-    raw = query_on(con, ["volume", "growth", "satisfaction_share"], ["sector", "category"], period, filters, scope)
-    if raw.empty:
+    raw = _both_periods(con, period, filters, scope)
+    if not (raw["volume"] > 0).any():
         return pd.DataFrame(columns=COLUMNS)
     cats = _numbers(raw)
     group = "sector_id" if by_sector else "_list"
@@ -158,8 +159,11 @@ def _problems(
 
     category = cats["category_id"].to_numpy(dtype="float64")
     parent = cats["category_parent_id"].to_numpy(dtype="float64")
-    kept = ~np.isnan(category) & (numbers["volume"] > 0)
-    cats = cats[kept].copy()
+    # a child with appeals only in the previous period still adds them to its parent's volume_prev
+    kept = ~np.isnan(category)
+    if not kept.any():
+        return pd.DataFrame(columns=COLUMNS)
+    cats = cats[kept & (numbers["volume"] > 0)].copy()
     cats["category_id"] = cats["category_id"].astype("int64")
 
     # «Прочие» competes as a whole: children are counted under their parent
@@ -171,7 +175,7 @@ def _problems(
         "category_id": pairs % (int(rolled_id.max()) + 1),
         **{c: np.bincount(at, weights=numbers[c][kept], minlength=len(pairs)).astype("int64") for c in _NUMBERS},
     })
-    rolled = _scored(rolled, totals, group)
+    rolled = _scored(rolled[rolled["volume"] > 0].reset_index(drop=True), totals, group)
     chosen = _top(rolled, group, per_list)
 
     labels = reference(con, "category").set_index("category_id")
@@ -210,6 +214,23 @@ def _problems(
 
     out = pd.concat([p for p in parts if not p.empty], ignore_index=True)
     return _finish(con, out, group)
+
+
+def _both_periods(con: duckdb.DuckDBPyConnection, period: Period, filters: dict[str, list],
+                  scope: Scope) -> pd.DataFrame:
+    """Volume and satisfaction per sector × category with ``volume_prev`` of the previous period, in
+    one statement. Unlike the ``growth`` pivot of ``query_on`` (rows of the current period only) it
+    keeps categories that had appeals only in the previous period (``volume`` 0), so a «Прочие»
+    parent's ``volume_prev`` counts every child that had appeals then (DESIGN §4)."""
+    keys = ["sector_id", "category_id", "category_parent_id"]
+    both = query_periods(con, ["volume", "satisfaction_share"], ["sector", "category"], [period, period.previous()],
+                         filters, scope)
+    now = both[both["period_index"] == 0].drop(columns="period_index")
+    before = both.loc[both["period_index"] == 1, [*keys, "volume"]].rename(columns={"volume": "volume_prev"})
+    # NaN keys (appeals without a category) match each other in a pandas merge
+    out = now.merge(before, on=keys, how="outer")
+    out["volume"] = out["volume"].fillna(0)
+    return out
 
 
 def _period(con: duckdb.DuckDBPyConnection, period: Period | str | None) -> Period:

@@ -44,7 +44,7 @@ from data.schema import ROADMAP_STATUSES
 from metrics import words
 from metrics.periods import Period
 from metrics.query import _where, data_as_of, reference
-from metrics.scope import REGION, Scope
+from metrics.scope import REGION, Scope, effective
 from metrics.signals import last_whole_week
 from metrics.source import reader
 
@@ -110,6 +110,7 @@ def roadmap_items(scope: Scope = REGION, con: duckdb.DuckDBPyConnection | None =
     if con is None:
         with reader() as own:
             return roadmap_items(scope, own)
+    scope = effective(scope)  # never more than the signed-in user's scope, whatever the caller passed
     if not has_roadmap(con):
         return pd.DataFrame(columns=ITEM_COLUMNS)
     df = con.execute(
@@ -147,6 +148,7 @@ def item_effect(
     if con is None:
         with reader() as own:
             return item_effect(item_id, scope, until, own)
+    scope = effective(scope)
     items = roadmap_items(scope, con)
     match = items[items["id"] == int(item_id)]
     if match.empty:
@@ -164,6 +166,7 @@ def roadmap_effects(
     if con is None:
         with reader() as own:
             return roadmap_effects(scope, until, own)
+    scope = effective(scope)
     items = roadmap_items(scope, con)
     rows = []
     for _, item in items.iterrows():
@@ -410,6 +413,7 @@ def form_choices(scope: Scope = REGION, con: duckdb.DuckDBPyConnection | None = 
     if con is None:
         with reader() as own:
             return form_choices(scope, own)
+    scope = effective(scope)
     munis = reference(con, "municipality").sort_values("municipality_name")
     if scope.municipality_ids is not None:
         munis = munis[munis["municipality_id"].isin(scope.municipality_ids)]
@@ -437,6 +441,7 @@ def add_measure(raw: dict[str, object], scope: Scope = REGION) -> tuple[int | No
     from data.roadmap import add_item
     from metrics.source import close_thread_connection, warehouse_path
 
+    scope = effective(scope)
     choices = form_choices(scope)
     names = {name for _, name in choices["municipalities"]}  # type: ignore[union-attr]
     codes = {code for code, _ in choices["sectors"]}  # type: ignore[union-attr]

@@ -8,6 +8,13 @@ municipality) and the *request scope* of the signed-in user, supplied by a provi
 layer installs (``install_provider``). The effective scope is their intersection, so no page,
 export or crafted request can reach past the user's own scope. Without a provider (command line,
 tests, the open demo) the request scope is the whole region.
+
+Every public function of ``metrics`` narrows the scope it is given with ``effective`` (through
+``metrics.query`` or itself), so a page that forgets to pass a scope still shows only the user's.
+With a provider installed, code running outside any request (a thread, a start-up step) gets the
+provider's answer for "no request": ``NOBODY``, a scope that sees nothing. The server's own work
+that must read the whole region outside a request — warming the common views after a data switch —
+says so explicitly with ``system_scope()``; inside a request that block changes nothing.
 """
 
 from __future__ import annotations
@@ -72,9 +79,13 @@ class Scope:
 
 
 REGION = Scope.region()
+# sees no municipality and no sector: a request without a user, code outside any request
+NOBODY = Scope(municipality_ids=frozenset(), sector_ids=frozenset(), label="нет доступа")
 
 _provider: Callable[[], Scope] | None = None
 _municipal_rating: ContextVar[bool] = ContextVar("municipal_rating", default=False)
+# a context variable, not a global: another thread (which starts with a fresh context) never inherits it
+_system: ContextVar[bool] = ContextVar("system_scope", default=False)
 
 
 def install_provider(provider: Callable[[], Scope] | None) -> None:
@@ -97,6 +108,27 @@ def municipal_rating() -> Iterator[None]:
         yield
     finally:
         _municipal_rating.reset(token)
+
+
+@contextmanager
+def system_scope() -> Iterator[None]:
+    """The server's own work outside any request reads the whole region within this block.
+
+    For the warm-up of the common views after a data switch (``wsgi`` / an import's switch-in), never
+    for anything that answers a person: the installed provider honours it only when no request is
+    being served (``auth.session.scope_provider``), so it can never widen a user's scope. Without a
+    provider (command line, tests, the open demo) the scope is the whole region anyway.
+    """
+    token = _system.set(True)
+    try:
+        yield
+    finally:
+        _system.reset(token)
+
+
+def in_system_scope() -> bool:
+    """True inside ``system_scope`` (for the provider; metrics never widen a scope by it themselves)."""
+    return _system.get()
 
 
 def effective(scope: Scope) -> Scope:

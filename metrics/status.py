@@ -1,4 +1,4 @@
-"""A summary of what the warehouse holds: region, data date, volumes by sector."""
+"""A summary of what the warehouse holds: region, data date, volumes by sector (within the scope)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from metrics.scope import REGION, Scope, effective
 from metrics.source import reader
 
 
@@ -20,16 +21,32 @@ class WarehouseStatus:
     by_sector: pd.DataFrame  # columns: sector_code, sector_name, appeals
 
 
-def warehouse_status() -> WarehouseStatus:
+def warehouse_status(scope: Scope = REGION) -> WarehouseStatus:
+    """What the warehouse holds within the scope, narrowed to the signed-in user's (the page is the
+    curator's, but the numbers never rely on the page guard alone): appeals, their last receipt time
+    and counts by sector; every sector of the scope is listed, with 0 where it has no appeals."""
+    seen = effective(scope)
+    clauses, params = ["TRUE"], {}
+    if seen.municipality_ids is not None:
+        clauses.append("list_contains($m, a.municipality_id)")
+        params["m"] = sorted(seen.municipality_ids)
+    if seen.sector_ids is not None:
+        clauses.append("list_contains($s, a.sector_id)")
+        params["s"] = sorted(seen.sector_ids)
+    within = " AND ".join(clauses)
+    sectors = "TRUE" if seen.sector_ids is None else "list_contains($s, s.id)"
     with reader() as con:
         meta = dict(con.execute("SELECT key, value FROM meta").fetchall())
-        appeals, as_of = con.execute("SELECT count(*), max(received_at) FROM appeal").fetchall()[0]
-        municipalities = con.execute("SELECT count(*) FROM municipality").fetchall()[0][0]
+        appeals, as_of = con.execute(f"SELECT count(*), max(received_at) FROM appeal a WHERE {within}",  # noqa: S608
+                                     params).fetchall()[0]
+        municipalities = (con.execute("SELECT count(*) FROM municipality").fetchall()[0][0]
+                          if seen.municipality_ids is None else len(seen.municipality_ids))
         organisations = con.execute("SELECT count(*) FROM organisation").fetchall()[0][0]
         by_sector = con.execute(
-            """SELECT s.code AS sector_code, s.name AS sector_name, count(a.sector_id) AS appeals
-               FROM sector s LEFT JOIN appeal a ON a.sector_id = s.id
-               GROUP BY s.id, s.code, s.name ORDER BY s.id"""
+            f"""SELECT s.code AS sector_code, s.name AS sector_name, count(a.sector_id) AS appeals
+                FROM sector s LEFT JOIN appeal a ON a.sector_id = s.id AND {within}
+                WHERE {sectors} GROUP BY s.id, s.code, s.name ORDER BY s.id""",  # noqa: S608 - fixed clauses, values bound
+            params,
         ).df()
     return WarehouseStatus(
         region_name=meta.get("region_name", ""),

@@ -45,7 +45,7 @@ import pandas as pd
 
 from data import workcalendar
 from metrics import words
-from metrics.periods import Period
+from metrics.periods import Period, add_months, is_complete, month, month_start, months_between
 from metrics.query import _where, data_as_of, query_on, reference
 from metrics.scope import REGION, Scope
 from metrics.source import reader
@@ -61,8 +61,6 @@ HW_MIN_MONTHS = 24
 NAIVE_MIN_MONTHS = 12
 MIN_MONTHS = 3  # fewer complete months: no forecast at all
 BACKTEST_ORIGINS = 12
-# a month counts as complete when the data reach this close to its end (night hours are quiet)
-MONTH_END_SLACK = dt.timedelta(hours=12)
 
 MODEL_LABELS: dict[str, str] = {
     "holt_winters_add": "Холт-Уинтерс, аддитивная сезонность",
@@ -185,8 +183,8 @@ def monthly_load(scope: Scope = REGION, con: duckdb.DuckDBPyConnection | None = 
         return pd.DataFrame(columns=["sector_id", "sector_code", "sector_name", "month", "received", "open_end",
                                      "overdue_end", "complete"])
     first, last = bounds
-    last = max(last, as_of.date().replace(day=1))
-    end = _add_months(last, 1)
+    last = max(last, month_start(as_of.date()))
+    end = add_months(last, 1)
     span = Period(first, end, "range", f"{first:%Y-%m-%d}..{end - dt.timedelta(days=1):%Y-%m-%d}")
     received = query_on(con, ["volume"], ["sector", "month"], span, scope=scope, as_of=as_of, labels=False)
     received = received.rename(columns={"volume": "received"})[["sector_id", "month", "received"]]
@@ -208,7 +206,7 @@ def monthly_load(scope: Scope = REGION, con: duckdb.DuckDBPyConnection | None = 
         ) GROUP BY ALL"""  # noqa: S608 - the clause of metrics.query._where, values bound
     events = con.execute(sql, params).df()
 
-    months = pd.date_range(first, last, freq="MS").date
+    months = [p.start for p in months_between(first, last)]
     sectors = sorted(set(received["sector_id"].dropna().astype("int64")))
     grid = pd.MultiIndex.from_product([sectors, months], names=["sector_id", "month"]).to_frame(index=False)
     received["sector_id"] = received["sector_id"].astype("int64")
@@ -224,8 +222,7 @@ def monthly_load(scope: Scope = REGION, con: duckdb.DuckDBPyConnection | None = 
     cum = out.groupby("sector_id")[["received", "answered", "due", "due_answered"]].cumsum()
     out["open_end"] = (cum["received"] - cum["answered"]).astype("int64")
     out["overdue_end"] = (cum["due"] - cum["due_answered"]).astype("int64")
-    month_end = pd.to_datetime(pd.Series(out["month"]).map(lambda m: _add_months(m, 1)))
-    out["complete"] = (month_end - MONTH_END_SLACK <= pd.Timestamp(as_of)).to_numpy()
+    out["complete"] = [is_complete(month(m), as_of) for m in out["month"]]
     out = out.merge(reference(con, "sector"), on="sector_id", how="left")
     return out[["sector_id", "sector_code", "sector_name", "month", "received", "open_end", "overdue_end",
                 "complete"]].reset_index(drop=True)
@@ -343,8 +340,8 @@ def forecast_series(y: np.ndarray, horizon: int = HORIZON) -> SeriesForecast:
 
 def working_days_in_month(first: dt.date) -> int:
     """Working days of a month by the Russian production calendar (holidays and transfers included)."""
-    start = np.datetime64(first.replace(day=1), "D")
-    end = np.datetime64(_add_months(first.replace(day=1), 1), "D")
+    start = np.datetime64(month_start(first), "D")
+    end = np.datetime64(add_months(first, 1), "D")
     return int(workcalendar.is_working_day(np.arange(start, end)).sum())
 
 
@@ -407,8 +404,8 @@ def staffing_plan(
         if complete.empty:
             continue
         result = forecast_series(complete["received"].to_numpy(dtype="float64"), horizon)
-        start = _add_months(complete["month"].iloc[-1], 1)
-        months = [_add_months(start, h) for h in range(horizon)]
+        start = add_months(complete["month"].iloc[-1], 1)
+        months = [add_months(start, h) for h in range(horizon)]
         norm = config.norm(code)
         current = config.headcount.get(code)
         rows = []
@@ -435,8 +432,3 @@ def staffing_plan(
 def _dates(values: pd.Series) -> pd.Series:
     """Month keys as ``datetime.date`` whatever DuckDB and pandas made of them."""
     return pd.Series(pd.to_datetime(values).dt.date, index=values.index, dtype="object")
-
-
-def _add_months(d: dt.date, n: int) -> dt.date:
-    m = d.year * 12 + d.month - 1 + n
-    return dt.date(m // 12, m % 12 + 1, 1)

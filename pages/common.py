@@ -1,4 +1,6 @@
-"""Pieces every page shares: the period choices, Russian dropdowns and the message for a missing warehouse."""
+"""Pieces every page shares: the period choices and their default (the last complete month), the
+period's warnings («неполный период», «ответы ещё поступают»), Russian dropdowns and the message for a
+missing warehouse. Where a period stands is decided in ``metrics.periods`` only."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ import dash_bootstrap_components as dbc
 from dash import dcc, html
 
 from auth.session import current_scope  # noqa: F401  (pages read the scope here)
-from metrics.periods import month, parse_period, quarter_of
+from metrics.periods import Period, default_month, is_complete, month, parse_period, quarter_of, status_notes
 from metrics.source import warehouse_path
 
 # dcc.Dropdown's own texts (search box, multi-select actions) are English; the component does not
@@ -29,15 +31,42 @@ def dropdown(id: str, **props) -> dcc.Dropdown:  # noqa: A002  (Dash's own name 
     return dcc.Dropdown(id=id, labels=DROPDOWN_LABELS, **props)
 
 
-def period_options(months: list[dt.date], quarters_first: bool = False, last30: bool = False) -> list[dict]:
-    """Months with data (newest first) and their quarters, as dropdown options with Russian labels."""
-    monthly = [{"label": month(m).label.capitalize(), "value": month(m).code} for m in months]
-    quarterly = [{"label": parse_period(q).label, "value": q}
+def period_options(months: list[dt.date], quarters_first: bool = False, last30: bool = False,
+                   as_of: dt.datetime | None = None) -> list[dict]:
+    """Months with data (newest first) and their quarters, as dropdown options with Russian labels;
+    with the data date ``as_of`` a period not yet complete says so in its label."""
+
+    def label(period: Period) -> str:
+        text = period.label[:1].upper() + period.label[1:]
+        return f"{text} — неполный" if as_of is not None and not is_complete(period, as_of) else text
+
+    monthly = [{"label": label(month(m)), "value": month(m).code} for m in months]
+    quarterly = [{"label": label(parse_period(q)), "value": q}
                  for q in dict.fromkeys(quarter_of(m).code for m in months)]
     options = quarterly + monthly if quarters_first else monthly + quarterly
     if last30:
         options.append({"label": "Последние 30 дней", "value": "last30"})
     return options
+
+
+def default_period(months: list[dt.date], as_of: dt.datetime) -> str | None:
+    """The code of the period a page opens on: the last complete month with data
+    (``metrics.periods.default_month``)."""
+    period = default_month(months, as_of)
+    return period.code if period is not None else None
+
+
+def period_warning(period: Period, as_of: dt.datetime, answer_based: bool = True) -> str:
+    """« · неполный период · ответы ещё поступают» (what applies) to follow a period's label."""
+    return "".join(f" · {note}" for note in status_notes(period, as_of, answer_based))
+
+
+def period_badges(period: Period, as_of: dt.datetime, answer_based: bool = True, id: str | None = None) -> html.Span:  # noqa: A002
+    """The period's warnings as badges beside its numbers; empty when it is complete and settled."""
+    notes = status_notes(period, as_of, answer_based)
+    extra = {"id": id} if id else {}
+    return html.Span([dbc.Badge(n, color="warning", text_color="dark", className="me-1 fw-normal") for n in notes],
+                     className="period-warnings", **extra)
 
 
 def missing_warehouse(alert_id: str) -> dbc.Alert:

@@ -26,6 +26,7 @@ from metrics.workload import MODEL_LABELS, staffing_plan
 from pages import inputs
 from pages.common import (
     current_scope,
+    default_period,
     dropdown,
     missing_warehouse,
     no_appeals,
@@ -55,7 +56,7 @@ def layout(**_query: str) -> html.Div:
                          _placeholders()])
     codes = list(sectors["sector_code"])
     default_sector = "housing" if "housing" in codes else codes[0]  # ЖКХ: the busiest block
-    month_options = [o for o in period_options(months) if "Q" not in o["value"]]
+    month_options = [o for o in period_options(months, as_of=catalog.as_of()) if "Q" not in o["value"]]
     return html.Div([
         dcc.Store(id="decisions-roadmap-version", data=0),
         html.H3("Нагрузка и кадры", className="mt-2"),
@@ -84,7 +85,7 @@ def layout(**_query: str) -> html.Div:
         dbc.Row([
             dbc.Col([dbc.Label("Месяц", className="small text-muted mb-0"),
                      dropdown(id="decisions-brief-period", options=month_options, clearable=False,
-                                  value=month_options[0]["value"])],
+                                  value=default_period(months, catalog.as_of()) or month_options[0]["value"])],
                     md=3),
             dbc.Col(dbc.Button("Скачать DOCX", id="decisions-brief-download-button", color="primary",
                                className="mt-3"), md=2),

@@ -16,12 +16,12 @@ from dash import Input, Output, State, callback, dcc, html
 from charts import figures
 from metrics import catalog
 from metrics import indicators as ind
-from metrics.periods import Period, PeriodError
+from metrics.periods import INCOMPLETE, UNSETTLED, Period, PeriodError, status_notes
 from metrics.priority import municipality_problems
 from metrics.query import query
 from metrics.source import WarehouseMissing
 from pages import inputs
-from pages.common import dropdown, missing_warehouse, no_appeals
+from pages.common import default_period, dropdown, missing_warehouse, no_appeals, period_warning
 from pages.common import period_options as period_options_for
 from pages.shell import region_geojson_url
 
@@ -42,7 +42,9 @@ def _valid(value: str | None, allowed: list[str], default: str) -> str:
 
 def layout(**query_args: str) -> html.Div:
     try:
-        period_options = period_options_for(catalog.months_with_data(), last30=True)
+        months = catalog.months_with_data()
+        as_of = catalog.as_of()
+        period_options = period_options_for(months, last30=True, as_of=as_of)
         sectors = catalog.sectors()
         channels = catalog.channels()
     except WarehouseMissing:
@@ -52,7 +54,7 @@ def layout(**query_args: str) -> html.Div:
     periods = [o["value"] for o in period_options]
     sector_values = [ALL, *sectors["sector_code"]]
     channel_values = [ALL, *channels["channel"]]
-    period = _valid(query_args.get("period"), periods, periods[0])
+    period = _valid(query_args.get("period"), periods, default_period(months, as_of) or periods[0])
     sector = _valid(query_args.get("sector"), sector_values, ALL)
     channel = _valid(query_args.get("channel"), channel_values, ALL)
     indicator = _valid(query_args.get("indicator"), list(MAP_INDICATORS), DEFAULT_INDICATOR)
@@ -141,18 +143,27 @@ def update(period_code: str | None, sector: str | None, channel: str | None, ind
         return figures.empty_figure("", message), figures.empty_figure("", ""), message, search
 
     scope_text = _filters_text(sector, channel)
-    title = f"{spec.label} — {period.label}{scope_text}"
+    as_of = catalog.as_of()
+    # «неполный период» / «ответы ещё поступают» travel with the numbers, exported images included
+    warning = period_warning(period, as_of, spec.answer_based)
+    title = f"{spec.label} — {period.label}{warning}{scope_text}"
     fig_map = figures.choropleth(by_muni, geojson, spec, title, geojson_url=region_geojson_url())
     column = "category_name" if "sector" in filters else "sector_name"
     fig_matrix = figures.matrix(cells, spec, "municipality_name", column,
                                 f"{spec.label} по муниципалитетам и {'категориям' if 'sector' in filters else 'блокам'}"
-                                f" — {period.label}{scope_text}")
+                                f" — {period.label}{warning}{scope_text}")
     note = figures.data_note(f"{period.label}{scope_text}".replace(" · ", ", "), catalog.as_of())
     filter_names = scope_text.removeprefix(" · ")
     figures.mark_export(fig_map, figures.export_filename(spec.label, filter_names, period.code), note)
     figures.mark_export(fig_matrix, figures.export_filename(spec.label, "матрица", filter_names, period.code), note)
     schematic = any(f["properties"].get("is_schematic") for f in geojson.get("features", []))
-    notes = [f"Данные по состоянию на {catalog.as_of():%d.%m.%Y %H:%M}."]
+    notes = [f"Данные по состоянию на {as_of:%d.%m.%Y %H:%M}."]
+    standing = status_notes(period, as_of, spec.answer_based)
+    if INCOMPLETE in standing:
+        notes.append(f"{period.label.capitalize()} — неполный период: обращения за него ещё поступают.")
+    if UNSETTLED in standing:
+        notes.append("Ответы ещё поступают: пока с конца периода не прошло 30 дней, часть ответов ещё не дана — "
+                     "доли и сроки ответов предварительные.")
     if schematic:
         notes.append("Границы муниципалитетов схематичные (демо-режим).")
     if spec.min_volume:

@@ -13,6 +13,7 @@ from charts import figures
 from metrics import catalog
 from metrics import indicators as ind
 from metrics.kpi import kpi_series, kpi_small_multiples
+from metrics.periods import INCOMPLETE, UNSETTLED
 from metrics.source import WarehouseMissing
 from pages import inputs
 from pages.common import dropdown, missing_warehouse
@@ -112,7 +113,15 @@ def update(indicator: str | None, sector: str | None, municipality: str | None, 
     note = [f"Данные по состоянию на {catalog.as_of():%d.%m.%Y %H:%M}. Серая линия — тот же период год назад, "
             "красная пунктирная — цель."]
     if len(met):
-        note.append(f" Цель достигнута в {int(met['meets_target'].sum())} из {len(met)} периодов.")
+        note.append(f" Цель достигнута в {int(met['meets_target'].sum())} из {len(met)} периодов"
+                    + (" (периоды, по которым ответы ещё поступают, не считаются)." if spec.answer_based else "."))
+    flags = [f for f in figures.period_flags(series, spec) if f]
+    if flags:
+        # the periods whose values still move: the data date inside, or answers still arriving
+        note.append(f" Полые точки ({len(flags)}): {INCOMPLETE} — последний период, данные за него ещё поступают."
+                    if not spec.answer_based else
+                    f" Полые точки ({len(flags)}): {INCOMPLETE} или {UNSETTLED} — с конца периода прошло меньше "
+                    "30 дней, поздние ответы ещё не пришли; сравнивать их с завершёнными периодами рано.")
     export_note = figures.data_note(where.replace(" · ", ", ") + f", по {'неделям' if grain == 'week' else 'месяцам'}",
                                     catalog.as_of())
     trend = figures.mark_export(figures.kpi_trend(series, spec, title),

@@ -13,7 +13,7 @@ from charts import figures
 from metrics import catalog
 from metrics import indicators as ind
 from metrics.kpi import kpi_series
-from metrics.periods import month
+from metrics.periods import UNSETTLED, default_month, is_complete, is_settled, month
 from metrics.priority import municipality_problems
 from metrics.query import query
 from metrics.rating import STATUS_RANKED, rate_organisations
@@ -21,7 +21,7 @@ from metrics.scope import Scope
 from metrics.signals import detect_signals
 from metrics.source import WarehouseMissing
 from pages import inputs
-from pages.common import missing_warehouse, no_appeals
+from pages.common import missing_warehouse, no_appeals, period_badges
 from pages.problems import problems_table, signals_view
 
 dash.register_page(__name__, path_template="/municipality/<municipality_id>", name="Профиль муниципалитета",
@@ -30,7 +30,9 @@ log = logging.getLogger(__name__)
 TILES = ("volume", "rate_10k", "on_time_share", "overdue_open", "satisfaction_share", "resolve_days_median")
 
 
-def _tile(code: str, value: float, region: float) -> dbc.Col:
+def _tile(code: str, value: float, region: float, unsettled: bool = False) -> dbc.Col:
+    """One indicator beside the region's for the same period (equally unfinished, so the colour is
+    fair); an answer-based one of an unsettled period says «ответы ещё поступают»."""
     spec = ind.get(code)
     compare = ""
     # shares, medians and rates compare with the region; a count would only compare sizes
@@ -40,8 +42,9 @@ def _tile(code: str, value: float, region: float) -> dbc.Col:
                            ("text-success" if better else "text-danger"))
     elif code == "rate_10k" and pd.notna(region):
         compare = html.Div(f"в регионе {spec.format(region)}", className="small text-muted")
+    note = html.Div(UNSETTLED, className="small text-warning") if unsettled and spec.answer_based else ""
     return dbc.Col(dbc.Card(dbc.CardBody([html.Div(spec.label, className="small text-muted"),
-                                          html.H4(spec.format(value), className="mb-0"), compare])), md=2)
+                                          html.H4(spec.format(value), className="mb-0"), compare, note])), md=2)
 
 
 def layout(municipality_id: str | None = None, **query_args: str) -> html.Div:
@@ -55,10 +58,11 @@ def layout(municipality_id: str | None = None, **query_args: str) -> html.Div:
                          color="warning", id="municipality-unknown")
     if not months:
         return no_appeals("municipality-no-data")
+    opening = default_month(months, catalog.as_of()) or month(months[0])  # the last complete month
     try:
-        period = inputs.period(query_args.get("period") or month(months[0]).code)
+        period = inputs.period(query_args.get("period") or opening.code)
     except inputs.InvalidInput:
-        period = month(months[0])
+        period = opening
     try:
         return _profile(mid, catalog.names("municipality")[mid], period)
     except Exception:  # a page shows a message, never a traceback
@@ -70,7 +74,10 @@ def _profile(mid: int, name: str, period) -> html.Div:
     scope = Scope.municipalities({mid}, label=name)
     own = query(list(TILES), period=period, scope=scope).iloc[0]
     region = query(list(TILES), period=period).iloc[0]
-    tiles = dbc.Row([_tile(c, own[c], region[c]) for c in TILES], className="g-2 mb-3", id="municipality-tiles")
+    as_of = catalog.as_of()
+    unsettled = not is_settled(period, as_of)
+    tiles = dbc.Row([_tile(c, own[c], region[c], unsettled) for c in TILES], className="g-2 mb-3",
+                    id="municipality-tiles")
     trend = kpi_series("volume", municipality=mid, scope=scope)
     trend_fig = figures.mark_export(figures.kpi_trend(trend, ind.get("volume"), f"Обращения по месяцам — {name}"),
                                     figures.export_filename("обращения по месяцам", name),
@@ -84,14 +91,18 @@ def _profile(mid: int, name: str, period) -> html.Div:
     signals = detect_signals(scope=scope)
     return html.Div([
         html.H2(name, id="municipality-name"),
-        html.P([f"{period.label.capitalize()} · данные по состоянию на {catalog.as_of():%d.%m.%Y %H:%M} · ",
+        html.P([f"{period.label.capitalize()} · ", period_badges(period, as_of, id="municipality-period-warnings"),
+                f"данные по состоянию на {as_of:%d.%m.%Y %H:%M} · ",
                 dcc.Link("на карте", href=f"/?period={period.code}")], className="text-muted"),
         tiles,
         dcc.Graph(figure=trend_fig, config=figures.graph_config(f"обращения {name}"), id="municipality-trend"),
         dbc.Row([
-            dbc.Col([html.H4("Главные проблемы"), problems_table(problems, with_sector=True)], lg=7),
+            dbc.Col([html.H4("Главные проблемы"),
+                     problems_table(problems, with_sector=True, partial=not is_complete(period, as_of),
+                                    unsettled=unsettled)], lg=7),
             dbc.Col([html.H4("Отстающие организации"),
-                     html.P("Оценка 0–100 по ответам на обращения жителей этого муниципалитета.",
+                     html.P("Оценка 0–100 по ответам на обращения жителей этого муниципалитета."
+                            + (f" {UNSETTLED.capitalize()}: оценка предварительная." if unsettled else ""),
                             className="small text-muted"),
                      dbc.Table([html.Thead(html.Tr([html.Th("Организация"), html.Th("Вид"),
                                                     html.Th("Оценка", className="text-end"), html.Th("Слабое место")])),

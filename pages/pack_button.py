@@ -14,7 +14,7 @@ import dash_bootstrap_components as dbc
 from dash import ALL, Dash, Input, Output, dcc, html, no_update
 
 from metrics import catalog
-from metrics.periods import month
+from metrics.periods import default_month
 from pages.common import current_scope
 from report import content, pack
 
@@ -60,7 +60,7 @@ def build(fmt: str, request: dict) -> tuple[bytes, str]:
         months = catalog.months_with_data()
         if not months:
             raise content.PackError("в хранилище нет обращений")
-        period = month(months[0]).code
+        period = default_month(months, catalog.as_of()).code  # the last complete month
     return pack.make(fmt, period, request.get("sector"), request.get("municipality"), current_scope())
 
 

@@ -11,13 +11,20 @@ import pandas as pd
 from dash import Input, Output, callback, dcc, html
 
 from metrics import catalog
-from metrics.periods import PeriodError
+from metrics.periods import INCOMPLETE, UNSETTLED, PeriodError, is_complete, is_settled
 from metrics.priority import municipality_problems, priority_problems
 from metrics.query import QueryError
 from metrics.signals import detect_signals
 from metrics.source import WarehouseMissing
 from pages import inputs
-from pages.common import dropdown, missing_warehouse, no_appeals, period_options
+from pages.common import (
+    default_period,
+    dropdown,
+    missing_warehouse,
+    no_appeals,
+    period_options,
+    period_warning,
+)
 
 dash.register_page(__name__, path="/problems", name="Приоритетные проблемы",
                    title="ЦУР Heatmap — приоритетные проблемы", order=20)
@@ -30,11 +37,13 @@ def _number(n: float) -> str:
     return f"{int(n):,}".replace(",", "\u00a0")
 
 
-def _growth(g: float) -> html.Span:
+def _growth(g: float, partial: bool = False) -> html.Span:
+    """The change of volume with an arrow; coloured only for a complete period (a period still receiving
+    appeals shows a fall that is only the days still to come)."""
     if pd.isna(g):
         return html.Span("—", className="text-muted")
     arrow, colour = ("▲", "text-danger") if g > 0 else ("▼", "text-success") if g < 0 else ("", "text-muted")
-    return html.Span(f"{arrow} {abs(g) * 100:.0f} %".replace(".", ","), className=colour)
+    return html.Span(f"{arrow} {abs(g) * 100:.0f} %".replace(".", ","), className="text-muted" if partial else colour)
 
 
 def layout(**query_args: str) -> html.Div:
@@ -45,10 +54,12 @@ def layout(**query_args: str) -> html.Div:
         return html.Div([missing_warehouse("problems-missing"), _placeholders()])
     if not months:
         return html.Div([no_appeals("problems-missing"), _placeholders()])
-    options = period_options(months)
+    as_of = catalog.as_of()
+    options = period_options(months, as_of=as_of)
     periods = [o["value"] for o in options]
     muni_values = [ALL, *(str(i) for i in municipalities["municipality_id"])]
-    period = query_args.get("period") if query_args.get("period") in periods else periods[0]
+    period = query_args.get("period") if query_args.get("period") in periods else \
+        default_period(months, as_of) or periods[0]
     municipality = query_args.get("municipality") if query_args.get("municipality") in muni_values else ALL
     return html.Div([
         dcc.Location(id="problems-url", refresh=False),
@@ -77,10 +88,16 @@ def _placeholders() -> html.Div:
                      html.Div(id="problems-list"), html.Div(id="problems-signals")], style={"display": "none"})
 
 
-def problems_table(df: pd.DataFrame, with_sector: bool = False) -> dbc.Table:
+def problems_table(df: pd.DataFrame, with_sector: bool = False, partial: bool = False,
+                   unsettled: bool = False) -> dbc.Table:
+    """The ranked problems; ``partial``: the period is not complete, ``unsettled``: its answers (and so
+    the ratings of «Довольны ответом») are still coming (``metrics.periods``)."""
+    satisfied = ["Довольны ответом", *([html.Br(), html.Small(UNSETTLED, className="text-warning")] if unsettled else [])]
     head = [html.Th("№"), html.Th("Проблема"), *([html.Th("Блок")] if with_sector else []),
-            html.Th("Обращений", className="text-end"), html.Th("К прошлому периоду", className="text-end"),
-            html.Th("Довольны ответом", className="text-end")]
+            html.Th("Обращений", className="text-end"),
+            html.Th(["К прошлому периоду", *([html.Br(), html.Small(INCOMPLETE, className="text-warning")]
+                                           if partial else [])], className="text-end"),
+            html.Th(satisfied, className="text-end")]
     rows = []
     for r in df.itertuples():
         name = [r.category_name]
@@ -90,7 +107,7 @@ def problems_table(df: pd.DataFrame, with_sector: bool = False) -> dbc.Table:
         satisfaction = "—" if pd.isna(r.satisfaction_share) else f"{r.satisfaction_share * 100:.0f} %"
         rows.append(html.Tr([html.Td(int(r.rank)), html.Td(name), *([html.Td(r.sector_name)] if with_sector else []),
                              html.Td(_number(r.volume), className="text-end"),
-                             html.Td(_growth(r.growth), className="text-end"),
+                             html.Td(_growth(r.growth, partial), className="text-end"),
                              html.Td(satisfaction, className="text-end")]))
     return dbc.Table([html.Thead(html.Tr(head)), html.Tbody(rows)], size="sm", hover=True, className="mb-0")
 
@@ -141,21 +158,25 @@ def update(period_code: str | None, municipality: str | None):
         period = inputs.period(period_code)
         municipality_id = inputs.municipality(municipality)
         search = "?" + urlencode({"period": period_code, "municipality": municipality})
+        partial, unsettled = not is_complete(period, as_of), not is_settled(period, as_of)
+        warning = period_warning(period, as_of, answer_based=False)
         if municipality_id is None:
             df = priority_problems(period)
             cards = [
-                dbc.Col(dbc.Card([dbc.CardHeader(html.Strong(sector_name)), dbc.CardBody(problems_table(part))],
+                dbc.Col(dbc.Card([dbc.CardHeader(html.Strong(sector_name)),
+                                  dbc.CardBody(problems_table(part, partial=partial, unsettled=unsettled))],
                                  className="h-100"), lg=6, className="mb-3")
                 for (_, sector_name), part in df.groupby(["sector_id", "sector_name"], sort=True)
             ]
-            problems = html.Div([html.P(f"Самые острые проблемы каждого блока — {period.label}. Если в список "
+            problems = html.Div([html.P(f"Самые острые проблемы каждого блока — {period.label}{warning}. Если в список "
                                         "попадают «Прочие по направлению», вместо них показаны конкретные проблемы.",
                                         className="text-muted"), dbc.Row(cards, id="problems-sectors")])
             signals = detect_signals()
         else:
             df = municipality_problems(period, municipality_id, top=10)
-            problems = html.Div([html.P(f"Проблемы муниципалитета — {period.label}", className="text-muted"),
-                                 problems_table(df, with_sector=True)], id="problems-municipal")
+            problems = html.Div([html.P(f"Проблемы муниципалитета — {period.label}{warning}", className="text-muted"),
+                                 problems_table(df, with_sector=True, partial=partial, unsettled=unsettled)],
+                                id="problems-municipal")
             signals = detect_signals()
             signals = signals[signals["municipality_id"] == municipality_id]
     except (ValueError, PeriodError, QueryError) as exc:

@@ -16,12 +16,21 @@ import plotly.graph_objects as go
 from dash import Input, Output, callback, dcc, html
 
 from charts import figures
-from metrics import catalog
-from metrics.periods import PeriodError, parse_period
+from metrics import catalog, words
+from metrics import indicators as ind
+from metrics.periods import PeriodError, is_complete, parse_period, status_notes
 from metrics.rating import (
+    ALONE_PEER_GROUP,
+    CHANGE_WITHIN,
+    COMPONENT_INDICATORS,
     COMPONENT_LABELS,
+    INDICATOR_CODES,
     STATUS_RANKED,
+    RatingConfig,
+    change_text,
+    interval_text,
     load_config,
+    place_text,
     rate_municipalities,
     rate_organisations,
 )
@@ -43,20 +52,78 @@ GRID_LOCALE = {  # AG Grid's own texts, in Russian
     "greaterThan": "Больше", "andCondition": "И", "orCondition": "ИЛИ", "blank": "Пусто", "notBlank": "Не пусто",
     "pageSizeSelectorLabel": "Строк на странице:",
 }
-METHOD = [
-    "Оценка складывается из четырёх составляющих, каждая от 0 до 100 внутри группы сравнения "
-    "(организации одного вида; муниципалитеты — между собой):",
-    html.Ul([
-        html.Li("количество — доля обращений, получивших ответ, среди тех, у которых ответ уже есть или срок прошёл;"),
-        html.Li("скорость — доля ответов в срок и медиана времени первой реакции (чем быстрее, тем лучше);"),
-        html.Li("качество — доля оценок граждан 4 и 5 и доля ответов, не возвращённых на доработку;"),
-        html.Li("полнота — доля ответов по существу и доля обращений, не ставших повторными."),
-    ]),
-    "Лучший в группе по показателю получает 100, худший — 0, остальные — пропорционально. Итог — среднее "
-    "составляющих с весами из настроек. Организации с малым числом обращений за период показаны как "
-    "«недостаточно данных» и не ранжируются. Если организация — единственная своего вида, она сравнивается "
-    "со всеми организациями. «Слабое место» — составляющая с самой низкой оценкой.",
-]
+# the grid shows Russian-formatted text, sorts and filters by the number: the text rides along in
+# "<field>_text" and a value formatter shows it
+SHOW_TEXT = {"function": "params.data[params.colDef.field + '_text']"}
+# what each component measures, in words a head of a municipality uses
+COMPONENT_TEXT = {
+    "quantity": "доля обращений, получивших ответ, среди тех, у которых ответ уже есть или срок прошёл "
+                "(в методике — «количество»)",
+    "speed": "доля ответов в срок и медиана времени первой реакции",
+    "quality": "доля оценок граждан 4 и 5 и доля ответов, возвращённых на доработку",
+    "completeness": "доля ответов по существу и доля повторных обращений",
+}
+
+
+def _value(code: str, value: float) -> str:
+    return ind.get(code).format(value)
+
+
+def method_text(config: RatingConfig) -> list:
+    """How the rating is computed, with the published scales and weights of ``config``: enough to
+    recompute one row by hand."""
+    scale_rows = []
+    for component, codes in COMPONENT_INDICATORS.items():
+        for code in codes:
+            scale = config.scales[code]
+            worse, better = ("и ниже", "и выше") if scale.full > scale.zero else ("и больше", "и меньше")
+            if ind.get(code).kind == "ratio" and scale.full in (0.0, 1.0):
+                better = ""  # nothing beyond 0 % or 100 %
+            scale_rows.append(html.Tr([
+                html.Td(COMPONENT_LABELS[component]), html.Td(ind.get(code).label),
+                html.Td(f"{_value(code, scale.zero)} {worse}", className="text-end"),
+                html.Td(f"{_value(code, scale.full)} {better}".strip(), className="text-end"),
+            ]))
+    example = config.scales["on_time_share"]
+    x = round(example.zero + (example.full - example.zero) * 2 / 3, 2)  # a whole percentage
+    total = sum(config.weights.values())
+    weights = ", ".join(f"{COMPONENT_LABELS[c]} — {words.number(w / total * 100, 1)}\u00a0%"
+                        for c, w in config.weights.items())
+
+    def pct(share: float) -> str:
+        return words.number(share * 100, 0)
+
+    return [
+        html.P("Оценка от 0 до 100 складывается из четырёх составляющих:"),
+        html.Ul([html.Li(f"{COMPONENT_LABELS[c]} — {text}{';' if i < len(COMPONENT_TEXT) - 1 else '.'}")
+                 for i, (c, text) in enumerate(COMPONENT_TEXT.items())]),
+        html.P("Каждый показатель переводится в баллы по постоянной шкале, одинаковой для всех и не зависящей от "
+               "результатов других: значение в левом столбце и хуже — 0 баллов, в правом и лучше — 100, между ними — "
+               "пропорционально: баллы = 100 × (значение − значение за 0) / (значение за 100 − значение за 0). "
+               f"Например, {pct(x)} % ответов в срок при шкале {pct(example.zero)}–{pct(example.full)} % дают "
+               f"100 × ({pct(x)} − {pct(example.zero)}) / ({pct(example.full)} − {pct(example.zero)}) = "
+               f"{words.number(example.score(x), 1)} балла."),
+        dbc.Table([html.Thead(html.Tr([html.Th("Составляющая"), html.Th("Показатель"),
+                                       html.Th("0 баллов", className="text-end"),
+                                       html.Th("100 баллов", className="text-end")])),
+                   html.Tbody(scale_rows)], size="sm", bordered=False, id="rating-scales", className="w-auto"),
+        html.P(f"Составляющая — среднее баллов её показателей; итоговая оценка — среднее составляющих с весами "
+               f"({weights}). Если данных для составляющей нет (например, граждане ничего не оценили или в "
+               f"выгрузке нет отметок о доработке), она помечена «нет данных» и не считается нулём или сотней: "
+               f"её вес делится между остальными пропорционально их весам."),
+        html.P("Рядом с оценкой — 90-процентный интервал: где оказалась бы оценка при другом случайном наборе "
+               "обращений того же уровня работы. Чем меньше обращений, тем он шире. (Расчёт — статистическое "
+               "моделирование: каждая доля меняется в пределах своей случайной ошибки при своём числе обращений.)"),
+        html.P("Место показано диапазоном, когда интервалы соседей пересекаются: лучшее возможное место = 1 + "
+               "число участников, у которых нижняя граница интервала выше верхней границы этого; худшее возможное "
+               "= число участников (включая его самого), у которых верхняя граница не ниже его нижней границы. "
+               "Изменение места ▲▼ показано, только если диапазоны мест в этом и в прошлом периоде не "
+               f"пересекаются; иначе — «{CHANGE_WITHIN}»."),
+        html.P(f"Организации сравниваются с организациями того же вида; если организация — единственная своего "
+               f"вида, она сравнивается со всеми организациями. Муниципалитеты сравниваются между собой. Меньше "
+               f"{words.count(config.min_volume, words.APPEALS)} за период — «недостаточно данных», без места. "
+               "«Слабое место» — составляющая с самой низкой оценкой."),
+    ]
 
 
 def layout(**query_args: str) -> html.Div:
@@ -69,8 +136,8 @@ def layout(**query_args: str) -> html.Div:
         return html.Div([no_appeals("rating-missing"), _placeholders()])
     periods = [o["value"] for o in period_options]
     # the latest whole quarter by default: a quarter still running has few answers yet
-    as_of = catalog.as_of().date()
-    whole = [p for p in periods if "Q" in p and parse_period(p).end <= as_of + pd.Timedelta(days=1)]
+    as_of = catalog.as_of()
+    whole = [p for p in periods if "Q" in p and is_complete(parse_period(p), as_of)]
     default_period = whole[0] if whole else periods[0]
     period = query_args.get("period") if query_args.get("period") in periods else default_period
     who = query_args.get("who") if query_args.get("who") in WHO else "organisations"
@@ -99,7 +166,8 @@ def layout(**query_args: str) -> html.Div:
             columnSize="responsiveSizeToFit", style={"height": "560px"}, className="mb-3",
         ),
         dcc.Loading(dcc.Graph(id="rating-chart", config=figures.graph_config("рейтинг"))),
-        dbc.Card(dbc.CardBody([html.H5("Как считается рейтинг"), html.Div(METHOD)]), className="mt-3"),
+        dbc.Card(dbc.CardBody([html.H5("Как считается рейтинг"), html.Div(method_text(load_config()),
+                                                                          id="rating-method")]), className="mt-3"),
     ])
 
 
@@ -115,44 +183,55 @@ def _placeholders() -> html.Div:
 
 def _columns(who: str) -> list[dict]:
     body = ([{"field": "name", "headerName": "Организация", "minWidth": 260, "pinned": "left"},
-             {"field": "kind", "headerName": "Вид"}, {"field": "municipality", "headerName": "Муниципалитет"}]
+             {"field": "group", "headerName": "Группа сравнения", "minWidth": 170, "tooltipField": "group"},
+             {"field": "municipality", "headerName": "Муниципалитет", "minWidth": 140}]
             if who == "organisations" else
             [{"field": "name", "headerName": "Муниципалитет", "minWidth": 200, "pinned": "left"}])
-    number = {"type": "numericColumn", "filter": "agNumberColumnFilter"}
+    number = {"type": "numericColumn", "filter": "agNumberColumnFilter", "valueFormatter": SHOW_TEXT}
     return [
-        {"field": "rank", "headerName": "Место", "minWidth": 90, "maxWidth": 110, **number},
-        {"field": "change", "headerName": "▲▼", "minWidth": 80, "maxWidth": 100, "sortable": False},
+        {"field": "place", "headerName": "Место в группе", "minWidth": 135, **number,
+         "headerTooltip": "Диапазон мест, если интервалы оценок соседей пересекаются"},
+        {"field": "change", "headerName": "▲▼", "minWidth": 180, "sortable": False, "tooltipField": "change"},
         *body,
-        {"field": "volume", "headerName": "Обращений", **number},
-        {"field": "composite", "headerName": "Итог", **number},
-        *({"field": code, "headerName": label, **number} for code, label in COMPONENT_LABELS.items()),
-        {"field": "weak", "headerName": "Слабое место"},
-        {"field": "status", "headerName": "Статус"},
+        {"field": "volume", "headerName": "Обращений", "minWidth": 110, **number},
+        {"field": "composite", "headerName": "Итог", "minWidth": 90, **number},
+        {"field": "interval", "headerName": "90 % интервал", "minWidth": 120, "sortable": False},
+        *({"field": code, "headerName": label.capitalize(), "minWidth": 110, **number}
+          for code, label in COMPONENT_LABELS.items()),
+        {"field": "no_data", "headerName": "Нет данных", "minWidth": 130},
+        {"field": "weak", "headerName": "Слабое место", "minWidth": 130},
+        {"field": "status", "headerName": "Статус", "minWidth": 130},
+        *({"field": code, "headerName": ind.get(code).label, "minWidth": 150, **number} for code in INDICATOR_CODES),
     ]
 
 
 def grid_rows(df: pd.DataFrame, who: str) -> list[dict]:
-    """Rows for the grid: rounded scores, ▲▼ for the change of place, names as plain text."""
-    def change(v: object) -> str:
-        if pd.isna(v) or v == 0:
-            return "—" if pd.isna(v) else "="
-        return f"▲ {int(v)}" if v > 0 else f"▼ {int(-v)}"
+    """Rows for the grid: numbers for sorting with their Russian text, names as plain text."""
+    def score(v: object) -> tuple[float | None, str]:
+        return (None, "") if pd.isna(v) else (round(float(v), 1), words.number(float(v), 1))
 
     rows = []
     for r in df.to_dict("records"):
         row = {
-            "rank": None if pd.isna(r["rank"]) else int(r["rank"]),
-            "change": change(r["rank_change"]),
+            "place": None if pd.isna(r["peer_rank"]) else int(r["peer_rank"]),
+            "place_text": place_text(r["peer_rank_best"], r["peer_rank_worst"], r["peer_count"]),
+            "change": change_text(r["peer_rank_change"], r["peer_rank_change_certain"]),
             "name": r["organisation_name"] if who == "organisations" else r["municipality_name"],
-            "volume": int(r["volume"]),
-            "composite": None if pd.isna(r["composite"]) else round(float(r["composite"]), 1),
+            "volume": int(r["volume"]), "volume_text": words.number(int(r["volume"])),
+            "interval": interval_text(r["composite_low"], r["composite_high"]),
+            "no_data": r["no_data"] or "",
             "weak": r["weak_component"] if isinstance(r["weak_component"], str) else "",
             "status": r["status"],
         }
+        row["composite"], row["composite_text"] = score(r["composite"])
         for code in COMPONENT_LABELS:
-            row[code] = None if pd.isna(r[code]) else round(float(r[code]), 1)
+            row[code], row[f"{code}_text"] = score(r[code])
+        for code in INDICATOR_CODES:
+            value = r[code]
+            row[code] = None if pd.isna(value) else float(value)
+            row[f"{code}_text"] = "" if pd.isna(value) else ind.get(code).format(value)
         if who == "organisations":
-            row["kind"] = r["organisation_kind"] or ""
+            row["group"] = r["peer_group"] or ""
             row["municipality"] = r["municipality_name"] if isinstance(r["municipality_name"], str) else "регион"
         rows.append(row)
     return rows
@@ -196,9 +275,18 @@ def update(period_code: str | None, who: str | None, sector: str | None):
     sector_text = "" if not filters else " · " + catalog.names("sector")[sector]
     title = f"Лучшие и отстающие — {WHO[who].lower()}, {period.label}{sector_text}"
     ranked = int((df["status"] == STATUS_RANKED).sum())
-    note = (f"Данные по состоянию на {catalog.as_of():%d.%m.%Y %H:%M}. В рейтинге {ranked} из {len(df)}; "
-            f"меньше {min_volume} обращений за период — «недостаточно данных». "
-            f"Изменение места — против предыдущего периода ({period.previous().label}).")
+    alone = sorted({str(k) for k in df.loc[df["peer_group"] == ALONE_PEER_GROUP, "organisation_kind"]}
+                   if who == "organisations" else set())
+    alone_text = "".join(f" Вид «{kind}» представлен одной организацией в рейтинге — она сравнивается со всеми "
+                         "организациями." for kind in alone)
+    standing = "".join(f" {n.capitalize()}." for n in status_notes(period, df.attrs["data_date"]))
+    aged = "" if df.attrs["settled"] else (
+        f" Прошлый период взят в том же возрасте — по состоянию на {df.attrs['previous_as_of']:%d.%m.%Y %H:%M}, "
+        "чтобы изменение места не объяснялось ответами, которых ещё нет.")
+    note = (f"Данные по состоянию на {catalog.as_of():%d.%m.%Y %H:%M}.{standing} В рейтинге {words.number(ranked)} из "
+            f"{words.number(len(df))}; меньше {words.count(min_volume, words.APPEALS)} за период — «недостаточно "
+            f"данных». Изменение места — против предыдущего периода ({period.previous().label}), только там, где "
+            f"оно больше погрешности.{aged}{alone_text}")
     chart = figures.mark_export(
         top_bottom_figure(df, who, title),
         figures.export_filename("рейтинг", WHO[who].lower(), sector_text.removeprefix(" · "), period.code),

@@ -1,8 +1,10 @@
 """Экран ситуационного центра (``/wall``): a large screen seen from across a room, left running for days.
 
 Five panels rotate in the browser (``assets/wall.js``: no server round trip per turn): the heat map
-of the last 7 days, the KPI tiles against their targets, the current signals, the priority problems
-and the five weakest organisations. ``?rotate=20`` sets the seconds per panel, ``?refresh=30`` how
+of the last 7 whole days, the KPI tiles of the last complete month against their targets, the current
+signals, the priority problems and the five weakest organisations of the last complete month
+(``metrics.periods``: one rule for "complete" everywhere; answer-based numbers of a month not yet
+settled say «ответы ещё поступают» and are compared at the same age, ``metrics.compare``). ``?rotate=20`` sets the seconds per panel, ``?refresh=30`` how
 often the server is asked whether the data changed. The poll is cheap (file identity and data
 date); panels are rebuilt only when that version changes, so a screen left for days does not build
 a new figure every tick. Space or P pauses the rotation.
@@ -24,10 +26,11 @@ import pandas as pd
 from dash import ClientsideFunction, Input, Output, State, callback, clientside_callback, dcc, html
 
 from charts import figures
-from metrics import catalog
+from metrics import catalog, words
 from metrics import indicators as ind
+from metrics.compare import compare, direction
 from metrics.kpi import current_target
-from metrics.periods import Period, month, parse_period
+from metrics.periods import UNSETTLED, last_complete_days, last_complete_month, status_notes
 from metrics.priority import priority_problems
 from metrics.query import query
 from metrics.rating import STATUS_RANKED, rate_organisations
@@ -40,7 +43,7 @@ dash.register_page(__name__, path="/wall", name="Экран ЦУР", title="ЦУ
 log = logging.getLogger(__name__)
 
 PANELS: tuple[tuple[str, str], ...] = (
-    ("map", "Обращения за 7 дней"),
+    ("map", "Обращения за 7 полных дней"),
     ("kpi", "Ключевые показатели"),
     ("signals", "Сигналы: рост сверх обычного"),
     ("priority", "Приоритетные проблемы"),
@@ -58,8 +61,6 @@ SIGNAL_ROWS = 7
 REGION_WIDE = 3  # a category signalling in this many municipalities at once is a regional rise
 PROBLEMS_PER_SECTOR = 3
 WEAKEST = 5
-# An export finished late on the month's last day still makes a whole month.
-MONTH_END_SLACK = dt.timedelta(hours=1)
 
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -240,8 +241,10 @@ def message(title: str, text: str) -> html.Div:
                     className="wall-note")
 
 
-def _heading(text: str, period: str) -> html.Div:
-    return html.Div([html.Span(text), html.Span(period, className="wall-period")], className="wall-heading")
+def _heading(text: str, period: str, notes: list[str] | None = None) -> html.Div:
+    """A panel's title, its period and the period's warnings («неполный период», «ответы ещё поступают»)."""
+    period_text = " · ".join([period, *(notes or [])]) if period else ""
+    return html.Div([html.Span(text), html.Span(period_text, className="wall-period")], className="wall-heading")
 
 
 def _number(value: float) -> str:
@@ -249,9 +252,12 @@ def _number(value: float) -> str:
 
 
 def map_panel(scope: Scope, as_of: dt.datetime) -> tuple[dict, html.Div]:
-    """The choropleth of the last 7 days and, beside it, the total and the top municipalities."""
+    """The choropleth of the last 7 whole days and, beside it, the total and the top municipalities.
+
+    Whole days: the data date's own day is only partly in the data and would make the growth against
+    the 7 days before look lower than it is."""
     spec = ind.get(MAP_INDICATOR)
-    period = parse_period("last7", as_of.date())
+    period = last_complete_days(7, as_of)
     by_muni = query([MAP_INDICATOR, "volume"], by=["municipality"], period=period, scope=scope, as_of=as_of)
     total = query(["volume", "growth"], period=period, scope=scope, as_of=as_of)
     geojson = catalog.region_geojson()
@@ -283,7 +289,8 @@ def map_panel(scope: Scope, as_of: dt.datetime) -> tuple[dict, html.Div]:
 
 
 def _direction_class(spec: ind.Indicator, change: float | None) -> str:
-    """«is-good» / «is-bad» for a change in the indicator's good or bad direction."""
+    """«is-good» / «is-bad» for a change of a receipt count (growth) in its good or bad direction;
+    answer-based changes are judged by ``metrics.compare`` (``_better_class``)."""
     if change is None or pd.isna(change) or change == 0 or spec.higher_is_better is None:
         return ""
     return "is-good" if (change > 0) == spec.higher_is_better else "is-bad"
@@ -303,10 +310,12 @@ def _target_text(spec: ind.Indicator, target: float | None) -> str:
 
 
 def kpi_panel(scope: Scope, as_of: dt.datetime) -> html.Div:
-    """Four tiles: the last 30 days against the target in force, and the 30 days before."""
-    period = parse_period("last30", as_of.date())
+    """Four tiles: the last complete month against the target in force, and the month before — for
+    answer-based tiles at the same age while the month is not settled (``metrics.compare``)."""
+    period = last_complete_month(as_of)
     codes = [*KPI_TILES, "backlog_open"]
-    values = query(codes, period=period, scope=scope, compare=True, as_of=as_of).iloc[0]
+    values = compare(codes, period=period, scope=scope, as_of=as_of).iloc[0]
+    previous = period.previous()
     tiles = []
     for code in KPI_TILES:
         spec = ind.get(code)
@@ -325,26 +334,37 @@ def kpi_panel(scope: Scope, as_of: dt.datetime) -> html.Div:
             status = _status_class(spec, channel_value, channel_target)
             lines = [html.Div(f"{label}: {spec.format(channel_value)} · {_target_text(spec, channel_target)}",
                               className="wall-tile-target")]
-        if spec.kind == "open":  # a count on the data date: the 30 days before say nothing about it
+        if spec.kind == "open":  # a count at the snapshot point: the month before says nothing about it
             backlog = ind.get("backlog_open")
             lines.append(html.Div(f"{backlog.label}: {backlog.format(values.get('backlog_open'))}",
                                   className="wall-tile-compare"))
         else:
             prev = values.get(f"{code}_prev")
             prev_low = bool(values.get(f"{code}_low_prev", True))
-            change = None if value is None or prev_low or pd.isna(prev) else value - float(prev)
-            arrow = "" if not change else ("▲ " if change > 0 else "▼ ")
-            # the arrow is the move from then to now, coloured by the indicator's good direction
+            change = values.get(f"{code}_change")
+            arrow = "" if change is None or pd.isna(change) or change == 0 else ("▲ " if change > 0 else "▼ ")
+            unsettled = bool(values.get(f"{code}_unsettled", False))
+            when = f"в {words.month_prepositional(previous.start)}" + (" на тот же срок" if unsettled else "")
+            # the arrow is the move from then to now, coloured by the indicator's good direction; an
+            # unsettled month is held to the month before at the same age, never to its settled value
             lines.append(html.Div([
-                html.Span(arrow, className=_direction_class(spec, change)),
-                f"было {'—' if prev_low else spec.format(prev)} в предыдущие 30 дней",
+                html.Span(arrow, className=_better_class(values.get(f"{code}_better"))),
+                f"было {'—' if prev_low else spec.format(prev)} {when}",
             ], className="wall-tile-compare"))
+            if unsettled:
+                lines.append(html.Div(UNSETTLED, className="wall-tile-note"))
         tiles.append(html.Div([
             html.Div(spec.label, className="wall-tile-label"),
             html.Div("мало данных" if low else spec.format(value), className="wall-tile-value"),
             *lines,
         ], className=f"wall-tile {status}", **{"data-indicator": code}))
-    return html.Div([_heading("Последние 30 дней", period.label), html.Div(tiles, className="wall-tiles")])
+    return html.Div([_heading("Ключевые показатели", period.label, status_notes(period, as_of, answer_based=False)),
+                     html.Div(tiles, className="wall-tiles")])
+
+
+def _better_class(better: object) -> str:
+    """«is-good» / «is-bad» from ``metrics.compare``'s judgement of a change; nothing without one."""
+    return {"better": "is-good", "worse": "is-bad"}.get(direction(better), "")
 
 
 def signals_panel(scope: Scope, as_of: dt.datetime) -> html.Div:
@@ -386,13 +406,13 @@ def signals_panel(scope: Scope, as_of: dt.datetime) -> html.Div:
 
 
 def priority_panel(scope: Scope, as_of: dt.datetime) -> html.Div:
-    """The top problems of each sector over the last 30 days, one card per sector."""
-    period = parse_period("last30", as_of.date())
+    """The top problems of each sector in the last complete month, one card per sector."""
+    period = last_complete_month(as_of)
     df = priority_problems(period, scope=scope, per_sector=PROBLEMS_PER_SECTOR)
     volume, growth = ind.get("volume"), ind.get("growth")
     if df.empty:
         return html.Div([_heading("Приоритетные проблемы", period.label),
-                         html.Div("За последние 30 дней обращений нет.", className="wall-calm")])
+                         html.Div("За месяц обращений нет.", className="wall-calm")])
     cards = []
     for (_, sector_name), part in df.groupby(["sector_id", "sector_name"], sort=True):
         part = part[part["rank"] <= PROBLEMS_PER_SECTOR].sort_values("rank")
@@ -406,25 +426,19 @@ def priority_panel(scope: Scope, as_of: dt.datetime) -> html.Div:
                           className=f"wall-growth {_direction_class(growth, r.growth)}"),
             ]) for r in part.itertuples()], className="wall-card-list"),
         ], className="wall-card"))
-    return html.Div([_heading("Обращений за 30 дней и рост к прошлым 30 дням", period.label),
+    return html.Div([_heading("Обращений за месяц и рост к прошлому месяцу", period.label,
+                              status_notes(period, as_of, answer_based=False)),
                      html.Div(cards, className="wall-cards")])
 
 
-def last_whole_month(as_of: dt.datetime) -> Period:
-    """The latest calendar month the data cover completely."""
-    current = month(as_of.date())
-    if as_of >= dt.datetime.combine(current.end, dt.time()) - MONTH_END_SLACK:
-        return current
-    return current.previous()
-
-
 def weakest_panel(scope: Scope, as_of: dt.datetime) -> html.Div:
-    """The organisations at the bottom of the rating of the latest whole month."""
-    period = last_whole_month(as_of)
+    """The organisations at the bottom of the rating of the last complete month (answer-based: it says
+    «ответы ещё поступают» until the month is settled)."""
+    period = last_complete_month(as_of)
     rating = rate_organisations(period, scope=scope)
     ranked = rating[rating["status"] == STATUS_RANKED]
     if ranked.empty:
-        return html.Div([_heading("Рейтинг организаций", period.label),
+        return html.Div([_heading("Рейтинг организаций", period.label, status_notes(period, as_of)),
                          html.Div("Недостаточно данных для рейтинга за этот месяц.", className="wall-calm")])
     weakest = ranked.sort_values("rank", ascending=False).head(WEAKEST)
     volume = ind.get("volume")
@@ -442,7 +456,8 @@ def weakest_panel(scope: Scope, as_of: dt.datetime) -> html.Div:
             html.Div([html.Div("слабое место", className="wall-org-meta"), html.Div(weak, className="wall-weak")],
                      className="wall-weak-box"),
         ], className="wall-org-row"))
-    return html.Div([_heading(f"Итоговая оценка (0–100) среди {len(ranked)} организаций в рейтинге", period.label),
+    return html.Div([_heading(f"Итоговая оценка (0–100) среди {len(ranked)} организаций в рейтинге", period.label,
+                              status_notes(period, as_of)),
                      html.Div(rows, className="wall-orgs", id="wall-weakest-list")])
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import re
 import sys
 import time
 from dataclasses import dataclass, field
@@ -20,11 +21,22 @@ from typing import BinaryIO
 import duckdb
 import pandas as pd
 
-from metrics import words
-from metrics.periods import Period, PeriodError, month, parse_period
+from metrics import indicators, words
+from metrics.periods import (
+    INCOMPLETE,
+    UNSETTLED,
+    Period,
+    PeriodError,
+    default_month,
+    is_complete,
+    is_settled,
+    last_complete_month,
+    month,
+    parse_period,
+)
 from metrics.priority import priority_problems
 from metrics.query import data_as_of, query_on
-from metrics.rating import STATUS_RANKED, rate_organisations
+from metrics.rating import STATUS_RANKED, place_text, rate_organisations
 from metrics.roadmap import roadmap_effects
 from metrics.scope import REGION, Scope
 from metrics.signals import detect_signals
@@ -35,6 +47,9 @@ TOP_MUNICIPALITIES = 2
 SIGNALS_SHOWN = 5
 WEAKEST_SHOWN = 3
 REGION_WIDE = 3  # a category signalling in this many municipalities at once is a regional rise
+# growth below this many appeals in the previous period is «мало данных» (the declared indicator's rule)
+GROWTH_MIN_PREVIOUS = indicators.get("growth").min_volume
+SMALL_BASE = "мало данных для сравнения"
 
 
 class BriefError(ValueError):
@@ -56,15 +71,17 @@ class Brief:
     sections: list[Section]
 
     def to_markdown(self) -> str:
-        lines = [f"# {self.title}", "", f"_{self.subtitle}_", ""]
+        """Markdown whose every text is plain: names come from imported files and a curator's form, so a
+        name like «[нажмите](http://…)» must print as it is, never become a link or emphasis."""
+        lines = [f"# {plain_markdown(self.title)}", "", f"_{plain_markdown(self.subtitle)}_", ""]
         for s in self.sections:
-            lines += [f"## {s.title}", ""]
+            lines += [f"## {plain_markdown(s.title)}", ""]
             for p in s.paragraphs:
-                lines += [p, ""]
+                lines += [plain_markdown(p), ""]
             if s.bullets:
-                lines += [f"- {b}" for b in s.bullets] + [""]
+                lines += [f"- {plain_markdown(b)}" for b in s.bullets] + [""]
             for p in s.notes:
-                lines += [p, ""]
+                lines += [plain_markdown(p), ""]
         return "\n".join(lines)
 
     def to_docx(self, path: str | Path | BinaryIO) -> None:
@@ -87,18 +104,34 @@ class Brief:
         doc.save(str(path) if isinstance(path, str | Path) else path)
 
 
+# Characters that open a Markdown construct anywhere in a line (links, images, emphasis, code, raw HTML,
+# entities, tables, strikethrough, e-mail autolinks); in CommonMark a backslash makes any of them literal.
+_MARKDOWN_ANYWHERE = re.compile(r"([\\`*_\[\]<>&|~!#@])")
+
+
+def plain_markdown(text: str) -> str:
+    """``text`` as literal Markdown: whatever a name holds prints as it is. Escapes every character that
+    can open a construct, the ``:`` of ``scheme://`` and the ``.`` of ``www.`` (GFM autolinks), and a
+    list marker at the start; folds line breaks and runs of spaces (no new block, no indented code).
+    Other punctuation stays as it is, so the Markdown file remains readable."""
+    text = re.sub(r"[ \t\r\n\f\v]+", " ", text).strip()
+    text = _MARKDOWN_ANYWHERE.sub(r"\\\1", text)
+    text = re.sub(r":(?=/)", r"\\:", text)
+    text = re.sub(r"(?i)\b(www)\.", r"\1\\.", text)
+    text = re.sub(r"^(\d+)([.)])", r"\1\\\2", text)  # «1.» would open an ordered list
+    return re.sub(r"^([-+=])", r"\\\1", text)
+
+
 # --- building -----------------------------------------------------------------------------------
 
 
 def resolve_period(text: str | None, con: duckdb.DuckDBPyConnection) -> Period:
-    """A month with data; None = the last complete month of the data (the current one if it is the only one)."""
+    """A month with data; None = the last complete month of the data (``metrics.periods.default_month``:
+    the current one only when it is the only month with data)."""
     as_of = data_as_of(con)
     if not text:
-        last = month(as_of.date())
-        complete = as_of >= dt.datetime.combine(last.end, dt.time()) - dt.timedelta(hours=12)
-        bounds = con.execute("SELECT min(month) FROM appeal_monthly").fetchall()[0][0]
-        previous = last.previous()
-        return last if complete or bounds is None or previous.start < bounds else previous
+        months = [r[0] for r in con.execute("SELECT DISTINCT month FROM appeal_monthly").fetchall()]
+        return default_month(months, as_of) or last_complete_month(as_of)
     try:
         period = parse_period(text, as_of.date())
     except PeriodError as exc:
@@ -135,15 +168,29 @@ def build_brief(period: Period | str | None = None, scope: Scope = REGION,
     where = "" if scope.municipality_ids is None and scope.sector_ids is None else f" ({scope.label})"
     return Brief(
         title=f"Обращения граждан: {period.label}{where}",
-        subtitle=(f"Доклад сформирован автоматически по данным на {min(as_of, dt.datetime.combine(period.end, dt.time())):%d.%m.%Y %H:%M}. "
-                  "Числа — из тех же показателей, что на страницах панели."),
+        subtitle=(f"Доклад сформирован автоматически по данным на {as_of:%d.%m.%Y %H:%M}. "
+                  "Числа — из тех же показателей, что на страницах панели." + _period_standing(period, as_of)),
         sections=sections,
     )
+
+
+def _period_standing(period: Period, as_of: dt.datetime) -> str:
+    """What the reader must know about an unfinished month (``metrics.periods``): « Неполный период…»,
+    « Ответы ещё поступают…», or nothing for a settled one."""
+    text = ""
+    if not is_complete(period, as_of):
+        text += f" {INCOMPLETE.capitalize()}: месяц ещё не закончился, обращения за него продолжают поступать."
+    if not is_settled(period, as_of):
+        text += (f" {UNSETTLED.capitalize()}: с конца месяца прошло меньше 30 дней, поэтому оценки организаций "
+                 "и доля ответов предварительные.")
+    return text
 
 
 def _change_phrase(now: float, before: float, before_label: str) -> str:
     if before <= 0:
         return f"в {before_label} обращений не было"
+    if before < GROWTH_MIN_PREVIOUS:
+        return f"в {before_label} — {words.number(before)}, {SMALL_BASE}"
     change = (now - before) / before
     if abs(change) < 0.0005:
         return f"столько же, сколько в {before_label}"
@@ -163,7 +210,10 @@ def _volume(con: duckdb.DuckDBPyConnection, period: Period, scope: Scope) -> Sec
     by_sector = query_on(con, ["volume", "growth"], ["sector"], period, scope=scope)
     by_sector = by_sector[by_sector["volume"] > 0].sort_values("volume", ascending=False)
     for r in by_sector.itertuples():
-        growth = "" if pd.isna(r.growth) else f" ({words.percent(r.growth, signed=True)} к прошлому месяцу)"
+        if r.growth_low:
+            growth = f" (к прошлому месяцу — {SMALL_BASE})"
+        else:
+            growth = "" if pd.isna(r.growth) else f" ({words.percent(r.growth, signed=True)} к прошлому месяцу)"
         section.bullets.append(f"{r.sector_name} — {words.count(int(r.volume), words.APPEALS)}{growth}")
     return section
 
@@ -183,7 +233,9 @@ def _problems(con: duckdb.DuckDBPyConnection, period: Period, scope: Scope) -> S
         items = []
         for r in part.sort_values("rank").head(3).itertuples():
             text = f"{r.category_name} — {words.count(int(r.volume), words.APPEALS)}"
-            if not pd.isna(r.growth) and r.volume_prev > 0:
+            if r.volume_prev < GROWTH_MIN_PREVIOUS:
+                text += f" ({SMALL_BASE})"
+            elif not pd.isna(r.growth):
                 text += f" ({words.percent(r.growth, 0, signed=True)})"
             where = top_places.get(r.category_id)
             if where is not None and not r.is_topic and len(where):
@@ -228,7 +280,8 @@ def _weakest(con: duckdb.DuckDBPyConnection, period: Period, scope: Scope) -> Se
         return section
     worst = ranked.sort_values(["composite", "volume"], ascending=[True, False]).head(WEAKEST_SHOWN)
     section.paragraphs.append(
-        f"Итоговая оценка — от 0 до 100 внутри группы организаций того же вида; в рейтинге {len(ranked)}.")
+        f"Итоговая оценка — от 0 до 100 по постоянным опубликованным шкалам, место — среди организаций "
+        f"того же вида, диапазоном там, где 90 % интервалы оценок пересекаются; в рейтинге {len(ranked)}.")
     for r in worst.itertuples():
         if isinstance(r.weak_component, str) and r.weak_component:
             weak = f"; тянет вниз {r.weak_component} ({words.number(getattr(r, r.weak_component_code), 0)} из 100)"
@@ -236,7 +289,7 @@ def _weakest(con: duckdb.DuckDBPyConnection, period: Period, scope: Scope) -> Se
             weak = "; отстаёт по всем составляющим одинаково"
         section.bullets.append(
             f"{r.organisation_name} ({r.organisation_kind}): оценка {words.number(r.composite, 0)} из 100, "
-            f"место {int(r.peer_rank)} из {int(r.peer_count)} в группе, "
+            f"место {place_text(r.peer_rank_best, r.peer_rank_worst, r.peer_count)} в группе, "
             f"{words.count(int(r.volume), words.APPEALS)}{weak}.")
     return section
 

@@ -16,11 +16,20 @@ import plotly.graph_objects as go
 from charts import figures
 from metrics import catalog
 from metrics import indicators as ind
+from metrics.compare import compare
 from metrics.kpi import kpi_series
-from metrics.periods import Period, PeriodError, parse_period
+from metrics.periods import (
+    INCOMPLETE,
+    UNSETTLED,
+    Period,
+    PeriodError,
+    is_complete,
+    parse_period,
+    status_notes,
+)
 from metrics.priority import municipality_problems, priority_problems
 from metrics.query import query
-from metrics.rating import COMPONENT_LABELS, rate_organisations
+from metrics.rating import COMPONENT_LABELS, interval_text, place_text, rate_organisations
 from metrics.scope import REGION, Scope
 
 KINDS = {"meeting": "Пакет к совещанию", "governor": "Ежемесячный доклад губернатору"}
@@ -90,8 +99,10 @@ class Pack:
 
     @property
     def note(self) -> str:
-        """The line every slide carries: period, filters and data date."""
-        return figures.data_note(f"{self.period.label}, {self.filters}", self.as_of)
+        """The line every slide carries: period (with «неполный период» while it is not complete),
+        filters and data date."""
+        label = self.period.label + "".join(f" ({n})" for n in status_notes(self.period, self.as_of, False))
+        return figures.data_note(f"{label}, {self.filters}", self.as_of)
 
     @property
     def file_stem(self) -> str:
@@ -164,31 +175,40 @@ def build(period: str, sector: str | None = None, municipality: str | int | None
         names.append(f"доступ: {scope.label}")
     pack = Pack(kind, KINDS[kind], catalog.region_name(), parsed, ", ".join(names) or "весь регион", as_of, scope)
     note = pack.note
-    pack.sections.append(_key_numbers(parsed, filters, scope))
+    pack.sections.append(_key_numbers(parsed, filters, scope, as_of))
     pack.sections += _map_and_matrix(pack, filters, note)
     pack.sections.append(_problems(parsed, sector_code, municipality_id, scope))
     pack.sections.append(_rating(pack, filters, note))
-    kpi_as_of = min(as_of, dt.datetime.combine(parsed.end, dt.time()) - dt.timedelta(seconds=1))
+    # the trends end with the pack's period; their values are those known at the data date
+    last_day = min(parsed.end - dt.timedelta(days=1), as_of.date())
     for code in KPI_TRENDS:
-        pack.sections.append(_kpi(code, sector_code, municipality_id, scope, kpi_as_of, pack, note))
+        pack.sections.append(_kpi(code, sector_code, municipality_id, scope, last_day, pack, note))
     return pack
 
 
-def _key_numbers(period: Period, filters: dict[str, list], scope: Scope) -> Section:
+def _key_numbers(period: Period, filters: dict[str, list], scope: Scope, as_of: dt.datetime) -> Section:
+    """The key indicators beside the previous period's: answer-based ones of a period not settled
+    at the same age (``metrics.compare``) and marked «ответы ещё поступают»."""
     codes = list(KEY_INDICATORS)
-    row = query(codes, period=period, filters=filters, scope=scope, compare=True).iloc[0]
+    row = compare(codes, period=period, filters=filters, scope=scope, as_of=as_of).iloc[0]
+    partial = not is_complete(period, as_of)
     rows = []
     for code in codes:
         spec = ind.get(code)
         low = bool(row.get(f"{code}_low", False))
         value = None if low else row.get(code)
         previous = row.get(f"{code}_prev") if code != "growth" else None
+        notes = [INCOMPLETE] if partial else []
+        if bool(row.get(f"{code}_unsettled", False)):
+            notes.append(f"{UNSETTLED}; прошлый период — на тот же срок "
+                         f"({pd.Timestamp(row[f'{code}_prev_as_of']):%d.%m.%Y %H:%M})")
         rows.append({"indicator": code, "label": spec.label, "value": value, "previous": previous,
-                     "base": row.get(f"{code}_base"), "description": spec.description})
+                     "base": row.get(f"{code}_base"), "note": "; ".join(notes), "description": spec.description})
     data = pd.DataFrame(rows)
     columns = [Column("label", "Показатель"), Column("value", period.label.capitalize(), "indicator"),
                Column("previous", f"{period.previous().label.capitalize()}", "indicator"),
                Column("base", "Опирается на обращений", "int"),
+               Column("note", "Примечание"),
                Column("description", "Как считается", on_slide=False)]
     return Section("Ключевые показатели", "Ключевые показатели", data, columns)
 
@@ -251,28 +271,35 @@ def _rating(pack: Pack, filters: dict[str, list], note: str) -> Section:
     figures.mark_export(fig, figures.export_filename("рейтинг", pack.filters, pack.period.code), note)
     data = df.assign(municipality_name=df["municipality_name"].fillna("регион"),
                      weak_component=df["weak_component"].fillna(""),
-                     organisation_kind=df["organisation_kind"].fillna(""))
-    columns = [Column("rank", "Место", "int"), Column("organisation_name", "Организация"),
-               Column("organisation_kind", "Вид"), Column("municipality_name", "Муниципалитет"),
+                     organisation_kind=df["organisation_kind"].fillna(""),
+                     place=[place_text(*r) for r in zip(df["peer_rank_best"], df["peer_rank_worst"],
+                                                        df["peer_count"], strict=True)],
+                     interval=[interval_text(*r) for r in zip(df["composite_low"], df["composite_high"], strict=True)])
+    columns = [Column("place", "Место в группе"), Column("organisation_name", "Организация"),
+               Column("peer_group", "Группа сравнения"), Column("municipality_name", "Муниципалитет"),
                Column("volume", "Обращений", "int"), Column("composite", "Итоговая оценка (0–100)", "dec1"),
+               Column("interval", "90 % интервал", on_slide=False),
                *(Column(code, f"{label.capitalize()} (0–100)", "dec1") for code, label in COMPONENT_LABELS.items()),
-               Column("weak_component", "Слабое место"), Column("status", "Статус")]
+               Column("no_data", "Нет данных", on_slide=False), Column("weak_component", "Слабое место"),
+               Column("status", "Статус")]
     return Section("Рейтинг организаций", "Рейтинг", data, columns, fig)
 
 
-def _kpi(code: str, sector_code: str | None, municipality_id: int | None, scope: Scope, as_of: dt.datetime,
+def _kpi(code: str, sector_code: str | None, municipality_id: int | None, scope: Scope, last_day: dt.date,
          pack: Pack, note: str) -> Section:
     spec = ind.get(code)
     series = kpi_series(code, months=KPI_MONTHS, sector=sector_code, municipality=municipality_id, scope=scope,
-                        as_of=as_of)
+                        as_of=pack.as_of, until=last_day)
     fig = figures.kpi_trend(series, spec, f"{spec.label}: динамика и цель — {pack.filters}")
     figures.mark_export(fig, figures.export_filename(spec.label, pack.filters, pack.period.code), note)
     value_kind = _indicator_format(code)
     data = series.assign(period_start=pd.to_datetime(series["period_start"]).dt.date,
+                         unsettled=~series["settled"].astype(bool) & spec.answer_based,
                          meets_target=series["meets_target"].map(lambda v: "" if pd.isna(v) else
                                                                  ("да" if v else "нет")))
     columns = [Column("period_start", "Месяц", "date"), Column("value", spec.label, value_kind),
                Column("target", "Цель", value_kind), Column("year_ago", "Год назад", value_kind),
                Column("meets_target", "Цель достигнута"), Column("base", "Опирается на обращений", "int"),
-               Column("partial", "Месяц неполный", "yesno")]
+               Column("partial", "Неполный период", "yesno"),
+               Column("unsettled", "Ответы ещё поступают", "yesno")]
     return Section(f"{spec.label}: динамика и цель", spec.label[:31], data, columns, fig)

@@ -88,14 +88,16 @@ def test_three_months_with_a_sector_target(con) -> None:
     assert df["base"].tolist() == [4, 2, 4] and df["low"].all()  # fewer than 20 answers
     # August: the housing target is not in force yet → region-wide 0.9; then housing 0.7
     assert df["target"].tolist() == pytest.approx([0.9, 0.7, 0.7])
-    assert df["meets_target"].tolist() == [True, False, True]
-    assert not df["partial"].any()  # the data runs to 31 October
+    # October is not settled at 31.10 12:00: missing answers must not read as a target met
+    assert df["meets_target"].iloc[:2].tolist() == [True, False] and pd.isna(df["meets_target"].iloc[2])
+    assert df["partial"].tolist() == [False, False, True]  # the data run to 31.10 12:00, October ends 01.11
+    assert df["settled"].tolist() == [True, True, False]  # September settled at 31.10 00:00
 
 
 def test_most_specific_target_wins_and_year_ago(con) -> None:
     df = kpi_series("on_time_share", months=3, sector=HOUSING, municipality=SMOLENSK, con=con)
     assert df["target"].tolist() == pytest.approx([0.9, 0.7, 0.8])  # October: housing in Smolensk
-    assert df["meets_target"].tolist() == [True, False, False]
+    assert df["meets_target"].iloc[:2].tolist() == [True, False] and pd.isna(df["meets_target"].iloc[2])
     assert df["year_ago"].iloc[0] == pytest.approx(0.5)  # August 2024
     assert pd.isna(df["year_ago"].iloc[1])  # September 2024: no answers, no share
     assert df["year_ago"].iloc[2] == pytest.approx(1.0)  # October 2024
@@ -112,15 +114,17 @@ def test_region_wide_series_falls_back_to_the_region_target(con) -> None:
     df = kpi_series("on_time_share", months=3, con=con)
     assert df["value"].tolist() == pytest.approx([1.0, 0.5, 3 / 6])  # October with the two late roads answers
     assert df["target"].tolist() == pytest.approx([0.9, 0.9, 0.9])  # neither the channel nor a sector target
-    assert df["meets_target"].tolist() == [True, False, False]
+    assert df["meets_target"].iloc[:2].tolist() == [True, False] and pd.isna(df["meets_target"].iloc[2])
     roads = kpi_series("on_time_share", months=1, sector="roads", con=con)
-    assert roads["target"].tolist() == [0.2] and roads["meets_target"].tolist() == [False]
+    assert roads["target"].tolist() == [0.2] and pd.isna(roads["meets_target"].iloc[0])  # not settled
+    later = kpi_series("on_time_share", months=3, sector="roads", as_of=T(2025, 12, 1), con=con)
+    assert bool(later["settled"].iloc[0]) and later["meets_target"].iloc[0] == False  # noqa: E712 - October
 
 
 def test_lower_is_better_and_counts(con) -> None:
     repeat = kpi_series("repeat_share", months=3, sector=HOUSING, con=con)
     assert repeat["value"].tolist() == pytest.approx([0, 0.5, 0.25])
-    assert repeat["meets_target"].tolist() == [True, False, True]  # at most 30 %
+    assert repeat["meets_target"].tolist() == [True, False, True]  # at most 30 %; receipts: no waiting
     volume = kpi_series("volume", months=3, con=con)
     assert volume["value"].tolist() == [4, 2, 6]
     assert volume["year_ago"].tolist() == [2, 0, 1]  # September 2024 had none: zero, not unknown

@@ -67,13 +67,6 @@ def test_seconds_in_the_address_are_whole_numbers_within_bounds(wall) -> None:
     assert wall.seconds("99999999", wall.REFRESH) == wall.REFRESH[2]
 
 
-def test_last_whole_month_counts_a_month_whose_data_reach_its_end(wall) -> None:
-    last_whole_month = wall.last_whole_month
-    assert last_whole_month(dt.datetime(2025, 10, 31, 23, 30)).code == "2025-10"
-    assert last_whole_month(dt.datetime(2025, 10, 20, 12, 0)).code == "2025-09"
-    assert last_whole_month(dt.datetime(2025, 1, 5)).code == "2024-12"
-
-
 def test_current_target_reads_region_and_channel_targets(warehouse_at, small_demo: Path) -> None:
     from metrics.kpi import current_target
 
@@ -94,11 +87,11 @@ def test_kpi_tiles_show_declared_labels_values_and_targets(wall, warehouse_at, s
     from metrics.query import query
 
     warehouse_at(small_demo)
-    as_of = catalog.as_of()
+    as_of = catalog.as_of()  # 31.10.2025: October unfinished, September the last complete month and settled
     panel = wall.kpi_panel(REGION, as_of)
     tiles = panel.children[1].children
     assert [getattr(t, "data-indicator") for t in tiles] == list(wall.KPI_TILES)
-    expected = query(list(wall.KPI_TILES), period=parse_period("last30", as_of.date())).iloc[0]
+    expected = query(list(wall.KPI_TILES), period=parse_period("2025-09")).iloc[0]
     for tile in tiles:
         spec = ind.get(getattr(tile, "data-indicator"))
         label, value = tile.children[0].children, tile.children[1].children
@@ -107,6 +100,16 @@ def test_kpi_tiles_show_declared_labels_values_and_targets(wall, warehouse_at, s
     text = _text(panel)
     assert "цель ≥ 90,0\u00a0%" in text and "цель ≥ 60,0\u00a0%" in text and "цель ≤ 0" in text
     assert "соцсети:" in text and "цель ≤ 8,0\u00a0ч" in text
+    assert "сентябрь 2025" in _text(panel.children[0]) and "неполный" not in _text(panel)
+    assert "было" in _text(tiles[0]) and "в августе 2025" in _text(tiles[0])
+    assert "ответы ещё поступают" not in _text(panel) and "на тот же срок" not in _text(panel)
+    # ten days earlier September was not settled: answer-based tiles say so and compare with August at
+    # the same age; the stock tile does not
+    early = wall.kpi_panel(REGION, dt.datetime(2025, 10, 20, 12))
+    early_tiles = early.children[1].children
+    assert _text(early_tiles[0]).count("ответы ещё поступают") == 1
+    assert "ответы ещё поступают" not in _text(early_tiles[1])  # overdue_open: a stock
+    assert "в августе 2025 на тот же срок" in _text(early_tiles[0])
     # the colour follows the declared direction: on time above its target is good
     on_time = tiles[0]
     assert ("is-good" in on_time.className) == (expected["on_time_share"] >= 0.9)
@@ -138,7 +141,8 @@ def test_a_municipal_scope_limits_every_panel(wall, warehouse_at, small_demo: Pa
     figure = out[4]
     assert list(figure["data"][1]["locations"]) == [1]
     as_of = catalog.as_of()
-    own = query(["volume"], period=parse_period("last7", as_of.date()), scope=scope).iloc[0]["volume"]
+    week = parse_period(f"{as_of.date() - dt.timedelta(days=7)}..{as_of.date() - dt.timedelta(days=1)}")
+    own = query(["volume"], period=week, scope=scope).iloc[0]["volume"]
     assert ind.get("volume").format(own) in _text(out[5])
     everywhere = _rows(wall.signals_panel(REGION, as_of))
     assert any(not r.startswith("город Смоленск") for r in everywhere)  # the region has others…
