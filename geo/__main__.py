@@ -18,10 +18,22 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+import duckdb
 
 from data.swap import WriteFailed, writing
-from data.warehouse import DEFAULT_MUNICIPALITIES, connect, default_db_path, ensure_initialised
+from data.warehouse import (
+    DEFAULT_MUNICIPALITIES,
+    connect,
+    default_db_path,
+    ensure_initialised,
+    load_municipalities,
+)
 from geo.simplify import dumps
+
+if TYPE_CHECKING:
+    from geo.boundaries import BoundaryFile
 
 EXIT_BAD_INPUT = 2
 
@@ -55,7 +67,8 @@ def _parser() -> argparse.ArgumentParser:
     imp.add_argument(
         "--no-reference",
         action="store_true",
-        help="не загружать в новое хранилище список муниципалитетов демо-региона",
+        help="не загружать в новое хранилище список муниципалитетов демо-региона "
+        "(он и так загружается, только если файл — границы демо-региона)",
     )
 
     pop = sub.add_parser("population", help="загрузить население муниципалитетов из CSV (unit, population)")
@@ -114,7 +127,12 @@ def _import(args: argparse.Namespace) -> int:
     for note in boundary.notes:
         print(f"внимание: {note}", file=sys.stderr)
     with writing(args.db or default_db_path()) as con:  # the dashboard may be serving this file
-        ensure_initialised(con, municipalities_csv=None if args.no_reference else DEFAULT_MUNICIPALITIES)
+        fresh = not _has_units(con)
+        ensure_initialised(con, municipalities_csv=None)
+        # A new warehouse gets the demo region's reference list (population, ОКТМО) only when
+        # the file is that region's: another region's file must not land beside 27 Smolensk units.
+        if fresh and not args.no_reference and _is_demo_region(boundary):
+            load_municipalities(con, DEFAULT_MUNICIPALITIES)
         result = apply_boundaries(
             con, boundary, population_csv, population_is_estimate=args.population_estimate
         )
@@ -131,6 +149,21 @@ def _import(args: argparse.Namespace) -> int:
     result["seconds"] = round(time.perf_counter() - started, 2)
     _print(result)
     return 0
+
+
+def _has_units(con: duckdb.DuckDBPyConnection) -> bool:
+    tables = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'municipality'").fetchall()
+    return bool(tables[0][0]) and con.execute("SELECT count(*) FROM municipality").fetchall()[0][0] > 0
+
+
+def _is_demo_region(boundary: BoundaryFile) -> bool:
+    """Every usable feature of the file names a unit of the demo region's reference list."""
+    from data.names import normalise_municipality_name
+    from data.warehouse import read_reference
+
+    known = {normalise_municipality_name(r["name"]) for r in read_reference(DEFAULT_MUNICIPALITIES.name)}
+    names = [normalise_municipality_name(f.name) for f in boundary.features if f.geometry is not None]
+    return bool(names) and all(n in known for n in names)
 
 
 def _boundary_fields(path: Path) -> list[str]:

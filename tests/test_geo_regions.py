@@ -409,3 +409,28 @@ def test_heat_map_page_draws_the_real_shapes_with_the_attribution(served_app, br
     assert not console_errors(browser)
     ARTIFACTS.mkdir(exist_ok=True)
     browser.save_screenshot(str(ARTIFACTS / "heatmap_osm.png"))
+
+
+@needs_realdata
+def test_another_regions_file_into_a_new_warehouse_holds_only_its_units(tmp_path: Path) -> None:
+    stavropol = REALDATA / "osm-boundaries" / "stavropol_krai_municipal.geojson"
+    db = tmp_path / "w.duckdb"
+    result = _run_cli("import", str(stavropol), "--db", str(db))  # no --no-reference needed
+    assert result.returncode == 0, result.stderr
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        units = con.execute("SELECT count(*), count(*) FILTER (WHERE name = 'город Смоленск') FROM municipality"
+                            ).fetchall()[0]
+    finally:
+        con.close()
+    assert units == (34, 0)
+    # The demo region's own file still gets the reference list (population, ОКТМО) in a new warehouse.
+    smolensk = tmp_path / "s.duckdb"
+    assert _run_cli("import", str(SHIPPED), "--db", str(smolensk)).returncode == 0
+    con = duckdb.connect(str(smolensk), read_only=True)
+    try:
+        rows = con.execute("SELECT count(*), count(population), count(oktmo) FROM municipality").fetchall()[0]
+        attribution = get_meta(con, "geometry_attribution")
+    finally:
+        con.close()
+    assert rows == (27, 27, 27) and attribution == OSM_ATTRIBUTION
