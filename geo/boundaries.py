@@ -27,7 +27,7 @@ import pyproj
 import shapely
 from shapely.geometry.base import BaseGeometry
 
-from data.names import normalise_municipality_name
+from data.names import MunicipalityIndex, normalise_municipality_name
 from geo.schematic import equal_area_crs, project
 from geo.simplify import clean_coverage, polygonal_part
 from geo.store import replace_shapes, transaction
@@ -461,27 +461,21 @@ def _guess_kind(name: str) -> str | None:
 
 
 class _Units:
-    """The warehouse's units by code and by normalised name, for matching a file's rows."""
+    """The warehouse's units as a file may name them: by code, name or stored alias
+    (``data.names.MunicipalityIndex``, the importer's matcher); an ambiguous name matches nothing."""
 
-    def __init__(self, rows: Sequence[tuple[int, Any, Any, str]]) -> None:
-        self.by_code: dict[str, int] = {}
-        self.by_name: dict[str, int] = {}
-        self.names: dict[int, str] = {}
-        for mid, oktmo, okato, name in rows:
-            for code in (oktmo, okato):
-                if code and str(code).strip():
-                    self.by_code.setdefault(str(code).strip(), mid)
-            self.by_name.setdefault(normalise_municipality_name(name), mid)
-            self.names[mid] = name
+    def __init__(self, index: MunicipalityIndex) -> None:
+        self.index = index
+        self.names: dict[int, str] = dict(index.names)
 
     @classmethod
     def load(cls, con: duckdb.DuckDBPyConnection) -> _Units:
-        return cls(con.execute("SELECT id, oktmo, okato, name FROM municipality ORDER BY id").fetchall())
+        return cls(MunicipalityIndex.from_warehouse(con))
 
     def find(self, name: str, code: str | None) -> int | None:
-        mid = self.by_code.get(code) if code else None
+        mid = self.index.match(code).id if code else None
         if mid is None and name:
-            mid = self.by_name.get(normalise_municipality_name(name))
+            mid = self.index.match(name).id
         return mid
 
 
@@ -550,7 +544,7 @@ def apply_boundaries(
 
     with transaction(con):
         existing = con.execute("SELECT id, oktmo, okato, name FROM municipality ORDER BY id").fetchall()
-        units = _Units(existing)
+        units = _Units.load(con)
         previous = load_shapes(con)
 
         parts: dict[int, list[BaseGeometry]] = {}
