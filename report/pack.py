@@ -1,9 +1,11 @@
 """`python -m report pack`: the meeting pack (or the monthly report to the governor) as PPTX, PDF or XLSX.
 
     python -m report pack [--db PATH] --period 2025-10 [--sector S] [--municipality M]
-                          [--kind meeting|governor] --out FILE.pptx|FILE.pdf|FILE.xlsx
+                          [--indicator CODE] [--channel CODE] [--kind meeting|governor]
+                          --out FILE.pptx|FILE.pdf|FILE.xlsx
 
-The dashboard's «Пакет к совещанию» button calls ``make`` with the user's scope.
+The dashboard's «Пакет к совещанию» button calls ``make`` with the page's filters and the user's scope.
+Charts are native (PowerPoint chart objects, reportlab drawings); only the map is a picture.
 """
 
 from __future__ import annotations
@@ -27,14 +29,14 @@ SLIDE_FONT_SIZE = 16  # readable from the back of a meeting room
 
 
 def _for_slide(fig: go.Figure) -> go.Figure:
+    """The figure for a slide: larger type; no title of its own, the slide's heading carries it."""
     slide = go.Figure(fig)
-    slide.update_layout(font={"size": SLIDE_FONT_SIZE},
-                        title={"font": {"size": 22}, "subtitle": {"font": {"size": 14}}})
+    slide.update_layout(font={"size": SLIDE_FONT_SIZE}, title=None, margin={"t": 4, "b": 4, "l": 4, "r": 4})
     return slide
 
 
 def render_images(pack: content.Pack) -> None:
-    """Every chart of the pack through one kaleido browser session."""
+    """Every picture of the pack (the map) through one kaleido browser session."""
     charts = [s for s in pack.sections if s.figure is not None]
     width, height = IMAGE_SIZE
     for section, png in zip(charts, images.render([_for_slide(s.figure) for s in charts], width, height, 2),
@@ -43,11 +45,12 @@ def render_images(pack: content.Pack) -> None:
 
 
 def make(fmt: str, period: str, sector: str | None = None, municipality: str | int | None = None,
-         scope: Scope = REGION, kind: str = "meeting") -> tuple[bytes, str]:
+         scope: Scope = REGION, kind: str = "meeting", indicator: str | None = None,
+         channel: str | None = None) -> tuple[bytes, str]:
     """(file content, suggested file name) for ``fmt`` in pptx / pdf / xlsx; ``PackError`` on bad input."""
     if fmt not in FORMATS:
         raise content.PackError(f"неизвестный формат: {fmt} (допустимы: {', '.join(FORMATS)})")
-    pack = content.build(period, sector, municipality, scope, kind)
+    pack = content.build(period, sector, municipality, scope, kind, indicator, channel)
     if fmt == "xlsx":
         from report import sheets
 
@@ -69,6 +72,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--period", required=True, help="период: 2025-10, 2025-Q3, 2025, последние 30 дней")
     parser.add_argument("--sector", help="отраслевой блок: код (housing) или название (ЖКХ)")
     parser.add_argument("--municipality", help="муниципалитет: код или точное название")
+    parser.add_argument("--indicator", help="показатель карты, матрицы и первой динамики: код (on_time_share)")
+    parser.add_argument("--channel", help="канал поступления: код (pos) или название")
     parser.add_argument("--kind", default="meeting", choices=sorted(content.KINDS),
                         help="meeting — пакет к совещанию, governor — ежемесячный доклад губернатору")
     parser.add_argument("--out", required=True, help="файл результата: .pptx, .pdf или .xlsx")
@@ -90,7 +95,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     started = time.perf_counter()
     try:
-        data, _name = make(fmt, args.period, args.sector, args.municipality, REGION, args.kind)
+        data, _name = make(fmt, args.period, args.sector, args.municipality, REGION, args.kind,
+                             args.indicator, args.channel)
     except content.PackError as exc:
         print(f"ошибка: {exc}", file=sys.stderr)
         return 2

@@ -110,6 +110,8 @@ def write(pack: Pack) -> bytes:
         cell.font = Font(bold=True)
     taken = {about.title.lower()}
     for section in pack.sections:
+        if not section.sheet:  # a second view of another section's data (the units ranked: the map's)
+            continue
         _write_section(wb.create_sheet(_sheet_title(section.sheet, taken)), section, pack)
     out = io.BytesIO()
     wb.save(out)
