@@ -137,4 +137,4 @@ def pages(heights: list[float], room: float) -> list[slice]:
 
 def title_size(text: str, sizes: tuple[float, ...] = (28, 24, 20)) -> float:
     """The largest heading size at which ``text`` stays on one line of the body's width."""
-    return next((size for size in sizes if text_width(text, size, True) <= BODY_W - 8), sizes[-1])
+    return next((size for size in sizes if text_width(text, size, True) <= BODY_W - 24), sizes[-1])
