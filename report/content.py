@@ -1,8 +1,10 @@
-"""What a meeting pack (or the monthly report to the governor) contains: data and figures, no layout.
+"""What a meeting pack (or the monthly report to the governor) contains: data and charts, no layout.
 
 Every number comes from the metrics layer (``metrics.query``, ``rating``, ``priority``, ``kpi``) under
-the caller's scope; every chart from ``charts.figures``. The writers (PPTX, PDF, XLSX) only lay out
-the sections built here, so the three files always show the same numbers.
+the caller's scope. Charts are described here as data (``Chart``, ``HeatTable``, ``maps.Choropleth``:
+categories, values, fitted axes, colours) and drawn natively by the writers — PowerPoint chart objects
+and shapes, reportlab drawings — so the PPTX and the PDF show the same charts, and the XLSX the numbers
+behind them.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
 
 from charts import figures
 from metrics import catalog
@@ -136,10 +137,9 @@ class Section:
     sheet: str  # XLSX sheet name (≤ 31 characters); "" — no sheet of its own (its data are another's)
     data: pd.DataFrame
     columns: list[Column]
-    figure: go.Figure | None = None  # a picture slide (the map: no native chart type draws it)
-    image: bytes | None = None  # the figure rendered (filled by report.pack)
     chart: Chart | None = None  # a native chart slide
     heat: HeatTable | None = None  # a heat-map table slide
+    choropleth: maps.Choropleth | None = None  # a map slide drawn from the boundaries (None: a table)
 
 
 @dataclass
@@ -238,7 +238,7 @@ def _resolve(period: str, sector: str | None, municipality: str | int | None, sc
 def build(period: str, sector: str | None = None, municipality: str | int | None = None,
           scope: Scope = REGION, kind: str = "meeting", indicator: str | None = None,
           channel: str | None = None) -> Pack:
-    """Every section of the pack for the filters, within ``scope``; figures not yet rendered.
+    """Every section of the pack for the filters, within ``scope``.
 
     ``indicator`` is the page's (the heat map's or the KPI page's): the map, the ranking of
     municipalities and the matrix show it, the key numbers and the trends begin with it. ``channel``
@@ -250,11 +250,10 @@ def build(period: str, sector: str | None = None, municipality: str | int | None
         names.append(f"доступ: {scope.label}")
     pack = Pack(kind, KINDS[kind], catalog.region_name(), parsed, ", ".join(names) or "весь регион", as_of, scope,
                 indicator or MAP_INDICATOR)
-    note = pack.note
     pack.sections.append(_key_numbers(parsed, filters, scope, as_of, indicator))
-    pack.sections += _map_and_matrix(pack, filters, note, indicator or MATRIX_INDICATOR)
+    pack.sections += _map_and_matrix(pack, filters, indicator or MATRIX_INDICATOR)
     pack.sections.append(_problems(parsed, sector_code, municipality_id, scope, "channel" in filters))
-    pack.sections.append(_rating(pack, filters, note))
+    pack.sections.append(_rating(pack, filters))
     # the trends end with the pack's period; their values are those known at the data date
     last_day = min(parsed.end - dt.timedelta(days=1), as_of.date())
     trends = list(KPI_TRENDS)
@@ -264,7 +263,7 @@ def build(period: str, sector: str | None = None, municipality: str | int | None
         trends.insert(0, trends.pop(trends.index(indicator)))
     channel_code = filters["channel"][0] if "channel" in filters else None
     for code in trends:
-        pack.sections.append(_kpi(code, sector_code, municipality_id, channel_code, scope, last_day, pack, note))
+        pack.sections.append(_kpi(code, sector_code, municipality_id, channel_code, scope, last_day, pack))
     return pack
 
 
@@ -298,15 +297,13 @@ def _key_numbers(period: Period, filters: dict[str, list], scope: Scope, as_of: 
     return Section("Ключевые показатели", "Ключевые показатели", data, columns)
 
 
-def _map_and_matrix(pack: Pack, filters: dict[str, list], note: str, matrix_code: str) -> list[Section]:
+def _map_and_matrix(pack: Pack, filters: dict[str, list], matrix_code: str) -> list[Section]:
     """The map (a picture with unit names), the units ranked (native bars) and the heat-map table."""
     spec = ind.get(pack.indicator)
     codes = list(dict.fromkeys(["volume", spec.code]))
     by_muni = query(codes, by=["municipality"], period=pack.period, filters=filters, scope=pack.scope)
     title = f"{spec.label} — {pack.period.label}"
-    geojson = catalog.region_geojson()
-    fig_map = maps.with_names(figures.choropleth(by_muni, geojson, spec, title), geojson, by_muni, spec)
-    figures.mark_export(fig_map, figures.export_filename(spec.label, pack.filters, pack.period.code), note)
+    choropleth = maps.build(catalog.region_geojson(), by_muni, spec)
     value_kind = _indicator_format(spec.code)
     keep = ["municipality_name", *codes, *(["population"] if "population" in by_muni else [])]
     map_data = by_muni.sort_values("municipality_name")[keep]
@@ -337,7 +334,7 @@ def _map_and_matrix(pack: Pack, filters: dict[str, list], note: str, matrix_code
     if matrix_spec.code != "volume":
         matrix_columns.append(Column(matrix_spec.code, matrix_spec.label, _indicator_format(matrix_spec.code)))
     which = "категориям" if by_category else "отраслевым блокам"
-    return [Section(title, "Карта", map_data.reset_index(drop=True), map_columns, fig_map), ranking,
+    return [Section(title, "Карта", map_data.reset_index(drop=True), map_columns, choropleth=choropleth), ranking,
             Section(f"{matrix_spec.label} по муниципалитетам и {which}", "Матрица",
                     matrix_data.reset_index(drop=True), matrix_columns,
                     heat=_heat_table(cells, matrix_spec, f"{second}_name"))]
@@ -474,7 +471,7 @@ def _problems(period: Period, sector_code: str | None, municipality_id: int | No
     return Section(title, "Проблемы", data, columns)
 
 
-def _rating(pack: Pack, filters: dict[str, list], note: str) -> Section:
+def _rating(pack: Pack, filters: dict[str, list]) -> Section:
     df = rate_organisations(pack.period, scope=pack.scope, filters=filters or None)
     from metrics.rating import STATUS_RANKED
 
@@ -505,7 +502,7 @@ def _rating(pack: Pack, filters: dict[str, list], note: str) -> Section:
 
 
 def _kpi(code: str, sector_code: str | None, municipality_id: int | None, channel: str | None, scope: Scope,
-         last_day: dt.date, pack: Pack, note: str) -> Section:
+         last_day: dt.date, pack: Pack) -> Section:
     spec = ind.get(code)
     series = kpi_series(code, months=KPI_MONTHS, sector=sector_code, municipality=municipality_id, scope=scope,
                         as_of=pack.as_of, until=last_day, channel=channel)

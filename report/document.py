@@ -1,8 +1,8 @@
 """The pack as a PDF (reportlab): the slides' content on 16:9 landscape pages of the same size.
 
-Charts are drawn as vector drawings from the same ``Chart`` data as the PowerPoint charts (same
-categories, values, axis); the matrix and the tables use the slides' geometry (``report.slides``
-parts), so both documents split alike; the map is the one picture.
+Charts and the map are vector drawings from the same data as the PowerPoint charts and shapes (same
+categories, values, axes, colours, label positions); the matrix and the tables use the slides'
+geometry (``report.slides`` parts), so both documents split alike.
 
 reportlab's built-in fonts have no Cyrillic: DejaVu Sans from Debian's fonts-dejavu-core is used
 (``CUR_PDF_FONT_DIR`` points elsewhere if a system keeps its fonts in another place).
@@ -13,16 +13,15 @@ from __future__ import annotations
 import io
 import math
 
-from reportlab.graphics.shapes import Circle, Drawing, Line, PolyLine, Rect, String
+from reportlab.graphics.shapes import Circle, Drawing, Line, Polygon, PolyLine, Rect, String
 from reportlab.lib import colors
 from reportlab.lib.enums import TA_LEFT, TA_RIGHT
 from reportlab.lib.styles import ParagraphStyle
-from reportlab.lib.utils import ImageReader
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFont
-from reportlab.platypus import Image, PageBreak, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+from reportlab.platypus import PageBreak, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
-from report import layout
+from report import layout, maps
 from report.content import Chart, Pack, Section
 from report.slides import TablePart, heat_parts, table_parts
 
@@ -72,7 +71,9 @@ def write(pack: Pack) -> bytes:
                    Paragraph(f"Фильтры: {_escape(pack.filters)}", styles["big"]),
                    Paragraph(f"Данные на {pack.as_of:%d.%m.%Y %H:%M}", styles["big"])]
     for section in pack.sections:
-        if section.heat is not None:
+        if section.choropleth is not None:
+            story += [PageBreak(), *_heading(section.title, pack, styles), draw_map(section.choropleth)]
+        elif section.heat is not None:
             story += _heat(section, pack, styles)
         elif section.chart is not None:
             chart = section.chart
@@ -81,8 +82,6 @@ def write(pack: Pack) -> bytes:
                 story.append(draw_chart(chart, width, body - (24 if chart.note else 0)))
             if chart.note or not chart.categories:
                 story.append(Paragraph(_escape(chart.note or "Нет данных для выбранных условий."), styles["small"]))
-        elif section.figure is not None:
-            story += [PageBreak(), *_heading(section.title, pack, styles), _image(section, width, body)]
         else:
             story += _table(section, pack, styles)
 
@@ -102,13 +101,6 @@ def _heading(title: str, pack: Pack, styles: dict) -> list:
     size = layout.title_size(title)
     style = ParagraphStyle("title", parent=styles["title"], fontSize=size, leading=size + 6)
     return [Paragraph(_escape(title), style), Paragraph(_escape(pack.note), styles["note"])]
-
-
-def _image(section: Section, width: float, height: float) -> Image:
-    reader = ImageReader(io.BytesIO(section.image))
-    w, h = reader.getSize()
-    ratio = min(width / w, height / h)
-    return Image(io.BytesIO(section.image), width=w * ratio, height=h * ratio)
 
 
 def _flowable_table(part: TablePart) -> Table:
@@ -289,4 +281,38 @@ def _bars(chart: Chart, width: float, height: float) -> Drawing:
         if chart.labels:
             drawing.add(_string(max(start, end) + 4, centre - size / 2.8, chart.text(value), size))
     drawing.add(Line(x(max(low, 0.0)), bottom, x(max(low, 0.0)), height - top, strokeColor=colors.HexColor("#888888")))
+    return drawing
+
+
+def draw_map(drawn: maps.Choropleth) -> Drawing:
+    """The slide's map: the same outlines, colours, labels and legend (y turned upwards)."""
+    width, height = layout.BODY_W, maps.BOX[1]
+    drawing = Drawing(width, height)
+    left = (maps.BOX[0] - drawn.size[0]) / 2
+    top = (maps.BOX[1] - drawn.size[1]) / 2
+    plate = colors.Color(1, 1, 1, alpha=maps.PLATE_OPACITY)
+    for unit in drawn.units:
+        for ring in unit.rings:
+            if len(ring) < 3:
+                continue
+            points = [c for x, y in ring for c in (left + x, height - top - y)]
+            drawing.add(Polygon(points, fillColor=colors.HexColor(unit.fill), strokeColor=colors.white,
+                                strokeWidth=0.75))
+    for unit in drawn.units:
+        cx, cy = left + unit.at[0], height - top - unit.at[1]
+        line = maps.NAME_SIZE * 1.2
+        w, h = maps.label_size(unit.label)
+        drawing.add(Rect(cx - w / 2, cy - h / 2, w, h, fillColor=plate, strokeColor=None))
+        for k, text in enumerate(unit.label):
+            y = cy + line * (len(unit.label) / 2 - k - 1) + 2.5
+            drawing.add(_string(cx, y, text, maps.NAME_SIZE, anchor="middle", colour=colors.HexColor(unit.ink),
+                                bold=k == 0))
+    x, y = maps.BOX[0] + 10, height - 10 - CHART_FONT
+    for k, text in enumerate(_wrap(drawn.title, maps.LEGEND_W - 10, CHART_FONT)):
+        drawing.add(_string(x, y - k * CHART_FONT * 1.2, text, CHART_FONT, bold=True))
+    y = height - 54 - 14
+    for colour, text in [*reversed(drawn.legend[:-1]), drawn.legend[-1]]:
+        drawing.add(Rect(x, y, 22, 14, fillColor=colors.HexColor(colour), strokeColor=None))
+        drawing.add(_string(x + 28, y + 3, text, CHART_FONT))
+        y -= 22
     return drawing

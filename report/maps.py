@@ -1,102 +1,149 @@
-"""Unit names (and values) written on the pack's map picture: a choropleth has no native chart type,
-so the map stays a picture, but a room must read which unit is which without hovering.
+"""The pack's map as native shapes: each municipality a filled outline with its name and value.
 
-Local to the pack until ``charts.figures`` names units on every map; a figure that already carries a
-text layer is left as it is.
+PowerPoint has no choropleth chart type; a picture cannot be restyled or read by a screen reader
+and takes a browser to render (seconds). So the map is drawn from the boundaries: the writers turn
+each unit into a PowerPoint freeform (named after the unit, its fill editable) or a reportlab polygon,
+from the same projected coordinates, colours and label positions built here.
+
+Mercator projection (as the web map), larger units drawn first so that a city carved out of its
+district lies on top of it; labels stay inside their unit where they can and move aside by a line
+where they would cover a label already placed.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
-from shapely.geometry import shape
+from shapely.geometry import Point, Polygon, shape
 
+from charts import figures
 from metrics.indicators import Indicator
 from report import layout
 
-NAME_SIZE = 10  # layout pixels on a 1400 × 640 picture rendered at scale 2
+NAME_SIZE = 9.0  # points: a name and its value under it
+LEGEND_W = 150.0  # points at the right of the map for the colour legend
+BOX = (layout.BODY_W - LEGEND_W, layout.BODY_BOTTOM - layout.BODY_TOP - 24)  # 12 pt clear above and below  # the map's drawing area, points
+STEPS = 5  # colour legend swatches
+LABEL_INK = "#111111"
+PLATE_OPACITY = 0.6  # the white plate under a label: the unit's colour shows through
 
 
-def _has_names(fig: go.Figure) -> bool:
-    return any(t.type == "scattergeo" and "text" in (t.mode or "") for t in fig.data)
+@dataclass
+class Unit:
+    name: str
+    rings: list[list[tuple[float, float]]]  # outer rings in page points relative to the map box (y down)
+    fill: str
+    ink: str  # label colour (dark, on a translucent white plate: readable over any fill and the page)
+    label: list[str]  # name, value
+    at: tuple[float, float]  # label centre in the same points
 
 
-def label_points(geojson: dict) -> dict[object, tuple[float, float]]:
-    """A point inside each unit (its largest part's representative point: a centroid can fall outside)."""
-    points = {}
-    for feature in geojson.get("features", []):
-        geom = shape(feature["geometry"])
-        if geom.is_empty:
-            continue
-        if geom.geom_type == "MultiPolygon":
-            geom = max(geom.geoms, key=lambda g: g.area)
-        point = geom.representative_point()
-        points[feature["id"]] = (point.x, point.y)
-    return points
+@dataclass
+class Choropleth:
+    units: list[Unit]
+    size: tuple[float, float]  # width, height of the drawn map in points (within BOX)
+    legend: list[tuple[str, str]]  # (colour, text) from the lowest to the highest, then «мало данных»
+    title: str  # the indicator and its unit
 
 
 def _mercator(lon: float, lat: float) -> tuple[float, float]:
+    lat = max(min(lat, 85.0), -85.0)
     return lon, math.degrees(math.log(math.tan(math.pi / 4 + math.radians(lat) / 2)))
 
 
-def place_labels(points: dict[object, tuple[float, float]], texts: dict[object, str], order: list,
-                 size: tuple[float, float], font: float) -> dict[object, tuple[float, float]]:
-    """Each label's position (lon, lat): at its unit's point, or moved up or down by a line or two
-    where it would cover a label already placed (larger units first keep their place). ``size`` is
-    the map's drawing area in pixels, ``font`` the label size in pixels."""
-    xy = {k: _mercator(*p) for k, p in points.items()}
-    xs, ys = [v[0] for v in xy.values()], [v[1] for v in xy.values()]
-    span_x, span_y = (max(xs) - min(xs)) or 1.0, (max(ys) - min(ys)) or 1.0
-    scale = min(size[0] / span_x, size[1] / span_y)  # pixels per projected degree (fitbounds)
-    line = font * 1.25
+def _colour(spec: Indicator, value: float, lo: float, hi: float) -> str:
+    scale, reverse = figures.colour_scale(spec)
+    if spec.kind == "growth":  # centred on 0, as the web map: a fall blue, a rise red
+        bound = max(abs(lo), abs(hi)) or 1.0
+        t = 0.5 + value / (2 * bound)
+    else:
+        t = (value - lo) / (hi - lo) if hi > lo else 0.5
+        t = 1 - t if reverse else t
+    return colour_at(scale, t)
+
+
+def colour_at(scale: str, t: float) -> str:
+    from plotly.colors import sample_colorscale, unlabel_rgb
+
+    rgb = unlabel_rgb(sample_colorscale(scale, [min(max(t, 0.0), 1.0)])[0])
+    return "#" + "".join(f"{int(round(c)):02x}" for c in rgb)
+
+
+def build(geojson: dict, by_muni: pd.DataFrame, spec: Indicator) -> Choropleth | None:
+    """The map of ``spec`` by municipality; None without boundaries."""
+    features = [f for f in geojson.get("features", []) if f.get("geometry")]
+    if not features:
+        return None
+    low = by_muni.get(f"{spec.code}_low", pd.Series(False, index=by_muni.index)).fillna(True).astype(bool)
+    values = {mid: (None if is_low or pd.isna(v) else float(v))
+              for mid, v, is_low in zip(by_muni["municipality_id"], by_muni.get(spec.code, np.nan), low, strict=True)}
+    known = [v for v in values.values() if v is not None]
+    lo, hi = (min(known), max(known)) if known else (0.0, 1.0)
+
+    geoms = {f["id"]: shape(f["geometry"]) for f in features}
+    projected = {}
+    for key, geom in geoms.items():
+        parts = list(geom.geoms) if geom.geom_type == "MultiPolygon" else [geom]
+        projected[key] = [[_mercator(x, y) for x, y in part.exterior.coords] for part in parts if not part.is_empty]
+    xs = [p[0] for rings in projected.values() for ring in rings for p in ring]
+    ys = [p[1] for rings in projected.values() for ring in rings for p in ring]
+    x0, y1 = min(xs), max(ys)
+    scale = min(BOX[0] / ((max(xs) - x0) or 1.0), BOX[1] / ((y1 - min(ys)) or 1.0))
+    size = ((max(xs) - x0) * scale, (y1 - min(ys)) * scale)
+
+    def to_box(p: tuple[float, float]) -> tuple[float, float]:
+        return (p[0] - x0) * scale, (y1 - p[1]) * scale
+
+    order = sorted(geoms, key=lambda k: -geoms[k].area)
+    boxed = {k: [[to_box(p) for p in ring] for ring in projected[k]] for k in order}
+    outlines = {k: [Polygon(r) for r in boxed[k] if len(r) >= 3] for k in order}
+    units: list[Unit] = []
     placed: list[tuple[float, float, float, float]] = []
-    out = {}
+    fills: dict[object, str] = {}
     for key in order:
-        x, y = xy[key][0] * scale, xy[key][1] * scale
-        rows = texts[key].split("<br>")
-        w = max(layout.text_width(r.replace("<b>", "").replace("</b>", ""), font, True) for r in rows) + 4
-        h = line * len(rows)
-        best, least = (0.0, 0.0), math.inf
-        for dy in (0.0, 0.6, -0.6, 1.1, -1.1, 1.6, -1.6):
-            for dx in (0.0, 0.35, -0.35):
-                cx, cy = x + dx * w, y + dy * h
-                box = (cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2)
-                overlap = sum(max(0.0, min(box[2], b[2]) - max(box[0], b[0]))
-                              * max(0.0, min(box[3], b[3]) - max(box[1], b[1])) for b in placed)
-                if overlap < least:
-                    best, least = (cx, cy), overlap
-                if least == 0:
-                    break
+        value = values.get(key)
+        fills[key] = figures.NO_DATA_COLOUR if value is None else _colour(spec, value, lo, hi)
+    for key in order:
+        feature = next(f for f in features if f["id"] == key)
+        name = str(feature["properties"].get("name", ""))
+        value = values.get(key)
+        label = [name, "мало данных" if value is None else spec.format(value)]
+        largest = max(outlines[key], key=lambda g: g.area) if outlines[key] else None
+        anchor = largest.representative_point() if largest is not None else Point(0, 0)
+        at = _place(anchor.x, anchor.y, label, placed)
+        units.append(Unit(name, boxed[key], fills[key], LABEL_INK, label, at))
+    legend = [(_colour(spec, lo + (hi - lo) * i / (STEPS - 1), lo, hi), spec.format(lo + (hi - lo) * i / (STEPS - 1)))
+              for i in range(STEPS)] if known else []
+    legend.append((figures.NO_DATA_COLOUR, "мало данных"))
+    return Choropleth(units, size, legend, spec.label)
+
+
+def label_size(label: list[str]) -> tuple[float, float]:
+    width = max(layout.text_width(label[0], NAME_SIZE, True), layout.text_width(label[1], NAME_SIZE)) + 4
+    return width, NAME_SIZE * 1.2 * len(label) + 2
+
+
+def _place(x: float, y: float, label: list[str], placed: list[tuple[float, float, float, float]]
+           ) -> tuple[float, float]:
+    """The label's centre: at (x, y), or moved by up to a line and a half (and a third of its width)
+    to the spot covering the least of the labels already placed; the chosen box joins ``placed``."""
+    w, h = label_size(label)
+    best, least = (x, y), math.inf
+    for dy in (0.0, -0.6, 0.6, -1.1, 1.1, -1.6, 1.6, -2.2, 2.2):
+        for dx in (0.0, 0.35, -0.35, 0.7, -0.7):
+            cx, cy = x + dx * w, y + dy * h
+            box = (cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2)
+            overlap = sum(max(0.0, min(box[2], b[2]) - max(box[0], b[0]))
+                          * max(0.0, min(box[3], b[3]) - max(box[1], b[1])) for b in placed)
+            if overlap < least:
+                best, least = (cx, cy), overlap
             if least == 0:
                 break
-        cx, cy = best
-        placed.append((cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2))
-        lat = math.degrees(2 * math.atan(math.exp(math.radians(cy / scale))) - math.pi / 2)
-        out[key] = (cx / scale, lat)
-    return out
-
-
-def with_names(fig: go.Figure, geojson: dict, by_muni: pd.DataFrame, spec: Indicator,
-               size: tuple[float, float] = (900.0, 560.0)) -> go.Figure:
-    """``fig`` with each unit's name and value written at a point inside it (moved off a neighbour's
-    label where they would overlap)."""
-    if _has_names(fig) or not geojson.get("features"):
-        return fig
-    points = label_points(geojson)
-    names = {f["id"]: f["properties"].get("name", "") for f in geojson["features"]}
-    values = {}
-    if spec.code in by_muni:
-        low = by_muni.get(f"{spec.code}_low", pd.Series(False, index=by_muni.index)).fillna(True).astype(bool)
-        for mid, value, is_low in zip(by_muni["municipality_id"], by_muni[spec.code], low, strict=True):
-            values[mid] = "мало данных" if is_low else spec.format(value)
-    ids = [i for i in names if i in points]
-    texts = {i: f"<b>{names[i]}</b><br>{values.get(i, '—')}" for i in ids}
-    areas = {f["id"]: shape(f["geometry"]).area for f in geojson["features"] if f["id"] in points}
-    where = place_labels({i: points[i] for i in ids}, texts, sorted(ids, key=lambda i: -areas[i]), size, NAME_SIZE)
-    fig.add_trace(go.Scattergeo(
-        lon=[where[i][0] for i in ids], lat=[where[i][1] for i in ids], text=[texts[i] for i in ids], mode="text",
-        textfont={"size": NAME_SIZE, "color": "#111111", "shadow": "0px 0px 3px #ffffff"}, hoverinfo="skip", showlegend=False,
-    ))
-    return fig
+        if least == 0:
+            break
+    cx, cy = best
+    placed.append((cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2))
+    return best

@@ -5,7 +5,8 @@
                           --out FILE.pptx|FILE.pdf|FILE.xlsx
 
 The dashboard's «Пакет к совещанию» button calls ``make`` with the page's filters and the user's scope.
-Charts are native (PowerPoint chart objects, reportlab drawings); only the map is a picture.
+Charts and the map are native (PowerPoint chart objects and shapes, reportlab drawings): no browser
+is started, a pack takes about a second or two.
 """
 
 from __future__ import annotations
@@ -15,33 +16,13 @@ import sys
 import time
 from pathlib import Path
 
-import plotly.graph_objects as go
-
 from metrics.scope import REGION, Scope
 from metrics.source import WarehouseMissing, configure, warehouse_path
-from report import content, images
+from report import content
 
 FORMATS = {"pptx": "application/vnd.openxmlformats-officedocument.presentationml.presentation",
            "pdf": "application/pdf",
            "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
-IMAGE_SIZE = (1400, 640)  # layout pixels of a chart on a 16:9 slide under its heading; scale 2 for sharpness
-SLIDE_FONT_SIZE = 16  # readable from the back of a meeting room
-
-
-def _for_slide(fig: go.Figure) -> go.Figure:
-    """The figure for a slide: larger type; no title of its own, the slide's heading carries it."""
-    slide = go.Figure(fig)
-    slide.update_layout(font={"size": SLIDE_FONT_SIZE}, title=None, margin={"t": 4, "b": 4, "l": 4, "r": 4})
-    return slide
-
-
-def render_images(pack: content.Pack) -> None:
-    """Every picture of the pack (the map) through one kaleido browser session."""
-    charts = [s for s in pack.sections if s.figure is not None]
-    width, height = IMAGE_SIZE
-    for section, png in zip(charts, images.render([_for_slide(s.figure) for s in charts], width, height, 2),
-                            strict=True):
-        section.image = png
 
 
 def make(fmt: str, period: str, sector: str | None = None, municipality: str | int | None = None,
@@ -55,7 +36,6 @@ def make(fmt: str, period: str, sector: str | None = None, municipality: str | i
         from report import sheets
 
         return sheets.write(pack), f"{pack.file_stem}.xlsx"
-    render_images(pack)
     if fmt == "pptx":
         from report import slides
 
@@ -103,8 +83,6 @@ def main(argv: list[str] | None = None) -> int:
     except WarehouseMissing:
         print(f"ошибка: хранилище данных не найдено: {warehouse_path()}", file=sys.stderr)
         return 2
-    finally:
-        images.stop()
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(data)
     print(f"{out} — {len(data) / 1024:.0f} КБ за {time.perf_counter() - started:.1f} с")

@@ -20,7 +20,7 @@ from pptx.enum.dml import MSO_LINE_DASH_STYLE
 from pptx.enum.text import MSO_ANCHOR, PP_ALIGN
 from pptx.util import Emu, Inches, Pt
 
-from report import layout
+from report import layout, maps
 from report.content import Chart, HeatTable, Pack, Section
 
 WIDTH, HEIGHT = Inches(13.333), Inches(7.5)
@@ -174,15 +174,71 @@ def _title_slide(prs: Presentation, pack: Pack) -> None:
           "Центр управления регионом · обращения граждан", 14, colour=MUTED)
 
 
-def _picture_slide(prs: Presentation, pack: Pack, section: Section) -> None:
+def _map_slide(prs: Presentation, pack: Pack, section: Section) -> None:
+    """The map as native shapes: a freeform per unit (named after it), its name and value, a legend."""
+    from pptx.enum.shapes import MSO_SHAPE
+
     slide = prs.slides.add_slide(prs.slide_layouts[6])
     _header(slide, pack, section.title)
-    top, bottom = Inches(1.35), HEIGHT - Inches(0.55)
-    box_w, box_h = WIDTH - 2 * MARGIN, bottom - top
-    picture = slide.shapes.add_picture(io.BytesIO(section.image), MARGIN, top)
-    ratio = min(box_w / picture.width, box_h / picture.height)
-    picture.width, picture.height = Emu(int(picture.width * ratio)), Emu(int(picture.height * ratio))
-    picture.left = Emu(int((WIDTH - picture.width) / 2))
+    drawn = section.choropleth
+    left = layout.MARGIN + (maps.BOX[0] - drawn.size[0]) / 2
+    top = layout.BODY_TOP + 12 + (maps.BOX[1] - drawn.size[1]) / 2
+    for unit in drawn.units:
+        rings = [r for r in unit.rings if len(r) >= 3]
+        if not rings:
+            continue
+        first = rings[0]
+        builder = slide.shapes.build_freeform(pt(left + first[0][0]), pt(top + first[0][1]), scale=1.0)
+        builder.add_line_segments([(pt(left + x), pt(top + y)) for x, y in first[1:]], close=True)
+        for ring in rings[1:]:
+            builder.move_to(pt(left + ring[0][0]), pt(top + ring[0][1]))
+            builder.add_line_segments([(pt(left + x), pt(top + y)) for x, y in ring[1:]], close=True)
+        outline = builder.convert_to_shape()
+        outline.name = unit.name
+        outline.fill.solid()
+        outline.fill.fore_color.rgb = _rgb(unit.fill)
+        outline.line.color.rgb = WHITE
+        outline.line.width = Pt(0.75)
+        outline.shadow.inherit = False
+    for unit in drawn.units:  # labels over every outline
+        w, h = maps.label_size(unit.label)
+        box = slide.shapes.add_textbox(pt(left + unit.at[0] - w / 2), pt(top + unit.at[1] - h / 2), pt(w), pt(h))
+        _translucent(box, "#ffffff", maps.PLATE_OPACITY)
+        frame = box.text_frame
+        frame.word_wrap = False
+        frame.margin_left = frame.margin_right = frame.margin_top = frame.margin_bottom = 0
+        for k, text in enumerate(unit.label):
+            paragraph = frame.paragraphs[0] if k == 0 else frame.add_paragraph()
+            paragraph.alignment = PP_ALIGN.CENTER
+            run = paragraph.add_run()
+            run.text = text
+            run.font.size = Pt(maps.NAME_SIZE)
+            run.font.bold = k == 0
+            run.font.name = layout.SLIDE_FONT
+            run.font.color.rgb = _rgb(unit.ink)
+    x = layout.MARGIN + maps.BOX[0] + 10
+    y = layout.BODY_TOP + 10
+    _text(slide, pt(x), pt(y), pt(maps.LEGEND_W - 10), pt(40), drawn.title, NOTE_SIZE, bold=True)
+    y += 44
+    for colour, text in [*reversed(drawn.legend[:-1]), drawn.legend[-1]]:
+        swatch = slide.shapes.add_shape(MSO_SHAPE.RECTANGLE, pt(x), pt(y), pt(22), pt(14))
+        swatch.fill.solid()
+        swatch.fill.fore_color.rgb = _rgb(colour)
+        swatch.line.fill.background()
+        swatch.shadow.inherit = False
+        _text(slide, pt(x + 26), pt(y - 4), pt(maps.LEGEND_W - 40), pt(20), text, NOTE_SIZE)
+        y += 22
+
+
+def _translucent(shape, colour: str, opacity: float) -> None:
+    """A solid fill with an alpha (python-pptx sets no transparency itself: one DrawingML element)."""
+    from pptx.oxml.ns import qn
+
+    shape.fill.solid()
+    shape.fill.fore_color.rgb = _rgb(colour)
+    srgb = shape.fill._xPr.find(qn("a:solidFill")).find(qn("a:srgbClr"))
+    alpha = srgb.makeelement(qn("a:alpha"), {"val": str(int(opacity * 100000))})
+    srgb.append(alpha)
 
 
 def _chart_slide(prs: Presentation, pack: Pack, section: Section) -> None:
@@ -335,12 +391,12 @@ def write(pack: Pack) -> bytes:
     prs.slide_width, prs.slide_height = WIDTH, HEIGHT
     _title_slide(prs, pack)
     for section in pack.sections:
-        if section.heat is not None:
+        if section.choropleth is not None:
+            _map_slide(prs, pack, section)
+        elif section.heat is not None:
             _heat_slides(prs, pack, section)
         elif section.chart is not None:
             _chart_slide(prs, pack, section)
-        elif section.figure is not None:
-            _picture_slide(prs, pack, section)
         else:
             _table_slides(prs, pack, section)
     out = io.BytesIO()

@@ -18,7 +18,7 @@ from metrics.scope import Scope
 from report import content, pack
 
 PERIOD = "2025-10"
-CHARTS = 6  # native charts: units ranked, rating, four KPI trends (the map is a picture)
+CHARTS = 6  # native charts: units ranked, rating, four KPI trends (the map: native shapes)
 BODY_EMU = int((960 - 2 * 28.8) * 12700) + 1  # slide width (960 pt) less the margins
 FORMULA = '=HYPERLINK("http://x","y")'
 
@@ -78,9 +78,16 @@ def test_pptx_has_native_charts_with_their_data_and_one_map_picture(files) -> No
         assert any(expected in h for h in headings), expected
     # every slide states its filters and data date
     assert all("весь регион" in h and "данные на 31.10.2025" in h for h in headings)
-    pictures = [sh for s in slides for sh in s.shapes if sh.shape_type == MSO_SHAPE_TYPE.PICTURE]
-    assert len(pictures) == 1  # the map: no native chart type draws a choropleth
-    assert pictures[0].image.content_type == "image/png" and len(pictures[0].image.blob) > 20_000
+    assert not [sh for s in slides for sh in s.shapes if sh.shape_type == MSO_SHAPE_TYPE.PICTURE]
+    # the map: a freeform outline per unit, named after it, and its name written on the map
+    from metrics import catalog
+
+    names = set(catalog.municipalities()["municipality_name"])
+    map_slide = next(s for s in slides if _heading(s) == "На 10 тыс. жителей — октябрь 2025")
+    outlines = {sh.name for sh in map_slide.shapes if sh.shape_type == MSO_SHAPE_TYPE.FREEFORM}
+    assert outlines == names
+    written = {sh.text_frame.paragraphs[0].text for sh in map_slide.shapes if sh.has_text_frame}
+    assert names <= written
     charts = _charts(slides)
     assert len(charts) == CHARTS
     kinds = {heading.split(":")[0].split(" —")[0]: chart.chart_type for heading, chart in charts}
@@ -238,12 +245,13 @@ def test_pdf_has_the_slides_pages_and_its_map_page_is_not_blank(files) -> None:
     assert "Пакет к совещанию" in texts[0] and "октябрь 2025" in texts[0]
     map_page = next(i for i, t in enumerate(texts) if "На 10 тыс. жителей — октябрь 2025" in t)
     assert "данные на 31.10.2025" in texts[map_page]
-    assert sum(len(p.images) for p in reader.pages) == 1  # the map; the charts are drawn, not pictures
+    assert sum(len(p.images) for p in reader.pages) == 0  # the map and the charts are drawn, not pictures
     # the charts' pages carry the same categories as the slides' charts: months, units, organisations
     trend = next(t for t in texts if "Доля ответов в срок: динамика и цель" in t)
     assert "окт 2025" in trend and "май 2025" in trend and "цель" in trend and "%" in trend
     ranking = next(t for t in texts if "На 10 тыс. жителей по муниципалитетам" in t)
     assert "город Смоленск" in ranking and "Велижский" in ranking
+    assert "Велижский" in texts[map_page] and "Холм-Жирковский" in texts[map_page]  # names on the map
     width, height = reader.pages[0].mediabox.width, reader.pages[0].mediabox.height
     assert round(float(width / height), 2) == round(16 / 9, 2)
 
