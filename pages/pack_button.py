@@ -33,14 +33,15 @@ def component() -> html.Div:
         [dbc.DropdownMenuItem(label, id={"type": "pack-format", "format": fmt}) for fmt, label in FORMATS.items()],
         label="Пакет к совещанию", id="pack-menu", color="light", size="sm", align_end=True,
     )
-    # the pack takes seconds to build: while the callback writing its status runs, a spinner and a
-    # line of text stand in its place
-    building = html.Span([dbc.Spinner(size="sm", color="secondary", spinner_class_name="me-1"),
-                          "Собираю пакет…"], id="pack-building", className="small text-muted ms-2 text-nowrap")
-    status = dcc.Loading(html.Span(id="pack-status", className="small text-warning ms-2"),
-                         custom_spinner=building, target_components={"pack-status": "children"},
-                         overlay_style={"visibility": "visible"}, parent_style={"display": "inline-block"})
-    return html.Div([menu, dcc.Download(id="pack-download"), dcc.Store(id="pack-request"), status],
+    # while the callback writing the pack's status runs, a spinner and «Собираю пакет…» stand in the
+    # menu's place (the menu hidden, its space kept): a second click cannot start a second build
+    building = html.Span([dbc.Spinner(size="sm", spinner_class_name="me-2"), "Собираю пакет…"],
+                         id="pack-building", className="small text-light text-nowrap")
+    area = dcc.Loading(html.Div([menu, html.Span(id="pack-status", className="small text-warning ms-2")],
+                                className="d-flex align-items-center"),
+                       custom_spinner=building, target_components={"pack-status": "children"},
+                       parent_style={"display": "inline-block"})
+    return html.Div([area, dcc.Download(id="pack-download"), dcc.Store(id="pack-request")],
                     id="pack-area", className="d-flex align-items-center ms-3", style={"display": "none"})
 
 

@@ -403,7 +403,7 @@ def _heat_table(cells: pd.DataFrame, spec: ind.Indicator, columns: str) -> HeatT
     data = cells.assign(_value=cells[spec.code].astype("float64").where(~low))
     z = data.pivot_table(index="municipality_name", columns=columns, values="_value", aggfunc="first",
                          dropna=False)
-    z = z.sort_index()
+    z = z.sort_index(key=lambda names: names.str.casefold())  # «город Смоленск» among the Г, not after Я
     order = data.groupby(columns)["volume"].sum().sort_values(ascending=False).index
     z = z[[c for c in order if c in z.columns]]
     scale, reverse = figures.colour_scale(spec)

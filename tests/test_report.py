@@ -358,3 +358,34 @@ def test_cli_writes_the_file_and_refuses_an_unknown_format(demo, tmp_path: Path,
     assert "Доля ответов в срок" in [c.value for c in workbook["Карта"][1]]
     assert pack.main(["--db", str(demo), "--period", PERIOD, "--indicator", "nonsense", "--out", str(out)]) == 2
     assert "неизвестный показатель" in capsys.readouterr().err
+
+
+@pytest.mark.browser
+def test_the_menu_shows_progress_and_downloads_the_pages_pack(served_app, browser, small_demo: Path,
+                                                              tmp_path: Path) -> None:
+    import time
+
+    from pypdf import PdfReader
+
+    from tests.conftest import console_errors, wait_js
+
+    base = served_app(small_demo)
+    browser.execute_cdp_cmd("Page.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(tmp_path)})
+    browser.get(base + "/?period=2025-10&sector=all&channel=pos&indicator=on_time_share")
+    wait_js(browser, "const a = document.getElementById('pack-area'); return a && a.offsetParent !== null")
+    browser.find_element("css selector", "#pack-menu").click()
+    wait_js(browser, "return [...document.querySelectorAll('.dropdown-item')]"
+                     ".find(e => e.textContent.includes('PDF') && e.offsetParent !== null) || null").click()
+    # «Собираю пакет…» with a spinner in the menu's place while the server builds
+    shown = wait_js(browser, "const e = document.getElementById('pack-building');"
+                             "return e && e.offsetParent !== null ? e.textContent : null", timeout=10)
+    assert "Собираю пакет" in shown
+    deadline = time.monotonic() + 60
+    while not list(tmp_path.glob("*.pdf")) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    pdf = next(tmp_path.glob("*.pdf"))
+    texts = [p.extract_text() for p in PdfReader(pdf).pages]
+    assert any("Доля ответов в срок — октябрь 2025" in t for t in texts)  # the page's indicator on the map
+    assert all("Платформа обратной связи (ПОС)" in t for t in texts[1:])  # and its channel on every page
+    wait_js(browser, "const e = document.getElementById('pack-menu'); return e && e.offsetParent !== null")
+    assert console_errors(browser) == []
