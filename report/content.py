@@ -61,11 +61,6 @@ class Column:
     kind: str = "text"  # text | int | dec1 | pct | date | yesno | indicator (format of the row's indicator)
     on_slide: bool = True  # False: only in the spreadsheet (slides keep to what a room can read)
 
-    @property
-    def weight(self) -> float:
-        """Share of a slide table's width: names need room, numbers little."""
-        return 3.0 if self.kind == "text" else 1.0
-
     def display(self, value: object, indicator: str | None = None) -> str:
         """The value as a slide shows it («1 234», «87,5 %», «31.10.2025»)."""
         if value is None or (not isinstance(value, str) and pd.isna(value)):
