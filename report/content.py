@@ -45,6 +45,8 @@ KEY_INDICATORS = ("volume", "growth", "on_time_share", "overdue_open", "resolve_
 KPI_TRENDS = ("on_time_share", "satisfaction_share", "resolved_share", "repeat_share")
 KPI_MONTHS = 13  # the month and the same month a year before on one chart
 RATING_SHOWN = 10  # best and weakest organisations on the rating chart
+FEW_UNITS = 5  # a matrix of at most this many municipalities turns: categories as its rows
+FEW_UNITS_ROWS = 34  # and shows the largest categories, two slides at most
 MONTHS_SHORT = ("янв", "фев", "мар", "апр", "май", "июн", "июл", "авг", "сен", "окт", "ноя", "дек")
 BLUE, RED, GREY = "#2c7bb6", "#d7191c", "#9e9e9e"
 HOLLOW_NOTE = "Полая точка — неполный период или ответы ещё поступают."
@@ -401,6 +403,16 @@ def _heat_table(cells: pd.DataFrame, spec: ind.Indicator, columns: str) -> HeatT
     z = z.sort_index(key=lambda names: names.str.casefold())  # «город Смоленск» among the Г, not after Я
     order = data.groupby(columns)["volume"].sum().sort_values(ascending=False).index
     z = z[[c for c in order if c in z.columns]]
+    corner, more = "Муниципалитет", ""
+    if len(z.index) <= FEW_UNITS and len(z.index) < len(z.columns):
+        # one or a few municipalities (a profile's pack): categories down the slide, the largest first,
+        # those without appeals left out — a one-row table over many slides reads as nothing
+        z = z.T.dropna(how="all")
+        corner = "Категория" if columns == "category_name" else "Отраслевой блок"
+        if len(z.index) > FEW_UNITS_ROWS:  # the rest, smaller, stay in the spreadsheet
+            rest = len(z.index) - FEW_UNITS_ROWS
+            z = z.iloc[:FEW_UNITS_ROWS]
+            more = f" Ещё {rest} категорий с меньшим числом обращений — в XLSX."
     scale, reverse = figures.colour_scale(spec)
     finite = np.sort(z.to_numpy()[~np.isnan(z.to_numpy())]) if z.size else np.array([])
     lo, hi = (float(finite[0]), float(finite[-1])) if finite.size else (0.0, 1.0)
@@ -440,9 +452,8 @@ def _heat_table(cells: pd.DataFrame, spec: ind.Indicator, columns: str) -> HeatT
         worse = ("темнее — хуже" if spec.higher_is_better is not None else "темнее — больше") + \
             " (по месту среди всех клеток таблицы)"
     legend = (f"{spec.label}: {worse}; от {spec.format(lo)} до {spec.format(hi)}. "
-              "Серая клетка с «—» — мало данных или нет обращений.")
-    return HeatTable("Муниципалитет", [str(r) for r in z.index], [str(c) for c in z.columns], texts, fills, inks,
-                     legend)
+              "Серая клетка с «—» — мало данных или нет обращений." + more)
+    return HeatTable(corner, [str(r) for r in z.index], [str(c) for c in z.columns], texts, fills, inks, legend)
 
 
 def _problems(period: Period, sector_code: str | None, municipality_id: int | None, scope: Scope,

@@ -311,7 +311,7 @@ def draw_map(drawn: maps.Choropleth) -> Drawing:
     for k, text in enumerate(_wrap(drawn.title, maps.LEGEND_W - 10, CHART_FONT)):
         drawing.add(_string(x, y - k * CHART_FONT * 1.2, text, CHART_FONT, bold=True))
     y = height - 54 - 14
-    for colour, text in [*reversed(drawn.legend[:-1]), drawn.legend[-1]]:
+    for colour, text in drawn.legend:
         drawing.add(Rect(x, y, 22, 14, fillColor=colors.HexColor(colour), strokeColor=None))
         drawing.add(_string(x + 28, y + 3, text, CHART_FONT))
         y -= 22

@@ -28,6 +28,7 @@ LEGEND_W = 150.0  # points at the right of the map for the colour legend
 BOX = (layout.BODY_W - LEGEND_W, layout.BODY_BOTTOM - layout.BODY_TOP - 24)  # 12 pt clear above and below  # the map's drawing area, points
 STEPS = 5  # colour legend swatches
 LABEL_INK = "#111111"
+OUTSIDE_COLOUR = "#f1f1f1"  # a unit outside the filter or the scope: drawn, named, not coloured
 PLATE_OPACITY = 0.6  # the white plate under a label: the unit's colour shows through
 
 
@@ -45,7 +46,7 @@ class Unit:
 class Choropleth:
     units: list[Unit]
     size: tuple[float, float]  # width, height of the drawn map in points (within BOX)
-    legend: list[tuple[str, str]]  # (colour, text) from the lowest to the highest, then «мало данных»
+    legend: list[tuple[str, str]]  # (colour, text) from the highest to the lowest, then the greys
     title: str  # the indicator and its unit
 
 
@@ -105,18 +106,24 @@ def build(geojson: dict, by_muni: pd.DataFrame, spec: Indicator) -> Choropleth |
     fills: dict[object, str] = {}
     for key in order:
         value = values.get(key)
-        fills[key] = figures.NO_DATA_COLOUR if value is None else _colour(spec, value, lo, hi)
+        if key not in values:  # outside the pack's municipality filter or the user's scope
+            fills[key] = OUTSIDE_COLOUR
+        else:
+            fills[key] = figures.NO_DATA_COLOUR if value is None else _colour(spec, value, lo, hi)
     for key in order:
         feature = next(f for f in features if f["id"] == key)
         name = str(feature["properties"].get("name", ""))
         value = values.get(key)
-        label = [name, "мало данных" if value is None else spec.format(value)]
+        label = [name, "—" if key not in values else "мало данных" if value is None else spec.format(value)]
         largest = max(outlines[key], key=lambda g: g.area) if outlines[key] else None
         anchor = largest.representative_point() if largest is not None else Point(0, 0)
         at = _place(anchor.x, anchor.y, label, placed)
         units.append(Unit(name, boxed[key], fills[key], LABEL_INK, label, at))
-    legend = [(_colour(spec, lo + (hi - lo) * i / (STEPS - 1), lo, hi), spec.format(lo + (hi - lo) * i / (STEPS - 1)))
-              for i in range(STEPS)] if known else []
+    steps = STEPS if hi > lo else 1
+    legend = [(_colour(spec, lo + (hi - lo) * i / max(steps - 1, 1), lo, hi),
+               spec.format(lo + (hi - lo) * i / max(steps - 1, 1))) for i in reversed(range(steps))] if known else []
+    if any(k not in values for k in order):
+        legend.append((OUTSIDE_COLOUR, "— вне выборки"))
     legend.append((figures.NO_DATA_COLOUR, "мало данных"))
     return Choropleth(units, size, legend, spec.label)
 

@@ -220,7 +220,7 @@ def _map_slide(prs: Presentation, pack: Pack, section: Section) -> None:
     y = layout.BODY_TOP + 10
     _text(slide, pt(x), pt(y), pt(maps.LEGEND_W - 10), pt(40), drawn.title, NOTE_SIZE, bold=True)
     y += 44
-    for colour, text in [*reversed(drawn.legend[:-1]), drawn.legend[-1]]:
+    for colour, text in drawn.legend:
         swatch = slide.shapes.add_shape(MSO_SHAPE.RECTANGLE, pt(x), pt(y), pt(22), pt(14))
         swatch.fill.solid()
         swatch.fill.fore_color.rgb = _rgb(colour)

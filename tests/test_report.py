@@ -191,6 +191,22 @@ def test_the_matrix_names_every_municipality_legibly(files, demo) -> None:
     assert headers == set(cells["category_name"])
 
 
+def test_every_shape_lies_on_its_slide(files, demo) -> None:
+    """LibreOffice is not at hand to render the slides: their geometry is checked instead — no text
+    box, table, chart or outline reaches past the slide's edge, none hides under the footer line."""
+    for data in (files["pptx"][0], pack.make("pptx", PERIOD, sector="housing")[0]):
+        slides = _slides(data)
+        width, height = int(13.333 * 914400) + 12700, int(7.5 * 914400)
+        footer = height - int(0.45 * 914400)
+        for number, slide in enumerate(slides, start=1):
+            for shape in slide.shapes:
+                right, bottom = shape.left + shape.width, shape.top + shape.height
+                assert shape.left >= 0 and shape.top >= 0 and right <= width, (number, shape.name)
+                is_footer = shape.has_text_frame and shape.top >= footer
+                if not is_footer and number > 1:
+                    assert bottom <= footer, (number, shape.name)
+
+
 def test_kpi_axes_fit_the_data_and_the_target(files) -> None:
     lines = [(h, c) for h, c in _charts(_slides(files["pptx"][0])) if ": динамика и цель" in h]
     assert len(lines) == 4
