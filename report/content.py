@@ -300,7 +300,7 @@ def _map_and_matrix(pack: Pack, filters: dict[str, list], matrix_code: str) -> l
     codes = list(dict.fromkeys(["volume", spec.code]))
     by_muni = query(codes, by=["municipality"], period=pack.period, filters=filters, scope=pack.scope)
     title = f"{spec.label} — {pack.period.label}"
-    choropleth = maps.build(catalog.region_geojson(), by_muni, spec)
+    choropleth = maps.build(catalog.region_geojson(), by_muni, spec, pack.scope.municipality_ids)
     value_kind = _indicator_format(spec.code)
     keep = ["municipality_name", *codes, *(["population"] if "population" in by_muni else [])]
     map_data = by_muni.sort_values("municipality_name")[keep]

@@ -73,8 +73,10 @@ def colour_at(scale: str, t: float) -> str:
     return "#" + "".join(f"{int(round(c)):02x}" for c in rgb)
 
 
-def build(geojson: dict, by_muni: pd.DataFrame, spec: Indicator) -> Choropleth | None:
-    """The map of ``spec`` by municipality; None without boundaries."""
+def build(geojson: dict, by_muni: pd.DataFrame, spec: Indicator,
+          allowed: frozenset[int] | None = None) -> Choropleth | None:
+    """The map of ``spec`` by municipality; None without boundaries. Units outside ``allowed`` (the
+    user's scope) say «нет доступа», other units without a row (outside the filter) «—»."""
     features = [f for f in geojson.get("features", []) if f.get("geometry")]
     if not features:
         return None
@@ -114,7 +116,11 @@ def build(geojson: dict, by_muni: pd.DataFrame, spec: Indicator) -> Choropleth |
         feature = next(f for f in features if f["id"] == key)
         name = str(feature["properties"].get("name", ""))
         value = values.get(key)
-        label = [name, "—" if key not in values else "мало данных" if value is None else spec.format(value)]
+        if key not in values:
+            text = "нет доступа" if allowed is not None and int(key) not in allowed else "—"
+        else:
+            text = "мало данных" if value is None else spec.format(value)
+        label = [name, text]
         largest = max(outlines[key], key=lambda g: g.area) if outlines[key] else None
         anchor = largest.representative_point() if largest is not None else Point(0, 0)
         at = _place(anchor.x, anchor.y, label, placed)
@@ -122,8 +128,11 @@ def build(geojson: dict, by_muni: pd.DataFrame, spec: Indicator) -> Choropleth |
     steps = STEPS if hi > lo else 1
     legend = [(_colour(spec, lo + (hi - lo) * i / max(steps - 1, 1), lo, hi),
                spec.format(lo + (hi - lo) * i / max(steps - 1, 1))) for i in reversed(range(steps))] if known else []
-    if any(k not in values for k in order):
+    outside = [k for k in order if k not in values]
+    if any(allowed is None or int(k) in allowed for k in outside):
         legend.append((OUTSIDE_COLOUR, "— вне выборки"))
+    if any(allowed is not None and int(k) not in allowed for k in outside):
+        legend.append((OUTSIDE_COLOUR, "нет доступа"))
     legend.append((figures.NO_DATA_COLOUR, "мало данных"))
     return Choropleth(units, size, legend, spec.label)
 

@@ -336,6 +336,11 @@ def test_a_municipal_scope_sees_only_its_municipality(demo) -> None:
     built = content.build(PERIOD, scope=scope)
     matrix = next(s for s in built.sections if s.sheet == "Матрица")
     assert set(matrix.data["municipality_name"]) == {name}
+    # the map draws the whole region: the others named, «нет доступа», no value of theirs
+    drawn = next(s for s in built.sections if s.choropleth is not None).choropleth
+    labels = {u.name: u.label[1] for u in drawn.units}
+    assert len(labels) == len(munis) and labels[name] not in ("—", "нет доступа")
+    assert {v for k, v in labels.items() if k != name} == {"нет доступа"}
     with pytest.raises(content.PackError, match="вне вашей зоны доступа"):
         content.build(PERIOD, municipality=str(int(munis.iloc[1]["municipality_id"])), scope=scope)
 
