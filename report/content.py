@@ -60,7 +60,7 @@ class PackError(ValueError):
 class Column:
     key: str
     header: str
-    kind: str = "text"  # text | int | dec1 | pct | date | yesno | indicator (format of the row's indicator)
+    kind: str = "text"  # text | int | dec1 | pct | growth (signed %) | date | yesno | indicator (the row's)
     on_slide: bool = True  # False: only in the spreadsheet (slides keep to what a room can read)
 
     def display(self, value: object, indicator: str | None = None) -> str:
@@ -75,6 +75,8 @@ class Column:
             return f"{float(value):,.1f}".replace(",", "\u00a0").replace(".", ",")
         if self.kind == "pct":
             return f"{float(value) * 100:.1f}\u00a0%".replace(".", ",")
+        if self.kind == "growth":
+            return ind.get("growth").format(float(value))
         if self.kind == "date":
             return f"{pd.Timestamp(value):%d.%m.%Y}"
         if self.kind == "yesno":
@@ -469,7 +471,7 @@ def _problems(period: Period, sector_code: str | None, municipality_id: int | No
     data = df.assign(decomposed_from=df["decomposed_from"].fillna("")).reset_index(drop=True)
     columns = [Column("sector_name", "Отраслевой блок"), Column("rank", "Место", "int"),
                Column("category_name", "Проблема"), Column("volume", "Обращений", "int"),
-               Column("volume_prev", "В прошлом периоде", "int", on_slide=False), Column("growth", "Рост", "pct"),
+               Column("volume_prev", "В прошлом периоде", "int", on_slide=False), Column("growth", "Рост", "growth"),
                Column("satisfaction_share", ind.get("satisfaction_share").label, "pct"),
                Column("score", "Приоритет, баллы", "dec1"),
                Column("decomposed_from", "Уточняет категорию", on_slide=False)]

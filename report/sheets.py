@@ -21,7 +21,8 @@ from openpyxl.utils import get_column_letter
 from metrics import indicators as ind
 from report.content import Column, Pack, Section
 
-NUMBER_FORMATS = {"int": "#,##0", "dec1": "#,##0.0", "pct": "0.0%", "date": "DD.MM.YYYY"}
+NUMBER_FORMATS = {"int": "#,##0", "dec1": "#,##0.0", "pct": "0.0%", "growth": "+0.0%;-0.0%;0.0%",
+                  "date": "DD.MM.YYYY"}
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _BAD_SHEET_CHARS = re.compile(r"[\[\]:*?/\\]")
 

@@ -31,6 +31,7 @@ ACCENT = RGBColor(0x2C, 0x7B, 0xB6)
 HEAD_FILL = RGBColor(0xE9, 0xEE, 0xF5)
 WHITE = RGBColor(0xFF, 0xFF, 0xFF)
 TABLE_SIZES = (14, 12, 11, 10)  # points: the largest at which a table fits its slide's width
+READABLE = 12
 HEAT_SIZES = (12, 11, 10)
 CHART_FONT = 12
 NOTE_SIZE = 11
@@ -74,10 +75,11 @@ def table_parts(section: Section) -> list[TablePart]:
     wrap = [c.kind == "text" for c in columns]
     right = [c.kind not in ("text", "date") for c in columns]
     best: list[TablePart] | None = None
-    for size in TABLE_SIZES:
+    fitting = [size for size in TABLE_SIZES if layout.fit(header, rows, wrap, (size,)) is not None]
+    # a room reads 12 pt and up: a smaller size only where the columns need it, not to save a slide
+    readable = [size for size in fitting if size >= READABLE] or fitting
+    for size in readable:
         grid = layout.fit(header, rows, wrap, (size,))
-        if grid is None:
-            continue
         head_h, heights = grid.heights(header, rows)
         slices = layout.pages(heights, layout.BODY_BOTTOM - layout.BODY_TOP - head_h)
         if best is None or len(slices) < len(best):
