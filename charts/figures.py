@@ -216,6 +216,7 @@ def choropleth(df: pd.DataFrame, geojson: dict, spec: Indicator, title: str,
     )
     if names:
         recolour_labels(fig)
+    add_map_attribution(fig, geojson)
     return fig
 
 
@@ -503,6 +504,19 @@ def recolour_labels(fig: go.Figure, dark: str = "#1a1a1a", light: str = "#ffffff
     trace.textfont.color = text_colours
 
 
+def add_map_attribution(fig: go.Figure, geojson: dict, colour: str = "#555") -> None:
+    """The boundaries' licence requires their source on the map (ODbL: «© участники OpenStreetMap»).
+
+    The text comes from the FeatureCollection's ``attribution`` member (``geo.store``).
+    """
+    text = geojson.get("attribution")
+    if text:
+        fig.add_annotation(
+            text=text, x=1, y=0, xref="paper", yref="paper", xanchor="right", yanchor="bottom",
+            showarrow=False, font={"size": 11, "color": colour}, name="attribution",
+        )
+
+
 def matrix(df: pd.DataFrame, spec: Indicator, rows: str, columns: str, title: str) -> go.Figure:
     """A rows × columns heat map (municipality × category or × sector) of one indicator."""
     if df.empty:
@@ -736,6 +750,7 @@ def wall_choropleth(df: pd.DataFrame, geojson: dict, spec: Indicator, reference:
     })
     fig.update_geos(bgcolor="rgba(0,0,0,0)")
     recolour_labels(fig, dark="#0b1016", light=WALL_TEXT, empty=WALL_TEXT)
+    fig.update_annotations(selector={"name": "attribution"}, font={"size": WALL_FONT_SIZE * 0.6, "color": WALL_TEXT})
     fig.update_layout(
         title=None, height=None, autosize=True, margin={"l": 0, "r": 0, "t": 0, "b": 0},
         paper_bgcolor="rgba(0,0,0,0)", plot_bgcolor="rgba(0,0,0,0)",
