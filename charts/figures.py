@@ -118,9 +118,9 @@ LOW_DATA = "мало данных"
 # columns at 1920 px, 560 px high); the wall and the pack pass their own.
 WEB_MAP_SIZE = (1100, 560)
 WEB_LABEL_FONT = (9.0, 14.0)  # smallest legible, largest useful name size in px
-LABEL_CHAR_EM = 0.58  # average width of a Cyrillic letter of the system sans-serif, in em
+LABEL_CHAR_EM = 0.56  # average width of a Cyrillic letter of the system sans-serif, in em
 LABEL_LINE_EM = 1.2
-LABEL_ROOM = 0.8  # of the room inside a unit a name may take: a margin to its borders
+LABEL_ROOM = 0.9  # of the room inside a unit a name may take: a margin to its borders
 
 
 def colour_range(spec: Indicator, shown: pd.Series,
@@ -293,20 +293,21 @@ def _mercator(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]
 
 @dataclass(frozen=True)
 class LabelSpace:
-    lon: float
-    lat: float
-    width: float  # room for centred text: twice the shorter way to the unit's edge, Mercator units
-    height: float
+    """Where a unit's name goes and the shape it must stay inside, on the Mercator plane."""
+
+    anchors: tuple[tuple[float, float], ...]  # candidate centres, Mercator units; the first is the deepest
+    part: object  # the unit's largest part, projected and prepared for fast containment tests
+    bounds: tuple[float, float, float, float]  # the whole unit, projected
 
 
 _space_cache: dict[int, tuple[object, LabelSpace | None]] = {}
+_layout_cache: dict[tuple, tuple[list[str], float, tuple[float, float]] | None] = {}
 
 
 def label_space(geometry: dict) -> LabelSpace | None:
-    """Where a unit's name goes (the pole of inaccessibility of its largest part: the point
-    deepest inside, so the text sits in the unit however it is shaped) and how much room it has
-    there, horizontally and vertically, on a Mercator map. Cached per geometry object: the region's
-    shapes are loaded once per warehouse."""
+    """Where a unit's name goes: the pole of inaccessibility of its largest part (the point deepest
+    inside, so the text sits in the unit however jagged its border). Cached per geometry object:
+    the region's shapes are loaded once per warehouse."""
     key = id(geometry)
     cached = _space_cache.get(key)
     if cached is not None and cached[0] is geometry:
@@ -320,7 +321,7 @@ def label_space(geometry: dict) -> LabelSpace | None:
 
 def _label_space(geometry: dict) -> LabelSpace | None:
     import shapely
-    from shapely.geometry import LineString, shape
+    from shapely.geometry import shape
     from shapely.ops import polylabel
 
     try:
@@ -336,71 +337,102 @@ def _label_space(geometry: dict) -> LabelSpace | None:
         return None
     x0, y0, x1, y1 = part.bounds
     try:
-        point = polylabel(part, tolerance=max(x1 - x0, y1 - y0) / 100)
+        point = polylabel(part, tolerance=max(x1 - x0, y1 - y0) / 200)
     except Exception:  # a degenerate ring: the representative point is always inside
         point = part.representative_point()
-
-    def chord(line: LineString, along: int, at: tuple[float, float]) -> tuple[float, float] | None:
-        """The stretch of ``line`` inside the unit that passes through ``at`` (its ends along one axis)."""
-        piece = line.intersection(part)
-        here = [s for s in getattr(piece, "geoms", [piece])
-                if s.length > 0 and s.distance(shapely.Point(at)) < 1e-9]
-        if not here:
-            return None
-        ends = [c[along] for c in here[0].coords]
-        return min(ends), max(ends)
-
-    px, py = point.x, point.y
-    across = chord(LineString([(x0 - 1, py), (x1 + 1, py)]), 0, (px, py))
-    if across is None:
-        return None
-    # centred on the horizontal stretch, names use all of its width; the height is measured there
-    mid = (across[0] + across[1]) / 2
-    if part.contains(shapely.Point(mid, py)):
-        px = mid
-    width = 2 * min(px - across[0], across[1] - px)
-    up = chord(LineString([(px, y0 - 1), (px, y1 + 1)]), 1, (px, py))
-    height = 0.0 if up is None else 2 * min(py - up[0], up[1] - py)
-    # a two- or three-line name also needs the width above and below its middle
-    for dy in (-height / 8, height / 8):
-        level = chord(LineString([(x0 - 1, py + dy), (x1 + 1, py + dy)]), 0, (px, py + dy))
-        if level is not None:
-            width = min(width, 2 * min(px - level[0], level[1] - px))
-    lat = float(np.degrees(2 * np.arctan(np.exp(np.radians(py))) - np.pi / 2))
-    return LabelSpace(float(px), lat, width, height)
+    shapely.prepare(part)
+    # the deepest point suits a round label; a wide name may find more room a little to a side
+    r = float(part.exterior.distance(point))
+    anchors = [(float(point.x), float(point.y))]
+    for dx, dy in ((0.5, 0), (-0.5, 0), (0, 0.4), (0, -0.4), (1.0, 0), (-1.0, 0)):
+        candidate = (point.x + dx * r, point.y + dy * r)
+        if part.contains(shapely.Point(candidate)):
+            anchors.append((float(candidate[0]), float(candidate[1])))
+    return LabelSpace(tuple(anchors), part, tuple(projected.bounds))
 
 
-def _fit(lines: list[str], width_px: float, height_px: float) -> float:
-    """The largest font (px) at which these lines fit the room."""
+def _lon_lat(x: float, y: float) -> tuple[float, float]:
+    return x, float(np.degrees(2 * np.arctan(np.exp(np.radians(y))) - np.pi / 2))
+
+
+def _fits(space: LabelSpace, at: tuple[float, float], lines: list[str], font_px: float, scale: float) -> bool:
+    """Whether the text block centred at ``at``, with a margin, lies wholly inside the unit at this size."""
+    import shapely
+
     longest = max(len(line) for line in lines)
-    return min(width_px / (LABEL_CHAR_EM * max(longest, 1)), height_px / (LABEL_LINE_EM * len(lines)))
+    half_w = LABEL_CHAR_EM * font_px * max(longest, 1) / scale / 2 / LABEL_ROOM
+    half_h = LABEL_LINE_EM * font_px * len(lines) / scale / 2 / LABEL_ROOM
+    box = shapely.box(at[0] - half_w, at[1] - half_h, at[0] + half_w, at[1] + half_h)
+    return bool(space.part.contains(box))
+
+
+def _largest_font(space: LabelSpace, lines: list[str], low: float, high: float,
+                  scale: float) -> tuple[float, tuple[float, float]] | None:
+    """The largest size in [low, high] (to 0,5 px) at which ``lines`` fit, and the anchor it fits at;
+    None if not even ``low`` fits anywhere."""
+    best: tuple[float, tuple[float, float]] | None = None
+    for at in space.anchors:
+        if not _fits(space, at, lines, best[0] + 0.5 if best else low, scale):
+            continue
+        if _fits(space, at, lines, high, scale):
+            return high, at
+        good, bad = (best[0] + 0.5 if best else low), high
+        while bad - good > 0.5:
+            middle = (good + bad) / 2
+            good, bad = (middle, bad) if _fits(space, at, lines, middle, scale) else (good, middle)
+        best = (good, at)
+    return best
+
+
+def _layout(space: LabelSpace, name: str, scale: float, font: tuple[float, float],
+            value: str | None = None) -> tuple[list[str], float, tuple[float, float]] | None:
+    """How a name (and, when given, its value on a last line) is set in its unit: lines, size and
+    centre (see ``map_labels``); None: it does not fit."""
+    key = (id(space), name, round(scale, 6), font, value)
+    if key in _layout_cache:
+        return _layout_cache[key]
+    low_font, high_font = font
+    tail = [value] if value else []
+    chosen = None
+    # an abbreviated name stays small: it reads as a unit short of room, not as a heading
+    for candidate, biggest in ((name, high_font), (short_name(name), low_font + 1), (short_name(name, 5), low_font + 1)):
+        best: tuple[list[str], float, tuple[float, float]] | None = None
+        for lines in _lines(candidate):
+            fit = _largest_font(space, [*lines, *tail], low_font, biggest, scale)
+            if fit is not None and (best is None or fit[0] > best[1] + 0.5):
+                best = ([*lines, *tail], fit[0], fit[1])
+        if best is not None:
+            chosen = best
+            break
+    if len(_layout_cache) > 8192:
+        _layout_cache.clear()
+    _layout_cache[key] = chosen
+    return chosen
 
 
 def map_labels(geojson: dict, names: dict, spec: Indicator, values: pd.Series, size: tuple[int, int],
                font: tuple[float, float], colour: str = "#1a1a1a") -> go.Scattergeo | None:
     """A text trace naming every unit at its label point, sized to the unit.
 
-    The rule, decided once for all maps: a name is set at the largest size up to ``font[1]`` that
-    fits inside the unit — on one line, or on two broken at a space or hyphen; if even the
-    smallest legible size (``font[0]``) does not fit, the abbreviated name is tried (``short_name``);
+    The rule, decided once for all maps: a name is set at the largest size up to ``font[1]`` at which
+    its text block (with a margin) lies wholly inside the unit — on one line, or on two broken at a
+    space or hyphen, whichever allows the larger size; if even the smallest legible size (``font[0]``)
+    does not fit, the abbreviated name is tried (``short_name``: «Монаст.», «г. Смоленск»), set small;
     a unit too small for that shows its name on hover only (the choropleth's hover always has the
-    full name). The value is added as a second line, slightly smaller, only where it fits too.
-    ``size`` is the figure in pixels; the map area is that less the colour bar and the title."""
+    full name). The value goes on a line below the name: the first layout tried is name and value
+    together (the value is what the map is read for), then the name alone. ``size`` is the figure
+    in pixels; the map area is that less the colour bar and the title."""
     features = geojson.get("features", [])
     spaces = {f["id"]: label_space(f.get("geometry") or {}) for f in features}
     found = [s for s in spaces.values() if s is not None]
     if not found:
         return None
-    xs, ys = [], []
-    for f in features:
-        geom = f.get("geometry") or {}
-        for lon, lat in _coordinates(geom):
-            xs.append(lon)
-            ys.append(lat)
-    mx, my = _mercator(np.array(xs, dtype="float64"), np.array(ys, dtype="float64"))
+    x0 = min(s.bounds[0] for s in found)
+    y0 = min(s.bounds[1] for s in found)
+    x1 = max(s.bounds[2] for s in found)
+    y1 = max(s.bounds[3] for s in found)
     width, height = max(size[0] - 110, 100), max(size[1] - 90, 100)  # less the colour bar, title and note
-    scale = min(width / max(np.ptp(mx), 1e-9), height / max(np.ptp(my), 1e-9))
-    low_font, high_font = font
+    scale = min(width / max(x1 - x0, 1e-9), height / max(y1 - y0, 1e-9))  # pixels per Mercator unit
     lons, lats, texts, sizes, ids = [], [], [], [], []
     value_of = {f["id"]: v for f, v in zip(features, values, strict=False)}
     for f in features:
@@ -408,29 +440,20 @@ def map_labels(geojson: dict, names: dict, spec: Indicator, values: pd.Series, s
         name = names.get(f["id"], "")
         if space is None or not name:
             continue
-        w, h = space.width * scale, space.height * scale
-        chosen: tuple[list[str], float] | None = None
-        for candidate, biggest in ((name, high_font), (short_name(name), low_font + 1),
-                                   (short_name(name, 5), low_font + 1)):
-            # an abbreviated name stays small: it reads as a unit short of room, not as a heading
-            for lines in _lines(candidate):
-                fit = _fit(lines, w * LABEL_ROOM, h * LABEL_ROOM)
-                if fit >= low_font:
-                    chosen = (lines, min(fit, biggest))
-                    break
-            if chosen is not None:
-                break
+        value = value_of.get(f["id"])
+        formatted = None if value is None or pd.isna(value) else spec.format(value)
+        # name and value together where they fit (the value is what the map is read for), else the name
+        chosen = (_layout(space, name, scale, font, formatted) if formatted else None) or \
+            _layout(space, name, scale, font)
         if chosen is None:
             continue
-        lines, font_px = chosen
+        lines, font_px, at = chosen
+        if formatted and lines[-1] == formatted:
+            lines = [*lines[:-1], f"<b>{formatted}</b>"]
         text = "<br>".join(lines)
-        value = value_of.get(f["id"])
-        if value is not None and not pd.isna(value):
-            formatted = spec.format(value)
-            if _fit([*lines, formatted], w * LABEL_ROOM, h * LABEL_ROOM) >= max(low_font, font_px * 0.8):
-                text += f"<br><b>{formatted}</b>"
-        lons.append(space.lon)
-        lats.append(space.lat)
+        lon, lat = _lon_lat(*at)
+        lons.append(lon)
+        lats.append(lat)
         texts.append(text)
         sizes.append(round(font_px, 1))
         ids.append(f["id"])
@@ -438,21 +461,6 @@ def map_labels(geojson: dict, names: dict, spec: Indicator, values: pd.Series, s
         return None
     return go.Scattergeo(lon=lons, lat=lats, text=texts, mode="text", hoverinfo="skip", showlegend=False,
                          name="names", customdata=ids, textfont={"size": sizes, "color": colour, "family": FONT})
-
-
-def _coordinates(geometry: dict) -> list[tuple[float, float]]:
-    coords = geometry.get("coordinates") or []
-    out: list[tuple[float, float]] = []
-
-    def walk(node: object) -> None:
-        if isinstance(node, list | tuple) and node and isinstance(node[0], int | float):
-            out.append((float(node[0]), float(node[1])))
-        elif isinstance(node, list | tuple):
-            for child in node:
-                walk(child)
-
-    walk(coords)
-    return out
 
 
 def _fill_colours(trace: go.Choropleth) -> list[str | None]:
