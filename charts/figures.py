@@ -220,7 +220,7 @@ def choropleth(df: pd.DataFrame, geojson: dict, spec: Indicator, title: str,
     return fig
 
 
-map_with_names = choropleth  # the name the pack and the wall know it by
+map_with_names = choropleth  # "a map with names": the web heat map and (through wall_choropleth) the wall
 
 
 def _reference_ticks(spec: Indicator, reference: MapReference, zmin: float, zmax: float) -> dict:
