@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import datetime as dt
 import weakref
+from dataclasses import dataclass
 
 import pandas as pd
 
+from data.warehouse import Region, read_region
 from geo.store import load_region_geojson
 from metrics.query import data_as_of, reference
 from metrics.scope import request_scope
 from metrics.source import reader
 
 _geojson_cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_region_cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def months_with_data() -> list[dt.date]:
@@ -64,10 +67,21 @@ def municipalities() -> pd.DataFrame:
     return ref.sort_values("municipality_name").reset_index(drop=True)
 
 
-def region_name() -> str:
+def region() -> Region:
+    """The warehouse's region: name, time zone, working-day calendar (``data.warehouse.Region``).
+
+    Every page, the wall, the pack and the brief name the region and show times through this one
+    function; ``region().now()`` is the region's wall-clock time, the clock the data are kept in.
+    """
     with reader() as con:
-        rows = con.execute("SELECT value FROM meta WHERE key = 'region_name'").fetchall()
-    return rows[0][0] if rows else ""
+        if con not in _region_cache:
+            _region_cache[con] = read_region(con)
+        return _region_cache[con]
+
+
+def region_name() -> str:
+    """The region's name to print («Регион» while none is set)."""
+    return region().label
 
 
 def names(kind: str) -> dict:
@@ -84,3 +98,39 @@ def sector_ids() -> dict[str, int]:
     with reader() as con:
         ref = reference(con, "sector")
     return {str(c): int(i) for c, i in zip(ref["sector_code"], ref["sector_id"], strict=True)}
+
+
+@dataclass(frozen=True)
+class PopulationInfo:
+    """What the warehouse knows about population (``municipality.population``/``population_is_approx``).
+
+    ``has_population``: at least one unit has a population (a rate per 10 000 can be drawn);
+    ``estimated``: units whose population is an approximate estimate — the page prints
+    «Население — приблизительная оценка» only when it is non-zero; ``without_population``:
+    names of units to show as «нет данных о населении».
+    """
+
+    units: int
+    with_population: int
+    estimated: int
+    without_population: tuple[str, ...]
+
+    @property
+    def has_population(self) -> bool:
+        return self.with_population > 0
+
+    @property
+    def is_estimate(self) -> bool:
+        return self.estimated > 0
+
+
+def population_info() -> PopulationInfo:
+    """Population coverage of the whole warehouse (not the user's scope: a note about the data)."""
+    with reader() as con:
+        units, with_population, estimated = con.execute(
+            """SELECT count(*), count(population),
+                      count(*) FILTER (WHERE population IS NOT NULL AND coalesce(population_is_approx, TRUE))
+               FROM municipality"""
+        ).fetchall()[0]
+        missing = con.execute("SELECT name FROM municipality WHERE population IS NULL ORDER BY name").fetchall()
+    return PopulationInfo(int(units), int(with_population), int(estimated), tuple(r[0] for r in missing))

@@ -44,6 +44,7 @@ import numpy as np
 import pandas as pd
 
 from data import workcalendar
+from data.warehouse import read_region
 from metrics import words
 from metrics.periods import Period, add_months, is_complete, month, month_start, months_between
 from metrics.query import _where, data_as_of, query_on, reference
@@ -338,11 +339,11 @@ def forecast_series(y: np.ndarray, horizon: int = HORIZON) -> SeriesForecast:
 # --- staffing ------------------------------------------------------------------------------------
 
 
-def working_days_in_month(first: dt.date) -> int:
-    """Working days of a month by the Russian production calendar (holidays and transfers included)."""
+def working_days_in_month(first: dt.date, calendar: str = workcalendar.DEFAULT_CALENDAR) -> int:
+    """Working days of a month by the region's calendar (Russian by default: holidays and transfers included)."""
     start = np.datetime64(month_start(first), "D")
     end = np.datetime64(add_months(first, 1), "D")
-    return int(workcalendar.is_working_day(np.arange(start, end)).sum())
+    return int(workcalendar.is_working_day(np.arange(start, end), calendar).sum())
 
 
 def staff_needed(forecast: float, norm_per_day: float, working_days: int) -> int:
@@ -397,6 +398,7 @@ def staffing_plan(
     if config is None:
         config = load_config(sector_codes=set(sectors["sector_code"]))
     as_of = data_as_of(con)
+    calendar = read_region(con).calendar
     history = monthly_load(scope, con)
     forecasts, tests, proposals = [], [], []
     for (sector_id, code, name), part in history.groupby(["sector_id", "sector_code", "sector_name"], sort=True):
@@ -410,7 +412,7 @@ def staffing_plan(
         current = config.headcount.get(code)
         rows = []
         for m, value in zip(months, result.values, strict=True):
-            wd = working_days_in_month(m)
+            wd = working_days_in_month(m, calendar)
             needed = staff_needed(value, norm, wd) if np.isfinite(value) else None
             rows.append({"sector_id": int(sector_id), "sector_code": code, "sector_name": name, "month": m,
                          "forecast": float(value), "model": result.model, "model_label": MODEL_LABELS.get(result.model, ""),

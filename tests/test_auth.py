@@ -295,12 +295,12 @@ def hostile_db(tmp_path_factory) -> Path:
 
     from data.importer import run_import
     from data.mapping import load_mapping
-    from data.warehouse import connect, ensure_initialised
+    from data.warehouse import DEMO_MUNICIPALITIES, connect, ensure_initialised
 
     tmp = tmp_path_factory.mktemp("hostile")
     path = tmp / "w.duckdb"
     con = connect(path)
-    ensure_initialised(con)
+    ensure_initialised(con, municipalities_csv=DEMO_MUNICIPALITIES)
     name = HOSTILE_CATEGORY.replace('"', '""')
     rows = ["source_id,received_at,municipality,channel,sector,category,organisation,answered_at"]
     rows += [f'{i},{1 + i % 25:02d}.10.2025 09:00,Ярцевский,pos,roads,"{name}",Администрация,{1 + i % 25:02d}.10.2025 18:00'
