@@ -67,6 +67,13 @@ def municipalities() -> pd.DataFrame:
     return ref.sort_values("municipality_name").reset_index(drop=True)
 
 
+def population_known() -> bool:
+    """Whether any municipality the signed-in user may see has a population: without one a rate per
+    10 000 residents is nothing but grey, and the maps open on the volume instead."""
+    population = municipalities()["population"]
+    return bool((population.fillna(0) > 0).any())
+
+
 def region() -> Region:
     """The warehouse's region: name, time zone, working-day calendar (``data.warehouse.Region``).
 

@@ -57,7 +57,9 @@ def layout(**query_args: str) -> html.Div:
     period = _valid(query_args.get("period"), periods, default_period(months, as_of) or periods[0])
     sector = _valid(query_args.get("sector"), sector_values, ALL)
     channel = _valid(query_args.get("channel"), channel_values, ALL)
-    indicator = _valid(query_args.get("indicator"), list(MAP_INDICATORS), DEFAULT_INDICATOR)
+    # a rate per 10 000 residents needs population: without any in scope the map opens on the volume
+    default_indicator = DEFAULT_INDICATOR if catalog.population_known() else "volume"
+    indicator = _valid(query_args.get("indicator"), list(MAP_INDICATORS), default_indicator)
 
     def control(id_: str, label: str, options: list[dict], value: str) -> dbc.Col:
         return dbc.Col([dbc.Label(label, html_for=id_, className="small text-muted mb-0"),
@@ -168,7 +170,11 @@ def update(period_code: str | None, sector: str | None, channel: str | None, ind
         notes.append("Границы муниципалитетов схематичные (демо-режим).")
     if spec.min_volume:
         notes.append(f"Серым — мало данных (меньше {spec.min_volume} обращений в основе показателя).")
-    notes.append("Население — приблизительная оценка.")
+    population = catalog.population_info()
+    if spec.kind == "rate" and not population.has_population:
+        notes.append("Нет данных о населении: показатель на 10 тыс. жителей не рассчитать (python -m geo population).")
+    elif population.is_estimate:  # only where the data say the population is an estimate
+        notes.append("Население — приблизительная оценка.")
     return fig_map, fig_matrix, " ".join(notes), search
 
 
