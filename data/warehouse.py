@@ -289,11 +289,13 @@ def set_region(
         set_meta(con, "region_name", name.strip())
     if calendar is not None:
         set_meta(con, "region_calendar", check_calendar(calendar))
-    if timezone is not None and check_timezone(timezone) != old.timezone:
+    if timezone is not None and check_timezone(timezone) == old.timezone:
+        set_meta(con, "region_timezone", timezone)  # stored explicitly, even when it is the default
+    elif timezone is not None:
         has_facts = con.execute("SELECT count(*) FROM (SELECT 1 FROM appeal LIMIT 1)").fetchall()[0][0] > 0
         if has_facts and convert_times is None:
             raise RegionError(
-                "в хранилище уже есть обращения: укажите --convert-times (пересчитать хранимые время "
+                "в хранилище уже есть обращения: укажите --convert-times (пересчитать хранимое время "
                 f"из {old.timezone} в {timezone}) или --keep-times (время уже местное для {timezone})"
             )
         if has_facts and convert_times:
