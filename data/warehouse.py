@@ -34,7 +34,7 @@ DEFAULT_DB = PROJECT_DIR / "var" / "warehouse.duckdb"
 # (python -m geo import) so that no other region's unit can ever receive its rows.
 DEMO_MUNICIPALITIES = REFERENCE_DIR / "smolensk_municipalities.csv"
 DEMO_REGION = "Смоленская область"
-DEFAULT_MUNICIPALITIES: Path | None = None
+DEFAULT_MUNICIPALITIES = DEMO_MUNICIPALITIES  # the older name (geo import loads it only for the demo's own file)
 DEFAULT_TIMEZONE = "Europe/Moscow"
 DEFAULT_CALENDAR = "RU"
 NO_CALENDAR = "none"  # weekends only
@@ -59,7 +59,7 @@ def connect(path: str | Path | None = None, read_only: bool = False) -> duckdb.D
 
 @contextmanager
 def open_warehouse(
-    path: str | Path | None = None, municipalities_csv: Path | None = DEFAULT_MUNICIPALITIES
+    path: str | Path | None = None, municipalities_csv: Path | None = None
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     """Read-write connection with the schema and the reference lists in place."""
     con = connect(path)
@@ -77,7 +77,7 @@ def read_reference(name: str) -> list[dict[str, str]]:
 
 def ensure_initialised(
     con: duckdb.DuckDBPyConnection,
-    municipalities_csv: Path | None = DEFAULT_MUNICIPALITIES,
+    municipalities_csv: Path | None = None,
 ) -> None:
     """Create the schema and load the reference lists (sectors, categories, channels) the first time only.
 
