@@ -70,6 +70,11 @@ def _picture_slide(prs: Presentation, pack: Pack, section: Section) -> None:
     slide = prs.slides.add_slide(prs.slide_layouts[6])
     _header(slide, pack, section.title)
     top, bottom = Inches(1.35), HEIGHT - Inches(0.55)
+    # A map of licensed boundaries names their source under the picture too (ODbL).
+    credit = next((a.text for a in section.figure.layout.annotations if a.name == "attribution"), None)
+    if credit:
+        bottom -= Inches(0.3)
+        _text(slide, MARGIN, bottom, WIDTH - 2 * MARGIN, Inches(0.3), f"Границы: {credit}", 10, colour=MUTED)
     box_w, box_h = WIDTH - 2 * MARGIN, bottom - top
     picture = slide.shapes.add_picture(io.BytesIO(section.image), MARGIN, top)
     ratio = min(box_w / picture.width, box_h / picture.height)

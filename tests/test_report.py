@@ -54,6 +54,9 @@ def test_pptx_has_a_title_slide_and_a_picture_for_every_chart(files) -> None:
     for expected in ("Ключевые показатели", "Тепловая карта", "Муниципалитеты и отраслевые блоки",
                      "Приоритетные проблемы", "Рейтинг организаций", "Доля ответов в срок: динамика и цель"):
         assert any(expected in h for h in headings), expected
+    # the map of OpenStreetMap boundaries names their source (ODbL); other charts do not
+    assert "© участники OpenStreetMap" in next(h for h in headings if "Тепловая карта" in h)
+    assert not any("OpenStreetMap" in h for h in headings if "Тепловая карта" not in h)
     # every slide states its filters and data date
     assert all("весь регион" in h and "данные на 31.10.2025" in h for h in headings)
     pictures = [sh for s in slides for sh in s.shapes if sh.shape_type == MSO_SHAPE_TYPE.PICTURE]
