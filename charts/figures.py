@@ -105,19 +105,17 @@ def choropleth(df: pd.DataFrame, geojson: dict, spec: Indicator, title: str,
     rank = value.where(~low).rank(ascending=not bool(spec.higher_is_better), method="min")
     hover = []
     for i, row in frame.iterrows():
-        population = row.get("population")
-        no_population = "population" in frame.columns and (population is None or pd.isna(population) or population <= 0)
         text = f"<b>{names.get(row['municipality_id'], '')}</b><br>{spec.label}: "
-        if spec.kind == "rate" and no_population:  # a rate per residents needs residents
-            text += "нет данных о населении"
-        else:
-            text += "мало данных" if low.iloc[i] else spec.format(value.iloc[i])
+        text += "мало данных" if low.iloc[i] else spec.format(value.iloc[i])
         if not low.iloc[i] and spec.higher_is_better is not None and not np.isnan(rank.iloc[i]):
             text += f"<br>Место: {int(rank.iloc[i])} из {int(rank.notna().sum())}"
-        if not no_population and population is not None and not pd.isna(population):
+        population = row.get("population")
+        if population is not None and not pd.isna(population):
             text += f"<br>Население ≈ {int(population):,}".replace(",", "\u00a0")
-        elif no_population and spec.kind != "rate":
-            text += "<br>нет данных о населении"
+        if "population" in frame.columns and not (population is not None and population > 0):  # NaN > 0: False
+            # a rate per residents of a unit without residents is not «—» but says why
+            text = (text.replace(f"{spec.label}: —", f"{spec.label}: нет данных о населении") if spec.kind == "rate"
+                    else text + "<br>нет данных о населении")
         hover.append(text)
     scale, reverse = colour_scale(spec)
     fig = go.Figure()
