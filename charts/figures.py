@@ -112,7 +112,7 @@ def choropleth(df: pd.DataFrame, geojson: dict, spec: Indicator, title: str,
         population = row.get("population")
         if population is not None and not pd.isna(population):
             text += f"<br>Население ≈ {int(population):,}".replace(",", "\u00a0")
-        if "population" in frame.columns and not (population is not None and population > 0):  # NaN > 0: False
+        if "population" in frame.columns and not (population is not None and pd.notna(population) and population > 0):
             # a rate per residents of a unit without residents is not «—» but says why
             text = (text.replace(f"{spec.label}: —", f"{spec.label}: нет данных о населении") if spec.kind == "rate"
                     else text + "<br>нет данных о населении")

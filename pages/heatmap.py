@@ -51,15 +51,15 @@ def layout(**query_args: str) -> html.Div:
         return html.Div([missing_warehouse("warehouse-missing"), _placeholders()])
     if not period_options:
         return html.Div([no_appeals("no-data"), _placeholders()])
+    if not catalog.population_known():  # a rate per 10 000 residents needs population: open on the volume
+        query_args = {"indicator": "volume", **query_args}
     periods = [o["value"] for o in period_options]
     sector_values = [ALL, *sectors["sector_code"]]
     channel_values = [ALL, *channels["channel"]]
     period = _valid(query_args.get("period"), periods, default_period(months, as_of) or periods[0])
     sector = _valid(query_args.get("sector"), sector_values, ALL)
     channel = _valid(query_args.get("channel"), channel_values, ALL)
-    # a rate per 10 000 residents needs population: without any in scope the map opens on the volume
-    default_indicator = DEFAULT_INDICATOR if catalog.population_known() else "volume"
-    indicator = _valid(query_args.get("indicator"), list(MAP_INDICATORS), default_indicator)
+    indicator = _valid(query_args.get("indicator"), list(MAP_INDICATORS), DEFAULT_INDICATOR)
 
     def control(id_: str, label: str, options: list[dict], value: str) -> dbc.Col:
         return dbc.Col([dbc.Label(label, html_for=id_, className="small text-muted mb-0"),
