@@ -201,6 +201,9 @@ def test_ny_pack_names_the_region_on_every_slide(ny_db, warehouse_at) -> None:
     assert all(NY in t for t in texts), [t[:80] for t in texts if NY not in t]
     assert not any("Смолен" in t for t in texts)
     assert "Данные на 31.10.2025 18:30" in texts[0]
+    # no population: the map is the volume, and no slide calls a population an estimate
+    assert any("Количество обращений по муниципалитетам" in t for t in texts)
+    assert not any("оценка)" in t or "На 10 тыс." in t for t in texts)
 
 
 def test_ny_brief_names_the_region(ny_db) -> None:
