@@ -185,6 +185,10 @@ def choropleth(df: pd.DataFrame, geojson: dict, spec: Indicator, title: str,
         population = row.get("population")
         if population is not None and not pd.isna(population) and not denied.iloc[i]:
             text += f"<br>Население ≈ {int(population):,}".replace(",", "\u00a0")
+        if "population" in frame.columns and not (population is not None and pd.notna(population) and population > 0):
+            # a rate per residents of a unit without residents is not «—» but says why
+            text = (text.replace(f"{spec.label}: —", f"{spec.label}: нет данных о населении") if spec.kind == "rate"
+                    else text + "<br>нет данных о населении")
         hover.append(text)
     diverging = spec.kind == "growth" or reference is not None
     scale, reverse = _diverging(spec) if diverging else colour_scale(spec)

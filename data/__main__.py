@@ -1,4 +1,4 @@
-"""Command line of the data room: ``python -m data init|demo|import|aliases|roadmap|rejected|imports|revert``."""
+"""Command line of the data room: ``python -m data init|region|demo|import|aliases|targets|roadmap|rejected|imports|revert``."""
 
 from __future__ import annotations
 
@@ -17,14 +17,85 @@ def _db(args: argparse.Namespace) -> Path:
 
 
 def cmd_init(args: argparse.Namespace) -> int:
-    from data.swap import writing
-    from data.warehouse import ensure_initialised
+    import duckdb
 
-    with writing(_db(args)) as con:
-        ensure_initialised(con)
-        counts = {t: con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0]  # noqa: S608
-                  for t in ("sector", "category", "channel", "municipality")}
-    print(json.dumps({"db": str(_db(args)), **counts}, ensure_ascii=False))
+    from data.swap import writing
+    from data.warehouse import RegionError, check_calendar, check_timezone, ensure_initialised, set_region
+
+    db = _db(args)
+    try:
+        # checked before the file is touched: a typo in the zone must not leave a half-made warehouse
+        timezone = check_timezone(args.timezone) if args.timezone else None
+        calendar = check_calendar(args.calendar) if args.calendar else None
+        with writing(db) as con:
+            ensure_initialised(con)  # the reference lists only: no municipality of any region
+            region = set_region(con, args.region, timezone, calendar)
+            counts = {t: con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0]  # noqa: S608
+                      for t in ("sector", "category", "channel", "municipality")}
+    except RegionError as exc:
+        print(f"ошибка: {exc}", file=sys.stderr)
+        return 2
+    except duckdb.Error as exc:
+        print(f"ошибка: не удалось открыть хранилище {db}: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps({"db": str(db), "region": region.name, "timezone": region.timezone,
+                      "calendar": region.calendar, **counts}, ensure_ascii=False))
+    return 0
+
+
+def cmd_region(args: argparse.Namespace) -> int:
+    import duckdb
+
+    from data.swap import writing
+    from data.warehouse import RegionError, connect, read_region, set_region
+
+    db = _db(args)
+    if not db.exists():
+        print(f"ошибка: хранилище не найдено: {db} (создайте его: python -m data init --region НАЗВАНИЕ)",
+              file=sys.stderr)
+        return 2
+    try:
+        if args.name is None and args.timezone is None and args.calendar is None:
+            con = connect(db, read_only=True)  # only show the settings
+            try:
+                region = read_region(con)
+            finally:
+                con.close()
+        else:
+            with writing(db) as con:  # the dashboard may be serving this file
+                region = set_region(con, args.name, args.timezone, args.calendar,
+                                    convert_times=args.convert_times)
+    except RegionError as exc:
+        print(f"ошибка: {exc}", file=sys.stderr)
+        return 2
+    except duckdb.Error as exc:
+        print(f"ошибка: не удалось открыть хранилище {db}: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps({"db": str(db), "region": region.name, "timezone": region.timezone,
+                      "calendar": region.calendar}, ensure_ascii=False))
+    return 0
+
+
+def cmd_targets(args: argparse.Namespace) -> int:
+    import duckdb
+
+    from data.swap import writing
+    from data.targets import TargetFileError, import_targets
+
+    db = _db(args)
+    if not db.exists():
+        print(f"ошибка: хранилище не найдено: {db}", file=sys.stderr)
+        return 2
+    try:
+        with writing(db) as con:  # the dashboard may be serving this file
+            result = import_targets(con, args.file)
+    except TargetFileError as exc:
+        print(f"ошибка: {exc}", file=sys.stderr)
+        return 2
+    except duckdb.Error as exc:
+        print(f"ошибка: не удалось открыть хранилище {db}: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(result.summary(), ensure_ascii=False))
     return 0
 
 
@@ -217,7 +288,22 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--db", help="файл хранилища (по умолчанию $CUR_DB или var/warehouse.duckdb)")
         return p
 
-    with_db(sub.add_parser("init", help="создать хранилище со справочниками")).set_defaults(func=cmd_init)
+    p = with_db(sub.add_parser("init", help="создать хранилище региона со справочниками (без муниципалитетов)"))
+    p.add_argument("--region", help="название региона, например «Ставропольский край»")
+    p.add_argument("--timezone", help="часовой пояс IANA (по умолчанию Europe/Moscow), например America/New_York")
+    p.add_argument("--calendar", help="календарь рабочих дней: RU (по умолчанию), код страны (US, BY…) или none")
+    p.set_defaults(func=cmd_init)
+
+    p = with_db(sub.add_parser("region", help="показать или изменить название, часовой пояс, календарь региона"))
+    p.add_argument("--name", help="название региона")
+    p.add_argument("--timezone", help="часовой пояс IANA")
+    p.add_argument("--calendar", help="календарь рабочих дней: RU, код страны или none")
+    times = p.add_mutually_exclusive_group()
+    times.add_argument("--convert-times", dest="convert_times", action="store_const", const=True,
+                       help="при смене пояса пересчитать хранимое время в новый пояс")
+    times.add_argument("--keep-times", dest="convert_times", action="store_const", const=False,
+                       help="при смене пояса оставить хранимое время как есть (оно уже местное)")
+    p.set_defaults(func=cmd_region)
 
     p = with_db(sub.add_parser("demo", help="построить демо-хранилище: Смоленская область"))
     p.add_argument("--appeals", type=int, default=300_000, help="число обращений (по умолчанию 300 000)")
@@ -236,6 +322,10 @@ def main(argv: list[str] | None = None) -> int:
     p = with_db(sub.add_parser("aliases", help="другие написания муниципалитетов (CSV: municipality, alias)"))
     p.add_argument("file", type=Path)
     p.set_defaults(func=cmd_aliases)
+
+    p = with_db(sub.add_parser("targets", help="загрузить целевые показатели (CSV, XLSX)"))
+    p.add_argument("file", type=Path)
+    p.set_defaults(func=cmd_targets)
 
     p = with_db(sub.add_parser("refresh", help="пересчитать сводные таблицы (после обновления версии)"))
     p.set_defaults(func=cmd_refresh)

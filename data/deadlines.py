@@ -26,24 +26,26 @@ _NAT = np.datetime64("NaT", "s")
 DAY_COLUMNS: tuple[str, ...] = ("by_hour", "fixed", "late", "base", "base_end", "next")
 
 
-def day_columns(days: np.ndarray, kind: str | None, value: int | None) -> dict[str, np.ndarray]:
-    """What ``deadline_sql`` needs for each day (datetime64[D]) under one rule."""
+def day_columns(
+    days: np.ndarray, kind: str | None, value: int | None, calendar: str = workcalendar.DEFAULT_CALENDAR
+) -> dict[str, np.ndarray]:
+    """What ``deadline_sql`` needs for each day (datetime64[D]) under one rule and the region's calendar."""
     d = np.asarray(days, dtype="datetime64[D]").astype("datetime64[s]")
     n = len(d)
-    fixed = workcalendar.deadline(d, kind, value)
+    fixed = workcalendar.deadline(d, kind, value, calendar)
     nat = np.full(n, _NAT)
     if kind != "working_hours" or value is None:
         return {"by_hour": np.zeros(n, dtype=bool), "fixed": fixed, "late": nat, "base": nat,
                 "base_end": nat, "next": nat}
     start = np.timedelta64(WINDOW_START_S, "s")
-    base = workcalendar.deadline(d + start, kind, value)
+    base = workcalendar.deadline(d + start, kind, value, calendar)
     base_day = base.astype("datetime64[D]").astype("datetime64[s]")
     # add_working_days(x, 1) ends the first working day after x's day: its window opens at `start`
-    next_day = workcalendar.add_working_days(base_day, 1).astype("datetime64[D]").astype("datetime64[s]")
+    next_day = workcalendar.add_working_days(base_day, 1, calendar).astype("datetime64[D]").astype("datetime64[s]")
     return {
-        "by_hour": workcalendar.is_working_day(d),
+        "by_hour": workcalendar.is_working_day(d, calendar),
         "fixed": fixed,
-        "late": workcalendar.deadline(d + np.timedelta64(86_399, "s"), kind, value),
+        "late": workcalendar.deadline(d + np.timedelta64(86_399, "s"), kind, value, calendar),
         "base": base,
         "base_end": base_day + start + np.timedelta64(WINDOW_S, "s"),
         "next": next_day + start,

@@ -40,7 +40,15 @@ from data.demo_organisations import KIND_EXECUTIVE, KIND_LOCAL_GOV, DemoOrganisa
 from data.months import add_months, month_start
 from data.rollup import refresh_rollups
 from data.schema import CLOSURE_REASONS, KINDS, STATUSES
-from data.warehouse import DEFAULT_TIMEZONE, ensure_initialised, set_meta
+from data.warehouse import (
+    DEFAULT_CALENDAR,
+    DEFAULT_TIMEZONE,
+    DEMO_MUNICIPALITIES,
+    DEMO_REGION,
+    ensure_initialised,
+    set_meta,
+    set_region,
+)
 
 DEMO_SOURCE = "demo"
 ID_WIDTH = 8  # source_id 'D00000001': INSERT_SQL pads to this width
@@ -132,7 +140,8 @@ def _build(
     period_end: dt.datetime,
     now: dt.datetime,
 ) -> dict:
-    ensure_initialised(con)
+    ensure_initialised(con, municipalities_csv=DEMO_MUNICIPALITIES)
+    set_region(con, DEMO_REGION, DEFAULT_TIMEZONE, DEFAULT_CALENDAR)
     ref = _Reference.load(con)
     org_count = _insert_organisations(con, ref)
     import_id = int(con.execute("SELECT coalesce(max(import_id), 0) + 1 FROM import_log").fetchall()[0][0])

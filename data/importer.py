@@ -38,7 +38,7 @@ from data.names import MunicipalityIndex
 from data.readers import STAGE_TABLE, SourceFileError, Staged, clean_text_sql, drop_stage, stage_file
 from data.rollup import refresh_rollups
 from data.schema import APPEAL_COLUMNS, CLOSURE_REASONS, KINDS, STATUSES
-from data.warehouse import ensure_initialised, get_meta, set_meta
+from data.warehouse import ensure_initialised, read_region, set_meta
 
 FUTURE_TOLERANCE = dt.timedelta(minutes=10)  # clocks of source systems drift a little
 DAY_FIRST_FORMATS = ["%d.%m.%Y %H:%M:%S", "%d.%m.%Y %H:%M", "%d.%m.%Y", "%d.%m.%y %H:%M", "%d.%m.%y"]
@@ -155,7 +155,7 @@ def run_import(
     now: dt.datetime | None = None,
 ) -> ImportResult:
     """Import one file into the warehouse open on ``con``; raises ImportFailed when it cannot be used."""
-    started = dt.datetime.now()
+    clock = time.perf_counter()
     path = Path(path)
     if mapping.timezone:
         try:
@@ -184,7 +184,7 @@ def run_import(
     con.execute("SET preserve_insertion_order = false")
     con.execute("BEGIN TRANSACTION")
     try:
-        result = _run_in_transaction(con, path, staged, mapping, source, now, started)
+        result = _run_in_transaction(con, path, staged, mapping, source, now, clock)
         result.phases = {"stage": stage_seconds, **result.phases}
         con.execute("COMMIT")
         result.lap("commit")
@@ -205,12 +205,14 @@ def _run_in_transaction(
     mapping: Mapping,
     source: str | None,
     now: dt.datetime | None,
-    started: dt.datetime,
+    clock: float,
 ) -> ImportResult:
     ensure_initialised(con)
-    region_tz = get_meta(con, "region_timezone") or "Europe/Moscow"
+    region = read_region(con)  # every time is stored as the region's wall-clock time
+    region_tz = region.timezone
     if now is None:
         now = dt.datetime.now(ZoneInfo(region_tz)).replace(tzinfo=None)
+    started = region.now()
 
     columns = mapping.resolve_columns(staged.header)
     missing_cols = sorted(f"{f} → «{c}»" for f, c in columns.items() if c not in staged.header)
@@ -235,12 +237,12 @@ def _run_in_transaction(
     result = ImportResult(import_id=import_id)
     result.lap("prepare")
     _import_staged(con, staged, columns, mapping, source_name, region_tz, now, result)
-    result.seconds = (dt.datetime.now() - started).total_seconds()
+    result.seconds = time.perf_counter() - clock
     con.execute(
         """UPDATE import_log SET finished_at = ?, read = ?, accepted = ?, inserted = ?, updated = ?,
                unchanged = ?, rejected = ?, new_categories = ?, new_organisations = ?
            WHERE import_id = ?""",
-        [dt.datetime.now(), result.read, result.accepted, result.inserted, result.updated,
+        [region.now(), result.read, result.accepted, result.inserted, result.updated,
          result.unchanged, result.rejected, len(result.new_categories), len(result.new_organisations),
          import_id],
     )
@@ -1000,7 +1002,9 @@ def _set_organisation_kinds(con: duckdb.DuckDBPyConnection, mapping: Mapping, fr
 
 
 def _register_deadlines(con: duckdb.DuckDBPyConnection) -> None:
-    """``imp_rule_days``: what deadlines.deadline_sql needs, per (channel rule, received day) of accepted rows."""
+    """``imp_rule_days``: what deadlines.deadline_sql needs, per (channel rule, received day) of accepted rows,
+    under the region's working-day calendar."""
+    calendar = read_region(con).calendar
     rules = con.execute(
         "SELECT rule_id, deadline_kind, deadline_value, first_response_kind, first_response_value FROM imp_rules"
     ).fetchall()
@@ -1020,7 +1024,7 @@ def _register_deadlines(con: duckdb.DuckDBPyConnection) -> None:
         columns["rule_id"][1].extend([rule_id] * len(days))
         columns["day"][1].extend(days.tolist())
         for prefix, (k, v) in (("due", (kind, value)), ("first", (fr_kind, fr_value))):
-            for name, values in deadlines.day_columns(days, k, v).items():
+            for name, values in deadlines.day_columns(days, k, v, calendar).items():
                 columns[f"{prefix}_{name}"][1].extend(values.tolist())
     _temp_table(con, "imp_rule_days", columns)
 

@@ -5,7 +5,7 @@ A mapping is a TOML file::
     [source]
     name = "pos"                              # value of appeal.source (else --source, else file name)
     date_format = "%m/%d/%Y %I:%M:%S %p"      # tried before the built-in formats
-    timezone = "America/Los_Angeles"          # naive times are Europe/Moscow otherwise
+    timezone = "America/Los_Angeles"          # naive times are the region's own otherwise
     encoding = "cp1251"                       # optional; detected otherwise
     delimiter = ";"                           # optional; detected otherwise
 

@@ -14,14 +14,13 @@ file to the reverted one at once. The rollups follow for the days the touched ro
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 
 import duckdb
 
 from data.rollup import refresh_rollups
 from data.schema import APPEAL_COLUMNS, create_schema
-from data.warehouse import set_meta
+from data.warehouse import region_now, set_meta
 
 
 class RevertFailed(ValueError):
@@ -97,7 +96,7 @@ def revert_import(con: duckdb.DuckDBPyConnection, import_id: int) -> RevertResul
         con.execute("DROP TABLE rev_restore")
         con.execute("DELETE FROM appeal_replaced WHERE replaced_by = $id", {"id": import_id})
         con.execute("UPDATE import_log SET reverted_at = $now WHERE import_id = $id",
-                    {"now": dt.datetime.now(), "id": import_id})
+                    {"now": region_now(con), "id": import_id})
         if days:
             refresh_rollups(con, sorted(days))
         as_of = con.execute("SELECT max(received_at) FROM appeal").fetchall()[0][0]

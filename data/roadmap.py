@@ -29,7 +29,7 @@ from data.names import normalise_municipality_name
 from data.readers import STAGE_TABLE, SourceFileError, drop_stage, stage_file
 from data.schema import ROADMAP_STATUSES, create_schema
 from data.swap import writing
-from data.warehouse import ensure_initialised
+from data.warehouse import ensure_initialised, region_now
 
 FIELDS: tuple[str, ...] = ("title", "municipality", "sector", "categories", "organisation", "start_date",
                            "planned_end_date", "status")
@@ -201,7 +201,7 @@ def insert_items(con: duckdb.DuckDBPyConnection, items: list[RoadmapItem], sourc
                  created_at: dt.datetime | None = None) -> list[int]:
     """Append items (the caller holds the transaction); their new ids."""
     next_id = int(con.execute("SELECT coalesce(max(id), 0) + 1 FROM roadmap_item").fetchall()[0][0])
-    created = created_at or dt.datetime.now().replace(microsecond=0)
+    created = created_at or region_now(con)  # the warehouse keeps the region's wall-clock time
     ids = []
     for i, item in enumerate(items):
         con.execute(

@@ -1,6 +1,8 @@
-"""Russian working-day calendar and answer deadlines, vectorised over numpy arrays.
+"""Working-day calendar and answer deadlines, vectorised over numpy arrays.
 
-Working days skip weekends and public holidays *including* the government's
+The calendar is the region's (``meta.region_calendar``, ``data.warehouse.Region.calendar``):
+«RU» by default, any country code the `holidays` package knows («US», «BY», …), or «none» —
+weekends only. Working days skip weekends and public holidays *including* the government's
 transfers of days off (the `holidays` package lists a moved day off as
 "Day off (substituted from MM/DD/YYYY)", and that source date, usually a
 Saturday, becomes a working day).  Deadlines are configuration (the `channel`
@@ -24,13 +26,19 @@ _DAY = np.timedelta64(1, "D")
 _END_OF_DAY = np.timedelta64(86_399, "s")
 
 
-@lru_cache(maxsize=1)
-def working_days() -> np.ndarray:
-    """Sorted array (datetime64[D]) of every working day in FIRST_YEAR..LAST_YEAR."""
-    ru = holidays.country_holidays("RU", years=range(FIRST_YEAR, LAST_YEAR + 1))
-    days_off = set(ru.keys())
+DEFAULT_CALENDAR = "RU"
+
+
+@lru_cache(maxsize=8)
+def working_days(calendar: str = DEFAULT_CALENDAR) -> np.ndarray:
+    """Sorted array (datetime64[D]) of every working day in FIRST_YEAR..LAST_YEAR under ``calendar``."""
+    if calendar.lower() == "none":
+        days = holidays.HolidayBase()  # no public holidays: weekends only
+    else:
+        days = holidays.country_holidays(calendar.upper(), years=range(FIRST_YEAR, LAST_YEAR + 1))
+    days_off = set(days.keys())
     extra_working: set[date] = set()
-    for name in ru.values():
+    for name in days.values():
         for m, d, y in _SUBSTITUTED.findall(name):
             source = date(int(y), int(m), int(d))
             # a holiday that fell on a weekend is moved too; its date stays a day off
@@ -46,38 +54,38 @@ def working_days() -> np.ndarray:
     return all_days[is_work]
 
 
-def is_working_day(days: np.ndarray) -> np.ndarray:
-    wd = working_days()
+def is_working_day(days: np.ndarray, calendar: str = DEFAULT_CALENDAR) -> np.ndarray:
+    wd = working_days(calendar)
     d = np.asarray(days, dtype="datetime64[D]")
     pos = np.searchsorted(wd, d)
     pos = np.clip(pos, 0, len(wd) - 1)
     return wd[pos] == d
 
 
-def add_working_days(ts: np.ndarray, n: int) -> np.ndarray:
+def add_working_days(ts: np.ndarray, n: int, calendar: str = DEFAULT_CALENDAR) -> np.ndarray:
     """End (23:59:59) of the n-th working day after the day of ``ts``."""
-    wd = working_days()
+    wd = working_days(calendar)
     day = np.asarray(ts, dtype="datetime64[s]").astype("datetime64[D]")
     idx = np.searchsorted(wd, day, side="right") + (n - 1)
     return wd[np.minimum(idx, len(wd) - 1)].astype("datetime64[s]") + _END_OF_DAY
 
 
-def add_calendar_days(ts: np.ndarray, n: int) -> np.ndarray:
+def add_calendar_days(ts: np.ndarray, n: int, calendar: str = DEFAULT_CALENDAR) -> np.ndarray:
     """End of the day n calendar days later, moved to the next working day if that one is a day off
     (the usual rule for a deadline falling on a holiday)."""
-    wd = working_days()
+    wd = working_days(calendar)
     day = np.asarray(ts, dtype="datetime64[s]").astype("datetime64[D]") + n * _DAY
     idx = np.minimum(np.searchsorted(wd, day, side="left"), len(wd) - 1)
     return wd[idx].astype("datetime64[s]") + _END_OF_DAY
 
 
-def add_working_hours(ts: np.ndarray, hours: int) -> np.ndarray:
+def add_working_hours(ts: np.ndarray, hours: int, calendar: str = DEFAULT_CALENDAR) -> np.ndarray:
     """``hours`` of working time (09:00–17:00 on working days) after ``ts``.
 
     A message arriving at night or on a day off starts counting at 09:00 of the
     next working day.
     """
-    wd = working_days()
+    wd = working_days(calendar)
     t = np.asarray(ts, dtype="datetime64[s]")
     day = t.astype("datetime64[D]")
     secs_into_day = (t - day.astype("datetime64[s]")).astype("int64")
@@ -99,17 +107,17 @@ def add_working_hours(ts: np.ndarray, hours: int) -> np.ndarray:
     return wd[idx].astype("datetime64[s]") + (start_s + rem).astype("timedelta64[s]")
 
 
-def deadline(ts: np.ndarray, kind: str | None, value: int | None) -> np.ndarray:
+def deadline(ts: np.ndarray, kind: str | None, value: int | None, calendar: str = DEFAULT_CALENDAR) -> np.ndarray:
     """Deadline for every timestamp under one rule; NaT where there is no rule."""
     t = np.asarray(ts, dtype="datetime64[s]")
     if kind is None or value is None:
         return np.full(t.shape, np.datetime64("NaT"), dtype="datetime64[s]")
     if kind == "calendar_days":
-        out = add_calendar_days(t, value)
+        out = add_calendar_days(t, value, calendar)
     elif kind == "working_days":
-        out = add_working_days(t, value)
+        out = add_working_days(t, value, calendar)
     elif kind == "working_hours":
-        out = add_working_hours(t, value)
+        out = add_working_hours(t, value, calendar)
     else:
         raise ValueError(f"неизвестный вид срока: {kind!r}")
     return np.where(np.isnat(t), np.datetime64("NaT"), out)

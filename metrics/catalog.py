@@ -14,12 +14,14 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from data.warehouse import Region, read_region
 from geo.store import load_region_geojson
 from metrics.query import data_as_of, reference
 from metrics.scope import request_scope
 from metrics.source import reader
 
 _geojson_cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_region_cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def months_with_data() -> list[dt.date]:
@@ -65,10 +67,28 @@ def municipalities() -> pd.DataFrame:
     return ref.sort_values("municipality_name").reset_index(drop=True)
 
 
-def region_name() -> str:
+def population_known() -> bool:
+    """Whether any municipality the signed-in user may see has a population: without one a rate per
+    10 000 residents is nothing but grey, and the maps open on the volume instead."""
+    population = municipalities()["population"]
+    return bool((population.fillna(0) > 0).any())
+
+
+def region() -> Region:
+    """The warehouse's region: name, time zone, working-day calendar (``data.warehouse.Region``).
+
+    Every page, the wall, the pack and the brief name the region and show times through this one
+    function; ``region().now()`` is the region's wall-clock time, the clock the data are kept in.
+    """
     with reader() as con:
-        rows = con.execute("SELECT value FROM meta WHERE key = 'region_name'").fetchall()
-    return rows[0][0] if rows else ""
+        if con not in _region_cache:
+            _region_cache[con] = read_region(con)
+        return _region_cache[con]
+
+
+def region_name() -> str:
+    """The region's name to print («Регион» while none is set)."""
+    return region().label
 
 
 def names(kind: str) -> dict:

@@ -28,6 +28,7 @@ from data.rollup import (
     OPEN_STATUSES_SQL,
     measure_sql,
 )
+from data.warehouse import region_now
 from metrics import indicators as ind
 from metrics.periods import Period
 from metrics.scope import REGION, Scope, effective
@@ -195,7 +196,7 @@ def data_as_of(con: duckdb.DuckDBPyConnection) -> dt.datetime:
             cache["as_of"] = dt.datetime.fromisoformat(rows[0][0])
         else:
             last = con.execute("SELECT max(received_at) FROM appeal").fetchall()[0][0]
-            return last or dt.datetime.now().replace(microsecond=0)
+            return last or region_now(con)  # no appeals yet: the region's clock, as the data keep it
     return cache["as_of"]
 
 

@@ -27,10 +27,10 @@ processes per working day (``config/staffing.toml``). The load per working day i
 appeals over the working days that serve them: appeals arrive on every calendar day and are
 answered within 30 days, so a month's appeals are worked off at the year's average pace, not in
 the month's own working days — the days of the month × the year's working days / its calendar days
-(``capacity_days``, the Russian production calendar of ``data.workcalendar``). Dividing by the
-month's own working days would make January (15 working days after the New Year holidays) need a
-third more people than December for the same daily inflow: a phantom shortage. Compared with the block's current
-headcount this gives the proposal «усилить блок ЖКХ на 2 специалистов с декабря 2026».
+(``capacity_days``, by the region's calendar of ``data.workcalendar``, Russian by default). Dividing
+by the month's own working days would make January (15 working days after the New Year holidays)
+need a third more people than December for the same daily inflow: a phantom shortage. Compared with
+the block's current headcount this gives the proposal «усилить блок ЖКХ на 2 специалистов с декабря 2026».
 """
 
 from __future__ import annotations
@@ -50,6 +50,7 @@ import numpy as np
 import pandas as pd
 
 from data import workcalendar
+from data.warehouse import read_region
 from metrics import words
 from metrics.periods import Period, add_months, is_complete, month, month_start, months_between
 from metrics.query import _where, data_as_of, query_on, reference
@@ -347,19 +348,20 @@ def forecast_series(y: np.ndarray, horizon: int = HORIZON) -> SeriesForecast:
 # --- staffing ------------------------------------------------------------------------------------
 
 
-def working_days_in_month(first: dt.date) -> int:
-    """Working days of a month by the Russian production calendar (holidays and transfers included)."""
+def working_days_in_month(first: dt.date, calendar: str = workcalendar.DEFAULT_CALENDAR) -> int:
+    """Working days of a month by the region's calendar (Russian by default: holidays and transfers included)."""
     start = np.datetime64(month_start(first), "D")
     end = np.datetime64(add_months(first, 1), "D")
-    return int(workcalendar.is_working_day(np.arange(start, end)).sum())
+    return int(workcalendar.is_working_day(np.arange(start, end), calendar).sum())
 
 
-def capacity_days(first: dt.date) -> float:
+def capacity_days(first: dt.date, calendar: str = workcalendar.DEFAULT_CALENDAR) -> float:
     """Working days that serve a month's appeals: its calendar days at the year's share of working
-    days (247 of 365 in a usual Russian year), so equal daily inflow means equal staff in every month."""
+    days of the region's calendar (247 of 365 in a usual Russian year), so equal daily inflow means
+    equal staff in every month."""
     year_start = np.datetime64(dt.date(first.year, 1, 1), "D")
     year_end = np.datetime64(dt.date(first.year + 1, 1, 1), "D")
-    working = int(workcalendar.is_working_day(np.arange(year_start, year_end)).sum())
+    working = int(workcalendar.is_working_day(np.arange(year_start, year_end), calendar).sum())
     days = (add_months(month_start(first), 1) - month_start(first)).days
     return days * working / int((year_end - year_start).astype(int))
 
@@ -430,6 +432,7 @@ def staffing_plan(
     if config is None:
         config = load_config(sector_codes=set(sectors["sector_code"]))
     as_of = data_as_of(con)
+    calendar = read_region(con).calendar
     history = monthly_load(scope, con)
     forecasts, tests, proposals = [], [], []
     for (sector_id, code, name), part in history.groupby(["sector_id", "sector_code", "sector_name"], sort=True):
@@ -443,8 +446,8 @@ def staffing_plan(
         current = config.headcount.get(code)
         rows = []
         for m, value in zip(months, result.values, strict=True):
-            wd = working_days_in_month(m)
-            days = capacity_days(m)
+            wd = working_days_in_month(m, calendar)
+            days = capacity_days(m, calendar)
             needed = staff_needed(value, norm, days) if np.isfinite(value) else None
             rows.append({"sector_id": int(sector_id), "sector_code": code, "sector_name": name, "month": m,
                          "forecast": float(value), "model": result.model, "model_label": MODEL_LABELS.get(result.model, ""),

@@ -51,6 +51,8 @@ def layout(**query_args: str) -> html.Div:
         return html.Div([missing_warehouse("warehouse-missing"), _placeholders()])
     if not period_options:
         return html.Div([no_appeals("no-data"), _placeholders()])
+    if not catalog.population_known():  # a rate per 10 000 residents needs population: open on the volume
+        query_args = {"indicator": "volume", **query_args}
     periods = [o["value"] for o in period_options]
     sector_values = [ALL, *sectors["sector_code"]]
     channel_values = [ALL, *channels["channel"]]
@@ -169,7 +171,11 @@ def update(period_code: str | None, sector: str | None, channel: str | None, ind
         notes.append("Границы муниципалитетов схематичные (демо-режим).")
     if spec.min_volume:
         notes.append(f"Серым — мало данных (меньше {spec.min_volume} обращений в основе показателя).")
-    notes.append("Население — приблизительная оценка.")
+    population = catalog.population_info()
+    if spec.kind == "rate" and not population.has_population:
+        notes.append("Нет данных о населении: показатель на 10 тыс. жителей не рассчитать (python -m geo population).")
+    elif population.is_estimate:  # only where the data say the population is an estimate
+        notes.append("Население — приблизительная оценка.")
     return fig_map, fig_matrix, " ".join(notes), search
 
 

@@ -43,8 +43,10 @@ def _tile(code: str, value: float, region: float, unsettled: bool = False) -> db
     elif code == "rate_10k" and pd.notna(region):
         compare = html.Div(f"в регионе {spec.format(region)}", className="small text-muted")
     note = html.Div(UNSETTLED, className="small text-warning") if unsettled and spec.answer_based else ""
+    # a rate per residents of a unit without population is not «—» but says why
+    shown = "нет данных о населении" if spec.kind == "rate" and pd.isna(value) else spec.format(value)
     return dbc.Col(dbc.Card(dbc.CardBody([html.Div(spec.label, className="small text-muted"),
-                                          html.H4(spec.format(value), className="mb-0"), compare, note])), md=2)
+                                          html.H4(shown, className="mb-0"), compare, note])), md=2)
 
 
 def layout(municipality_id: str | None = None, **query_args: str) -> html.Div:

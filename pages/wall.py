@@ -273,9 +273,10 @@ def map_panel(scope: Scope, as_of: dt.datetime) -> tuple[dict, html.Div]:
 
     Whole days: the data date's own day is only partly in the data and would make the growth against
     the 7 days before look lower than it is."""
-    spec = ind.get(MAP_INDICATOR)
+    code = MAP_INDICATOR if catalog.population_known() else "volume"  # no population: no rate to draw
+    spec = ind.get(code)
     period = last_complete_days(7, as_of)
-    by_muni = query([MAP_INDICATOR, "volume"], by=["municipality"], period=period, scope=scope, as_of=as_of)
+    by_muni = query([code, "volume"], by=["municipality"], period=period, scope=scope, as_of=as_of)
     total = query(["volume", "growth"], period=period, scope=scope, as_of=as_of)
     geojson = catalog.region_geojson()
     if scope.municipality_ids is not None:
@@ -288,8 +289,8 @@ def map_panel(scope: Scope, as_of: dt.datetime) -> tuple[dict, html.Div]:
     growth_value = row.get("growth")
     growth_low = bool(row.get("growth_low", True))
     growth_text = "—" if growth_low else growth.format(growth_value)
-    top = by_muni[~by_muni[f"{MAP_INDICATOR}_low"].fillna(True).astype(bool)]
-    top = top.dropna(subset=[MAP_INDICATOR]).sort_values(MAP_INDICATOR, ascending=False).head(TOP_MUNICIPALITIES)
+    top = by_muni[~by_muni[f"{code}_low"].fillna(True).astype(bool)]
+    top = top.dropna(subset=[code]).sort_values(code, ascending=False).head(TOP_MUNICIPALITIES)
     schematic = any(f["properties"].get("is_schematic") for f in geojson.get("features", []))
     side = html.Div([
         _heading(volume.label, period.label),
@@ -298,7 +299,7 @@ def map_panel(scope: Scope, as_of: dt.datetime) -> tuple[dict, html.Div]:
                                                  if not growth_low else "")], className="wall-sub"),
         html.Div(f"Больше всего — {spec.label.lower()}", className="wall-list-title"),
         html.Ol([html.Li([html.Span(r.municipality_name, className="wall-name"),
-                          html.Span(spec.format(getattr(r, MAP_INDICATOR)), className="wall-value")])
+                          html.Span(spec.format(getattr(r, code)), className="wall-value")])
                  for r in top.itertuples()], className="wall-list"),
         html.Div("Границы схематичные (демо-режим)." if schematic else "", className="wall-footnote"),
     ])

@@ -21,6 +21,7 @@ from typing import BinaryIO
 import duckdb
 import pandas as pd
 
+from data.warehouse import read_region
 from metrics import indicators, words
 from metrics.periods import (
     INCOMPLETE,
@@ -168,7 +169,7 @@ def build_brief(period: Period | str | None = None, scope: Scope = REGION,
     where = "" if scope.municipality_ids is None and scope.sector_ids is None else f" ({scope.label})"
     return Brief(
         title=f"Обращения граждан: {period.label}{where}",
-        subtitle=(f"Доклад сформирован автоматически по данным на {as_of:%d.%m.%Y %H:%M}. "
+        subtitle=(f"{read_region(con).label}. Доклад сформирован автоматически по данным на {as_of:%d.%m.%Y %H:%M}. "
                   "Числа — из тех же показателей, что на страницах панели." + _period_standing(period, as_of)),
         sections=sections,
     )

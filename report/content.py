@@ -247,8 +247,10 @@ def build(period: str, sector: str | None = None, municipality: str | int | None
     as_of = catalog.as_of()
     if scope is not REGION and scope.label and scope.label != REGION.label:
         names.append(f"доступ: {scope.label}")
+    # like the heat map: without population in scope a rate per 10 000 residents is only grey
+    default_indicator = MAP_INDICATOR if catalog.population_known() else "volume"
     pack = Pack(kind, KINDS[kind], catalog.region_name(), parsed, ", ".join(names) or "весь регион", as_of, scope,
-                indicator or MAP_INDICATOR)
+                indicator or default_indicator)
     pack.sections.append(_key_numbers(parsed, filters, scope, as_of, indicator))
     pack.sections += _map_and_matrix(pack, filters, indicator or MATRIX_INDICATOR)
     pack.sections.append(_problems(parsed, sector_code, municipality_id, scope, "channel" in filters))
@@ -313,7 +315,8 @@ def _map_and_matrix(pack: Pack, filters: dict[str, list], matrix_code: str) -> l
     if spec.code != "volume":
         map_columns.append(Column(spec.code, spec.label, value_kind))
     if "population" in map_data:
-        map_columns.append(Column("population", "Население (оценка)", "int"))
+        estimate = catalog.population_info().is_estimate  # «оценка» only where the data say so
+        map_columns.append(Column("population", "Население (оценка)" if estimate else "Население", "int"))
     ranking = Section(f"{spec.label} по муниципалитетам", "", map_data.reset_index(drop=True), map_columns,
                       chart=_ranking_chart(by_muni, spec))
 

@@ -21,11 +21,12 @@ def make_warehouse(tmp_path: Path, csv_rows: list[str]) -> Path:
 
     from data.importer import run_import
     from data.mapping import load_mapping
-    from data.warehouse import connect, ensure_initialised
+    from data.warehouse import DEMO_MUNICIPALITIES, DEMO_REGION, connect, ensure_initialised, set_region
 
     db = tmp_path / "w.duckdb"
     con = connect(db)
-    ensure_initialised(con)
+    ensure_initialised(con, municipalities_csv=DEMO_MUNICIPALITIES)
+    set_region(con, DEMO_REGION)  # the demo's units: the demo's region
     f = tmp_path / "appeals.csv"
     f.write_text("\n".join(["source_id,received_at,municipality,channel,category", *csv_rows]), encoding="utf-8")
     run_import(con, f, load_mapping(None), now=dt.datetime(2025, 11, 1))
@@ -84,11 +85,12 @@ def requested_hosts(driver) -> set[str]:
 @pytest.fixture
 def db(tmp_path: Path) -> Path:
     """An empty warehouse with the reference lists (import tests)."""
-    from data.warehouse import connect, ensure_initialised
+    from data.warehouse import DEMO_MUNICIPALITIES, DEMO_REGION, connect, ensure_initialised, set_region
 
     path = tmp_path / "w.duckdb"
     con = connect(path)
-    ensure_initialised(con)
+    ensure_initialised(con, municipalities_csv=DEMO_MUNICIPALITIES)
+    set_region(con, DEMO_REGION)  # the demo's units: the demo's region
     con.close()
     return path
 

@@ -29,15 +29,16 @@ def add_user(users: Path, login: str, role: str, *extra: str, password: str = PA
 
 
 @pytest.fixture(scope="module")
-def users_file(tmp_path_factory) -> tuple[Path, str]:
+def users_file(tmp_path_factory, small_demo) -> tuple[Path, str, Path]:
     users = tmp_path_factory.mktemp("auth") / "users.toml"
     assert add_user(users, "curator", "curator").returncode == 0
     assert add_user(users, "zhkh", "sector", "--sector", "housing").returncode == 0
-    assert add_user(users, "yartsevo", "municipal", "--municipality", "Ярцевский муниципальный округ").returncode == 0
+    assert add_user(users, "yartsevo", "municipal", "--municipality", "Ярцевский муниципальный округ",
+                    "--db", str(small_demo)).returncode == 0
     wall = add_user(users, "wall1", "wall")
     assert wall.returncode == 0
     token = re.search(r"token=(\S+)", wall.stdout).group(1)
-    return users, token
+    return users, token, small_demo
 
 
 @pytest.fixture
@@ -84,7 +85,7 @@ def coloured_municipalities(response) -> set[int]:
 
 
 def test_users_file_holds_hashes_and_rejects_bad_users(users_file, tmp_path):
-    users_path, token = users_file
+    users_path, token, _ = users_file
     text = users_path.read_text(encoding="utf-8")
     assert PASSWORD not in text and token not in text
     users = load_users(users_path)
@@ -92,7 +93,8 @@ def test_users_file_holds_hashes_and_rejects_bad_users(users_file, tmp_path):
     assert users["yartsevo"].municipality.startswith("Ярцевский")
     bad = tmp_path / "u.toml"
     for args, message in ((["x", "sector", "--sector", "spaceflight"], "неизвестный отраслевой блок"),
-                          (["x", "municipal", "--municipality", "Атлантида"], "нет такого муниципального"),
+                          (["x", "municipal", "--municipality", "Атлантида", "--db", str(users_file[2])],
+                           "нет такого муниципального"),
                           (["x", "curator"], "не короче")):
         result = add_user(bad, *args, password="short" if args[1] == "curator" else PASSWORD)
         assert result.returncode == 2 and message in result.stderr, result.stderr
@@ -295,12 +297,12 @@ def hostile_db(tmp_path_factory) -> Path:
 
     from data.importer import run_import
     from data.mapping import load_mapping
-    from data.warehouse import connect, ensure_initialised
+    from data.warehouse import DEMO_MUNICIPALITIES, connect, ensure_initialised
 
     tmp = tmp_path_factory.mktemp("hostile")
     path = tmp / "w.duckdb"
     con = connect(path)
-    ensure_initialised(con)
+    ensure_initialised(con, municipalities_csv=DEMO_MUNICIPALITIES)
     name = HOSTILE_CATEGORY.replace('"', '""')
     rows = ["source_id,received_at,municipality,channel,sector,category,organisation,answered_at"]
     rows += [f'{i},{1 + i % 25:02d}.10.2025 09:00,Ярцевский,pos,roads,"{name}",Администрация,{1 + i % 25:02d}.10.2025 18:00'

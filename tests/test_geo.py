@@ -21,7 +21,7 @@ import pytest
 import shapely
 from shapely.geometry import box, shape
 
-from data.warehouse import connect, ensure_initialised, get_meta, open_warehouse
+from data.warehouse import DEMO_MUNICIPALITIES, connect, ensure_initialised, get_meta, open_warehouse
 from geo.boundaries import BoundaryError, import_boundaries, read_boundary_file
 from geo.schematic import build_schematic_shapes, equal_area_crs, project, store_schematic_shapes
 from geo.simplify import MAX_GEOJSON_BYTES, dumps
@@ -150,7 +150,7 @@ def _empty_warehouse(path: Path) -> duckdb.DuckDBPyConnection:
 @pytest.fixture(scope="module")
 def schematic_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     db = tmp_path_factory.mktemp("schematic") / "w.duckdb"
-    with open_warehouse(db) as con:
+    with open_warehouse(db, municipalities_csv=DEMO_MUNICIPALITIES) as con:
         build_schematic_shapes(con)
     return db
 
@@ -226,7 +226,7 @@ def test_schematic_geojson_is_small_clockwise_and_a_valid_coverage(schematic_db:
 
 
 def test_schematic_is_deterministic(schematic_db: Path, tmp_path: Path) -> None:
-    with open_warehouse(tmp_path / "again.duckdb") as con:
+    with open_warehouse(tmp_path / "again.duckdb", municipalities_csv=DEMO_MUNICIPALITIES) as con:
         build_schematic_shapes(con)
     query = "SELECT municipality_id, geometry_wkb, simplified_geojson FROM municipality_shape ORDER BY 1"
     first = duckdb.connect(str(schematic_db), read_only=True)
@@ -239,7 +239,7 @@ def test_schematic_is_deterministic(schematic_db: Path, tmp_path: Path) -> None:
 
 
 def test_store_schematic_shapes_joins_the_callers_transaction(tmp_path: Path) -> None:
-    with open_warehouse(tmp_path / "w.duckdb") as con:
+    with open_warehouse(tmp_path / "w.duckdb", municipalities_csv=DEMO_MUNICIPALITIES) as con:
         con.begin()
         store_schematic_shapes(con)
         con.rollback()
@@ -256,7 +256,7 @@ def test_store_schematic_shapes_joins_the_callers_transaction(tmp_path: Path) ->
 
 @needs_realdata
 def test_import_osm_smolensk_matches_the_reference_list(tmp_path: Path) -> None:
-    with open_warehouse(tmp_path / "w.duckdb") as con:
+    with open_warehouse(tmp_path / "w.duckdb", municipalities_csv=DEMO_MUNICIPALITIES) as con:
         build_schematic_shapes(con)  # the import replaces the schematic set entirely
         started = time.perf_counter()
         report = import_boundaries(con, SMOLENSK_OSM)
@@ -452,7 +452,7 @@ def test_city_drawn_over_its_district_is_cut_out(tmp_path: Path) -> None:
 
 def test_non_geo_file_exits_2_and_leaves_the_warehouse_alone(tmp_path: Path) -> None:
     db = tmp_path / "w.duckdb"
-    with open_warehouse(db) as con:
+    with open_warehouse(db, municipalities_csv=DEMO_MUNICIPALITIES) as con:
         build_schematic_shapes(con)
     before = _snapshot(db)
     digest = hashlib.sha256(db.read_bytes()).hexdigest()
@@ -476,13 +476,15 @@ def test_non_geo_file_exits_2_and_leaves_the_warehouse_alone(tmp_path: Path) -> 
 
 def test_cli_schematic_and_export(tmp_path: Path) -> None:
     db = tmp_path / "w.duckdb"
+    with open_warehouse(db, municipalities_csv=DEMO_MUNICIPALITIES):
+        pass  # a new warehouse holds no units: the schematic needs the demo's list
     built = _run_cli("schematic", "--db", str(db))
     assert built.returncode == 0, built.stderr
     assert json.loads(built.stdout)["shapes"] == 27
     out = tmp_path / "region.geojson"
     exported = _run_cli("export", "--db", str(db), "--out", str(out))
     assert exported.returncode == 0, exported.stderr
-    with open_warehouse(db) as con:
+    with open_warehouse(db, municipalities_csv=DEMO_MUNICIPALITIES) as con:
         expected = dumps(load_region_geojson(con))
     assert out.read_text(encoding="utf-8") == expected
     assert json.loads(exported.stdout)["bytes"] == len(expected.encode("utf-8"))

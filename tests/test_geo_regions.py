@@ -20,7 +20,7 @@ import pytest
 import shapely
 from shapely.geometry import box, shape
 
-from data.warehouse import connect, ensure_initialised, get_meta
+from data.warehouse import DEMO_MUNICIPALITIES, connect, ensure_initialised, get_meta
 from geo.boundaries import OSM_ATTRIBUTION, import_boundaries
 from geo.schematic import equal_area_crs, project
 from geo.shipped import SMOLENSK_OSM as SHIPPED
@@ -268,7 +268,7 @@ def test_demo_warehouse_has_the_real_smolensk_shapes(small_demo: Path) -> None:
 def test_demo_falls_back_to_schematic_cells_for_another_region(tmp_path: Path) -> None:
     con = connect(tmp_path / "w.duckdb")
     try:
-        ensure_initialised(con)
+        ensure_initialised(con, municipalities_csv=DEMO_MUNICIPALITIES)
         con.execute("DELETE FROM municipality WHERE name = 'Велижский'")  # not the shipped region any more
         result = load_demo_boundaries(con)
         kinds = con.execute("SELECT DISTINCT is_schematic FROM municipality_shape").fetchall()
@@ -305,7 +305,7 @@ def test_map_figures_carry_the_attribution(small_demo: Path) -> None:
 def test_population_file_rejects_every_bad_row_with_a_reason(tmp_path: Path) -> None:
     db = tmp_path / "w.duckdb"
     con = connect(db)
-    ensure_initialised(con)  # the 27 Smolensk units
+    ensure_initialised(con, municipalities_csv=DEMO_MUNICIPALITIES)  # the 27 Smolensk units
     con.close()
     path = tmp_path / "population.csv"
     path.write_text(

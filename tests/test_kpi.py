@@ -9,7 +9,7 @@ import duckdb
 import pandas as pd
 import pytest
 
-from data.warehouse import connect, ensure_initialised
+from data.warehouse import DEMO_MUNICIPALITIES, connect, ensure_initialised
 from metrics.kpi import SERIES_COLUMNS, kpi_series, kpi_small_multiples
 from metrics.query import QueryError
 from metrics.scope import Scope
@@ -38,7 +38,7 @@ def _appeal(con, day: dt.date, on_time: bool = True, sector: int = HOUSING, muni
 def con(tmp_path_factory) -> duckdb.DuckDBPyConnection:
     path: Path = tmp_path_factory.mktemp("kpi") / "w.duckdb"
     c = connect(path)
-    ensure_initialised(c)
+    ensure_initialised(c, municipalities_csv=DEMO_MUNICIPALITIES)
     d = dt.date
     # a year ago: August 2024 half on time, October 2024 on time (week of 30.09–06.10.2024)
     _appeal(c, d(2024, 8, 5))

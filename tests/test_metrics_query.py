@@ -9,7 +9,7 @@ import duckdb
 import numpy as np
 import pytest
 
-from data.warehouse import connect, ensure_initialised
+from data.warehouse import DEMO_MUNICIPALITIES, connect, ensure_initialised
 from metrics import indicators
 from metrics.periods import PeriodError, parse_period
 from metrics.query import QueryError, quantile_from_histogram, query_on, query_periods
@@ -37,7 +37,7 @@ def _appeal(con, source_id, received, muni, sector, category, channel, kind, sta
 def con(tmp_path_factory) -> duckdb.DuckDBPyConnection:
     path: Path = tmp_path_factory.mktemp("metrics") / "w.duckdb"
     c = connect(path)
-    ensure_initialised(c)
+    ensure_initialised(c, municipalities_csv=DEMO_MUNICIPALITIES)
     cat = dict(c.execute("SELECT name, id FROM category").fetchall())
     heat, pothole = cat["Отопление"], cat["Ямы и разрушение покрытия"]
     housing, roads = 4, 7

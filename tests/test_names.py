@@ -7,7 +7,7 @@ import csv
 import pytest
 
 from data.names import normalise_municipality_name as norm
-from data.warehouse import DEFAULT_MUNICIPALITIES
+from data.warehouse import DEMO_MUNICIPALITIES
 
 
 @pytest.mark.parametrize(
@@ -64,6 +64,6 @@ def test_nothing_distinctive_left_keeps_the_text() -> None:
 
 
 def test_reference_list_names_are_distinct() -> None:
-    with open(DEFAULT_MUNICIPALITIES, encoding="utf-8", newline="") as fh:
+    with open(DEMO_MUNICIPALITIES, encoding="utf-8", newline="") as fh:
         names = [row["name"] for row in csv.DictReader(fh)]
     assert len({norm(n) for n in names}) == len(names) == 27

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from data.months import add_months
-from data.warehouse import connect, ensure_initialised
+from data.warehouse import DEMO_MUNICIPALITIES, connect, ensure_initialised
 from metrics import indicators
 from metrics.compare import compare
 from metrics.periods import (
@@ -167,7 +167,7 @@ CATEGORY: list[int] = []
 def con(tmp_path_factory) -> duckdb.DuckDBPyConnection:
     path: Path = tmp_path_factory.mktemp("periods") / "w.duckdb"
     c = connect(path)
-    ensure_initialised(c)
+    ensure_initialised(c, municipalities_csv=DEMO_MUNICIPALITIES)
     CATEGORY[:] = [c.execute("SELECT id FROM category WHERE name = 'Отопление'").fetchall()[0][0]]
     # September: 25 appeals, 20 answered on time by 10.09, 5 answered late on 25.10 (after the same-age
     # moment 10.10 12:00 and after their due date)

@@ -22,7 +22,7 @@ import duckdb
 import pandas as pd
 import pytest
 
-from data.warehouse import connect, ensure_initialised
+from data.warehouse import DEMO_MUNICIPALITIES, connect, ensure_initialised
 from metrics.periods import parse_period
 from metrics.priority import COLUMNS, municipality_problems, priority_problems, priority_score
 from metrics.query import QueryError
@@ -50,7 +50,7 @@ def _rows(n: int, when: dt.datetime, muni: int, sector: int, category: int | Non
 def con(tmp_path_factory) -> duckdb.DuckDBPyConnection:
     path: Path = tmp_path_factory.mktemp("priority") / "w.duckdb"
     c = connect(path)
-    ensure_initialised(c)
+    ensure_initialised(c, municipalities_csv=DEMO_MUNICIPALITIES)
     sector = dict(c.execute("SELECT code, id FROM sector").fetchall())
     cat = {(s, n): i for i, s, n in c.execute(
         "SELECT c.id, s.code, c.name FROM category c JOIN sector s ON s.id = c.sector_id").fetchall()}

@@ -13,7 +13,7 @@ import pytest
 
 from data.demo import build_demo
 from data.demo_stories import ORGANISATION_QUALITY
-from data.warehouse import connect, ensure_initialised
+from data.warehouse import DEMO_MUNICIPALITIES, connect, ensure_initialised
 from metrics import indicators
 from metrics.periods import parse_period
 from metrics.query import facts_only
@@ -98,7 +98,7 @@ class Appeals:
 def _build(path: Path, changed_other: bool = False) -> None:
     """The fixture warehouse; ``changed_other`` changes only УК В's appeals (and adds some)."""
     c = connect(path)
-    ensure_initialised(c)
+    ensure_initialised(c, municipalities_csv=DEMO_MUNICIPALITIES)
     c.executemany("INSERT INTO organisation (id, name, kind, municipality_id) VALUES (?, ?, ?, ?)", ORGS)
     a = Appeals()
     # А: everything answered on time in 2 h, rated 5, on the merits, no repeats

@@ -12,7 +12,7 @@ import pytest
 
 from data.importer import run_import
 from data.mapping import load_mapping
-from data.warehouse import connect, ensure_initialised
+from data.warehouse import DEMO_MUNICIPALITIES, connect, ensure_initialised
 from metrics import source
 from tests.conftest import ARTIFACTS, console_errors, requested_hosts
 
@@ -24,7 +24,7 @@ def db(tmp_path_factory) -> Path:
     tmp = tmp_path_factory.mktemp("rating_page")
     path = tmp / "w.duckdb"
     con = connect(path)
-    ensure_initialised(con)
+    ensure_initialised(con, municipalities_csv=DEMO_MUNICIPALITIES)
     rows = ["source_id,received_at,municipality,channel,category,organisation,answered_at,satisfaction"]
     orgs = ["УК Первая", "УК Вторая", "УК Третья", HOSTILE]
     for i in range(120):

@@ -24,7 +24,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from data.warehouse import connect, ensure_initialised
+from data.warehouse import DEMO_MUNICIPALITIES, connect, ensure_initialised
 from metrics.kpi import kpi_series, kpi_small_multiples
 from metrics.periods import parse_period
 from metrics.priority import municipality_problems, priority_problems
@@ -53,7 +53,7 @@ def _rows(n: int, when: dt.datetime, category: int, muni: int, sector: int, topi
 def con(tmp_path_factory) -> duckdb.DuckDBPyConnection:
     path: Path = tmp_path_factory.mktemp("fixes") / "w.duckdb"
     c = connect(path)
-    ensure_initialised(c)
+    ensure_initialised(c, municipalities_csv=DEMO_MUNICIPALITIES)
     sector = dict(c.execute("SELECT code, id FROM sector").fetchall())
     housing, energy = sector["housing"], sector["energy"]
     cat = {(s, n): i for i, s, n in c.execute("SELECT id, sector_id, name FROM category").fetchall()}

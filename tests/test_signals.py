@@ -25,7 +25,7 @@ import pytest
 
 from data.demo import build_demo
 from data.demo_stories import CHRONIC, SPIKES, resolve_stories
-from data.warehouse import connect, ensure_initialised
+from data.warehouse import DEMO_MUNICIPALITIES, connect, ensure_initialised
 from metrics.scope import Scope
 from metrics.signals import COLUMNS, detect_signals, last_whole_week, recent_signals
 from tests.conftest import finish_warehouse
@@ -50,7 +50,7 @@ def _week_rows(week: dt.date, n: int, muni: int, sector: int, category: int) -> 
 def con(tmp_path_factory) -> duckdb.DuckDBPyConnection:
     path: Path = tmp_path_factory.mktemp("signals") / "w.duckdb"
     c = connect(path)
-    ensure_initialised(c)
+    ensure_initialised(c, municipalities_csv=DEMO_MUNICIPALITIES)
     cat = {n: (i, s) for i, s, n in c.execute("SELECT id, sector_id, name FROM category").fetchall()}
     heat, pothole, repair, gas = (cat[n] for n in (
         "Отопление", "Ямы и разрушение покрытия", "Ремонт дорог и тротуаров", "Газификация"))

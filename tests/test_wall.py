@@ -176,11 +176,11 @@ def test_missing_warehouse_is_a_message_and_the_version_says_so(wall, warehouse_
 
 
 def test_warehouse_without_appeals_says_so(wall, warehouse_at, tmp_path: Path) -> None:
-    from data.warehouse import connect, ensure_initialised
+    from data.warehouse import DEMO_MUNICIPALITIES, connect, ensure_initialised
 
     db = tmp_path / "empty.duckdb"
     con = connect(db)
-    ensure_initialised(con)
+    ensure_initialised(con, municipalities_csv=DEMO_MUNICIPALITIES)
     con.close()
     warehouse_at(db)
     out = wall.render_all(REGION)
