@@ -382,6 +382,7 @@ NO_DATA: set[str] = {
     "rating.place_text", "rating.interval_text", "rating.change_text",
     "workload.parse_config", "workload.load_config", "workload.seasonal_naive", "workload.mean_last3",
     "workload.holt_winters", "workload.backtest", "workload.forecast_series", "workload.working_days_in_month",
+    "workload.capacity_days",
     "workload.staff_needed", "workload.proposal_for",
 }
 # Modules that never open the warehouse: every function in them is a pure computation or the machinery
