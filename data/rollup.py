@@ -10,7 +10,7 @@ appeal), so the time grain is the month:
 - ``appeal_duration``: one row per duration of an appeal (first reaction, answer) with its month and
   dimensions, sorted by month: the exact medians and percentiles are ``quantile_cont`` over a month
   slice of this narrow table (≈ 2.5× faster than over the facts, and exact);
-- ``appeal_stock``: the stock at every month end ``t`` (open at ``t``: received before ``t``, not
+- ``appeal_stock``: the stock at every month end ``t`` (open at ``t``: received by ``t``, not
   answered by ``t``) by age at ``t`` in calendar days and overdue at ``t``, per month × dimensions;
 - ``appeal_weekly``: week × municipality × sector × category → count, for signals;
 - ``appeal_open``: appeals still open at the data date (few rows), for the "right now" indicators.
@@ -165,6 +165,10 @@ def _next_month(d: dt.date) -> dt.date:
     return dt.date(d.year + (d.month == 12), d.month % 12 + 1, 1)
 
 
+def _previous_month(d: dt.date) -> dt.date:
+    return dt.date(d.year - (d.month == 1), (d.month - 2) % 12 + 1, 1)
+
+
 def _monday(d: dt.date) -> dt.date:
     return d - dt.timedelta(days=d.weekday())
 
@@ -181,8 +185,8 @@ def stock_sql(t: str) -> list[str]:
 def _refresh_stock(con: duckdb.DuckDBPyConnection, first: dt.date | None) -> None:
     """Month-end stocks for every month from ``first`` (None: all) to the last month with appeals.
 
-    An appeal is open at the end ``t`` of every month from its month of receipt (received before
-    ``t``) until the month before its answer (answered after ``t``): one row per such month end.
+    An appeal is open at the end ``t`` of every month from its month of receipt (received by ``t``)
+    until the month before its answer (answered after ``t``): one row per such month end.
     """
     last = con.execute("SELECT CAST(date_trunc('month', max(received_at)) AS DATE) FROM appeal").fetchall()[0][0]
     if first is None:
@@ -199,11 +203,12 @@ def _refresh_stock(con: duckdb.DuckDBPyConnection, first: dt.date | None) -> Non
             SELECT CAST(t - INTERVAL 1 MONTH AS DATE) AS month, {dims}, {', '.join(stock_sql('t'))}
             FROM (SELECT {dims}, received_at, due_at,
                          unnest(generate_series(
-                             greatest(date_trunc('month', received_at) + INTERVAL 1 MONTH, $t_lo),
+                             greatest(date_trunc('month', received_at - INTERVAL 1 MICROSECOND) + INTERVAL 1 MONTH,
+                                      $t_lo),
                              least(coalesce(date_trunc('month', answered_at - INTERVAL 1 MICROSECOND), $t_hi), $t_hi),
                              INTERVAL 1 MONTH)) AS t
                   FROM appeal
-                  WHERE received_at < $t_hi AND (answered_at IS NULL OR answered_at > $t_lo))
+                  WHERE received_at <= $t_hi AND (answered_at IS NULL OR answered_at > $t_lo))
             GROUP BY ALL ORDER BY month""",  # noqa: S608 - constants only
         {"t_lo": dt.datetime.combine(t_lo, dt.time()), "t_hi": dt.datetime.combine(t_hi, dt.time())},
     )
@@ -269,6 +274,7 @@ def refresh_rollups(con: duckdb.DuckDBPyConnection, days: Iterable[dt.date] | No
                 FROM appeal {week_where} GROUP BY ALL ORDER BY week""",  # noqa: S608 - constants only
             {k: v for k, v in params.items() if k in ("wlo", "whi")},
         )
-        _refresh_stock(con, months[0] if months else None)
+        # from the month before: an appeal received at 00:00 on the 1st is open at the previous month's end
+        _refresh_stock(con, _previous_month(months[0]) if months else None)
     con.execute("DELETE FROM appeal_open")
     con.execute(f"INSERT INTO appeal_open SELECT * FROM appeal WHERE {OPEN_SQL}")  # noqa: S608

@@ -422,8 +422,8 @@ def _bucket_starts(name: str, start: dt.date, end: dt.date) -> list[dt.date]:
 
 def _snapshot_points(by: list[str], periods: list[Period], now: dt.datetime, use_rollup: bool) -> list[dict]:
     """The moments stocks are taken at: t = min(bucket end, period end, ``now``) for each period (and
-    each bucket of a time dimension in ``by``). ``tr`` bounds the receipts (before a period's end,
-    up to and including ``now``); ``snap`` names the month-end snapshot the rollup holds for t."""
+    each bucket of a time dimension in ``by``); ``snap`` names the month-end snapshot the rollup holds
+    for t. Open at t = received by t and not answered by t."""
     time_dims = [b for b in by if DIMENSIONS[b].is_time]
     if len(time_dims) > 1:
         raise QueryError("остатки строятся не более чем по одному измерению времени")
@@ -441,10 +441,7 @@ def _snapshot_points(by: list[str], periods: list[Period], now: dt.datetime, use
             end_at = dt.datetime.combine(end, dt.time())
             t = min(end_at, now)
             at_end = t == end_at
-            points.append({
-                "p": i, "k": key, "t": t, "tr": t if at_end else t + dt.timedelta(microseconds=1),
-                "snap": (_month_before(end) if at_end and use_rollup else None),
-            })
+            points.append({"p": i, "k": key, "t": t, "snap": _month_before(end) if at_end and use_rollup else None})
     return points
 
 
@@ -457,7 +454,7 @@ def _stock_cte(by: list[str], points: list[dict], filters: dict[str, list], scop
                facts: str, use_rollup: bool) -> str:
     """A CTE ``s`` (``_p``, keys, ``backlog_open``, age buckets, ``overdue_open``): what was open at
     each snapshot point. Rollups: the month-end snapshots of ``appeal_stock`` and, for the data date,
-    ``appeal_open``; facts: every appeal received before the point and not answered by it."""
+    ``appeal_open``; facts: every appeal received by the point and not answered by it."""
     params["pts"] = points
     clauses, _ = _filter_clauses(filters, scope, params)
     keys = [DIMENSIONS[b].column for b in by]
@@ -473,11 +470,11 @@ def _stock_cte(by: list[str], points: list[dict], filters: dict[str, list], scop
                          f"{' WHERE ' + ' AND '.join(clauses) if clauses else ''} GROUP BY ALL")
         if any(p["snap"] is None for p in points):
             parts.append(f"SELECT {', '.join(head + stock_sql('pt.t'))} FROM appeal_open "  # noqa: S608
-                         "JOIN pts pt ON pt.snap IS NULL AND received_at < pt.tr"
+                         "JOIN pts pt ON pt.snap IS NULL AND received_at <= pt.t"
                          f"{' WHERE ' + ' AND '.join(clauses) if clauses else ''} GROUP BY ALL")
     else:
         parts.append(f"SELECT {', '.join(head + stock_sql('pt.t'))} FROM {facts} a "  # noqa: S608
-                     "JOIN pts pt ON a.received_at < pt.tr AND coalesce(a.answered_at, TIMESTAMP 'infinity') > pt.t"
+                     "JOIN pts pt ON a.received_at <= pt.t AND coalesce(a.answered_at, TIMESTAMP 'infinity') > pt.t"
                      f"{' WHERE ' + ' AND '.join(clauses) if clauses else ''} GROUP BY ALL")
     cols = ", ".join(["_p", *keys, *(f"CAST(sum({c}) AS BIGINT) AS {c}" for c in buckets),
                       f"CAST(sum({' + '.join(buckets)}) AS BIGINT) AS backlog_open",

@@ -44,7 +44,7 @@ def test_rollups_add_up_to_the_facts(small_demo: Path) -> None:
     assert con.execute("SELECT sum(backlog_le3 + backlog_4_10 + backlog_11_30 + backlog_gt30), sum(overdue) "
                        "FROM appeal_stock WHERE month = DATE '2025-08-01'").fetchall()[0] == con.execute(
         f"""SELECT count(*), count(*) FILTER (WHERE due_at < {t}) FROM appeal
-            WHERE received_at < {t} AND (answered_at IS NULL OR answered_at > {t})""").fetchall()[0]
+            WHERE received_at <= {t} AND (answered_at IS NULL OR answered_at > {t})""").fetchall()[0]
     sums = ", ".join(f"sum({m})" for m in MEASURES if not m.startswith("sum_"))
     assert all(v is not None for v in con.execute(f"SELECT {sums} FROM appeal_monthly").fetchall()[0])  # noqa: S608
 
