@@ -329,17 +329,17 @@ def _compute(
         name = f"q{duration}"
         wanted = [c for c in median_codes if ind.get(c).duration == duration]
         params[f"{name}_q"] = [ind.get(c).quantile for c in wanted]
-        seconds, has = DURATIONS[duration]
+        micros, has = DURATIONS[duration]
         if use_rollup:  # the narrow sorted copy of the durations
-            select = [f"{period_sql} AS _p", *group, f"quantile_cont(seconds, ${name}_q) AS value"]
+            select = [f"{period_sql} AS _p", *group, f"quantile_cont(micros, ${name}_q) AS value"]
             ctes.append(f"{name} AS (SELECT {', '.join(select)} FROM appeal_duration "  # noqa: S608
                         f"WHERE duration = {int(duration)} AND {where} GROUP BY ALL)")
         else:
-            select = [f"{period_sql} AS _p", *group, f"quantile_cont({seconds}, ${name}_q) AS value"]
+            select = [f"{period_sql} AS _p", *group, f"quantile_cont({micros}, ${name}_q) AS value"]
             ctes.append(f"{name} AS (SELECT {', '.join(select)} FROM {facts} "  # noqa: S608
                         f"WHERE ({has}) AND {where} GROUP BY ALL)")
         for j, code in enumerate(wanted):
-            medians[code] = f"{name}.value[{j + 1}] / {3600.0 * ind.get(code).hours_per_unit!r}"
+            medians[code] = f"{name}.value[{j + 1}] / {3.6e9 * ind.get(code).hours_per_unit!r}"
         joins += f" LEFT JOIN {name} ON {_same(name, 'r', keys)}"
     exprs = ["r._p AS _p", *(f"r.{k} AS {k}" for k in keys), "CAST(r.n AS BIGINT) AS volume"]
     for code in codes:

@@ -52,7 +52,7 @@ def test_pptx_has_a_title_slide_and_a_picture_for_every_chart(files) -> None:
     assert "Данные на 31.10.2025" in title
     headings = [_slide_texts(s) for s in slides[1:]]
     for expected in ("Ключевые показатели", "Тепловая карта", "Муниципалитеты и отраслевые блоки",
-                     "Приоритетные проблемы", "Рейтинг организаций", "Доля ответов в срок: динамика и цель"):
+                     "Приоритетные проблемы", "Рейтинг организаций", "Доля в срок: динамика и цель"):
         assert any(expected in h for h in headings), expected
     # every slide states its filters and data date
     assert all("весь регион" in h and "данные на 31.10.2025" in h for h in headings)
@@ -91,7 +91,7 @@ def test_xlsx_has_a_sheet_per_chart_with_the_metrics_numbers(files, demo) -> Non
     assert name.endswith(".xlsx")
     wb = load_workbook(io.BytesIO(data))
     assert wb.sheetnames == ["О документе", "Ключевые показатели", "Карта", "Матрица", "Проблемы", "Рейтинг",
-                             "Доля ответов в срок", "Удовлетворённость", "Проблема решена", "Повторные обращения"]
+                             "Доля в срок", "Удовлетворённость", "Проблема решена", "Повторные обращения"]
     sheet = wb["Карта"]
     assert sheet.freeze_panes == "A2"
     headers = [c.value for c in sheet[1]]
@@ -103,7 +103,7 @@ def test_xlsx_has_a_sheet_per_chart_with_the_metrics_numbers(files, demo) -> Non
     assert sheet.cell(row=2, column=2).number_format == "#,##0"
     assert sheet.column_dimensions["A"].width >= 15
 
-    kpi = wb["Доля ответов в срок"]
+    kpi = wb["Доля в срок"]
     first = kpi.cell(row=2, column=1)
     assert first.is_date and first.number_format == "DD.MM.YYYY"
     share = next(c for c in kpi["B"][1:] if isinstance(c.value, float))  # the first months have no data yet

@@ -104,6 +104,20 @@ def test_a_warehouse_from_before_the_smaller_tables_gets_them_filled(small_demo:
     con.close()
 
 
+def test_a_warehouse_from_before_the_definitions_of_issue_14_is_rebuilt(small_demo: Path, tmp_path: Path) -> None:
+    """Old measures (no n_redirected) and old tables (duration histograms) give way to today's."""
+    db = tmp_path / "old.duckdb"
+    db.write_bytes(small_demo.read_bytes())
+    con = connect(db)
+    expected = snapshot(con)
+    con.execute("ALTER TABLE appeal_monthly DROP COLUMN n_redirected")
+    con.execute("CREATE TABLE appeal_monthly_hist (month DATE, n INTEGER)")
+    create_rollup_tables(con)
+    assert snapshot(con) == expected
+    assert "appeal_monthly_hist" not in {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    con.close()
+
+
 def test_every_rollup_route_answers_as_the_facts(small_demo: Path) -> None:
     """Each question reads a different rollup table; every count and share equals the facts'."""
     from metrics.periods import parse_period
