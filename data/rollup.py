@@ -91,6 +91,17 @@ _DERIVED: dict[str, tuple[str, tuple[str, ...]]] = {
 }
 _DIM_TYPES = {"municipality_id": "INTEGER", "sector_id": "SMALLINT", "category_id": "INTEGER",
               "organisation_id": "INTEGER", "channel": "VARCHAR", "kind": "VARCHAR"}
+# Exact quantiles the pages ask for most, computed once per import: period kind (a calendar month or
+# quarter) × grain (the dimensions a question groups or filters by, one value each) × duration →
+# ``quantile_cont`` at ``STORED_QUANTILES`` (microseconds). A rating, a heat map or a KPI series then
+# reads a few hundred rows instead of selecting among millions of durations (bench/metrics_bench.py);
+# any other question computes them from ``appeal_duration``.
+STORED_QUANTILES: tuple[float, ...] = (0.5, 0.9)
+QUANTILE_KINDS: tuple[str, ...] = ("month", "quarter")
+QUANTILE_GRAINS: tuple[tuple[str, ...], ...] = (
+    (), ("municipality_id",), ("sector_id",), ("organisation_id",), ("municipality_id", "sector_id"))
+_QUANTILE_DIMS = ("municipality_id", "sector_id", "organisation_id")
+
 # tables of earlier versions (duration histograms: estimated medians), dropped on sight
 _OBSOLETE = ("appeal_monthly_hist_ms", "appeal_monthly_hist_o", "appeal_monthly_hist_body", "appeal_monthly_hist")
 
@@ -123,6 +134,11 @@ def create_rollup_tables(con: duckdb.DuckDBPyConnection) -> None:
             overdue INTEGER)"""
     )
     con.execute(
+        f"""CREATE TABLE IF NOT EXISTS appeal_quantile (kind VARCHAR NOT NULL, start DATE NOT NULL,
+            grain VARCHAR NOT NULL, {', '.join(f"{d} {_DIM_TYPES[d]}" for d in _QUANTILE_DIMS)},
+            duration TINYINT NOT NULL, micros DOUBLE[] NOT NULL)"""
+    )
+    con.execute(
         """CREATE TABLE IF NOT EXISTS appeal_weekly (week DATE NOT NULL, municipality_id INTEGER,
            sector_id SMALLINT, category_id INTEGER, n INTEGER NOT NULL)"""
     )
@@ -136,7 +152,7 @@ def create_rollup_tables(con: duckdb.DuckDBPyConnection) -> None:
             con.execute(f"DROP TABLE IF EXISTS {table}")  # noqa: S608 - constant names
         dims_sql = ", ".join(f"{d} {_DIM_TYPES[d]}" for d in dimensions)
         con.execute(f"CREATE TABLE IF NOT EXISTS {table} (month DATE NOT NULL, {dims_sql}, {', '.join(measures)})")
-    if stale or "appeal_duration" not in present or "appeal_stock" not in present:
+    if stale or any(t not in present for t in ("appeal_duration", "appeal_stock", "appeal_quantile")):
         if stale:
             for table in ("appeal_monthly", "appeal_duration"):
                 con.execute(f"DROP TABLE {table}")  # noqa: S608 - constant names
@@ -146,6 +162,37 @@ def create_rollup_tables(con: duckdb.DuckDBPyConnection) -> None:
             refresh_rollups(con)  # a warehouse from before these tables or definitions: rebuild them whole
     elif any(t not in present for t in _DERIVED):
         _refresh_derived(con, None, [t for t in _DERIVED if t not in present])
+
+
+def grain_code(dims: Iterable[str]) -> str:
+    """The name of a quantile grain: its dimensions in declaration order, comma-separated."""
+    wanted = set(dims)
+    return ",".join(d for d in _QUANTILE_DIMS if d in wanted)
+
+
+def _refresh_quantiles(con: duckdb.DuckDBPyConnection, months: list[dt.date] | None) -> None:
+    """Stored quantiles of the months (and the quarters holding them) in ``months`` (None: all)."""
+    for kind in QUANTILE_KINDS:
+        if months is None:
+            con.execute("DELETE FROM appeal_quantile WHERE kind = $k", {"k": kind})
+            where, params = "", {}
+        else:
+            starts = sorted({d.replace(month=(d.month - 1) // 3 * 3 + 1) if kind == "quarter" else d for d in months})
+            con.execute("DELETE FROM appeal_quantile WHERE kind = $k AND list_contains($s, start)",
+                        {"k": kind, "s": starts})
+            where = f"WHERE list_contains($s, CAST(date_trunc('{kind}', month) AS DATE))"
+            params = {"s": starts}
+        for grain in QUANTILE_GRAINS:
+            dims = [d if d in grain else f"CAST(NULL AS {_DIM_TYPES[d]}) AS {d}" for d in _QUANTILE_DIMS]
+            con.execute(
+                f"""INSERT INTO appeal_quantile
+                    SELECT '{kind}', CAST(date_trunc('{kind}', month) AS DATE) AS start, '{grain_code(grain)}',
+                           {', '.join(dims)}, duration,
+                           quantile_cont(micros, {list(STORED_QUANTILES)!r}) AS micros
+                    FROM appeal_duration {where}
+                    GROUP BY ALL""",  # noqa: S608 - constants only
+                params,
+            )
 
 
 def _refresh_derived(con: duckdb.DuckDBPyConnection, months: list[dt.date] | None,
@@ -272,6 +319,7 @@ def refresh_rollups(con: duckdb.DuckDBPyConnection, days: Iterable[dt.date] | No
             month_params,
         )
         _refresh_derived(con, months if months_where else None)
+        _refresh_quantiles(con, months if months_where else None)
         con.execute(
             f"""INSERT INTO appeal_weekly
                 SELECT CAST(date_trunc('week', received_at) AS DATE) AS week, {', '.join(WEEKLY_DIMENSIONS)},

@@ -25,7 +25,11 @@ from data.rollup import (
     MEASURES,
     MONTHLY_TABLES,
     OPEN_SQL,
+    QUANTILE_GRAINS,
+    QUANTILE_KINDS,
+    STORED_QUANTILES,
     WITHIN_30D_SQL,
+    grain_code,
     measure_sql,
     stock_sql,
 )
@@ -325,11 +329,19 @@ def _compute(
     joins = " LEFT JOIN municipality pop ON pop.id = r.municipality_id" if population == "pop.population" else ""
     medians: dict[str, str] = {}
     median_codes = [c for c in codes if ind.get(c).kind == "median"]
+    stored = _stored_quantile_route(by, periods, filters, scope, median_codes) if use_rollup else None
     for duration in sorted({ind.get(c).duration for c in median_codes}):
         name = f"q{duration}"
         wanted = [c for c in median_codes if ind.get(c).duration == duration]
-        params[f"{name}_q"] = [ind.get(c).quantile for c in wanted]
         micros, has = DURATIONS[duration]
+        if stored:  # computed by the import for this very grain and period kind
+            ctes.append(_stored_quantile_cte(name, duration, by, periods, filters, scope, params, *stored))
+            for code in wanted:
+                index = STORED_QUANTILES.index(ind.get(code).quantile) + 1
+                medians[code] = f"{name}.value[{index}] / {3.6e9 * ind.get(code).hours_per_unit!r}"
+            joins += f" LEFT JOIN {name} ON {_same(name, 'r', keys)}"
+            continue
+        params[f"{name}_q"] = [ind.get(c).quantile for c in wanted]
         if use_rollup:  # the narrow sorted copy of the durations
             select = [f"{period_sql} AS _p", *group, f"quantile_cont(micros, ${name}_q) AS value"]
             ctes.append(f"{name} AS (SELECT {', '.join(select)} FROM appeal_duration "  # noqa: S608
@@ -381,6 +393,67 @@ def _compute(
     sql = f"WITH {', '.join(ctes)} {final}"
     used = set(re.findall(r"\$(\w+)", sql))  # DuckDB refuses parameters the statement does not use
     return con.execute(sql, {k: v for k, v in params.items() if k in used}).df()
+
+
+def _stored_quantile_route(by: list[str], periods: list[Period], filters: dict[str, list], scope: Scope,
+                           median_codes: list[str]) -> tuple[str, str] | None:
+    """(grain, period kind) when ``appeal_quantile`` holds the exact answer, else None: every
+    dimension grouped by or filtered on belongs to one stored grain, a dimension filtered on but not
+    grouped by has exactly one allowed value, and each period (or each time bucket) is one calendar
+    month or quarter."""
+    if not median_codes or any(ind.get(c).quantile not in STORED_QUANTILES for c in median_codes):
+        return None
+    time_dims = [b for b in by if DIMENSIONS[b].is_time]
+    grouped = {DIMENSIONS[b].column for b in by if not DIMENSIONS[b].is_time}
+    allowed: dict[str, set] = {}
+    for name, values in filters.items():
+        column = FILTERS[name][0]
+        allowed[column] = allowed.get(column, set(values)) & set(values)
+    scope = effective(scope)
+    for column, ids in (("municipality_id", scope.municipality_ids), ("sector_id", scope.sector_ids)):
+        if ids is not None:
+            allowed[column] = allowed.get(column, set(ids)) & set(ids)
+    if any(len(v) != 1 for c, v in allowed.items() if c not in grouped):
+        return None
+    dims = grouped | set(allowed)
+    grain = tuple(d for d in QUANTILE_GRAINS if set(d) == dims)
+    if not grain:
+        return None
+
+    def spans(p: Period, months: int) -> bool:
+        step = p.start.month - 1 + months
+        return p.start.day == 1 and (p.start.month - 1) % months == 0 and \
+            p.end == dt.date(p.start.year + step // 12, step % 12 + 1, 1)
+
+    def aligned(p: Period, months: int) -> bool:
+        return all(d.day == 1 and (d.month - 1) % months == 0 for d in (p.start, p.end))
+
+    if time_dims:
+        kind = time_dims[0]
+        if len(time_dims) > 1 or kind not in QUANTILE_KINDS or \
+                not all(aligned(p, {"month": 1, "quarter": 3}[kind]) for p in periods):
+            return None
+    elif all(spans(p, 1) for p in periods):
+        kind = "month"
+    elif all(spans(p, 3) for p in periods):
+        kind = "quarter"
+    else:
+        return None
+    return grain_code(grain[0]), kind
+
+
+def _stored_quantile_cte(name: str, duration: int, by: list[str], periods: list[Period], filters: dict[str, list],
+                         scope: Scope, params: dict, grain: str, kind: str) -> str:
+    """A CTE ``name`` (``_p``, keys, ``value`` = the stored quantiles in microseconds)."""
+    params["sq_grain"], params["sq_kind"] = grain, kind
+    ranges = [f"start >= $p{i}_start AND start < $p{i}_end" for i in range(len(periods))]
+    index = "CASE " + " ".join(f"WHEN {r} THEN {i}" for i, r in enumerate(ranges)) + " END"
+    keys = [f"start AS {DIMENSIONS[b].column}" if DIMENSIONS[b].is_time else DIMENSIONS[b].column for b in by]
+    clauses, _ = _filter_clauses(filters, scope, params)
+    where = ["kind = $sq_kind", "grain = $sq_grain", f"duration = {int(duration)}",
+             "(" + " OR ".join(f"({r})" for r in ranges) + ")", *clauses]
+    return (f"{name} AS (SELECT {', '.join([f'{index} AS _p', *keys, 'micros AS value'])} "  # noqa: S608
+            f"FROM appeal_quantile WHERE {' AND '.join(where)})")
 
 
 def _same(a: str, b: str, keys: list[str]) -> str:

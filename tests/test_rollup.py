@@ -13,7 +13,7 @@ from data.mapping import load_mapping
 from data.rollup import MEASURES, MONTHLY_TABLES, create_rollup_tables, refresh_rollups
 from data.warehouse import connect
 
-TABLES = ("appeal_weekly", "appeal_open", "appeal_duration", "appeal_stock", *MONTHLY_TABLES)
+TABLES = ("appeal_weekly", "appeal_open", "appeal_duration", "appeal_stock", "appeal_quantile", *MONTHLY_TABLES)
 
 
 def snapshot(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple]]:
@@ -128,7 +128,7 @@ def test_every_rollup_route_answers_as_the_facts(small_demo: Path) -> None:
     as_of = data_as_of(con)
     month = parse_period(f"{as_of:%Y-%m}", as_of.date()).previous()
     codes = ["volume", "on_time_share", "satisfaction_share", "response_share", "repeat_share", "within_30d_share",
-             "rate_10k", "growth", "backlog_open"]
+             "rate_10k", "growth", "backlog_open", "response_hours_median", "resolve_days_p90"]
     questions = [
         ([], {}, Scope.region()),
         (["municipality"], {"sector": ["housing"]}, Scope.region()),
@@ -137,6 +137,8 @@ def test_every_rollup_route_answers_as_the_facts(small_demo: Path) -> None:
         (["organisation"], {}, Scope.municipalities([1])),
         (["channel", "kind"], {}, Scope.sectors([4])),
         (["month"], {"channel": ["pos"]}, Scope.region()),
+        (["organisation"], {"sector": ["housing", "roads"]}, Scope.region()),
+        (["month"], {}, Scope.municipalities([1])),
     ]
     for by, filters, scope in questions:
         fast = query_on(con, codes, by, month, filters, scope, as_of=as_of)
@@ -150,3 +152,24 @@ def test_every_rollup_route_answers_as_the_facts(small_demo: Path) -> None:
                 a, b = (f[column].astype("float64").tolist() for f in (fast, slow))
                 assert a == pytest.approx(b, nan_ok=True), (by, column)
     con.close()
+
+
+def test_stored_quantiles_answer_only_the_questions_they_hold() -> None:
+    from metrics.periods import parse_period
+    from metrics.query import _stored_quantile_route
+    from metrics.scope import Scope
+
+    month, quarter, year = parse_period("2025-10"), parse_period("2025-Q3"), parse_period("2025")
+    median = ["response_hours_median"]
+    route = _stored_quantile_route
+    assert route([], [month, month.previous()], {}, Scope.region(), median) == ("", "month")
+    assert route(["organisation"], [quarter, quarter.previous()], {}, Scope.region(), median) == (
+        "organisation_id", "quarter")
+    assert route(["municipality"], [month], {"sector": [4]}, Scope.region(), median) == (
+        "municipality_id,sector_id", "month")
+    assert route(["month"], [year], {}, Scope.municipalities([1]), median) == ("municipality_id", "month")
+    # two sectors merged, a category, a year, an arbitrary quantile: computed from the durations
+    assert route(["municipality"], [month], {"sector": [4, 7]}, Scope.region(), median) is None
+    assert route(["category"], [month], {}, Scope.region(), median) is None
+    assert route([], [year], {}, Scope.region(), median) is None
+    assert route([], [parse_period("2025-10-01..2025-10-15")], {}, Scope.region(), median) is None
