@@ -134,10 +134,13 @@ def _signals(as_of):
 RATING_SQL = """
 SELECT organisation_id,
        count(*) AS n,
-       count(*) FILTER (WHERE answered_at <= due_at) / nullif(count(*) FILTER (WHERE answered_at IS NOT NULL), 0) AS on_time,
+       count(*) FILTER (WHERE answered_at <= due_at) / nullif(count(*) FILTER (WHERE answered_at IS NOT NULL
+           AND due_at IS NOT NULL OR answered_at IS NULL AND due_at < $now), 0) AS on_time,
        count(*) FILTER (WHERE satisfaction >= 4) / nullif(count(satisfaction), 0) AS sat,
-       count(*) FILTER (WHERE returned_for_rework) / nullif(count(answered_at), 0) AS rework,
-       count(*) FILTER (WHERE answer_on_merits) / nullif(count(answered_at), 0) AS merits,
+       count(*) FILTER (WHERE returned_for_rework AND closure_reason <> 'redirected')
+           / nullif(count(*) FILTER (WHERE answered_at IS NOT NULL AND closure_reason <> 'redirected'), 0) AS rework,
+       count(*) FILTER (WHERE answer_on_merits AND closure_reason <> 'redirected')
+           / nullif(count(*) FILTER (WHERE answered_at IS NOT NULL AND closure_reason <> 'redirected'), 0) AS merits,
        count(repeat_of) / count(*) AS repeats,
        median(epoch(first_response_at - received_at) / 3600) AS resp_h
 FROM appeal WHERE received_at >= $s AND received_at < $e GROUP BY 1
@@ -156,19 +159,21 @@ def _naive_sql_queries(db, housing, last_month, last_quarter, span, as_of):
     prev_m = last_month.previous()
 
     def rating():
-        con.execute(RATING_SQL, {"s": last_quarter.start, "e": last_quarter.end}).df()
-        con.execute(RATING_SQL, {"s": prev_q.start, "e": prev_q.end}).df()
+        con.execute(RATING_SQL, {"s": last_quarter.start, "e": last_quarter.end, "now": as_of}).df()
+        con.execute(RATING_SQL, {"s": prev_q.start, "e": prev_q.end, "now": as_of}).df()
 
     weeks_start = as_of.date() - dt.timedelta(days=7 * 24)
     return {
         "heat map (1 indicator × municipality, 1 sector, 1 month)": q(
             """SELECT a.municipality_id, any_value(m.name) AS municipality_name, count(*) AS volume,
                       count(*) FILTER (WHERE answered_at <= due_at)
-                      / nullif(count(*) FILTER (WHERE answered_at IS NOT NULL AND due_at IS NOT NULL), 0) AS value,
-                      count(*) FILTER (WHERE answered_at IS NOT NULL AND due_at IS NOT NULL) AS base
+                      / nullif(count(*) FILTER (WHERE answered_at IS NOT NULL AND due_at IS NOT NULL
+                                                OR answered_at IS NULL AND due_at < $now), 0) AS value,
+                      count(*) FILTER (WHERE answered_at IS NOT NULL AND due_at IS NOT NULL
+                                       OR answered_at IS NULL AND due_at < $now) AS base
                FROM appeal a JOIN municipality m ON m.id = a.municipality_id
                WHERE received_at >= $s AND received_at < $e AND sector_id = $sec GROUP BY 1""",
-            s=last_month.start, e=last_month.end, sec=housing),
+            s=last_month.start, e=last_month.end, sec=housing, now=as_of),
         "matrix (municipality × category, 1 sector, quarter)": q(
             """SELECT municipality_id, category_id, count(*) FROM appeal
                WHERE received_at >= $s AND received_at < $e AND sector_id = $sec GROUP BY 1, 2""",
@@ -176,9 +181,10 @@ def _naive_sql_queries(db, housing, last_month, last_quarter, span, as_of):
         "organisation rating (quarter + previous)": rating,
         "KPI series (24 months)": q(
             """SELECT date_trunc('month', received_at), count(*) FILTER (WHERE answered_at <= due_at)
-                      / nullif(count(*) FILTER (WHERE answered_at IS NOT NULL), 0)
+                      / nullif(count(*) FILTER (WHERE answered_at IS NOT NULL AND due_at IS NOT NULL
+                                                OR answered_at IS NULL AND due_at < $now), 0)
                FROM appeal WHERE received_at >= $s AND received_at < $e GROUP BY 1""",
-            s=span.start, e=span.end),
+            s=span.start, e=span.end, now=as_of),
         "priority problems (month + previous)": q(
             """SELECT sector_id, category_id, count(*) FILTER (WHERE received_at >= $s) AS n,
                       count(*) FILTER (WHERE received_at < $s) AS n_prev,
