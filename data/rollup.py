@@ -12,6 +12,8 @@ appeal), so the time grain is the month:
   over a month slice of this narrow table (several times faster than over the facts, and exact);
 - ``appeal_stock``: the stock at every month end ``t`` (open at ``t``: received by ``t``, not
   answered by ``t``) by age at ``t`` in calendar days and overdue at ``t``, per month × dimensions;
+- ``appeal_stock_weekly``: the same at every week end (Monday 00:00) by municipality × sector ×
+  category, for weekly series;
 - ``appeal_weekly``: week × municipality × sector × category → count, for signals;
 - ``appeal_open``: appeals still open at the data date (few rows), for the "right now" indicators.
 
@@ -139,6 +141,10 @@ def create_rollup_tables(con: duckdb.DuckDBPyConnection) -> None:
             duration TINYINT NOT NULL, micros DOUBLE[] NOT NULL)"""
     )
     con.execute(
+        f"""CREATE TABLE IF NOT EXISTS appeal_stock_weekly (week DATE NOT NULL,
+            {', '.join(f"{d} {_DIM_TYPES[d]}" for d in WEEKLY_DIMENSIONS)}, {stock}, overdue INTEGER)"""
+    )
+    con.execute(
         """CREATE TABLE IF NOT EXISTS appeal_weekly (week DATE NOT NULL, municipality_id INTEGER,
            sector_id SMALLINT, category_id INTEGER, n INTEGER NOT NULL)"""
     )
@@ -152,7 +158,7 @@ def create_rollup_tables(con: duckdb.DuckDBPyConnection) -> None:
             con.execute(f"DROP TABLE IF EXISTS {table}")  # noqa: S608 - constant names
         dims_sql = ", ".join(f"{d} {_DIM_TYPES[d]}" for d in dimensions)
         con.execute(f"CREATE TABLE IF NOT EXISTS {table} (month DATE NOT NULL, {dims_sql}, {', '.join(measures)})")
-    if stale or any(t not in present for t in ("appeal_duration", "appeal_stock", "appeal_quantile")):
+    if stale or any(t not in present for t in ("appeal_duration", "appeal_quantile", *STOCK_TABLES)):
         if stale:
             for table in ("appeal_monthly", "appeal_duration"):
                 con.execute(f"DROP TABLE {table}")  # noqa: S608 - constant names
@@ -233,36 +239,49 @@ def stock_sql(t: str) -> list[str]:
     return [*items, f"CAST(sum(CASE WHEN due_at < {t} THEN 1 ELSE 0 END) AS INTEGER) AS overdue"]
 
 
-def _refresh_stock(con: duckdb.DuckDBPyConnection, first: dt.date | None) -> None:
-    """Month-end stocks for every month from ``first`` (None: all) to the last month with appeals.
+# snapshot table -> (its time column, the step between snapshots, the dimensions it keeps)
+STOCK_TABLES: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    "appeal_stock": ("month", "month", DIMENSIONS),
+    "appeal_stock_weekly": ("week", "week", WEEKLY_DIMENSIONS),
+}
 
-    An appeal is open at the end ``t`` of every month from its month of receipt (received by ``t``)
-    until the month before its answer (answered after ``t``): one row per such month end.
+
+def _refresh_stock(con: duckdb.DuckDBPyConnection, first: dt.date | None) -> None:
+    """Month-end and week-end stocks from the period holding ``first`` (None: all) to the last period
+    with appeals.
+
+    An appeal is open at the end ``t`` of every month (week) from the one of its receipt (received by
+    ``t``) until the one before its answer (answered after ``t``): one row per such end.
     """
-    last = con.execute("SELECT CAST(date_trunc('month', max(received_at)) AS DATE) FROM appeal").fetchall()[0][0]
-    if first is None:
-        con.execute("DELETE FROM appeal_stock")
-        first = con.execute("SELECT CAST(date_trunc('month', min(received_at)) AS DATE) FROM appeal").fetchall()[0][0]
-    else:
-        con.execute("DELETE FROM appeal_stock WHERE month >= $m", {"m": first})
-    if last is None or first is None or first > last:
-        return
-    dims = ", ".join(DIMENSIONS)
-    t_lo, t_hi = _next_month(first), _next_month(last)
-    con.execute(
-        f"""INSERT INTO appeal_stock
-            SELECT CAST(t - INTERVAL 1 MONTH AS DATE) AS month, {dims}, {', '.join(stock_sql('t'))}
-            FROM (SELECT {dims}, received_at, due_at,
-                         unnest(generate_series(
-                             greatest(date_trunc('month', received_at - INTERVAL 1 MICROSECOND) + INTERVAL 1 MONTH,
-                                      $t_lo),
-                             least(coalesce(date_trunc('month', answered_at - INTERVAL 1 MICROSECOND), $t_hi), $t_hi),
-                             INTERVAL 1 MONTH)) AS t
-                  FROM appeal
-                  WHERE received_at <= $t_hi AND (answered_at IS NULL OR answered_at > $t_lo))
-            GROUP BY ALL ORDER BY month""",  # noqa: S608 - constants only
-        {"t_lo": dt.datetime.combine(t_lo, dt.time()), "t_hi": dt.datetime.combine(t_hi, dt.time())},
-    )
+    for table, (column, unit, dims_kept) in STOCK_TABLES.items():
+        step = "INTERVAL 1 MONTH" if unit == "month" else "INTERVAL 7 DAY"
+        sql = f"SELECT CAST(date_trunc('{unit}', min(received_at)) AS DATE), CAST(date_trunc('{unit}', max(received_at)) AS DATE) FROM appeal"  # noqa: S608, E501 - constants
+        bounds = con.execute(sql).fetchall()[0]
+        lo = bounds[0] if first is None else (first.replace(day=1) if unit == "month" else _monday(first))
+        if first is None:
+            con.execute(f"DELETE FROM {table}")  # noqa: S608 - constant names
+        else:
+            con.execute(f"DELETE FROM {table} WHERE {column} >= $lo", {"lo": lo})  # noqa: S608 - constant names
+        if bounds[1] is None or lo is None or lo > bounds[1]:
+            continue
+        dims = ", ".join(dims_kept)
+        t_lo = dt.datetime.combine(lo, dt.time())
+        t_hi = dt.datetime.combine(bounds[1], dt.time())
+        con.execute(
+            f"""INSERT INTO {table}
+                SELECT CAST(t - {step} AS DATE) AS {column}, {dims}, {', '.join(stock_sql('t'))}
+                FROM (SELECT {dims}, received_at, due_at,
+                             unnest(generate_series(
+                                 greatest(date_trunc('{unit}', received_at - INTERVAL 1 MICROSECOND) + {step},
+                                          $t_lo + {step}),
+                                 least(coalesce(date_trunc('{unit}', answered_at - INTERVAL 1 MICROSECOND),
+                                                $t_hi + {step}), $t_hi + {step}),
+                                 {step})) AS t
+                      FROM appeal
+                      WHERE received_at <= $t_hi + {step} AND (answered_at IS NULL OR answered_at > $t_lo + {step}))
+                GROUP BY ALL ORDER BY {column}""",  # noqa: S608 - constants only
+            {"t_lo": t_lo, "t_hi": t_hi},
+        )
 
 
 def refresh_rollups(con: duckdb.DuckDBPyConnection, days: Iterable[dt.date] | None = None) -> None:
@@ -328,6 +347,7 @@ def refresh_rollups(con: duckdb.DuckDBPyConnection, days: Iterable[dt.date] | No
             {k: v for k, v in params.items() if k in ("wlo", "whi")},
         )
         # from the month before: an appeal received at 00:00 on the 1st is open at the previous month's end
+        # (and at the end of the week before)
         _refresh_stock(con, _previous_month(months[0]) if months else None)
     con.execute("DELETE FROM appeal_open")
     con.execute(f"INSERT INTO appeal_open SELECT * FROM appeal WHERE {OPEN_SQL}")  # noqa: S608

@@ -28,6 +28,7 @@ from data.rollup import (
     QUANTILE_GRAINS,
     QUANTILE_KINDS,
     STORED_QUANTILES,
+    WEEKLY_DIMENSIONS,
     WITHIN_30D_SQL,
     grain_code,
     measure_sql,
@@ -293,10 +294,15 @@ def _compute(
     # 2. stocks at each snapshot point
     stock_cols: list[str] = []
     if stock_codes:
-        points = _snapshot_points(by, periods, as_of, use_rollup)
+        snapshots = not _facts_only.get() and not earlier
+        columns = {DIMENSIONS[b].column for b in by if not DIMENSIONS[b].is_time} | {FILTERS[f][0] for f in filters}
+        columns |= {c for c, ids in (("municipality_id", effective(scope).municipality_ids),
+                                     ("sector_id", effective(scope).sector_ids)) if ids is not None}
+        points = _snapshot_points(by, periods, as_of, data_as_of(con) if snapshots else None,
+                                  weekly=columns <= set(WEEKLY_DIMENSIONS))
         if points:
             stock_cols = ["backlog_open", *(n for n, _, _ in AGE_BUCKETS), "overdue_open"]
-            ctes.append(_stock_cte(by, points, filters, scope, params, facts, use_rollup))
+            ctes.append(_stock_cte(by, points, filters, scope, params, facts))
 
     # 3. one row per period and group with every measure (missing = 0)
     zero = {m: "0.0" if m.startswith("sum_") else "0" for m in measure_cols}
@@ -493,10 +499,15 @@ def _bucket_starts(name: str, start: dt.date, end: dt.date) -> list[dt.date]:
             if first + dt.timedelta(days=days * i) < end]
 
 
-def _snapshot_points(by: list[str], periods: list[Period], now: dt.datetime, use_rollup: bool) -> list[dict]:
+def _snapshot_points(by: list[str], periods: list[Period], now: dt.datetime, data_date: dt.datetime | None,
+                     weekly: bool) -> list[dict]:
     """The moments stocks are taken at: t = min(bucket end, period end, ``now``) for each period (and
-    each bucket of a time dimension in ``by``); ``snap`` names the month-end snapshot the rollup holds
-    for t. Open at t = received by t and not answered by t."""
+    each bucket of a time dimension in ``by``). Open at t = received by t and not answered by t.
+
+    ``src`` says where the stock at t is read (``data_date`` None: always the facts): ``month`` /
+    ``week`` the snapshot ``snap`` of ``appeal_stock`` / ``appeal_stock_weekly`` (t a month end, or a
+    week end when the question needs only the weekly table's dimensions), ``open`` the appeals open
+    at the data date (t after it), ``facts`` every appeal (any other t)."""
     time_dims = [b for b in by if DIMENSIONS[b].is_time]
     if len(time_dims) > 1:
         raise QueryError("остатки строятся не более чем по одному измерению времени")
@@ -511,10 +522,16 @@ def _snapshot_points(by: list[str], periods: list[Period], now: dt.datetime, use
         for key, end in buckets:
             if key is not None and dt.datetime.combine(max(key, period.start), dt.time()) > now:
                 continue  # a bucket that starts after the moment has no stock yet
-            end_at = dt.datetime.combine(end, dt.time())
-            t = min(end_at, now)
-            at_end = t == end_at
-            points.append({"p": i, "k": key, "t": t, "snap": _month_before(end) if at_end and use_rollup else None})
+            t = min(dt.datetime.combine(end, dt.time()), now)
+            src, snap = "facts", None
+            if data_date is not None and t >= data_date:
+                src = "open"  # nothing is received or answered after the data date
+            elif data_date is not None and t == dt.datetime.combine(end, dt.time()):
+                if end.day == 1:
+                    src, snap = "month", _month_before(end)
+                elif end.weekday() == 0 and weekly:
+                    src, snap = "week", end - dt.timedelta(days=7)
+            points.append({"p": i, "k": key, "t": t, "src": src, "snap": snap})
     return points
 
 
@@ -524,31 +541,30 @@ def _month_before(d: dt.date) -> dt.date:
 
 
 def _stock_cte(by: list[str], points: list[dict], filters: dict[str, list], scope: Scope, params: dict,
-               facts: str, use_rollup: bool) -> str:
+               facts: str) -> str:
     """A CTE ``s`` (``_p``, keys, ``backlog_open``, age buckets, ``overdue_open``): what was open at
-    each snapshot point. Rollups: the month-end snapshots of ``appeal_stock`` and, for the data date,
-    ``appeal_open``; facts: every appeal received by the point and not answered by it."""
+    each snapshot point, read where ``_snapshot_points`` says."""
     params["pts"] = points
     clauses, _ = _filter_clauses(filters, scope, params)
+    where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
     keys = [DIMENSIONS[b].column for b in by]
     time_key = [f"pt.k AS {DIMENSIONS[b].column}" for b in by if DIMENSIONS[b].is_time]
     plain = [DIMENSIONS[b].column for b in by if not DIMENSIONS[b].is_time]
     head = ["pt.p AS _p", *time_key, *plain]
     buckets = [n for n, _, _ in AGE_BUCKETS]
-    parts = []
-    if use_rollup:
-        if any(p["snap"] is not None for p in points):
-            sums = [f"sum({c}) AS {c}" for c in [*buckets, "overdue"]]
-            parts.append(f"SELECT {', '.join(head + sums)} FROM appeal_stock JOIN pts pt ON month = pt.snap"  # noqa: S608
-                         f"{' WHERE ' + ' AND '.join(clauses) if clauses else ''} GROUP BY ALL")
-        if any(p["snap"] is None for p in points):
-            parts.append(f"SELECT {', '.join(head + stock_sql('pt.t'))} FROM appeal_open "  # noqa: S608
-                         "JOIN pts pt ON pt.snap IS NULL AND received_at <= pt.t"
-                         f"{' WHERE ' + ' AND '.join(clauses) if clauses else ''} GROUP BY ALL")
-    else:
-        parts.append(f"SELECT {', '.join(head + stock_sql('pt.t'))} FROM {facts} a "  # noqa: S608
-                     "JOIN pts pt ON a.received_at <= pt.t AND coalesce(a.answered_at, TIMESTAMP 'infinity') > pt.t"
-                     f"{' WHERE ' + ' AND '.join(clauses) if clauses else ''} GROUP BY ALL")
+    sums = [f"sum({c}) AS {c}" for c in [*buckets, "overdue"]]
+    sources = {
+        "month": f"SELECT {', '.join(head + sums)} FROM appeal_stock JOIN pts pt ON pt.src = 'month' "  # noqa: S608
+                 f"AND month = pt.snap{where} GROUP BY ALL",
+        "week": f"SELECT {', '.join(head + sums)} FROM appeal_stock_weekly JOIN pts pt ON pt.src = 'week' "  # noqa: S608
+                f"AND week = pt.snap{where} GROUP BY ALL",
+        "open": f"SELECT {', '.join(head + stock_sql('pt.t'))} FROM appeal_open "  # noqa: S608
+                f"JOIN pts pt ON pt.src = 'open' AND received_at <= pt.t{where} GROUP BY ALL",
+        "facts": f"SELECT {', '.join(head + stock_sql('pt.t'))} FROM {facts} a JOIN pts pt ON pt.src = 'facts' "  # noqa: S608
+                 f"AND a.received_at <= pt.t AND coalesce(a.answered_at, TIMESTAMP 'infinity') > pt.t{where} "
+                 "GROUP BY ALL",
+    }
+    parts = [sql for src, sql in sources.items() if any(p["src"] == src for p in points)]
     cols = ", ".join(["_p", *keys, *(f"CAST(sum({c}) AS BIGINT) AS {c}" for c in buckets),
                       f"CAST(sum({' + '.join(buckets)}) AS BIGINT) AS backlog_open",
                       "CAST(sum(overdue) AS BIGINT) AS overdue_open"])

@@ -196,3 +196,27 @@ def test_within_30d_by_hand_on_the_demo_just_past_a_cutoff(cutoff_demo: Path) ->
     assert both["within_30d_share_base"].tolist() == both["base"].astype(float).tolist()
     assert both["within_30d_share"].tolist() == pytest.approx((both["inside"] / both["base"]).tolist())
     con.close()
+
+
+@pytest.mark.parametrize("db_name", ["small_demo", "cutoff_demo"])
+def test_stocks_by_week_and_at_odd_ends_read_the_same_snapshots_as_the_facts(request, db_name) -> None:
+    """Week ends come from the weekly snapshots (or the facts when a dimension is not kept there),
+    month ends from the monthly ones, the moment itself from the open appeals; all equal the facts."""
+    con = duckdb.connect(str(request.getfixturevalue(db_name)), read_only=True)
+    stocks = ["backlog_open", "overdue_open", "volume"]
+    weeks = parse_period("2025-08-04..2025-10-31")
+    for by, filters in (([], {}), (["week"], {}), (["week", "sector"], {"municipality": [1, 3]}),
+                        (["week"], {"organisation": [5]}), (["day"], {"sector": [4]})):
+        period = parse_period("2025-10-20..2025-10-31") if "day" in by else weeks
+        fast = query_on(con, stocks, by, period, filters)
+        with facts_only():
+            slow = query_on(con, stocks, by, period, filters)
+        keys = [c for c in ("week", "day", "sector_id") if c in fast.columns]
+        fast, slow = (f.sort_values(keys).reset_index(drop=True) if keys else f for f in (fast, slow))
+        assert len(fast) == len(slow) > 0, by
+        for column in ("backlog_open", "overdue_open", "backlog_le3", "backlog_gt30", "volume"):
+            assert fast[column].tolist() == slow[column].tolist(), (by, column)
+    # a range that ends on a Monday, and one that ends mid-week
+    for code in ("2025-09-01..2025-09-28", "2025-09-01..2025-09-24"):
+        _same(con, stocks, [], parse_period(code))
+    con.close()
