@@ -294,11 +294,12 @@ def _compute(
     # 2. stocks at each snapshot point
     stock_cols: list[str] = []
     if stock_codes:
-        snapshots = not _facts_only.get() and not earlier
+        # a stock at t ≤ as_of does not depend on what was known at as_of (an answer after it came
+        # after t as well), so the snapshots serve an earlier as_of too
         columns = {DIMENSIONS[b].column for b in by if not DIMENSIONS[b].is_time} | {FILTERS[f][0] for f in filters}
         columns |= {c for c, ids in (("municipality_id", effective(scope).municipality_ids),
                                      ("sector_id", effective(scope).sector_ids)) if ids is not None}
-        points = _snapshot_points(by, periods, as_of, data_as_of(con) if snapshots else None,
+        points = _snapshot_points(by, periods, as_of, None if _facts_only.get() else data_as_of(con),
                                   weekly=columns <= set(WEEKLY_DIMENSIONS))
         if points:
             stock_cols = ["backlog_open", *(n for n, _, _ in AGE_BUCKETS), "overdue_open"]
