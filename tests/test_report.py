@@ -74,7 +74,7 @@ def test_pptx_has_native_charts_with_their_data_and_one_map_picture(files) -> No
     headings = [_slide_texts(s) for s in slides[1:]]
     for expected in ("Ключевые показатели", "На 10 тыс. жителей — октябрь 2025",
                      "Количество обращений по муниципалитетам и отраслевым блокам",
-                     "Приоритетные проблемы", "Лучшие и отстающие организации", "Доля ответов в срок: динамика и цель"):
+                     "Приоритетные проблемы", "Лучшие и отстающие организации", "Доля в срок: динамика и цель"):
         assert any(expected in h for h in headings), expected
     # the map of OpenStreetMap boundaries names their source (ODbL); other charts do not
     credited = [h for h in headings if "OpenStreetMap" in h]
@@ -286,7 +286,7 @@ def test_xlsx_has_a_sheet_per_chart_with_the_metrics_numbers(files, demo) -> Non
     assert name.endswith(".xlsx")
     wb = load_workbook(io.BytesIO(data))
     assert wb.sheetnames == ["О документе", "Ключевые показатели", "Карта", "Матрица", "Проблемы", "Рейтинг",
-                             "Доля ответов в срок", "Удовлетворённость", "Проблема решена", "Повторные обращения"]
+                             "Доля в срок", "Удовлетворённость", "Проблема решена", "Повторные обращения"]
     sheet = wb["Карта"]
     assert sheet.freeze_panes == "A2"
     headers = [c.value for c in sheet[1]]
@@ -298,7 +298,7 @@ def test_xlsx_has_a_sheet_per_chart_with_the_metrics_numbers(files, demo) -> Non
     assert sheet.cell(row=2, column=2).number_format == "#,##0"
     assert sheet.column_dimensions["A"].width >= 15
 
-    kpi = wb["Доля ответов в срок"]
+    kpi = wb["Доля в срок"]
     first = kpi.cell(row=2, column=1)
     assert first.is_date and first.number_format == "DD.MM.YYYY"
     share = next(c for c in kpi["B"][1:] if isinstance(c.value, float))  # the first months have no data yet
