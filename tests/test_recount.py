@@ -14,11 +14,24 @@ with its data date (checked): nothing is answered or first responded after it, s
 - ``cut``: a copy of ``full`` as it was at ``CUT`` = 15.10.2026 00:05, five minutes after the 30-day
   window of the appeals received on 14.09.2026 ended (received later: deleted; answered or first
   responded later: not yet); its rollups are rebuilt by the project's own ``refresh_rollups``.
-- ``hand``: ten appeals whose every indicator is worked out by hand in ``HAND_EXPECTED`` (this proves
-  the recount SQL itself); data date 05.11.2025 00:05, five minutes past a 30-day cutoff too.
+- ``hand``: twelve appeals whose every indicator is worked out by hand in ``HAND_EXPECTED`` (this
+  proves the recount SQL itself); data date 05.11.2025 00:05, five minutes past a 30-day cutoff too.
 ``query_on(full, as_of=CUT)`` must equal the recount of ``cut``: a data date is the state of
 knowledge at that moment, whatever the warehouse learnt later (DESIGN §4: the previous period
 "measured at the same age").
+
+Readings of DESIGN §4 where a word leaves a choice (each pinned by an appeal of ``hand``):
+- open at t = received at or before t and not answered at or before t (no appeal of these
+  warehouses is received exactly at a period end, checked, so only t = the data date makes it matter);
+- age at t = calendar days between the day of receipt and the day of t (a11: 3.5 days old, age 4;
+  a4: 30 days 4 hours old, age 31);
+- the 30-day window ends at date(received_at) + 31 days 00:00, not at received_at + 30 days (a12);
+- answered = closed with closure_reason distinct from 'redirected' (a missing reason is an answer);
+- satisfaction_share counts every rated appeal of the period, as DESIGN says (redirected ones too);
+- response / resolve times are exact durations (hours, days with fractions), quantile_cont;
+- growth compares with the whole previous month / quarter, also for an unfinished period
+  (DESIGN's "same age" rule is for answer-based indicators and the page's comparison, not growth);
+- rate_10k of any dimension other than municipality uses the population of the whole region.
 
 Groups. The recount has a row for every group with an appeal received in the period or in the
 previous one or open at the snapshot point. A group absent from one side counts as all counts 0
@@ -232,35 +245,39 @@ HAND_ROWS = [
           None, True, False),
     _hand("a9", T(2025, 10, 30, 15), T(2025, 11, 29, 15), T(2025, 10, 30, 16), T(2025, 11, 3, 10), "resolved",
           None, False, False),
+    # 30 days after receipt have passed (05.11 00:02), but its window runs to the end of 05.11
+    _hand("a12", T(2025, 10, 6, 0, 2), T(2025, 11, 6, 0, 2)),
     # November 2025 (the current month): a message overdue since 04.11 09:00
     _hand("a10", T(2025, 11, 2, 9), T(2025, 11, 4, 9), channel="pos", kind="message"),
+    # 3.5 days old at the data date, but 4 calendar days
+    _hand("a11", T(2025, 11, 1, 12), T(2025, 12, 1, 12)),
 ]
 # Worked out by hand from HAND_ROWS (October: t = 01.11 00:00; November: t = the data date 05.11 00:05).
 HAND_EXPECTED: dict[str, dict[str, float | int | None]] = {
     "2025-10": {
-        "volume": 7, "distinct_problems": 6, "repeat_share": 1 / 7,
-        "rate_10k": 7 / SMOLENSK_PEOPLE * 10_000, "growth": (7 - 2) / 2,
+        "volume": 8, "distinct_problems": 7, "repeat_share": 1 / 8,
+        "rate_10k": 8 / SMOLENSK_PEOPLE * 10_000, "growth": (8 - 2) / 2,
         # closed a1 a2 a3 a6 a9; answered a1 a3 a6 a9 (a2 redirected); overdue at the data date: a4
         "on_time_share": 4 / 6,  # on time a1 a2 a6 a9 / (5 closed with a due date + a4)
         "response_share": 4 / 6, "redirect_share": 1 / 5, "resolved_share": 2 / 4,
         "rework_share": 1 / 4, "merits_share": 3 / 4, "satisfaction_share": 2 / 3,
-        # inside the window a1 a3 a6 a9 / (windows ended: a1 a2 a3 a4 + answered inside: a6 a9)
+        # inside the window a1 a3 a6 a9 / (windows ended: a1 a2 a3 a4 + answered inside: a6 a9; not a12)
         "within_30d_share": 4 / 6,
         "response_hours_median": 1.5,  # 1 1 1 2 6 24 hours
         "resolve_days_median": (91 / 24 + 8) / 2,  # 2, 3 19/24, 8, 30 15/24 days
         "resolve_days_p90": 8 + 0.7 * (30.625 - 8),
-        # open at 01.11 00:00: a9 (2 days), a6 (7), a5 (12), a3 and a4 (27), a7 (42, overdue)
-        "backlog_open": 6, "backlog_le3": 1, "backlog_4_10": 1, "backlog_11_30": 3, "backlog_gt30": 1,
+        # open at 01.11 00:00: a9 (2 days), a6 (7), a5 (12), a12 (26), a3 and a4 (27), a7 (42, overdue)
+        "backlog_open": 7, "backlog_le3": 1, "backlog_4_10": 1, "backlog_11_30": 4, "backlog_gt30": 1,
         "overdue_open": 1,
     },
     "2025-11": {
-        "volume": 1, "distinct_problems": 1, "repeat_share": 0.0,
-        "rate_10k": 1 / SMOLENSK_PEOPLE * 10_000, "growth": (1 - 7) / 7,
+        "volume": 2, "distinct_problems": 2, "repeat_share": 0.0,
+        "rate_10k": 2 / SMOLENSK_PEOPLE * 10_000, "growth": (2 - 8) / 8,
         "on_time_share": 0.0, "response_share": 0.0, "redirect_share": None, "resolved_share": None,
         "rework_share": None, "merits_share": None, "satisfaction_share": None, "within_30d_share": None,
         "response_hours_median": None, "resolve_days_median": None, "resolve_days_p90": None,
-        # open at 05.11 00:05: a10 (3 days, overdue), a5 (16), a4 (31, overdue)
-        "backlog_open": 3, "backlog_le3": 1, "backlog_4_10": 0, "backlog_11_30": 1, "backlog_gt30": 1,
+        # open at 05.11 00:05: a10 (3 days, overdue), a11 (4), a5 (16), a12 (30), a4 (31, overdue)
+        "backlog_open": 5, "backlog_le3": 1, "backlog_4_10": 1, "backlog_11_30": 2, "backlog_gt30": 1,
         "overdue_open": 2,
     },
 }
@@ -328,7 +345,9 @@ class Scenario:
 SCENARIOS = {s.name: s for s in (
     Scenario("month", "full", month(dt.date(2026, 8, 1))),  # settled, t = its end < the data date
     Scenario("quarter", "full", quarter_of(dt.date(2026, 7, 1))),
+    Scenario("settled_month", "full", month(dt.date(2026, 9, 1))),  # its last windows ended 22 h ago
     Scenario("current_month", "full", month(dt.date(2026, 10, 1))),  # unfinished: t = the data date
+    Scenario("current_quarter", "full", quarter_of(dt.date(2026, 10, 1))),
     Scenario("cutoff_month", "cut", month(dt.date(2026, 9, 1))),  # 30-day windows end day by day
     Scenario("cutoff_current_month", "cut", month(dt.date(2026, 10, 1))),
     Scenario("hand_month", "hand", HAND_OCT, ("region", "municipality")),
@@ -352,6 +371,14 @@ def test_data_dates(warehouses) -> None:
                           OR closure_reason IS NOT NULL))
                FROM appeal""", {"d": w.data_date}).fetchone()
         assert late == (0, 0, 0, 0), name
+    # Stocks count what was received by t: with nothing received exactly at a period end used as t,
+    # "received before t" and "received by t" agree (at t = the data date the last receipt counts).
+    for name, w in warehouses.items():
+        at_ends = w.con.execute(
+            "SELECT count(*) FROM appeal WHERE received_at IN (SELECT unnest($ends))",
+            {"ends": [T.combine(s.period.end, dt.time()) for s in SCENARIOS.values() if s.warehouse == name]},
+        ).fetchone()[0]
+        assert at_ends == 0, name
     # the cutoff: the windows of 14.09 ended five minutes before the data date, those of 15.09 not yet;
     # both days have appeals, and some of 14.09 are still unanswered (they now count as not in time)
     days = dict(cut.con.execute(
