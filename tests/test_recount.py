@@ -20,7 +20,7 @@ with its data date (checked): nothing is answered or first responded after it, s
 knowledge at that moment, whatever the warehouse learnt later (DESIGN §4: the previous period
 "measured at the same age").
 
-Readings of DESIGN §4 where a word leaves a choice (each pinned by an appeal of ``hand``):
+Readings of DESIGN §4 where a word leaves a choice (the ``hand`` appeal that pins it in brackets):
 - open at t = received at or before t and not answered at or before t (no appeal of these
   warehouses is received exactly at a period end, checked, so only t = the data date makes it matter);
 - age at t = calendar days between the day of receipt and the day of t (a11: 3.5 days old, age 4;
@@ -37,7 +37,8 @@ Groups. The recount has a row for every group with an appeal received in the per
 previous one or open at the snapshot point. A group absent from one side counts as all counts 0
 and every share / median undefined; it is a failure only where the other side has a non-zero count
 or a defined value — so the project may omit a group with nothing received in the period and
-nothing open at ``t`` (its growth, then −100 % or undefined, is not checked on an omitted row).
+nothing open at ``t`` (on an omitted row its rate_10k is taken as 0 and its growth, −100 % or
+undefined, is not checked).
 """
 
 from __future__ import annotations
