@@ -10,9 +10,9 @@ The data date. The project's data date is the meta key ``data_as_of`` (the demo 
 receipt and removes every answer and first response after it). Each warehouse here is consistent
 with its data date (checked): nothing is answered or first responded after it, so the recount's
 "as known at the data date" guards change nothing and the warehouse is what the centre saw then.
-- ``full``: the demo (seed ``SEED``, April–October 2026), data date = its last receipt, 31.10.2026.
-- ``cut``: a copy of ``full`` as it was at ``CUT`` = 15.10.2026 00:05, five minutes after the 30-day
-  window of the appeals received on 14.09.2026 ended (received later: deleted; answered or first
+- ``full``: the demo (seed ``SEED``, April–October 2025), data date = its last receipt, 31.10.2025.
+- ``cut``: a copy of ``full`` as it was at ``CUT`` = 19.10.2025 00:05, five minutes after the 30-day
+  window of the appeals received on 18.09.2025 ended (received later: deleted; answered or first
   responded later: not yet); its rollups are rebuilt by the project's own ``refresh_rollups``.
 - ``hand``: twelve appeals whose every indicator is worked out by hand in ``HAND_EXPECTED`` (this
   proves the recount SQL itself); data date 05.11.2025 00:05, five minutes past a 30-day cutoff too.
@@ -70,8 +70,8 @@ QUANTILE_TOLERANCE = 1e-9
 # Shares, rate per 10 000 and growth divide the same integers on both sides.
 RATIO_TOLERANCE = 1e-12
 
-SEED, APPEALS, MONTHS, END_MONTH = 14, 30_000, 7, "2026-10"
-CUT = T(2026, 10, 15, 0, 5)
+SEED, APPEALS, MONTHS, END_MONTH = 14, 30_000, 7, "2025-10"
+CUT = T(2025, 10, 19, 0, 5)
 HAND_AS_OF = T(2025, 11, 5, 0, 5)
 
 # --- the recount: DESIGN §4 word by word ----------------------------------------------------------
@@ -344,13 +344,13 @@ class Scenario:
 
 
 SCENARIOS = {s.name: s for s in (
-    Scenario("month", "full", month(dt.date(2026, 8, 1))),  # settled, t = its end < the data date
-    Scenario("quarter", "full", quarter_of(dt.date(2026, 7, 1))),
-    Scenario("settled_month", "full", month(dt.date(2026, 9, 1))),  # its last windows ended 22 h ago
-    Scenario("current_month", "full", month(dt.date(2026, 10, 1))),  # unfinished: t = the data date
-    Scenario("current_quarter", "full", quarter_of(dt.date(2026, 10, 1))),
-    Scenario("cutoff_month", "cut", month(dt.date(2026, 9, 1))),  # 30-day windows end day by day
-    Scenario("cutoff_current_month", "cut", month(dt.date(2026, 10, 1))),
+    Scenario("month", "full", month(dt.date(2025, 8, 1))),  # settled, t = its end < the data date
+    Scenario("quarter", "full", quarter_of(dt.date(2025, 7, 1))),
+    Scenario("settled_month", "full", month(dt.date(2025, 9, 1))),  # its last windows ended 22 h ago
+    Scenario("current_month", "full", month(dt.date(2025, 10, 1))),  # unfinished: t = the data date
+    Scenario("current_quarter", "full", quarter_of(dt.date(2025, 10, 1))),
+    Scenario("cutoff_month", "cut", month(dt.date(2025, 9, 1))),  # 30-day windows end day by day
+    Scenario("cutoff_current_month", "cut", month(dt.date(2025, 10, 1))),
     Scenario("hand_month", "hand", HAND_OCT, ("region", "municipality")),
     Scenario("hand_current_month", "hand", HAND_NOV, ("region", "municipality")),
 )}
@@ -360,7 +360,7 @@ PATHS = ("rollup", "facts")
 def test_data_dates(warehouses) -> None:
     """The data dates the scenarios rest on, and that every warehouse is consistent with its own."""
     full, cut, hand = warehouses["full"], warehouses["cut"], warehouses["hand"]
-    assert full.data_date.date() == dt.date(2026, 10, 31)  # October is unfinished at the data date
+    assert full.data_date.date() == dt.date(2025, 10, 31)  # October is unfinished at the data date
     assert (full.data_date,) == full.con.execute("SELECT max(received_at) FROM appeal").fetchone()
     assert cut.data_date == CUT and hand.data_date == HAND_AS_OF
     for name, w in warehouses.items():
@@ -380,13 +380,13 @@ def test_data_dates(warehouses) -> None:
             {"ends": [T.combine(s.period.end, dt.time()) for s in SCENARIOS.values() if s.warehouse == name]},
         ).fetchone()[0]
         assert at_ends == 0, name
-    # the cutoff: the windows of 14.09 ended five minutes before the data date, those of 15.09 not yet;
-    # both days have appeals, and some of 14.09 are still unanswered (they now count as not in time)
+    # the cutoff: the windows of 18.09 ended five minutes before the data date, those of 19.09 not yet;
+    # both days have appeals, and some of 18.09 are still unanswered (they now count as not in time)
     days = dict(cut.con.execute(
         """SELECT CAST(received_at AS DATE), count(*) FILTER (WHERE answered_at IS NULL) FROM appeal
-           WHERE CAST(received_at AS DATE) IN (DATE '2026-09-14', DATE '2026-09-15') GROUP BY ALL""").fetchall())
-    assert sorted(days) == [dt.date(2026, 9, 14), dt.date(2026, 9, 15)], days
-    assert days[dt.date(2026, 9, 14)] > 0, days
+           WHERE CAST(received_at AS DATE) IN (DATE '2025-09-18', DATE '2025-09-19') GROUP BY ALL""").fetchall())
+    assert sorted(days) == [dt.date(2025, 9, 18), dt.date(2025, 9, 19)], days
+    assert days[dt.date(2025, 9, 18)] > 0, days
 
 
 @pytest.mark.parametrize("month_code", sorted(HAND_EXPECTED))
@@ -550,7 +550,7 @@ def test_bases_are_the_denominators(warehouses, scenario: Scenario, dim: str, pa
     assert not lines, _report(lines)
 
 
-SERIES = tuple(month(dt.date(2026, m, 1)) for m in (7, 8, 9, 10))  # the KPI pages' monthly series
+SERIES = tuple(month(dt.date(2025, m, 1)) for m in (7, 8, 9, 10))  # the KPI pages' monthly series
 SERIES_CASES = [(d, p) for d in DIMENSIONS for p in PATHS]
 
 
