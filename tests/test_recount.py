@@ -436,7 +436,7 @@ def _differs(code: str, project: object, recount_value: object) -> bool:
 
 
 def compare(project: pd.DataFrame, recounted: pd.DataFrame, dim: str, where: str,
-            value_of: Callable[[pd.Series, str], object], expected_of: Callable[[pd.Series | None], dict]) -> list[str]:
+            value_of: Callable[[pd.Series | None, str], object], expected_of: Callable[[pd.Series | None], dict]) -> list[str]:
     """One line per indicator × group that differs, naming both values."""
     key = DIMENSIONS[dim]
     project_rows = {(_plain(r[key]) if key else None): r for _, r in project.iterrows()}
@@ -450,13 +450,10 @@ def compare(project: pd.DataFrame, recounted: pd.DataFrame, dim: str, where: str
         if p_row is not None and name_col in p_row:
             label += f" «{p_row[name_col]}»"
         for code, r_value in want.items():
-            if p_row is None:
-                if code == "growth":
-                    continue  # an omitted row: nothing received in the period
-                p_value, shown = (0 if code in COUNTS or code == "rate_10k" else None), "(no row)"
-            else:
-                p_value = value_of(p_row, code)
-                shown = repr(p_value)
+            if p_row is None and code == "growth":
+                continue  # an omitted row: nothing received in the period
+            p_value = value_of(p_row, code)
+            shown = "(no row)" if p_row is None else repr(p_value)
             if _differs(code, p_value, r_value):
                 lines.append(f"{code} | {where} | {label}: project={shown} recount={r_value!r}")
     return lines
@@ -500,7 +497,10 @@ def _recount(warehouses, wh: str, period: Period, dim: str) -> pd.DataFrame:
     return _recount_cache[k]
 
 
-def _value(row: pd.Series, code: str) -> object:
+def _value(row: pd.Series | None, code: str) -> object:
+    """The project's value; on an omitted row a count (and rate_10k) is 0, anything else undefined."""
+    if row is None:
+        return 0 if code in COUNTS or code == "rate_10k" else None
     return _plain(row[code]) if code in row else "(no column)"
 
 
@@ -535,7 +535,9 @@ def _expected_bases(row: pd.Series | None) -> dict[str, object]:
     return {code: int(sum(row[c] for c in counts)) for code, counts in BASES.items()}
 
 
-def _base(row: pd.Series, code: str) -> object:
+def _base(row: pd.Series | None, code: str) -> object:
+    if row is None:  # an omitted row rests on nothing
+        return 0
     return _plain(row[f"{code}_base"]) if f"{code}_base" in row else "(no column)"
 
 
