@@ -39,6 +39,10 @@ and every share / median undefined; it is a failure only where the other side ha
 or a defined value — so the project may omit a group with nothing received in the period and
 nothing open at ``t`` (on an omitted row its rate_10k is taken as 0 and its growth, −100 % or
 undefined, is not checked).
+
+A failure lists, per indicator, how many groups differ and a few of them as
+``code | by <dimension>, <period> (<scenario>, data date, path) | <group> «name»: project=… recount=…``;
+one shape alone: ``pytest tests/test_recount.py -k "indicators_equal and cutoff_month-organisation-rollup"``.
 """
 
 from __future__ import annotations
