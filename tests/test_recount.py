@@ -10,21 +10,39 @@ The data date. The project's data date is the meta key ``data_as_of`` (the demo 
 receipt and removes every answer and first response after it). Each warehouse here is consistent
 with its data date (checked): nothing is answered or first responded after it, so the recount's
 "as known at the data date" guards change nothing and the warehouse is what the centre saw then.
-- ``full``: the demo (seed ``SEED``, April–October 2026), data date = its last receipt, 31.10.2026.
-- ``cut``: a copy of ``full`` as it was at ``CUT`` = 15.10.2026 00:05, five minutes after the 30-day
-  window of the appeals received on 14.09.2026 ended (received later: deleted; answered or first
+- ``full``: the demo (seed ``SEED``, April–October 2025), data date = its last receipt, 31.10.2025.
+- ``cut``: a copy of ``full`` as it was at ``CUT`` = 19.10.2025 00:05, five minutes after the 30-day
+  window of the appeals received on 18.09.2025 ended (received later: deleted; answered or first
   responded later: not yet); its rollups are rebuilt by the project's own ``refresh_rollups``.
-- ``hand``: ten appeals whose every indicator is worked out by hand in ``HAND_EXPECTED`` (this proves
-  the recount SQL itself); data date 05.11.2025 00:05, five minutes past a 30-day cutoff too.
+- ``hand``: twelve appeals whose every indicator is worked out by hand in ``HAND_EXPECTED`` (this
+  proves the recount SQL itself); data date 05.11.2025 00:05, five minutes past a 30-day cutoff too.
 ``query_on(full, as_of=CUT)`` must equal the recount of ``cut``: a data date is the state of
 knowledge at that moment, whatever the warehouse learnt later (DESIGN §4: the previous period
 "measured at the same age").
+
+Readings of DESIGN §4 where a word leaves a choice (the ``hand`` appeal that pins it in brackets):
+- open at t = received at or before t and not answered at or before t (no appeal of these
+  warehouses is received exactly at a period end, checked, so only t = the data date makes it matter);
+- age at t = calendar days between the day of receipt and the day of t (a11: 3.5 days old, age 4;
+  a4: 30 days 4 hours old, age 31);
+- the 30-day window ends at date(received_at) + 31 days 00:00, not at received_at + 30 days (a12);
+- answered = closed with closure_reason distinct from 'redirected' (a missing reason is an answer);
+- satisfaction_share counts every rated appeal of the period, as DESIGN says (redirected ones too);
+- response / resolve times are exact durations (hours, days with fractions), quantile_cont;
+- growth compares with the whole previous month / quarter, also for an unfinished period
+  (DESIGN's "same age" rule is for answer-based indicators and the page's comparison, not growth);
+- rate_10k of any dimension other than municipality uses the population of the whole region.
 
 Groups. The recount has a row for every group with an appeal received in the period or in the
 previous one or open at the snapshot point. A group absent from one side counts as all counts 0
 and every share / median undefined; it is a failure only where the other side has a non-zero count
 or a defined value — so the project may omit a group with nothing received in the period and
-nothing open at ``t`` (its growth, then −100 % or undefined, is not checked on an omitted row).
+nothing open at ``t`` (on an omitted row its rate_10k is taken as 0 and its growth, −100 % or
+undefined, is not checked).
+
+A failure lists, per indicator, how many groups differ and a few of them as
+``code | by <dimension>, <period> (<scenario>, data date, path) | <group> «name»: project=… recount=…``;
+one shape alone: ``pytest tests/test_recount.py -k "indicators_equal and cutoff_month-organisation-rollup"``.
 """
 
 from __future__ import annotations
@@ -45,7 +63,7 @@ from data.rollup import refresh_rollups
 from data.warehouse import connect, ensure_initialised, set_meta
 from metrics.indicators import registry
 from metrics.periods import Period, month, quarter_of
-from metrics.query import data_as_of, facts_only, query_on
+from metrics.query import data_as_of, facts_only, query_on, query_periods
 from tests.conftest import finish_warehouse
 
 T = dt.datetime
@@ -56,8 +74,8 @@ QUANTILE_TOLERANCE = 1e-9
 # Shares, rate per 10 000 and growth divide the same integers on both sides.
 RATIO_TOLERANCE = 1e-12
 
-SEED, APPEALS, MONTHS, END_MONTH = 14, 30_000, 7, "2026-10"
-CUT = T(2026, 10, 15, 0, 5)
+SEED, APPEALS, MONTHS, END_MONTH = 14, 30_000, 7, "2025-10"
+CUT = T(2025, 10, 19, 0, 5)
 HAND_AS_OF = T(2025, 11, 5, 0, 5)
 
 # --- the recount: DESIGN §4 word by word ----------------------------------------------------------
@@ -232,35 +250,39 @@ HAND_ROWS = [
           None, True, False),
     _hand("a9", T(2025, 10, 30, 15), T(2025, 11, 29, 15), T(2025, 10, 30, 16), T(2025, 11, 3, 10), "resolved",
           None, False, False),
+    # 30 days after receipt have passed (05.11 00:02), but its window runs to the end of 05.11
+    _hand("a12", T(2025, 10, 6, 0, 2), T(2025, 11, 6, 0, 2)),
     # November 2025 (the current month): a message overdue since 04.11 09:00
     _hand("a10", T(2025, 11, 2, 9), T(2025, 11, 4, 9), channel="pos", kind="message"),
+    # 3.5 days old at the data date, but 4 calendar days
+    _hand("a11", T(2025, 11, 1, 12), T(2025, 12, 1, 12)),
 ]
 # Worked out by hand from HAND_ROWS (October: t = 01.11 00:00; November: t = the data date 05.11 00:05).
 HAND_EXPECTED: dict[str, dict[str, float | int | None]] = {
     "2025-10": {
-        "volume": 7, "distinct_problems": 6, "repeat_share": 1 / 7,
-        "rate_10k": 7 / SMOLENSK_PEOPLE * 10_000, "growth": (7 - 2) / 2,
+        "volume": 8, "distinct_problems": 7, "repeat_share": 1 / 8,
+        "rate_10k": 8 / SMOLENSK_PEOPLE * 10_000, "growth": (8 - 2) / 2,
         # closed a1 a2 a3 a6 a9; answered a1 a3 a6 a9 (a2 redirected); overdue at the data date: a4
         "on_time_share": 4 / 6,  # on time a1 a2 a6 a9 / (5 closed with a due date + a4)
         "response_share": 4 / 6, "redirect_share": 1 / 5, "resolved_share": 2 / 4,
         "rework_share": 1 / 4, "merits_share": 3 / 4, "satisfaction_share": 2 / 3,
-        # inside the window a1 a3 a6 a9 / (windows ended: a1 a2 a3 a4 + answered inside: a6 a9)
+        # inside the window a1 a3 a6 a9 / (windows ended: a1 a2 a3 a4 + answered inside: a6 a9; not a12)
         "within_30d_share": 4 / 6,
         "response_hours_median": 1.5,  # 1 1 1 2 6 24 hours
         "resolve_days_median": (91 / 24 + 8) / 2,  # 2, 3 19/24, 8, 30 15/24 days
         "resolve_days_p90": 8 + 0.7 * (30.625 - 8),
-        # open at 01.11 00:00: a9 (2 days), a6 (7), a5 (12), a3 and a4 (27), a7 (42, overdue)
-        "backlog_open": 6, "backlog_le3": 1, "backlog_4_10": 1, "backlog_11_30": 3, "backlog_gt30": 1,
+        # open at 01.11 00:00: a9 (2 days), a6 (7), a5 (12), a12 (26), a3 and a4 (27), a7 (42, overdue)
+        "backlog_open": 7, "backlog_le3": 1, "backlog_4_10": 1, "backlog_11_30": 4, "backlog_gt30": 1,
         "overdue_open": 1,
     },
     "2025-11": {
-        "volume": 1, "distinct_problems": 1, "repeat_share": 0.0,
-        "rate_10k": 1 / SMOLENSK_PEOPLE * 10_000, "growth": (1 - 7) / 7,
+        "volume": 2, "distinct_problems": 2, "repeat_share": 0.0,
+        "rate_10k": 2 / SMOLENSK_PEOPLE * 10_000, "growth": (2 - 8) / 8,
         "on_time_share": 0.0, "response_share": 0.0, "redirect_share": None, "resolved_share": None,
         "rework_share": None, "merits_share": None, "satisfaction_share": None, "within_30d_share": None,
         "response_hours_median": None, "resolve_days_median": None, "resolve_days_p90": None,
-        # open at 05.11 00:05: a10 (3 days, overdue), a5 (16), a4 (31, overdue)
-        "backlog_open": 3, "backlog_le3": 1, "backlog_4_10": 0, "backlog_11_30": 1, "backlog_gt30": 1,
+        # open at 05.11 00:05: a10 (3 days, overdue), a11 (4), a5 (16), a12 (30), a4 (31, overdue)
+        "backlog_open": 5, "backlog_le3": 1, "backlog_4_10": 1, "backlog_11_30": 2, "backlog_gt30": 1,
         "overdue_open": 2,
     },
 }
@@ -326,11 +348,13 @@ class Scenario:
 
 
 SCENARIOS = {s.name: s for s in (
-    Scenario("month", "full", month(dt.date(2026, 8, 1))),  # settled, t = its end < the data date
-    Scenario("quarter", "full", quarter_of(dt.date(2026, 7, 1))),
-    Scenario("current_month", "full", month(dt.date(2026, 10, 1))),  # unfinished: t = the data date
-    Scenario("cutoff_month", "cut", month(dt.date(2026, 9, 1))),  # 30-day windows end day by day
-    Scenario("cutoff_current_month", "cut", month(dt.date(2026, 10, 1))),
+    Scenario("month", "full", month(dt.date(2025, 8, 1))),  # settled, t = its end < the data date
+    Scenario("quarter", "full", quarter_of(dt.date(2025, 7, 1))),
+    Scenario("settled_month", "full", month(dt.date(2025, 9, 1))),  # its last windows ended 22 h ago
+    Scenario("current_month", "full", month(dt.date(2025, 10, 1))),  # unfinished: t = the data date
+    Scenario("current_quarter", "full", quarter_of(dt.date(2025, 10, 1))),
+    Scenario("cutoff_month", "cut", month(dt.date(2025, 9, 1))),  # 30-day windows end day by day
+    Scenario("cutoff_current_month", "cut", month(dt.date(2025, 10, 1))),
     Scenario("hand_month", "hand", HAND_OCT, ("region", "municipality")),
     Scenario("hand_current_month", "hand", HAND_NOV, ("region", "municipality")),
 )}
@@ -340,7 +364,7 @@ PATHS = ("rollup", "facts")
 def test_data_dates(warehouses) -> None:
     """The data dates the scenarios rest on, and that every warehouse is consistent with its own."""
     full, cut, hand = warehouses["full"], warehouses["cut"], warehouses["hand"]
-    assert full.data_date.date() == dt.date(2026, 10, 31)  # October is unfinished at the data date
+    assert full.data_date.date() == dt.date(2025, 10, 31)  # October is unfinished at the data date
     assert (full.data_date,) == full.con.execute("SELECT max(received_at) FROM appeal").fetchone()
     assert cut.data_date == CUT and hand.data_date == HAND_AS_OF
     for name, w in warehouses.items():
@@ -352,13 +376,21 @@ def test_data_dates(warehouses) -> None:
                           OR closure_reason IS NOT NULL))
                FROM appeal""", {"d": w.data_date}).fetchone()
         assert late == (0, 0, 0, 0), name
-    # the cutoff: the windows of 14.09 ended five minutes before the data date, those of 15.09 not yet;
-    # both days have appeals, and some of 14.09 are still unanswered (they now count as not in time)
+    # Stocks count what was received by t: with nothing received exactly at a period end used as t,
+    # "received before t" and "received by t" agree (at t = the data date the last receipt counts).
+    for name, w in warehouses.items():
+        at_ends = w.con.execute(
+            "SELECT count(*) FROM appeal WHERE received_at IN (SELECT unnest($ends))",
+            {"ends": [T.combine(s.period.end, dt.time()) for s in SCENARIOS.values() if s.warehouse == name]},
+        ).fetchone()[0]
+        assert at_ends == 0, name
+    # the cutoff: the windows of 18.09 ended five minutes before the data date, those of 19.09 not yet;
+    # both days have appeals, and some of 18.09 are still unanswered (they now count as not in time)
     days = dict(cut.con.execute(
         """SELECT CAST(received_at AS DATE), count(*) FILTER (WHERE answered_at IS NULL) FROM appeal
-           WHERE CAST(received_at AS DATE) IN (DATE '2026-09-14', DATE '2026-09-15') GROUP BY ALL""").fetchall())
-    assert sorted(days) == [dt.date(2026, 9, 14), dt.date(2026, 9, 15)], days
-    assert days[dt.date(2026, 9, 14)] > 0, days
+           WHERE CAST(received_at AS DATE) IN (DATE '2025-09-18', DATE '2025-09-19') GROUP BY ALL""").fetchall())
+    assert sorted(days) == [dt.date(2025, 9, 18), dt.date(2025, 9, 19)], days
+    assert days[dt.date(2025, 9, 18)] > 0, days
 
 
 @pytest.mark.parametrize("month_code", sorted(HAND_EXPECTED))
@@ -408,7 +440,7 @@ def _differs(code: str, project: object, recount_value: object) -> bool:
 
 
 def compare(project: pd.DataFrame, recounted: pd.DataFrame, dim: str, where: str,
-            value_of: Callable[[pd.Series, str], object], expected_of: Callable[[pd.Series | None], dict]) -> list[str]:
+            value_of: Callable[[pd.Series | None, str], object], expected_of: Callable[[pd.Series | None], dict]) -> list[str]:
     """One line per indicator × group that differs, naming both values."""
     key = DIMENSIONS[dim]
     project_rows = {(_plain(r[key]) if key else None): r for _, r in project.iterrows()}
@@ -422,13 +454,10 @@ def compare(project: pd.DataFrame, recounted: pd.DataFrame, dim: str, where: str
         if p_row is not None and name_col in p_row:
             label += f" «{p_row[name_col]}»"
         for code, r_value in want.items():
-            if p_row is None:
-                if code == "growth":
-                    continue  # an omitted row: nothing received in the period
-                p_value, shown = (0 if code in COUNTS or code == "rate_10k" else None), "(no row)"
-            else:
-                p_value = value_of(p_row, code)
-                shown = repr(p_value)
+            if p_row is None and code == "growth":
+                continue  # an omitted row: nothing received in the period
+            p_value = value_of(p_row, code)
+            shown = "(no row)" if p_row is None else repr(p_value)
             if _differs(code, p_value, r_value):
                 lines.append(f"{code} | {where} | {label}: project={shown} recount={r_value!r}")
     return lines
@@ -472,7 +501,10 @@ def _recount(warehouses, wh: str, period: Period, dim: str) -> pd.DataFrame:
     return _recount_cache[k]
 
 
-def _value(row: pd.Series, code: str) -> object:
+def _value(row: pd.Series | None, code: str) -> object:
+    """The project's value; on an omitted row a count (and rate_10k) is 0, anything else undefined."""
+    if row is None:
+        return 0 if code in COUNTS or code == "rate_10k" else None
     return _plain(row[code]) if code in row else "(no column)"
 
 
@@ -507,7 +539,9 @@ def _expected_bases(row: pd.Series | None) -> dict[str, object]:
     return {code: int(sum(row[c] for c in counts)) for code, counts in BASES.items()}
 
 
-def _base(row: pd.Series, code: str) -> object:
+def _base(row: pd.Series | None, code: str) -> object:
+    if row is None:  # an omitted row rests on nothing
+        return 0
     return _plain(row[f"{code}_base"]) if f"{code}_base" in row else "(no column)"
 
 
@@ -519,4 +553,30 @@ def test_bases_are_the_denominators(warehouses, scenario: Scenario, dim: str, pa
     lines = compare(_project(warehouses, scenario.warehouse, scenario.period, dim, path, None),
                     _recount(warehouses, scenario.warehouse, scenario.period, dim), dim, where, _base,
                     _expected_bases)
+    assert not lines, _report(lines)
+
+
+SERIES = tuple(month(dt.date(2025, m, 1)) for m in (7, 8, 9, 10))  # the KPI pages' monthly series
+SERIES_CASES = [(d, p) for d in DIMENSIONS for p in PATHS]
+
+
+@pytest.mark.parametrize(("dim", "path"), SERIES_CASES, ids=[f"{d}-{p}" for d, p in SERIES_CASES])
+def test_series_equal_the_recount(warehouses, dim: str, path: str) -> None:
+    """``query_periods`` (one pass over several months, as the trend pages ask) gives each month the
+    values of the recount of that month; growth is left to ``query``, as the project says."""
+    w = warehouses["full"]
+    by = [] if dim == "region" else [dim]
+    codes = [c for c in INDICATORS if c in registry() and c != "growth"]
+    if path == "facts":
+        with facts_only():
+            frame = query_periods(w.con, codes, by, list(SERIES))
+    else:
+        frame = query_periods(w.con, codes, by, list(SERIES))
+    lines = []
+    for i, period in enumerate(SERIES):
+        where = f"by {dim}, {period.code} (series {SERIES[0].code}..{SERIES[-1].code}, data date {w.data_date}, " \
+                f"{path} path)"
+        recounted = _recount(warehouses, "full", period, dim)
+        lines += compare(frame[frame["period_index"] == i], recounted, dim, where, _value,
+                         lambda row: {k: v for k, v in _expected(row).items() if k != "growth"})
     assert not lines, _report(lines)
