@@ -10,7 +10,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from data.warehouse import connect, ensure_initialised, set_meta
+from data.warehouse import DEMO_MUNICIPALITIES, connect, ensure_initialised, set_meta
 from metrics import indicators
 from metrics.periods import parse_period
 from metrics.query import facts_only, query_on, query_periods
@@ -31,7 +31,7 @@ def _row(source_id: str, received: dt.datetime, answered: dt.datetime | None, du
 @pytest.fixture(scope="module")
 def hand(tmp_path_factory) -> duckdb.DuckDBPyConnection:
     c = connect(tmp_path_factory.mktemp("definitions") / "w.duckdb")
-    ensure_initialised(c)
+    ensure_initialised(c, municipalities_csv=DEMO_MUNICIPALITIES)
     rows = [
         # a redirect: closed, on time, but not an answer
         _row("r1", T(2025, 10, 1, 10), T(2025, 10, 5, 10), T(2025, 10, 31, 23, 59, 59), "redirected"),

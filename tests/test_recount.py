@@ -60,7 +60,7 @@ import pytest
 
 from data.demo import build_demo
 from data.rollup import refresh_rollups
-from data.warehouse import connect, ensure_initialised, set_meta
+from data.warehouse import DEMO_MUNICIPALITIES, connect, ensure_initialised, set_meta
 from metrics.indicators import registry
 from metrics.periods import Period, month, quarter_of
 from metrics.query import data_as_of, facts_only, query_on, query_periods
@@ -326,7 +326,7 @@ def warehouses(tmp_path_factory) -> dict[str, Warehouse]:
     _cut_copy(full, root / "cut.duckdb", CUT)
     hand = root / "hand.duckdb"
     con = connect(hand)
-    ensure_initialised(con)
+    ensure_initialised(con, municipalities_csv=DEMO_MUNICIPALITIES)
     finish_warehouse(con, HAND_AS_OF.isoformat(sep=" "), HAND_ROWS)
     con.close()
     out = {}

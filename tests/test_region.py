@@ -271,7 +271,7 @@ def test_changing_the_time_zone_converts_or_keeps_stored_times(ny_db, tmp_path: 
 
 TARGETS_CSV = """Показатель;Блок;Категория;Муниципалитет;Период;Значение;Примечание
 on_time_share;;;;2025-01;90 %;Не менее 90 % в срок
-Доля ответов в срок;Дороги;;Brooklyn;01.10.2025;0,85;
+Доля в срок;Дороги;;Brooklyn;01.10.2025;0,85;
 satisfaction_share;roads;Ямы на дорогах;;2025-10;0.6;
 resolve_days_median;;;весь регион;2025-10;8;
 volume_per_cat;;;;2025-10;5;
