@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from urllib.parse import urlencode
 
 import dash
@@ -89,9 +90,10 @@ def _placeholders() -> html.Div:
 
 
 def problems_table(df: pd.DataFrame, with_sector: bool = False, partial: bool = False,
-                   unsettled: bool = False) -> dbc.Table:
+                   unsettled: bool = False, link: Callable[[object], str] | None = None) -> dbc.Table:
     """The ranked problems; ``partial``: the period is not complete, ``unsettled``: its answers (and so
-    the ratings of «Довольны ответом») are still coming (``metrics.periods``)."""
+    the ratings of «Довольны ответом») are still coming (``metrics.periods``); ``link``: the address a
+    row's problem opens (its drill-down), from the row."""
     satisfied = ["Довольны ответом", *([html.Br(), html.Small(UNSETTLED, className="text-warning")] if unsettled else [])]
     head = [html.Th("№"), html.Th("Проблема"), *([html.Th("Блок")] if with_sector else []),
             html.Th("Обращений", className="text-end"),
@@ -100,7 +102,7 @@ def problems_table(df: pd.DataFrame, with_sector: bool = False, partial: bool = 
             html.Th(satisfied, className="text-end")]
     rows = []
     for r in df.itertuples():
-        name = [r.category_name]
+        name = [dcc.Link(r.category_name, href=link(r), className="problems-drill-link") if link else r.category_name]
         if isinstance(r.decomposed_from, str) and r.decomposed_from:
             name += [" ", dbc.Badge(f"из «{r.decomposed_from}»" + (" · тема" if r.is_topic else ""),
                                     color="light", text_color="secondary", className="fw-normal")]
@@ -142,6 +144,16 @@ def signals_view(df: pd.DataFrame, as_of: pd.Timestamp) -> html.Div:
     return html.Div(parts)
 
 
+def drill_link(period_code: str, municipality_id: int | None, **extra: str) -> Callable[[object], str]:
+    """A problem row opens its category's drill-down in the unit (or the region): trend, organisations,
+    appeals. A row of a topic of «Прочие» opens its category."""
+    def href(row: object) -> str:
+        values = {"period": period_code, "sector": getattr(row, "sector_code", None) or ALL, **extra,
+                  "category": int(row.category_id)}
+        return f"/drill/{'region' if municipality_id is None else municipality_id}?" + urlencode(values)
+    return href
+
+
 @callback(
     Output("problems-list", "children"),
     Output("problems-signals", "children"),
@@ -164,7 +176,8 @@ def update(period_code: str | None, municipality: str | None):
             df = priority_problems(period)
             cards = [
                 dbc.Col(dbc.Card([dbc.CardHeader(html.Strong(sector_name)),
-                                  dbc.CardBody(problems_table(part, partial=partial, unsettled=unsettled))],
+                                  dbc.CardBody(problems_table(part, partial=partial, unsettled=unsettled,
+                                                              link=drill_link(period_code, None)))],
                                  className="h-100"), lg=6, className="mb-3")
                 for (_, sector_name), part in df.groupby(["sector_id", "sector_name"], sort=True)
             ]
@@ -175,7 +188,8 @@ def update(period_code: str | None, municipality: str | None):
         else:
             df = municipality_problems(period, municipality_id, top=10)
             problems = html.Div([html.P(f"Проблемы муниципалитета — {period.label}{warning}", className="text-muted"),
-                                 problems_table(df, with_sector=True, partial=partial, unsettled=unsettled)],
+                                 problems_table(df, with_sector=True, partial=partial, unsettled=unsettled,
+                                                link=drill_link(period_code, municipality_id))],
                                 id="problems-municipal")
             signals = detect_signals()
             signals = signals[signals["municipality_id"] == municipality_id]
