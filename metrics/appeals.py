@@ -33,16 +33,16 @@ MAX_LIMIT = 10_000
 # column -> Russian header, in the order the grid and the CSV show them
 COLUMNS: dict[str, str] = {
     "received_at": "Поступило",
-    "municipality_name": "Муниципалитет",
-    "sector_name": "Блок",
-    "category_name": "Категория",
-    "channel_name": "Канал",
+    "topic": "Суть обращения",
     "organisation_name": "Организация",
     "status_name": "Статус",
     "closure_name": "Причина закрытия",
+    "channel_name": "Канал",
     "due_at": "Срок ответа",
     "answered_at": "Ответ дан",
-    "topic": "Суть обращения",
+    "municipality_name": "Муниципалитет",
+    "sector_name": "Блок",
+    "category_name": "Категория",
 }
 DATE_COLUMNS = ("received_at", "due_at", "answered_at")
 STATUS_NAMES: dict[str, str] = {

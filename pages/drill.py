@@ -50,6 +50,9 @@ GRID_LOCALE = {
     "pageSizeSelectorLabel": "Строк на странице:",
 }
 # ISO time from the server, shown as «31.10.2025 14:05» (the CSV writes the same text); sorting stays by time
+WIDTHS = {"received_at": 150, "topic": 340, "organisation_name": 230, "status_name": 120, "closure_name": 170,
+          "channel_name": 190, "due_at": 150, "answered_at": 150, "municipality_name": 180, "sector_name": 120,
+          "category_name": 220}
 TIME_FORMAT = {"function": "params.value ? params.value.slice(8, 10) + '.' + params.value.slice(5, 7) + '.' + "
                            "params.value.slice(0, 4) + ' ' + params.value.slice(11, 16) : ''"}
 
@@ -120,18 +123,25 @@ def map_address(view: View, municipality: int | None = None) -> str:
 def layout(unit: str | None = None, **args: str) -> html.Div:
     try:
         if not catalog.months_with_data():
-            return no_appeals("drill-no-data")
+            return html.Div([no_appeals("drill-no-data"), _placeholders()])
         view = view_from(unit, args)
     except WarehouseMissing:
-        return missing_warehouse("drill-missing")
+        return html.Div([missing_warehouse("drill-missing"), _placeholders()])
     except inputs.InvalidInput as exc:
-        return dbc.Alert([f"Такой разбор открыть нельзя: {exc}. ", dcc.Link("К тепловой карте", href="/")],
-                         color="warning", id="drill-refused")
+        return html.Div([dbc.Alert([f"Такой разбор открыть нельзя: {exc}. ", dcc.Link("К тепловой карте", href="/")],
+                                   color="warning", id="drill-refused"), _placeholders()])
     try:
         return _page(view, unit, args)
     except Exception:  # a page shows a message, never a traceback
         log.exception("drill-down failed")
-        return dbc.Alert("Не удалось построить разбор: ошибка на сервере.", color="danger", id="drill-error")
+        return html.Div([dbc.Alert("Не удалось построить разбор: ошибка на сервере.", color="danger",
+                                   id="drill-error"), _placeholders()])
+
+
+def _placeholders() -> html.Div:
+    """The components the download callback expects, hidden: a page without a view must not log id errors."""
+    return html.Div([html.Button(id="drill-csv-button"), dcc.Download(id="drill-csv"), dcc.Store(id="drill-view")],
+                    style={"display": "none"})
 
 
 def _names(view: View) -> dict[str, str]:
@@ -190,7 +200,8 @@ def _page(view: View, unit: object, args: dict) -> html.Div:
     tiles = dbc.Row([_tile(c, own, parent, compare_label, unsettled) for c in codes], className="g-2 mb-3",
                     id="drill-tiles")
     spec = ind.get(view.indicator)
-    trend = kpi_series(view.indicator, sector=view.sector, category=view.category, municipality=view.municipality,
+    # the months the warehouse holds, up to two years: no empty stretch before the data begin
+    trend = kpi_series(view.indicator, months=max(2, min(24, len(catalog.months_with_data()))), sector=view.sector, category=view.category, municipality=view.municipality,
                        organisation=view.organisation, channel=view.channel)
     trend_fig = figures.mark_export(
         figures.kpi_trend(trend, spec, f"{spec.label} по месяцам — {title}"),
@@ -224,14 +235,14 @@ def _page(view: View, unit: object, args: dict) -> html.Div:
 def _tile(code: str, own: pd.Series, parent: pd.Series | None, label: str, unsettled: bool) -> dbc.Col:
     spec = ind.get(code)
     value = own[code]
-    shown = "мало данных" if bool(own.get(f"{code}_low", False)) and spec.kind not in ("count", "open") \
-        else spec.format(value)
+    low = bool(own.get(f"{code}_low", False)) and spec.kind not in ("count", "open")
+    shown = "мало данных" if low else spec.format(value)
     compare: object = ""
     if parent is not None and pd.notna(parent[code]) and spec.kind in ("ratio", "median", "mean"):
         better = (value >= parent[code]) if spec.higher_is_better else (value <= parent[code])
-        compare = html.Div(f"{label} {spec.format(parent[code])}",
-                           className="small " + ("text-success" if pd.notna(value) and better else
-                                                 "text-danger" if pd.notna(value) else "text-muted"))
+        # a value on too few appeals is not judged against the region: no colour
+        colour = "text-muted" if low or pd.isna(value) else "text-success" if better else "text-danger"
+        compare = html.Div(f"{label} {spec.format(parent[code])}", className=f"small {colour}")
     note = html.Div("ответы ещё поступают", className="small text-warning") if unsettled and spec.answer_based else ""
     return dbc.Col(dbc.Card(dbc.CardBody([html.Div(spec.label, className="small text-muted"),
                                           html.H4(shown, className="mb-0"), compare, note])), md=2)
@@ -321,11 +332,11 @@ def _appeals(view: View, stored: dict) -> html.Div:
              else f"Всего {words.count(listed.total, words.APPEALS)}.")
     columns = []
     for field, header in appeal_lists.COLUMNS.items():
-        column: dict = {"field": field, "headerName": header, "filter": True, "sortable": True, "resizable": True}
+        column: dict = {"field": field, "headerName": header, "filter": True, "sortable": True, "resizable": True,
+                        "width": WIDTHS.get(field, 160), "tooltipField": field}
         if field in appeal_lists.DATE_COLUMNS:
-            column.update(valueFormatter=TIME_FORMAT, width=150, filter=False)
-        if field == "topic":
-            column.update(flex=1, minWidth=260, tooltipField="topic")
+            column.update(valueFormatter=TIME_FORMAT, filter=False)
+            column.pop("tooltipField")
         columns.append(column)
     return html.Div([
         html.H4("Обращения", className="mt-3"),

@@ -16,6 +16,7 @@ from dash import Input, Output, State, callback, dcc, html
 from charts import figures
 from metrics import catalog
 from metrics import indicators as ind
+from metrics.appeals import categories
 from metrics.periods import INCOMPLETE, UNSETTLED, Period, PeriodError, status_notes
 from metrics.query import query
 from metrics.source import WarehouseMissing
@@ -161,8 +162,6 @@ def update(period_code: str | None, sector: str | None, channel: str | None, ind
     filter_names = scope_text.removeprefix(" · ")
     figures.mark_export(fig_map, figures.export_filename(spec.label, filter_names, period.code), note)
     figures.mark_export(fig_matrix, figures.export_filename(spec.label, "матрица", filter_names, period.code), note)
-    _cell_ids(fig_matrix, cells, "category_id" if "sector" in filters else "sector_code",
-              "category_name" if "sector" in filters else "sector_name")
     schematic = any(f["properties"].get("is_schematic") for f in geojson.get("features", []))
     notes = [f"Данные по состоянию на {as_of:%d.%m.%Y %H:%M}."]
     standing = status_notes(period, as_of, spec.answer_based)
@@ -177,18 +176,6 @@ def update(period_code: str | None, sector: str | None, channel: str | None, ind
         notes.append(f"Серым — мало данных (меньше {spec.min_volume} обращений в основе показателя).")
     notes.append("Население — приблизительная оценка.")
     return fig_map, fig_matrix, " ".join(notes)
-
-
-def _cell_ids(fig, cells, key: str, name: str) -> None:
-    """Each matrix cell carries [municipality id, category id or sector code]: a click names the cell by
-    its ids, never by a label that two categories could share."""
-    if not fig.data or not hasattr(fig.data[0], "customdata") or "municipality_id" not in cells:
-        return
-    rows = dict(zip(cells["municipality_name"], cells["municipality_id"], strict=False))
-    columns = dict(zip(cells[name], cells[key], strict=False))
-    trace = fig.data[0]
-    trace.customdata = [[[int(rows[y]), columns[x] if isinstance(columns[x], str) else int(columns[x])]
-                         for x in trace.x] for y in trace.y]
 
 
 def _filters_text(sector: str, channel: str) -> str:
@@ -218,14 +205,16 @@ SELECTORS = ("heatmap-period", "heatmap-sector", "heatmap-channel", "heatmap-ind
     *(Input(i, "value") for i in SELECTORS),
     Input("heatmap-map", "clickData"),
     State("heatmap-selected", "data"),
+    State("heatmap-url", "pathname"),
 )
 def sync_address(search: str | None, period_code: str | None, sector: str | None, channel: str | None,
-                 indicator: str | None, click: dict | None, selected: object):
+                 indicator: str | None, click: dict | None, selected: object, pathname: str | None = "/"):
     """The view and the address follow each other. A choice on the page (a selector, a unit clicked on
     the map) writes the address — only values that passed the checks; each change is a history step;
     back or forward changes the address, and the page takes the view from it."""
     keep = (dash.no_update,) * 6
-    if period_code is None:  # no data behind the page
+    # leaving the page, the address already names another page: it is not this page's to rewrite
+    if period_code is None or pathname not in (None, "/"):
         return keep
     new_unit = dash.no_update
     if dash.ctx.triggered_id == "heatmap-map":
@@ -260,6 +249,15 @@ def sync_address(search: str | None, period_code: str | None, sector: str | None
     return (_search(period_code, sector, channel, indicator, municipality), *keep[1:5], new_unit)
 
 
+def _by_name(ref, name_column: str, name: object, key: str) -> object:
+    """The id of the one row named ``name`` (a cell says only names: the Graph's click data carries no ids)."""
+    found = ref.loc[ref[name_column] == name, key] if isinstance(name, str) else []
+    if len(found) != 1:
+        raise LookupError(name)
+    value = found.iloc[0]
+    return value if isinstance(value, str) else int(value)
+
+
 @callback(
     Output("heatmap-go", "href"),
     Input("heatmap-matrix", "clickData"),
@@ -273,18 +271,19 @@ def open_cell(click: dict | None, period_code: str, sector: str, channel: str, i
     """A matrix cell opens its drill-down: that category (or sector) in that unit, within the filters."""
     if not click or not click.get("points"):
         return dash.no_update
-    cell = click["points"][0].get("customdata")
-    if not isinstance(cell, list) or len(cell) != 2:
-        return dash.no_update
+    point = click["points"][0]
     try:
         selection(period_code, sector, channel, indicator)
-        municipality = inputs.municipality(cell[0], allow_all=False)
+        municipality = _by_name(catalog.municipalities(), "municipality_name", point.get("y"), "municipality_id")
         values = {"period": period_code, "sector": sector, "channel": channel, "indicator": indicator}
         if inputs.sector(sector) is None:  # columns are sectors: the unit within that sector
-            values["sector"] = inputs.sector(cell[1]) or ALL
-        else:
-            values["category"] = inputs.category(cell[1])
-    except (inputs.InvalidInput, PeriodError):
+            values["sector"] = _by_name(catalog.sectors(), "sector_name", point.get("x"), "sector_code")
+        else:  # columns are the sector's categories
+            own = categories()
+            values["category"] = _by_name(own[own["sector_code"] == sector], "category_name", point.get("x"),
+                                          "category_id")
+        municipality = inputs.municipality(municipality, allow_all=False)
+    except (inputs.InvalidInput, PeriodError, LookupError):
         return dash.no_update
     return f"/drill/{municipality}?" + urlencode(values)
 

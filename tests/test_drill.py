@@ -111,7 +111,7 @@ def test_the_csv_is_the_list_with_russian_headers_and_no_personal_data(con) -> N
         """SELECT count(*) FROM appeal WHERE received_at >= DATE '2025-10-01' AND received_at < DATE '2025-11-01'
            AND municipality_id = ? AND category_id = ? AND channel = ?""",
         [municipality, category, channel]).fetchall()[0][0]
-    assert [r[3] for r in rows[1:]] == listed.rows["category_name"].tolist()
+    assert [r[10] for r in rows[1:]] == listed.rows["category_name"].tolist()
     assert [r[0] for r in rows[1:]] == appeals.format_times(listed.rows["received_at"]).tolist()
 
 
@@ -158,7 +158,7 @@ def test_a_municipal_user_cannot_reach_another_units_appeals(app_for, con) -> No
                               AND received_at < DATE '2025-11-01' AND municipality_id = ? AND category_id IN
                               (SELECT id FROM category WHERE id = $1 OR parent_id = $1)""".replace("$1", "?"),
                            [own, category, category]).fetchall()[0][0]
-    assert len(rows) == expected and {r[1] for r in rows} <= {names[own]}
+    assert len(rows) == expected and {r[8] for r in rows} <= {names[own]}
     # an organisation that works only elsewhere does not exist for this user
     foreign = int(con.execute("""SELECT organisation_id FROM appeal WHERE organisation_id IS NOT NULL
                                  AND organisation_id NOT IN (SELECT organisation_id FROM appeal
