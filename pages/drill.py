@@ -192,16 +192,21 @@ def _page(view: View, unit: object, args: dict) -> html.Div:
     names = _names(view)
     title = _title(names, view)
     codes = list(dict.fromkeys([*TILES, view.indicator]))
+    if view.organisation is not None and "rate_10k" in codes:
+        codes.remove("rate_10k")  # residents belong to units, not to a body
     own = query(codes, period=view.period, filters=view.filters()).iloc[0]
     parent_filters = view.filters(municipality=False, organisation=False)
-    compare_label = "в регионе" if view.municipality is not None else ""
+    compare_label = "в регионе" if view.municipality is not None or view.organisation is not None else ""
     parent = query(codes, period=view.period, filters=parent_filters).iloc[0] if compare_label else None
     unsettled = not is_settled(view.period, as_of)
     tiles = dbc.Row([_tile(c, own, parent, compare_label, unsettled) for c in codes], className="g-2 mb-3",
                     id="drill-tiles")
-    spec = ind.get(view.indicator)
+    # residents belong to units, not to a body: an organisation's trend of «на 10 тыс. жителей» is its volume
+    trend_code = "volume" if view.organisation is not None and view.indicator == "rate_10k" else view.indicator
+    spec = ind.get(trend_code)
     # the months the warehouse holds, up to two years: no empty stretch before the data begin
-    trend = kpi_series(view.indicator, months=max(2, min(24, len(catalog.months_with_data()))), sector=view.sector, category=view.category, municipality=view.municipality,
+    trend = kpi_series(trend_code, months=max(2, min(24, len(catalog.months_with_data()))), sector=view.sector,
+                       category=view.category, municipality=view.municipality,
                        organisation=view.organisation, channel=view.channel)
     trend_fig = figures.mark_export(
         figures.kpi_trend(trend, spec, f"{spec.label} по месяцам — {title}"),

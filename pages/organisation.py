@@ -63,6 +63,8 @@ def layout(organisation_id: str | None = None, **query_args: str) -> html.Div:
     except inputs.InvalidInput:
         channel = None
     indicator = query_args.get("indicator") if query_args.get("indicator") in MAP_INDICATORS else "volume"
+    if indicator == "rate_10k":  # residents belong to units, not to a body: its trend is its volume
+        indicator = "volume"
     try:
         return _profile(oid, period, sector, channel, indicator)
     except Exception:  # a page shows a message, never a traceback
@@ -105,7 +107,8 @@ def _profile(oid: int, period, sector: str | None, channel: str | None, indicato
                  if r["status"] == STATUS_RANKED else str(r["status"]))
 
     spec = ind.get(indicator)
-    trend = kpi_series(indicator, organisation=oid, sector=sector, channel=channel)
+    trend = kpi_series(indicator, months=max(2, min(24, len(catalog.months_with_data()))), organisation=oid,
+                       sector=sector, channel=channel)
     trend_fig = figures.mark_export(figures.kpi_trend(trend, spec, f"{spec.label} по месяцам — {card.name}{narrowed}"),
                                     figures.export_filename(spec.label, card.name, *filter_names),
                                     figures.data_note(f"{card.name}{narrowed}", as_of))
