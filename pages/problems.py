@@ -148,8 +148,8 @@ def drill_link(period_code: str, municipality_id: int | None, **extra: str) -> C
     """A problem row opens its category's drill-down in the unit (or the region): trend, organisations,
     appeals. A row of a topic of «Прочие» opens its category."""
     def href(row: object) -> str:
-        values = {"period": period_code, "sector": getattr(row, "sector_code", None) or ALL, **extra,
-                  "category": int(row.category_id)}
+        values = {"period": period_code, "sector": getattr(row, "sector_code", None) or ALL,
+                  "indicator": "volume", **extra, "category": int(row.category_id)}
         return f"/drill/{'region' if municipality_id is None else municipality_id}?" + urlencode(values)
     return href
 

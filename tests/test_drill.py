@@ -189,3 +189,55 @@ def test_a_forged_address_gets_a_russian_message_and_no_data(app_for, con, path,
     assert "drill-grid" not in answer
     view = {"unit": path.rsplit("/", 1)[1], **dict(p.split("=", 1) for p in search.lstrip("?").split("&") if p)}
     assert csv_of(client, dash_app, view) is None
+
+
+# --- the pages as Dash calls them (no browser) --------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def pages(small_demo, tmp_path_factory):
+    import app as app_module
+
+    app_module.create_app(tmp_path_factory.mktemp("drill_pages") / "absent.duckdb")
+    before = source_module._configured
+    source_module.configure(small_demo)
+    from pages import drill, heatmap, municipality, organisation
+
+    yield {"drill": drill, "heatmap": heatmap, "municipality": municipality, "organisation": organisation}
+    source_module.configure(before)
+
+
+def _text(component) -> str:
+    from tests.test_period_pages import _text as text
+
+    return text(component)
+
+
+def test_the_full_profile_keeps_the_maps_sector_and_indicator(pages, con) -> None:
+    from tests.test_app import find
+
+    unit = int(con.execute("SELECT id FROM municipality WHERE name LIKE 'Ярцевский%'").fetchall()[0][0])
+    housing = con.execute("""SELECT count(*) FROM appeal a JOIN sector s ON s.id = a.sector_id
+                             WHERE s.code = 'housing' AND a.municipality_id = ? AND a.received_at >= DATE '2025-10-01'
+                               AND a.received_at < DATE '2025-11-01'""", [unit]).fetchall()[0][0]
+    page = pages["municipality"].layout(str(unit), period="2025-10", sector="housing", indicator="on_time_share")
+    tiles = find(page, "municipality-tiles")
+    assert _text(tiles.children[0]).split()[-1] == str(housing)  # the volume tile counts ЖКХ only
+    assert "ЖКХ" in _text(find(page, "municipality-filters"))
+    assert "Доля ответов в срок по месяцам" in str(find(page, "municipality-trend").figure.layout.title.text)
+    back = find(page, "municipality-map-link").href
+    assert "sector=housing" in back and "indicator=on_time_share" in back and f"municipality={unit}" in back
+
+
+def test_the_map_panel_follows_the_sector_filter(pages, con) -> None:
+    unit = int(con.execute("SELECT id FROM municipality WHERE name LIKE 'Ярцевский%'").fetchall()[0][0])
+    panel = pages["heatmap"].profile(unit, "2025-10", "housing", "all", "volume")
+    rows = panel.children[-1].children[1].children  # the table body
+    expected = con.execute("""SELECT c.name, count(*) FROM appeal a JOIN category c ON c.id = a.category_id
+                              JOIN sector s ON s.id = a.sector_id WHERE s.code = 'housing' AND a.municipality_id = ?
+                                AND a.received_at >= DATE '2025-10-01' AND a.received_at < DATE '2025-11-01'
+                              GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 8""", [unit]).fetchall()
+    assert [(_text(r.children[0]), int(_text(r.children[1]))) for r in rows] == [(n, int(v)) for n, v in expected]
+    # a forged unit gets a message, not data
+    assert "нет доступного муниципального образования" in _text(pages["heatmap"].profile("999", "2025-10", "all",
+                                                                                        "all", "volume"))
