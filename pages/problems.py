@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode
 
 import dash
 import dash_bootstrap_components as dbc
 import pandas as pd
-from dash import Input, Output, callback, dcc, html
+from dash import Input, Output, State, callback, dcc, html
 
 from metrics import catalog
 from metrics.periods import INCOMPLETE, UNSETTLED, PeriodError, is_complete, is_settled
@@ -155,21 +155,54 @@ def drill_link(period_code: str, municipality_id: int | None, **extra: str) -> C
 
 
 @callback(
+    Output("problems-url", "search"),
+    Output("problems-period", "value"),
+    Output("problems-municipality", "value"),
+    Input("problems-url", "search"),
+    Input("problems-period", "value"),
+    Input("problems-municipality", "value"),
+    State("problems-url", "pathname"),
+)
+def sync_address(search: str | None, period_code: str | None, municipality: str | None,
+                 pathname: str | None = "/problems"):
+    """The choices and the address follow each other: a choice writes the address (only values that
+    passed the checks; each change is a history step), back or forward sets the choices from it."""
+    keep = (dash.no_update,) * 3
+    if period_code is None or pathname not in (None, "/problems"):  # leaving: another page's address
+        return keep
+    if dash.ctx.triggered_id == "problems-url" and search:
+        wanted = {k: v[-1] for k, v in parse_qs(search.lstrip("?")).items() if v}
+        values = [wanted.get("period", period_code), wanted.get("municipality", municipality)]
+        try:
+            inputs.period(values[0])
+            inputs.municipality(values[1])
+        except inputs.InvalidInput:
+            values = [period_code, municipality]  # keep the choices, fix the address
+        fixed = "?" + urlencode({"period": values[0], "municipality": values[1]})
+        return (fixed if fixed != search else dash.no_update,
+                *(v if v != old else dash.no_update for v, old in zip(values, (period_code, municipality),
+                                                                      strict=True)))
+    try:
+        inputs.period(period_code)
+        inputs.municipality(municipality)
+    except inputs.InvalidInput:
+        return keep
+    return "?" + urlencode({"period": period_code, "municipality": municipality}), dash.no_update, dash.no_update
+
+
+@callback(
     Output("problems-list", "children"),
     Output("problems-signals", "children"),
-    Output("problems-url", "search"),
     Input("problems-period", "value"),
     Input("problems-municipality", "value"),
 )
 def update(period_code: str | None, municipality: str | None):
     if period_code is None:
-        return "", "", dash.no_update
-    search = dash.no_update  # the address keeps only values that passed the checks
+        return "", ""
     try:
         as_of = catalog.as_of()
         period = inputs.period(period_code)
         municipality_id = inputs.municipality(municipality)
-        search = "?" + urlencode({"period": period_code, "municipality": municipality})
         partial, unsettled = not is_complete(period, as_of), not is_settled(period, as_of)
         warning = period_warning(period, as_of, answer_based=False)
         if municipality_id is None:
@@ -194,8 +227,8 @@ def update(period_code: str | None, municipality: str | None):
             signals = detect_signals()
             signals = signals[signals["municipality_id"] == municipality_id]
     except (ValueError, PeriodError, QueryError) as exc:
-        return dbc.Alert(f"Не удалось построить список: {exc}", color="danger"), "", search
+        return dbc.Alert(f"Не удалось построить список: {exc}", color="danger"), ""
     except Exception:  # a page shows a message, never a traceback
         log.exception("priority problems failed")
-        return dbc.Alert("Не удалось построить список: ошибка на сервере.", color="danger"), "", search
-    return problems, signals_view(signals, as_of), search
+        return dbc.Alert("Не удалось построить список: ошибка на сервере.", color="danger"), ""
+    return problems, signals_view(signals, as_of)

@@ -93,6 +93,12 @@ def test_click_path_from_the_map_to_the_appeals(served_app, browser, small_demo:
     profile = browser.find_element(By.ID, "heatmap-profile-link").get_attribute("href")
     assert "sector=housing" in profile and "indicator=volume" in profile
     shot(browser, "drill_1_map_unit")
+    # back: the map without the unit (the address was written by the page itself); forward: the unit again
+    browser.back()
+    wait_js(browser, "return !location.search.includes('municipality=') && "
+                     "!document.getElementById('heatmap-profile-name')")
+    browser.forward()
+    assert wait_js(browser, PANEL) == unit and "municipality=" in browser.current_url
 
     # 2. a category of the unit: its trend, organisations and appeals
     click(browser, ".heatmap-category-link")
@@ -211,6 +217,25 @@ def test_a_matrix_cell_opens_that_category_in_that_unit(served_app, browser, sma
 def test_problem_rows_open_the_drill_down(served_app, browser, small_demo: Path) -> None:
     base = served_app(small_demo)
     browser.get(base + "/problems?period=2025-10&municipality=all")
+    wait_js(browser, "return document.querySelector('.problems-drill-link')")
+    first = browser.execute_script("return document.querySelector('#problems-sectors').textContent")
+    # another period chosen on the page (the page writes the address), then back: the list of the address again
+    from selenium.webdriver.common.by import By
+
+    browser.find_element(By.ID, "problems-period").click()
+    option = wait_js(browser, "return Array.from(document.querySelectorAll('[role=option]'))"
+                              ".find(o => o.textContent === 'Сентябрь 2025') || null;")
+    browser.execute_script("arguments[0].click()", option)
+    wait_js(browser, "return location.search.includes('period=2025-09')")
+    wait_js(browser, f"return document.querySelector('#problems-sectors')?.textContent !== {first!r};")
+    browser.back()
+    wait_js(browser, "return location.search.includes('period=2025-10')")
+    wait_js(browser, f"return document.querySelector('#problems-sectors')?.textContent === {first!r};")
+    browser.forward()
+    wait_js(browser, f"return location.search.includes('period=2025-09') && "
+                     f"document.querySelector('#problems-sectors')?.textContent !== {first!r};")
+    browser.back()
+    wait_js(browser, f"return document.querySelector('#problems-sectors')?.textContent === {first!r};")
     click(browser, ".problems-drill-link")
     wait_js(browser, "return location.pathname === '/drill/region'")
     title = wait_js(browser, TITLE)

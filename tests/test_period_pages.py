@@ -72,10 +72,10 @@ def test_the_current_month_says_it_is_unfinished_and_answers_are_coming(pages) -
 
 
 def test_problems_and_profile_flag_the_current_month(pages) -> None:
-    listing, _, _ = pages["problems"].update("2025-10", "all")
+    listing, _ = pages["problems"].update("2025-10", "all")
     text = _text(listing)
     assert INCOMPLETE in text and UNSETTLED in text  # growth of a month still receiving; ratings still coming
-    listing, _, _ = pages["problems"].update("2025-09", "all")
+    listing, _ = pages["problems"].update("2025-09", "all")
     assert INCOMPLETE not in _text(listing) and UNSETTLED not in _text(listing)
     profile = pages["municipality"].layout("27")
     assert "Сентябрь 2025" in _text(profile) and UNSETTLED not in _text(profile)  # opens on September
