@@ -11,6 +11,8 @@ from one function (``metrics.appeals.appeal_list``) with the same checked argume
 from __future__ import annotations
 
 import logging
+import threading
+from collections import OrderedDict
 from typing import NamedTuple
 from urllib.parse import urlencode
 
@@ -28,7 +30,8 @@ from metrics.kpi import kpi_series
 from metrics.periods import Period, is_settled
 from metrics.query import query
 from metrics.rating import STATUS_RANKED, place_text, rate_organisations
-from metrics.source import WarehouseMissing
+from metrics.scope import request_scope
+from metrics.source import WarehouseMissing, warehouse_identity
 from pages import inputs
 from pages.common import default_period, missing_warehouse, no_appeals, period_badges
 from pages.heatmap import DEFAULT_INDICATOR, MAP_INDICATORS
@@ -292,7 +295,7 @@ def _organisations(view: View) -> html.Div:
     df = query(codes, by=["organisation"], period=view.period, filters=view.filters())
     df = df[(df["volume"] > 0) & df["organisation_id"].notna()]
     df = df.sort_values(["volume", "organisation_name"], ascending=[False, True]).head(30)
-    rating = rate_organisations(view.period)
+    rating = period_rating(view.period)
     places = {int(r.organisation_id): (place_text(r.peer_rank_best, r.peer_rank_worst, r.peer_count)
                                        if r.status == STATUS_RANKED else r.status)
               for r in rating.itertuples()}
@@ -318,6 +321,27 @@ def _organisations(view: View) -> html.Div:
         dbc.Table([html.Thead(html.Tr(head)), html.Tbody(rows)], size="sm", hover=True, id="drill-organisations")
         if rows else html.P("Обращений с указанной организацией нет."),
     ])
+
+
+_ratings: OrderedDict[tuple, pd.DataFrame] = OrderedDict()
+_ratings_lock = threading.Lock()
+RATINGS_KEPT = 16
+
+
+def period_rating(period: Period) -> pd.DataFrame:
+    """The organisations' rating of the period as the user's scope sees it, remembered until the warehouse
+    file changes: every drill-down view of a period shows places from the same whole-region rating."""
+    key = (period.code, request_scope(), *warehouse_identity())
+    with _ratings_lock:
+        if key in _ratings:
+            _ratings.move_to_end(key)
+            return _ratings[key]
+    rating = rate_organisations(period)
+    with _ratings_lock:
+        _ratings[key] = rating
+        while len(_ratings) > RATINGS_KEPT:
+            _ratings.popitem(last=False)
+    return rating
 
 
 def appeal_rows(view: View) -> appeal_lists.AppealList:

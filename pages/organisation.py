@@ -23,10 +23,11 @@ from metrics.appeals import organisation_card
 from metrics.kpi import kpi_series
 from metrics.periods import default_month, is_settled, month
 from metrics.query import query
-from metrics.rating import STATUS_RANKED, place_text, rate_organisations
+from metrics.rating import STATUS_RANKED, place_text
 from metrics.source import WarehouseMissing
 from pages import inputs
 from pages.common import missing_warehouse, no_appeals, period_badges
+from pages.drill import period_rating
 from pages.heatmap import MAP_INDICATORS
 
 dash.register_page(__name__, path_template="/organisation/<organisation_id>", name="Профиль организации",
@@ -96,7 +97,7 @@ def _profile(oid: int, period, sector: str | None, channel: str | None, indicato
                                 catalog.names("channel").get(channel) if channel else None) if n]
     narrowed = "".join(f" · {n}" for n in filter_names)
 
-    rating = rate_organisations(period)
+    rating = period_rating(period)
     mine = rating[rating["organisation_id"] == oid]
     if mine.empty:
         place = "нет обращений за период"
