@@ -132,7 +132,21 @@ def choropleth(df: pd.DataFrame, geojson: dict, spec: Indicator, title: str,
         title={"text": title, "x": 0.01}, margin={"l": 0, "r": 0, "t": 48, "b": 0}, height=560,
         font={"family": FONT}, separators=", ", uirevision="map",
     )
+    add_map_attribution(fig, geojson)
     return fig
+
+
+def add_map_attribution(fig: go.Figure, geojson: dict, colour: str = "#555") -> None:
+    """The boundaries' licence requires their source on the map (ODbL: «© участники OpenStreetMap»).
+
+    The text comes from the FeatureCollection's ``attribution`` member (``geo.store``).
+    """
+    text = geojson.get("attribution")
+    if text:
+        fig.add_annotation(
+            text=text, x=1, y=0, xref="paper", yref="paper", xanchor="right", yanchor="bottom",
+            showarrow=False, font={"size": 11, "color": colour}, name="attribution",
+        )
 
 
 def matrix(df: pd.DataFrame, spec: Indicator, rows: str, columns: str, title: str) -> go.Figure:
@@ -358,6 +372,7 @@ def wall_choropleth(df: pd.DataFrame, geojson: dict, spec: Indicator) -> go.Figu
         "tickfont": {"size": WALL_FONT_SIZE, "color": WALL_TEXT},
     })
     fig.update_geos(bgcolor="rgba(0,0,0,0)")
+    fig.update_annotations(selector={"name": "attribution"}, font={"size": WALL_FONT_SIZE * 0.6, "color": WALL_TEXT})
     fig.update_layout(
         title=None, height=None, autosize=True, margin={"l": 0, "r": 0, "t": 0, "b": 0},
         paper_bgcolor="rgba(0,0,0,0)", plot_bgcolor="rgba(0,0,0,0)",

@@ -160,9 +160,10 @@ def _build(
     refresh_rollups(con)
     roadmap_ids = _insert_roadmap(con, period_end.date(), as_of)
 
-    from geo.schematic import store_schematic_shapes
+    # The real OSM boundaries shipped with the project; schematic cells only as a fallback.
+    from geo.shipped import load_demo_boundaries
 
-    shapes = store_schematic_shapes(con)
+    shapes = load_demo_boundaries(con)
     return {
         "appeals": inserted,
         "organisations": org_count,

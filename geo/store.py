@@ -56,11 +56,15 @@ def replace_shapes(
     source: str,
     geometry_kind: str,
     max_bytes: int = MAX_GEOJSON_BYTES,
+    attribution: str | None = None,
+    license: str | None = None,
 ) -> dict[str, Any]:
     """Replace all stored shapes with ``shapes`` (EPSG:4326, one per municipality id).
 
     The map must not mix two geometry sets, so shapes of units missing from ``shapes``
-    are removed too. Runs inside the caller's transaction when there is one.
+    are removed too. Runs inside the caller's transaction when there is one. Meta
+    ``geometry_source``, ``geometry_attribution`` (e.g. «© участники OpenStreetMap``, shown
+    on every map) and ``geometry_license`` describe the new set; empty when not given.
     """
     names = dict(con.execute("SELECT id, name FROM municipality").fetchall())
     missing = sorted(set(shapes) - set(names))
@@ -81,6 +85,9 @@ def replace_shapes(
             con.executemany("INSERT INTO municipality_shape VALUES (?, ?, ?, ?, ?, ?)", rows)
         set_meta(con, "geometry_kind", geometry_kind)
         set_meta(con, "geometry_tolerance_deg", repr(region.tolerance))
+        set_meta(con, "geometry_source", source)
+        set_meta(con, "geometry_attribution", attribution or "")
+        set_meta(con, "geometry_license", license or "")
     return {
         "shapes": len(rows),
         "geojson_bytes": region.geojson_bytes,
@@ -95,16 +102,26 @@ def load_region_geojson(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
     """The region FeatureCollection for ``go.Choropleth(featureidkey="id")``.
 
     Feature ``id`` is the municipality id; rings are already clockwise. Empty when no
-    shapes are stored.
+    shapes are stored. The foreign member ``attribution`` (RFC 7946 §6.1) carries the text
+    every map of these shapes must show (e.g. «© участники OpenStreetMap»), when there is one.
     """
     rows = con.execute(
         """SELECT s.municipality_id, m.name, s.is_schematic, s.simplified_geojson
            FROM municipality_shape s JOIN municipality m ON m.id = s.municipality_id
            ORDER BY s.municipality_id"""
     ).fetchall()
-    return feature_collection(
+    collection = feature_collection(
         [feature(mid, name, schematic, json.loads(gj)) for mid, name, schematic, gj in rows]
     )
+    attribution = get_meta(con, "geometry_attribution") if rows else None
+    if attribution:
+        collection["attribution"] = attribution
+    return collection
+
+
+def geometry_attribution(con: duckdb.DuckDBPyConnection) -> str | None:
+    """The attribution the stored boundaries require on a map, or None."""
+    return get_meta(con, "geometry_attribution") or None
 
 
 def load_shapes(con: duckdb.DuckDBPyConnection) -> dict[int, BaseGeometry]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import weakref
+from dataclasses import dataclass
 
 import pandas as pd
 
@@ -84,3 +85,39 @@ def sector_ids() -> dict[str, int]:
     with reader() as con:
         ref = reference(con, "sector")
     return {str(c): int(i) for c, i in zip(ref["sector_code"], ref["sector_id"], strict=True)}
+
+
+@dataclass(frozen=True)
+class PopulationInfo:
+    """What the warehouse knows about population (``municipality.population``/``population_is_approx``).
+
+    ``has_population``: at least one unit has a population (a rate per 10 000 can be drawn);
+    ``estimated``: units whose population is an approximate estimate — the page prints
+    «Население — приблизительная оценка» only when it is non-zero; ``without_population``:
+    names of units to show as «нет данных о населении».
+    """
+
+    units: int
+    with_population: int
+    estimated: int
+    without_population: tuple[str, ...]
+
+    @property
+    def has_population(self) -> bool:
+        return self.with_population > 0
+
+    @property
+    def is_estimate(self) -> bool:
+        return self.estimated > 0
+
+
+def population_info() -> PopulationInfo:
+    """Population coverage of the whole warehouse (not the user's scope: a note about the data)."""
+    with reader() as con:
+        units, with_population, estimated = con.execute(
+            """SELECT count(*), count(population),
+                      count(*) FILTER (WHERE population IS NOT NULL AND coalesce(population_is_approx, TRUE))
+               FROM municipality"""
+        ).fetchall()[0]
+        missing = con.execute("SELECT name FROM municipality WHERE population IS NULL ORDER BY name").fetchall()
+    return PopulationInfo(int(units), int(with_population), int(estimated), tuple(r[0] for r in missing))

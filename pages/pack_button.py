@@ -20,9 +20,10 @@ from report import content, pack
 
 log = logging.getLogger(__name__)
 FORMATS = {"pptx": "Презентация PPTX", "pdf": "Документ PDF", "xlsx": "Данные XLSX"}
-# page path → which of its query parameters are the pack's filters
-PAGES = {"/": ("period", "sector"), "/rating": ("period", "sector"), "/kpi": ("sector", "municipality"),
-         "/problems": ("period", "municipality")}
+# page path → which of its query parameters are the pack's filters (the heat map's and the KPI page's
+# indicator: the pack's map, matrix and first trend show it)
+PAGES = {"/": ("period", "sector", "channel", "indicator"), "/rating": ("period", "sector"),
+         "/kpi": ("indicator", "sector", "municipality"), "/problems": ("period", "municipality")}
 PROFILE = "/municipality/"
 ALL_VALUES = ("", "all", None)
 
@@ -32,8 +33,15 @@ def component() -> html.Div:
         [dbc.DropdownMenuItem(label, id={"type": "pack-format", "format": fmt}) for fmt, label in FORMATS.items()],
         label="Пакет к совещанию", id="pack-menu", color="light", size="sm", align_end=True,
     )
-    return html.Div([menu, dcc.Download(id="pack-download"), dcc.Store(id="pack-request"),
-                     html.Span(id="pack-status", className="small text-warning ms-2")],
+    # while the callback writing the pack's status runs, a spinner and «Собираю пакет…» stand in the
+    # menu's place (the menu hidden, its space kept): a second click cannot start a second build
+    building = html.Span([dbc.Spinner(size="sm", spinner_class_name="me-2"), "Собираю пакет…"],
+                         id="pack-building", className="small text-light text-nowrap")
+    area = dcc.Loading(html.Div([menu, html.Span(id="pack-status", className="small text-warning ms-2")],
+                                className="d-flex align-items-center"),
+                       custom_spinner=building, target_components={"pack-status": "children"},
+                       parent_style={"display": "inline-block"})
+    return html.Div([area, dcc.Download(id="pack-download"), dcc.Store(id="pack-request")],
                     id="pack-area", className="d-flex align-items-center ms-3", style={"display": "none"})
 
 
@@ -61,7 +69,8 @@ def build(fmt: str, request: dict) -> tuple[bytes, str]:
         if not months:
             raise content.PackError("в хранилище нет обращений")
         period = default_month(months, catalog.as_of()).code  # the last complete month
-    return pack.make(fmt, period, request.get("sector"), request.get("municipality"), current_scope())
+    return pack.make(fmt, period, request.get("sector"), request.get("municipality"), current_scope(),
+                     indicator=request.get("indicator"), channel=request.get("channel"))
 
 
 def _visible(pathname: str | None) -> dict:

@@ -21,7 +21,8 @@ from openpyxl.utils import get_column_letter
 from metrics import indicators as ind
 from report.content import Column, Pack, Section
 
-NUMBER_FORMATS = {"int": "#,##0", "dec1": "#,##0.0", "pct": "0.0%", "date": "DD.MM.YYYY"}
+NUMBER_FORMATS = {"int": "#,##0", "dec1": "#,##0.0", "pct": "0.0%", "growth": "+0.0%;-0.0%;0.0%",
+                  "date": "DD.MM.YYYY"}
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _BAD_SHEET_CHARS = re.compile(r"[\[\]:*?/\\]")
 
@@ -110,6 +111,8 @@ def write(pack: Pack) -> bytes:
         cell.font = Font(bold=True)
     taken = {about.title.lower()}
     for section in pack.sections:
+        if not section.sheet:  # a second view of another section's data (the units ranked: the map's)
+            continue
         _write_section(wb.create_sheet(_sheet_title(section.sheet, taken)), section, pack)
     out = io.BytesIO()
     wb.save(out)

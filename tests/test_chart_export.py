@@ -76,10 +76,10 @@ def test_pack_request_reads_each_pages_filters_from_its_address() -> None:
     from pages.pack_button import pack_request
 
     assert pack_request("/", "?period=2025-10&sector=housing&channel=all&indicator=volume") == {
-        "period": "2025-10", "sector": "housing"}
+        "period": "2025-10", "sector": "housing", "indicator": "volume"}
     assert pack_request("/rating", "?period=2025-Q3&who=organisations&sector=all") == {"period": "2025-Q3"}
     assert pack_request("/kpi", "?indicator=on_time_share&sector=roads&municipality=7&grain=month") == {
-        "sector": "roads", "municipality": "7"}
+        "indicator": "on_time_share", "sector": "roads", "municipality": "7"}
     assert pack_request("/problems", "?period=2025-10&municipality=all") == {"period": "2025-10"}
     assert pack_request("/municipality/12", "?period=2025-09") == {"municipality": "12", "period": "2025-09"}
     assert pack_request("/wall", "") is None

@@ -59,6 +59,8 @@ def test_clicking_a_municipality_shows_its_profile(served_app, browser, small_de
 
     browser.get(served_app(small_demo) + "/?period=2025-10&indicator=volume")
     _wait(browser, MAP_Z)
+    # The data arrive before the (real, detailed) shapes are drawn: wait for the paths themselves.
+    _wait(browser, "return document.querySelectorAll('#heatmap-map .js-plotly-plot .choroplethlocation').length")
     paths = browser.find_elements(By.CSS_SELECTOR, "#heatmap-map .js-plotly-plot .choroplethlocation")
     ActionChains(browser).move_to_element(paths[-1]).click().perform()
     name = _wait(browser, "const e = document.getElementById('heatmap-profile-name'); return e && e.textContent;")
