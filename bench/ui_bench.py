@@ -7,6 +7,11 @@ to the map drawn (first load with an empty browser cache, then warm), time from 
 sector to the new map, server time per callback (p50/p95, with JSON serialisation), and the
 size of the map's figure over the wire (raw and gzip).
 Aims (issue 4): first load ≤ 1.5 s, callback ≤ 100 ms p95, map GeoJSON ≤ 300 KB.
+
+Then the drill-down (issue 16), server time per step as the app spends it (the callback or the page
+router's layout, serialised to JSON, no answer cache): the unit's panel on the map, the unit, a
+category in it, an organisation in that, the organisation's page, the appeals CSV. Aim: each step
+≤ 300 ms p95. ``--drill-only`` skips the browser part.
 """
 
 from __future__ import annotations
@@ -62,6 +67,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--db", default="var/bench10m.duckdb")
     ap.add_argument("--runs", type=int, default=10)
+    ap.add_argument("--drill-only", action="store_true", help="only the drill-down steps (no browser)")
     args = ap.parse_args()
     db = Path(args.db)
     if not db.exists():
@@ -87,6 +93,10 @@ def main() -> None:
     period = f"{catalog.months_with_data()[0]:%Y-%m}"
     url = f"{base}/?period={period}&sector=housing&indicator=on_time_share"
     print(f"warehouse {db} ({db.stat().st_size / 2**20:.0f} MiB), period {period}")
+    if args.drill_only:
+        drill_steps(period, args.runs)
+        server.shutdown()
+        return
 
     # first load: a fresh browser with an empty cache, already started (its own start-up is not the page's)
     first = []
@@ -150,6 +160,45 @@ def main() -> None:
           f"p95 {pct(server_ms, 0.95):.0f} ms over {len(server_ms)} calls")
     print(f"map figure JSON: {len(raw) / 1024:.0f} KB raw, {len(gzip.compress(raw)) / 1024:.0f} KB gzip; "
           f"region GeoJSON {len(geojson) / 1024:.0f} KB")
+    drill_steps(period, args.runs)
+
+
+def drill_steps(period: str, runs: int) -> None:
+    """Server time of each drill-down step (issue 16: ≤ 300 ms p95), on the period's busiest unit,
+    its busiest housing category and that category's busiest organisation."""
+    from dash._utils import to_json
+
+    from metrics.source import reader
+    from pages import drill, heatmap, organisation
+
+    with reader() as con:  # the path a curator would take: where the most appeals are
+        unit, category, body = con.execute(
+            """SELECT a.municipality_id, a.category_id, a.organisation_id FROM appeal a
+               JOIN sector s ON s.id = a.sector_id
+               WHERE s.code = 'housing' AND a.organisation_id IS NOT NULL
+                 AND a.received_at >= CAST($p AS DATE) AND a.received_at < CAST($p AS DATE) + INTERVAL 1 MONTH
+               GROUP BY ALL ORDER BY count(*) DESC LIMIT 1""", {"p": f"{period}-01"}).fetchall()[0]
+    common = {"period": period, "sector": "housing", "channel": "all", "indicator": "on_time_share"}
+    view = {"unit": str(unit), **common, "category": str(category), "organisation": str(body)}
+    steps = {
+        "панель муниципалитета на карте": lambda: heatmap.profile(unit, period, "housing", "all", "on_time_share"),
+        "муниципалитет (разбор)": lambda: drill.layout(str(unit), **common),
+        "категория в муниципалитете": lambda: drill.layout(str(unit), **common, category=str(category)),
+        "организация: её обращения": lambda: drill.layout(str(unit), **common, category=str(category),
+                                                          organisation=str(body)),
+        "профиль организации": lambda: organisation.layout(str(body), **common),
+        "CSV обращений": lambda: drill.download_csv(1, view),
+    }
+    print(f"drill-down at {period}: unit {unit}, category {category}, organisation {body}")
+    for name, step in steps.items():
+        to_json(step())  # the first call warms the connection's caches
+        samples = []
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            to_json(step())
+            samples.append((time.perf_counter() - t0) * 1000)
+        print(f"  {name}: p50 {statistics.median(samples):.0f} ms, p95 {pct(samples, 0.95):.0f} ms "
+              f"over {runs} calls")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Targets (целевые показатели) from a CSV/XLSX file into the ``target`` table.
 
 Columns (Russian or English names; case and «ё» do not matter): ``indicator`` «Показатель» (code
-such as ``on_time_share`` or the indicator's name «Доля ответов в срок»), ``sector`` «Блок» (code
+such as ``on_time_share`` or the indicator's name «Доля в срок»), ``sector`` «Блок» (code
 or name; empty = every block), ``category`` «Категория» (a name; implies its block),
 ``municipality`` «Муниципалитет» (name, alias or ОКТМО/ОКАТО; empty or «весь регион» = the whole
 region), ``channel`` «Канал» (optional; a channel's own target such as 8 working hours in social

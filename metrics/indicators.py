@@ -1,8 +1,12 @@
 """Indicators, declared once: every page, export and test reads these declarations.
 
 A ratio is ``sum(numerator) / sum(denominator)`` over the group (never a mean of ratios); numerator
-and denominator name additive measures of ``data.rollup.MEASURES``. Medians come from duration
-histograms (rollup) or exact quantiles (facts). Adding an indicator is adding one entry here.
+and denominator name measures of ``data.rollup.MEASURES`` or ``DERIVED_MEASURES``. Words as DESIGN §4
+defines them: **closed** = has an answer date (any closure); **answered** = closed and not redirected
+(a redirect is a lawful hand-off, not a reply); **overdue** = open with its deadline passed. Cohort
+indicators judge the appeals received in the period as known at the data date; the two stocks count
+what was open at t = min(period end, data date). Medians and percentiles are exact on every path.
+Adding an indicator is adding one entry here.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ class Indicator:
     higher_is_better: bool | None  # None: neither (volume is not good or bad by itself)
     numerator: str | None = None  # measure summed for count / ratio / mean
     denominator: str | None = None  # measure summed for ratio / mean
-    duration: int | None = None  # histogram code of data.rollup.DURATIONS for medians
+    duration: int | None = None  # code of data.rollup.DURATIONS for medians
     quantile: float = 0.5
     hours_per_unit: float = 1.0  # medians: hours → unit
     min_volume: int = 20  # below this many appeals in the base the value is «мало данных»
@@ -53,35 +57,53 @@ INDICATORS: tuple[Indicator, ...] = (
               "rate", "на 10 тыс.", ",.1f", None, numerator="n", min_volume=0),
     Indicator("growth", "Рост к прошлому периоду", "(количество − количество за прошлый период) / количество за прошлый.",
               "growth", "%", "+.1%", False, numerator="n", min_volume=10),
-    Indicator("on_time_share", "Доля ответов в срок", "Ответы не позже срока / все ответы с известным сроком.",
-              "ratio", "%", ".1%", True, numerator="n_on_time", denominator="n_answered_due"),
-    Indicator("overdue_open", "Просрочено без ответа", "Обращения без ответа, срок которых уже прошёл (на дату данных).",
+    Indicator("on_time_share", "Доля в срок",
+              "Закрыты не позже срока / (закрытые с известным сроком + просроченные без ответа): "
+              "неотвеченное просроченное обращение считается нарушением срока.",
+              "ratio", "%", ".1%", True, numerator="n_on_time", denominator="on_time_base"),
+    Indicator("overdue_open", "Просрочено без ответа",
+              "Остаток: обращения без ответа на конец периода (для текущего — на дату данных), срок которых "
+              "к этому моменту прошёл, когда бы они ни поступили.",
               "open", "обращений", ",.0f", False, min_volume=0, additive=True),
-    Indicator("backlog_open", "Без ответа сейчас", "Обращения без ответа на дату данных; по возрасту: ≤ 3, 4–10, 11–30, > 30 дней.",
+    Indicator("backlog_open", "Без ответа",
+              "Остаток: обращения без ответа на конец периода (для текущего — на дату данных), когда бы они "
+              "ни поступили; ответ после конца периода не в счёт. По возрасту на этот момент в календарных "
+              "днях: ≤ 3, 4–10, 11–30, > 30.",
               "open", "обращений", ",.0f", False, min_volume=0, additive=True),
     Indicator("response_hours_median", "Медиана времени первой реакции, ч",
-              "Медиана часов от поступления до первой реакции.", "median", "ч", ",.1f", False,
-              duration=0, denominator="n_responded"),
-    Indicator("resolve_days_median", "Медиана срока ответа, дн", "Медиана дней от поступления до ответа.",
+              "Медиана часов от поступления до первой реакции, по обращениям периода с первой реакцией.",
+              "median", "ч", ",.1f", False, duration=0, denominator="n_responded"),
+    Indicator("resolve_days_median", "Медиана срока ответа, дн",
+              "Медиана дней от поступления до ответа, по обращениям периода с ответом (перенаправление — не ответ).",
               "median", "дн", ",.1f", False, duration=1, hours_per_unit=24.0, denominator="n_answered"),
-    Indicator("resolve_days_p90", "90-й процентиль срока ответа, дн", "Девять из десяти ответов даны не позже.",
+    Indicator("resolve_days_p90", "90-й процентиль срока ответа, дн",
+              "Девять из десяти ответов даны не позже (перенаправление — не ответ).",
               "median", "дн", ",.1f", False, duration=1, quantile=0.9, hours_per_unit=24.0, denominator="n_answered"),
-    Indicator("resolved_share", "Проблема решена", "Закрыто с решением проблемы / все ответы (разъяснение — не решение).",
+    Indicator("resolved_share", "Проблема решена",
+              "Закрыто с решением проблемы / все ответы (разъяснение — не решение, перенаправление — не ответ).",
               "ratio", "%", ".1%", True, numerator="n_resolved", denominator="n_answered"),
     Indicator("distinct_problems", "Уникальных проблем", "Обращения без пометки «дубликат»: несколько жалоб на одну яму — одна проблема.",
               "count", "проблем", ",.0f", None, numerator="n_distinct", min_volume=0, additive=True),
-    Indicator("within_30d_share", "Решено за 30 дней", "Ответ в течение 30 календарных дней / обращения, чьи 30 дней истекли или с ответом.",
+    Indicator("within_30d_share", "Решено за 30 дней",
+              "Ответ до конца 30-го календарного дня после дня поступления / (обращения, чей 30-дневный срок "
+              "истёк к дате данных, + получившие ответ в этот срок).",
               "ratio", "%", ".1%", True, numerator="n_within_30d", denominator="eligible_30d"),
     Indicator("satisfaction_share", "Удовлетворённость", "Оценки 4 и 5 / все оценки граждан.",
               "ratio", "%", ".1%", True, numerator="n_satisfied", denominator="n_rated"),
-    Indicator("rework_share", "Возвращено на доработку", "Возвращённые на доработку / все ответы.",
+    Indicator("rework_share", "Возвращено на доработку",
+              "Возвращённые на доработку / все ответы (перенаправление — не ответ).",
               "ratio", "%", ".1%", False, numerator="n_rework", denominator="n_answered"),
-    Indicator("merits_share", "Ответ по существу", "Ответы по существу / все ответы.",
+    Indicator("merits_share", "Ответ по существу", "Ответы по существу / все ответы (перенаправление — не ответ).",
               "ratio", "%", ".1%", True, numerator="n_merits", denominator="n_answered"),
     Indicator("repeat_share", "Повторные обращения", "Повторные обращения / все обращения.",
               "ratio", "%", ".1%", False, numerator="n_repeat", denominator="n"),
-    Indicator("response_share", "Доля с ответом", "Получили ответ / обращения с ответом или с истёкшим сроком.",
-              "ratio", "%", ".1%", True, numerator="n_answered", denominator="due_or_answered"),
+    Indicator("response_share", "Доля с ответом",
+              "Получили ответ / (закрытые + просроченные без ответа), по обращениям периода; "
+              "перенаправление закрывает обращение, но ответом не считается.",
+              "ratio", "%", ".1%", True, numerator="n_answered", denominator="response_base"),
+    Indicator("redirect_share", "Перенаправлено",
+              "Закрыты перенаправлением в другой орган / все закрытые обращения периода.",
+              "ratio", "%", ".1%", None, numerator="n_redirected", denominator="n_closed"),
     Indicator("first_response_on_time_share", "Первая реакция в срок", "Первая реакция не позже срока (соцсети: 8 рабочих часов).",
               "ratio", "%", ".1%", True, numerator="n_first_on_time", denominator="n_first_due"),
     Indicator("response_hours_mean", "Среднее время первой реакции, ч", "Среднее часов до первой реакции.",
@@ -97,8 +119,11 @@ ANSWER_BASED = frozenset({
 })
 INDICATORS = tuple(replace(i, answer_based=i.code in ANSWER_BASED) for i in INDICATORS)
 
-# Measures the query derives besides the rollup's own (see metrics.query).
-DERIVED_MEASURES = ("eligible_30d", "due_or_answered")
+# Measures the query derives besides the rollup's own (see metrics.query): they depend on the moment
+# the data are judged at. ``n_overdue``: appeals of the period open and past their deadline;
+# ``on_time_base`` = closed with a deadline + n_overdue; ``response_base`` = closed + n_overdue;
+# ``eligible_30d``: appeals whose 30-day window has ended + those answered inside it.
+DERIVED_MEASURES = ("eligible_30d", "n_overdue", "on_time_base", "response_base")
 
 
 def registry() -> dict[str, Indicator]:
@@ -127,7 +152,7 @@ def validate_registry() -> list[str]:
         if ind.kind == "ratio" and not (ind.numerator and ind.denominator):
             problems.append(f"{ind.code}: a ratio needs numerator and denominator")
         if ind.kind == "median" and ind.duration is None:
-            problems.append(f"{ind.code}: a median needs a duration histogram")
+            problems.append(f"{ind.code}: a median needs a duration")
         if not ind.label or not ind.description:
             problems.append(f"{ind.code}: label and description are required")
     return problems

@@ -67,6 +67,7 @@ def kpi_series(
     con: duckdb.DuckDBPyConnection | None = None,
     until: dt.date | None = None,
     channel: str | None = None,
+    organisation: int | None = None,
 ) -> pd.DataFrame:
     """One row per period up to the one holding ``until`` (default: the data date), values as known at
     the data date ``as_of``: ``period_start``, ``period_end``, ``partial`` (not complete: the data date
@@ -76,14 +77,15 @@ def kpi_series(
     if con is None:
         with reader() as c:
             return kpi_series(indicator, grain, months, sector, category, municipality, scope, as_of, c, until,
-                              channel)
+                              channel, organisation)
     spec, as_of = _check(con, indicator, grain, months, as_of)
     sector_id = _sector_id(con, sector)
     if category is not None and sector_id is None:
         rows = con.execute("SELECT sector_id FROM category WHERE id = $c", {"c": int(category)}).fetchall()
         sector_id = int(rows[0][0]) if rows else None
     filters = {"sector": sector, "category": category, "municipality": municipality,
-               "channel": None if channel is None else [channel]}  # the meeting pack of a page with a channel
+               "channel": None if channel is None else [channel],  # the meeting pack of a page with a channel
+               "organisation": organisation}  # the drill-down's organisation
     frame = _frame(con, spec, grain, months, [], filters, scope, as_of, until)
     targets = _targets(con, spec.code, None if category is None else int(category),
                        None if municipality is None else int(municipality))

@@ -1,13 +1,15 @@
 """The one entry point: indicators × dimensions × filters × period × scope → a tidy DataFrame.
 
 Every value from outside is a bound parameter; identifiers come only from the registries below.
-Month-aligned periods read the rollups (``data.rollup``); other ranges read the facts with the
-same measure definitions, so both paths give the same counts (medians: estimate vs exact).
+Month-aligned periods read the rollups (``data.rollup``); other ranges, and any moment ``as_of``
+earlier than the data date, read the facts with the same definitions (DESIGN §4): both paths give
+the same value for every indicator, medians and percentiles included (both exact).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 import weakref
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -15,18 +17,22 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 
 import duckdb
-import numpy as np
 import pandas as pd
 
 from data.rollup import (
+    AGE_BUCKETS,
     DURATIONS,
-    HIST_BUCKETS,
-    HIST_EDGES_HOURS,
-    HIST_TABLES,
     MEASURES,
     MONTHLY_TABLES,
-    OPEN_STATUSES_SQL,
+    OPEN_SQL,
+    QUANTILE_GRAINS,
+    QUANTILE_KINDS,
+    STORED_QUANTILES,
+    WEEKLY_DIMENSIONS,
+    WITHIN_30D_SQL,
+    grain_code,
     measure_sql,
+    stock_sql,
 )
 from data.warehouse import region_now
 from metrics import indicators as ind
@@ -75,7 +81,6 @@ FILTERS: dict[str, tuple[str, type]] = {
     "channel": ("channel", str),
     "kind": ("kind", str),
 }
-AGE_BUCKETS = (("backlog_le3", 0, 3), ("backlog_4_10", 4, 10), ("backlog_11_30", 11, 30), ("backlog_gt30", 31, None))
 
 
 # --- public API ------------------------------------------------------------------------------
@@ -215,67 +220,113 @@ def _compute(
     compare: bool,
     labels: bool,
 ) -> pd.DataFrame:
-    """Measures, open appeals, indicator arithmetic, the previous period and the names, all in one
-    statement (each pandas step on a small frame costs more than DuckDB's whole rollup query).
+    """Measures, stocks, exact quantiles, indicator arithmetic, the previous period and the names, all
+    in one statement (each pandas step on a small frame costs more than DuckDB's whole rollup query).
 
     ``mode``: ``single`` (one period), ``pivot`` (period 0 with period 1 as ``*_prev`` columns),
-    ``stacked`` (a row per period and group, ``period_index``). Exact quantiles (facts) are part of
-    the statement; histogram quantiles (rollups) are read from each row's bucket lists after it.
-    Ranks (``compare``) are added by ``query_on``.
+    ``stacked`` (a row per period and group, ``period_index``). Ranks (``compare``) are added by
+    ``query_on``. ``as_of`` is the moment everything is judged at (DESIGN §4): cohort appeals are
+    open or overdue at it, 30-day windows have ended by it, stocks are taken at min(period end,
+    ``as_of``); earlier than the data date, only answers and first reactions made by then exist
+    and the facts are read (the rollups know the data date only).
     """
-    use_rollup = (not _facts_only.get() and all(p.month_aligned for p in periods)
+    earlier = as_of < data_as_of(con)
+    use_rollup = (not _facts_only.get() and not earlier and all(p.month_aligned for p in periods)
                   and all(DIMENSIONS[b].rollup_sql for b in by))
     keys = [DIMENSIONS[b].column for b in by]
     needed = _needed_measures(codes)
-    needs_open = any(ind.get(c).kind == "open" for c in codes) or "due_or_answered" in needed
+    stock_codes = [c for c in codes if ind.get(c).kind == "open"]
     period_sql, where, params = _period_where(filters, scope, periods, rollup=use_rollup)
+    fact_period_sql, fact_where, fact_params = _period_where(filters, scope, periods, rollup=False)
+    params.update(fact_params)  # the same names with the same values
+    params["now"] = as_of
+    facts = _facts_as_known(params, as_of) if earlier else "appeal"
+    fact_group = [f"{DIMENSIONS[b].fact_sql} AS {DIMENSIONS[b].column}" for b in by]
+    # receipts before ``cut`` have seen their 30-day window end by ``as_of``
+    cut = dt.datetime.combine((as_of - dt.timedelta(days=31)).date() + dt.timedelta(days=1), dt.time())
 
-    # 1. additive measures per period and group, from the smallest table that has the columns
+    # 1. cohort measures per period and group, from the smallest table that has the columns
+    cohort = [m for m in MEASURES if m in needed]
+    ctes: list[str] = []
+    joins_c = ""
+    extra_c: list[str] = []
     if use_rollup:
         source = _smallest_table(con, MONTHLY_TABLES, by, filters, scope)
         group = [f"{DIMENSIONS[b].rollup_sql} AS {DIMENSIONS[b].column}" for b in by]
-        aggs = [f"sum({m}) AS {m}" if m.startswith("sum_") else f"CAST(sum({m}) AS BIGINT) AS {m}"
-                for m in MEASURES if m in needed]
-        eligible = ("CAST(sum(CASE WHEN month + INTERVAL 1 MONTH <= $cutoff THEN n ELSE n_answered END) AS BIGINT)"
-                    " AS eligible_30d")
+        aggs = [f"sum({m}) AS {m}" if m.startswith("sum_") else f"CAST(sum({m}) AS BIGINT) AS {m}" for m in cohort]
+        if "eligible_30d" in needed:
+            # whole months whose every window ended count all their appeals, months after the cut only
+            # those answered inside the window; the month holding the cut gets its ended part below
+            aggs.append("CAST(sum(CASE WHEN month + INTERVAL 1 MONTH <= $cut THEN n ELSE n_within_30d END) "
+                        "AS BIGINT) AS eligible_30d")
+            cut_month = cut.date().replace(day=1)
+            if cut.date().day != 1 and any(p.start <= cut_month < p.end for p in periods):
+                params["cut_month"] = cut_month
+                ctes.append(
+                    f"e AS (SELECT {', '.join([f'{fact_period_sql} AS _p', *fact_group])}, count(*) AS extra "  # noqa: S608
+                    f"FROM appeal WHERE {fact_where} AND received_at >= $cut_month AND received_at < $cut "
+                    f"AND NOT coalesce({WITHIN_30D_SQL}, FALSE) GROUP BY ALL)")
+                joins_c += " LEFT JOIN e ON " + _same("e", "m", keys)
+                extra_c.append("m.eligible_30d + coalesce(e.extra, 0) AS eligible_30d")
+        if "n_overdue" in needed:  # open cohort appeals: the few of ``appeal_open``
+            ctes.append(
+                f"co AS (SELECT {', '.join([f'{fact_period_sql} AS _p', *fact_group])}, "  # noqa: S608
+                f"count(*) FILTER (WHERE due_at < $now) AS n_overdue FROM appeal_open WHERE {fact_where} "
+                "GROUP BY ALL)")
+            joins_c += " LEFT JOIN co ON " + _same("co", "m", keys)
+            extra_c.append("coalesce(co.n_overdue, 0) AS n_overdue")
     else:
-        source = "appeal"
-        group = [f"{DIMENSIONS[b].fact_sql} AS {DIMENSIONS[b].column}" for b in by]
-        aggs = [measure_sql(m, e) for m, e in MEASURES.items() if m in needed]
-        eligible = "count(*) FILTER (WHERE answered_at IS NOT NULL OR received_at <= $cutoff) AS eligible_30d"
+        source = facts
+        group = fact_group
+        aggs = [measure_sql(m, MEASURES[m]) for m in cohort]
+        if "eligible_30d" in needed:
+            aggs.append(f"CAST(sum(CASE WHEN received_at < $cut OR ({WITHIN_30D_SQL}) THEN 1 ELSE 0 END) AS BIGINT) "
+                        "AS eligible_30d")
+        if "n_overdue" in needed:
+            aggs.append(f"CAST(sum(CASE WHEN {OPEN_SQL} AND due_at < $now THEN 1 ELSE 0 END) AS BIGINT) AS n_overdue")
     if "eligible_30d" in needed:
-        aggs.append(eligible)
-        params["cutoff"] = as_of - dt.timedelta(days=30)
-    ctes = [f"m AS (SELECT {', '.join([f'{period_sql} AS _p', *group, *aggs])} FROM {source} "  # noqa: S608
-            f"WHERE {where} GROUP BY ALL)"]
-    measure_cols = [m for m in MEASURES if m in needed] + (["eligible_30d"] if "eligible_30d" in needed else [])
+        params["cut"] = cut
+    ctes.insert(0, f"m AS (SELECT {', '.join([f'{period_sql} AS _p', *group, *aggs])} FROM {source} "  # noqa: S608
+                f"WHERE {where} GROUP BY ALL)")
+    measure_cols = cohort + [m for m in ("eligible_30d", "n_overdue") if m in needed]
+    star = "m.* EXCLUDE (eligible_30d)" if any(c.endswith("AS eligible_30d") for c in extra_c) else "m.*"
+    ctes.append(f"c AS (SELECT {', '.join([star, *extra_c])} FROM m{joins_c})")  # noqa: S608 - registry identifiers
 
-    # 2. appeals still open on the data date, per period (a few thousand rows: always the facts)
-    open_cols: list[str] = []
-    if needs_open:
-        open_cols = (["backlog_open", *(n for n, _, _ in AGE_BUCKETS)] if "backlog_open" in codes else []) + (
-            ["overdue_open"] if "overdue_open" in codes else []) + (
-            ["overdue_in_period"] if "due_or_answered" in needed else [])
-        ctes.append(_open_cte(by, periods, filters, scope, params, as_of, open_cols))
+    # 2. stocks at each snapshot point
+    stock_cols: list[str] = []
+    if stock_codes:
+        # a stock at t ≤ as_of does not depend on what was known at as_of (an answer after it came
+        # after t as well), so the snapshots serve an earlier as_of too
+        columns = {DIMENSIONS[b].column for b in by if not DIMENSIONS[b].is_time} | {FILTERS[f][0] for f in filters}
+        columns |= {c for c, ids in (("municipality_id", effective(scope).municipality_ids),
+                                     ("sector_id", effective(scope).sector_ids)) if ids is not None}
+        points = _snapshot_points(by, periods, as_of, None if _facts_only.get() else data_as_of(con),
+                                  weekly=columns <= set(WEEKLY_DIMENSIONS))
+        if points:
+            stock_cols = ["backlog_open", *(n for n, _, _ in AGE_BUCKETS), "overdue_open"]
+            ctes.append(_stock_cte(by, points, filters, scope, params, facts))
 
     # 3. one row per period and group with every measure (missing = 0)
     zero = {m: "0.0" if m.startswith("sum_") else "0" for m in measure_cols}
-    cols = [f"coalesce(m.{m}, {zero[m]}) AS {m}" for m in measure_cols]
-    cols += [f"coalesce(o.{c}, 0) AS {c}" for c in open_cols]
-    if "due_or_answered" in needed:
-        cols.append("coalesce(m.n_answered, 0) + coalesce(o.overdue_in_period, 0) AS due_or_answered")
+    cols = [f"coalesce(c.{m}, {zero[m]}) AS {m}" for m in measure_cols]
+    cols += [f"coalesce(s.{c}, 0) AS {c}" for c in stock_cols]
+    if "on_time_base" in needed:
+        cols.append("coalesce(c.n_closed_due, 0) + coalesce(c.n_overdue, 0) AS on_time_base")
+    if "response_base" in needed:
+        cols.append("coalesce(c.n_closed, 0) + coalesce(c.n_overdue, 0) AS response_base")
+    if stock_codes and not stock_cols:  # no snapshot point (every bucket after the moment)
+        cols += [f"CAST(0 AS BIGINT) AS {c}" for c in ("backlog_open", *(n for n, _, _ in AGE_BUCKETS), "overdue_open")]
     if keys:
-        head = ["coalesce(m._p, o._p) AS _p", *(f"coalesce(m.{k}, o.{k}) AS {k}" for k in keys)] if open_cols \
-            else ["m._p AS _p", *(f"m.{k} AS {k}" for k in keys)]
-        same = " AND ".join(["m._p = o._p", *(f"m.{k} IS NOT DISTINCT FROM o.{k}" for k in keys)])
-        body = f"m FULL JOIN o ON {same}" if open_cols else "m"
+        head = ["coalesce(c._p, s._p) AS _p", *(f"coalesce(c.{k}, s.{k}) AS {k}" for k in keys)] if stock_cols \
+            else ["c._p AS _p", *(f"c.{k} AS {k}" for k in keys)]
+        body = f"c FULL JOIN s ON {_same('s', 'c', keys)}" if stock_cols else "c"
     else:  # a row for every period, even one without appeals
         head = ["per._p AS _p"]
-        body = f"(SELECT CAST(unnest(range({len(periods)})) AS INTEGER) AS _p) per LEFT JOIN m ON m._p = per._p"
-        body += " LEFT JOIN o ON o._p = per._p" if open_cols else ""
+        body = f"(SELECT CAST(unnest(range({len(periods)})) AS INTEGER) AS _p) per LEFT JOIN c ON c._p = per._p"
+        body += " LEFT JOIN s ON s._p = per._p" if stock_cols else ""
     ctes.append(f"r AS (SELECT {', '.join(head + cols)} FROM {body})")  # noqa: S608 - registry identifiers only
 
-    # 4. the declared arithmetic of every indicator
+    # 4. the declared arithmetic of every indicator, exact quantiles included
     population = None
     if "rate_10k" in codes:
         if "municipality" in by:
@@ -286,22 +337,33 @@ def _compute(
     joins = " LEFT JOIN municipality pop ON pop.id = r.municipality_id" if population == "pop.population" else ""
     medians: dict[str, str] = {}
     median_codes = [c for c in codes if ind.get(c).kind == "median"]
-    hist_cols: list[str] = []
-    hist_table = _smallest_table(con, HIST_TABLES, by, filters, scope) if use_rollup and median_codes else ""
-    for j, code in enumerate(median_codes):
-        if use_rollup:  # each group's duration histogram as two lists; the quantile is read from them below
-            ctes.append(_histogram_cte(f"q{j}", ind.get(code), by, period_sql, where, params, hist_table))
-            hist_cols += [f"{code}__hb", f"{code}__hn"]
-        else:  # exact quantiles over the facts
-            medians[code] = f"q{j}.value / {ind.get(code).hours_per_unit!r}"
-            ctes.append(_exact_quantile_cte(f"q{j}", ind.get(code), by, period_sql, where, params))
-        same = " AND ".join([f"q{j}._p = r._p", *(f"q{j}.{k} IS NOT DISTINCT FROM r.{k}" for k in keys)])
-        joins += f" LEFT JOIN q{j} ON {same}"
+    stored = _stored_quantile_route(by, periods, filters, scope, median_codes) if use_rollup else None
+    for duration in sorted({ind.get(c).duration for c in median_codes}):
+        name = f"q{duration}"
+        wanted = [c for c in median_codes if ind.get(c).duration == duration]
+        micros, has = DURATIONS[duration]
+        if stored:  # computed by the import for this very grain and period kind
+            ctes.append(_stored_quantile_cte(name, duration, by, periods, filters, scope, params, *stored))
+            for code in wanted:
+                index = STORED_QUANTILES.index(ind.get(code).quantile) + 1
+                medians[code] = f"{name}.value[{index}] / {3.6e9 * ind.get(code).hours_per_unit!r}"
+            joins += f" LEFT JOIN {name} ON {_same(name, 'r', keys)}"
+            continue
+        params[f"{name}_q"] = [ind.get(c).quantile for c in wanted]
+        if use_rollup:  # the narrow sorted copy of the durations
+            select = [f"{period_sql} AS _p", *group, f"quantile_cont(micros, ${name}_q) AS value"]
+            ctes.append(f"{name} AS (SELECT {', '.join(select)} FROM appeal_duration "  # noqa: S608
+                        f"WHERE duration = {int(duration)} AND {where} GROUP BY ALL)")
+        else:
+            select = [f"{period_sql} AS _p", *group, f"quantile_cont({micros}, ${name}_q) AS value"]
+            ctes.append(f"{name} AS (SELECT {', '.join(select)} FROM {facts} "  # noqa: S608
+                        f"WHERE ({has}) AND {where} GROUP BY ALL)")
+        for j, code in enumerate(wanted):
+            medians[code] = f"{name}.value[{j + 1}] / {3.6e9 * ind.get(code).hours_per_unit!r}"
+        joins += f" LEFT JOIN {name} ON {_same(name, 'r', keys)}"
     exprs = ["r._p AS _p", *(f"r.{k} AS {k}" for k in keys), "CAST(r.n AS BIGINT) AS volume"]
     for code in codes:
         exprs += _indicator_sql(code, population, medians.get(code))
-    for j, code in enumerate(median_codes if use_rollup else []):
-        exprs += [f"q{j}.hb AS {code}__hb", f"q{j}.hn AS {code}__hn"]
     ctes.append(f"i AS (SELECT {', '.join(exprs)} FROM r{joins})")  # noqa: S608 - registry identifiers only
 
     # 5. the shape asked for
@@ -315,7 +377,6 @@ def _compute(
                 if code == "backlog_open":
                     names += [n for n, _, _ in AGE_BUCKETS]
                 prev += [f"p.{c} AS {c}_prev" for c in names if c != "volume"]
-            prev += [f"p.{c} AS {c}_prev" for c in hist_cols]
         if "growth" in codes:
             spec = ind.get("growth")
             prev += [
@@ -338,15 +399,179 @@ def _compute(
         names = [f"l{j}.{c}" for j, b in enumerate(label_dims) for c in _label_columns(con, b)]
         final = f"SELECT f.*, {', '.join(names)} FROM ({final}) f {joins}"  # noqa: S608 - registry identifiers only
     sql = f"WITH {', '.join(ctes)} {final}"
-    df = con.execute(sql, params).df()
-    if hist_cols:
-        for code in median_codes:
-            spec = ind.get(code)
-            for suffix in ("", "_prev") if f"{code}__hb_prev" in df else ("",):
-                df[f"{code}{suffix}"] = _quantiles_of_lists(
-                    df[f"{code}__hb{suffix}"], df[f"{code}__hn{suffix}"], spec.quantile) / spec.hours_per_unit
-        df = df.drop(columns=[c for c in df.columns if "__h" in c])
-    return df
+    used = set(re.findall(r"\$(\w+)", sql))  # DuckDB refuses parameters the statement does not use
+    return con.execute(sql, {k: v for k, v in params.items() if k in used}).df()
+
+
+def _stored_quantile_route(by: list[str], periods: list[Period], filters: dict[str, list], scope: Scope,
+                           median_codes: list[str]) -> tuple[str, str] | None:
+    """(grain, period kind) when ``appeal_quantile`` holds the exact answer, else None: every
+    dimension grouped by or filtered on belongs to one stored grain, a dimension filtered on but not
+    grouped by has exactly one allowed value, and each period (or each time bucket) is one calendar
+    month or quarter."""
+    if not median_codes or any(ind.get(c).quantile not in STORED_QUANTILES for c in median_codes):
+        return None
+    time_dims = [b for b in by if DIMENSIONS[b].is_time]
+    grouped = {DIMENSIONS[b].column for b in by if not DIMENSIONS[b].is_time}
+    allowed: dict[str, set] = {}
+    for name, values in filters.items():
+        column = FILTERS[name][0]
+        allowed[column] = allowed.get(column, set(values)) & set(values)
+    scope = effective(scope)
+    for column, ids in (("municipality_id", scope.municipality_ids), ("sector_id", scope.sector_ids)):
+        if ids is not None:
+            allowed[column] = allowed.get(column, set(ids)) & set(ids)
+    if any(len(v) != 1 for c, v in allowed.items() if c not in grouped):
+        return None
+    dims = grouped | set(allowed)
+    grain = tuple(d for d in QUANTILE_GRAINS if set(d) == dims)
+    if not grain:
+        return None
+
+    def spans(p: Period, months: int) -> bool:
+        step = p.start.month - 1 + months
+        return p.start.day == 1 and (p.start.month - 1) % months == 0 and \
+            p.end == dt.date(p.start.year + step // 12, step % 12 + 1, 1)
+
+    def aligned(p: Period, months: int) -> bool:
+        return all(d.day == 1 and (d.month - 1) % months == 0 for d in (p.start, p.end))
+
+    if time_dims:
+        kind = time_dims[0]
+        if len(time_dims) > 1 or kind not in QUANTILE_KINDS or \
+                not all(aligned(p, {"month": 1, "quarter": 3}[kind]) for p in periods):
+            return None
+    elif all(spans(p, 1) for p in periods):
+        kind = "month"
+    elif all(spans(p, 3) for p in periods):
+        kind = "quarter"
+    else:
+        return None
+    return grain_code(grain[0]), kind
+
+
+def _stored_quantile_cte(name: str, duration: int, by: list[str], periods: list[Period], filters: dict[str, list],
+                         scope: Scope, params: dict, grain: str, kind: str) -> str:
+    """A CTE ``name`` (``_p``, keys, ``value`` = the stored quantiles in microseconds)."""
+    params["sq_grain"], params["sq_kind"] = grain, kind
+    ranges = [f"start >= $p{i}_start AND start < $p{i}_end" for i in range(len(periods))]
+    index = "CASE " + " ".join(f"WHEN {r} THEN {i}" for i, r in enumerate(ranges)) + " END"
+    keys = [f"start AS {DIMENSIONS[b].column}" if DIMENSIONS[b].is_time else DIMENSIONS[b].column for b in by]
+    clauses, _ = _filter_clauses(filters, scope, params)
+    where = ["kind = $sq_kind", "grain = $sq_grain", f"duration = {int(duration)}",
+             "(" + " OR ".join(f"({r})" for r in ranges) + ")", *clauses]
+    return (f"{name} AS (SELECT {', '.join([f'{index} AS _p', *keys, 'micros AS value'])} "  # noqa: S608
+            f"FROM appeal_quantile WHERE {' AND '.join(where)})")
+
+
+def _same(a: str, b: str, keys: list[str]) -> str:
+    """Join condition: the same period and group in CTEs ``a`` and ``b``."""
+    return " AND ".join([f"{a}._p = {b}._p", *(f"{a}.{k} IS NOT DISTINCT FROM {b}.{k}" for k in keys)])
+
+
+def _facts_as_known(params: dict, moment: dt.datetime) -> str:
+    """The facts as they stood at ``moment``: appeals received by then, answers (with everything
+    that comes with one: reason, merits, rework, rating) and first reactions made by then."""
+    params["known"] = moment
+    after = "CASE WHEN answered_at <= $known THEN {} END AS {}"
+    replaced = [after.format(c, c) for c in ("answered_at", "closure_reason", "answer_on_merits",
+                                             "returned_for_rework", "satisfaction")]
+    replaced.append("CASE WHEN first_response_at <= $known THEN first_response_at END AS first_response_at")
+    return f"(SELECT * REPLACE ({', '.join(replaced)}) FROM appeal WHERE received_at <= $known)"  # noqa: S608
+
+
+_STEPS = {"month": 1, "quarter": 3, "year": 12}
+
+
+def _bucket_starts(name: str, start: dt.date, end: dt.date) -> list[dt.date]:
+    """Starts of the buckets of time dimension ``name`` that meet [start, end), the first truncated."""
+    if name in _STEPS:
+        step = _STEPS[name]
+        first = start.replace(day=1, month=(start.month - 1) // step * step + 1) if step > 1 else start.replace(day=1)
+        out = [first]
+        while True:
+            m = out[-1].year * 12 + out[-1].month - 1 + step
+            nxt = dt.date(m // 12, m % 12 + 1, 1)
+            if nxt >= end:
+                return out
+            out.append(nxt)
+    first = start - dt.timedelta(days=start.weekday()) if name == "week" else start
+    days = 7 if name == "week" else 1
+    return [first + dt.timedelta(days=days * i) for i in range((end - first).days // days + 1)
+            if first + dt.timedelta(days=days * i) < end]
+
+
+def _snapshot_points(by: list[str], periods: list[Period], now: dt.datetime, data_date: dt.datetime | None,
+                     weekly: bool) -> list[dict]:
+    """The moments stocks are taken at: t = min(bucket end, period end, ``now``) for each period (and
+    each bucket of a time dimension in ``by``). Open at t = received by t and not answered by t.
+
+    ``src`` says where the stock at t is read (``data_date`` None: always the facts): ``month`` /
+    ``week`` the snapshot ``snap`` of ``appeal_stock`` / ``appeal_stock_weekly`` (t a month end, or a
+    week end when the question needs only the weekly table's dimensions), ``open`` the appeals open
+    at the data date (t after it), ``facts`` every appeal (any other t)."""
+    time_dims = [b for b in by if DIMENSIONS[b].is_time]
+    if len(time_dims) > 1:
+        raise QueryError("остатки строятся не более чем по одному измерению времени")
+    points = []
+    for i, period in enumerate(periods):
+        if time_dims:
+            starts = _bucket_starts(time_dims[0], period.start, period.end)
+            ends = [*starts[1:], period.end]
+            buckets = [(s, min(e, period.end)) for s, e in zip(starts, ends, strict=True)]
+        else:
+            buckets = [(None, period.end)]
+        for key, end in buckets:
+            if key is not None and dt.datetime.combine(max(key, period.start), dt.time()) > now:
+                continue  # a bucket that starts after the moment has no stock yet
+            t = min(dt.datetime.combine(end, dt.time()), now)
+            src, snap = "facts", None
+            if data_date is not None and t >= data_date:
+                src = "open"  # nothing is received or answered after the data date
+            elif data_date is not None and t == dt.datetime.combine(end, dt.time()):
+                if end.day == 1:
+                    src, snap = "month", _month_before(end)
+                elif end.weekday() == 0 and weekly:
+                    src, snap = "week", end - dt.timedelta(days=7)
+            points.append({"p": i, "k": key, "t": t, "src": src, "snap": snap})
+    return points
+
+
+def _month_before(d: dt.date) -> dt.date:
+    m = d.year * 12 + d.month - 2
+    return dt.date(m // 12, m % 12 + 1, 1)
+
+
+def _stock_cte(by: list[str], points: list[dict], filters: dict[str, list], scope: Scope, params: dict,
+               facts: str) -> str:
+    """A CTE ``s`` (``_p``, keys, ``backlog_open``, age buckets, ``overdue_open``): what was open at
+    each snapshot point, read where ``_snapshot_points`` says."""
+    params["pts"] = points
+    clauses, _ = _filter_clauses(filters, scope, params)
+    where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+    keys = [DIMENSIONS[b].column for b in by]
+    time_key = [f"pt.k AS {DIMENSIONS[b].column}" for b in by if DIMENSIONS[b].is_time]
+    plain = [DIMENSIONS[b].column for b in by if not DIMENSIONS[b].is_time]
+    head = ["pt.p AS _p", *time_key, *plain]
+    buckets = [n for n, _, _ in AGE_BUCKETS]
+    sums = [f"sum({c}) AS {c}" for c in [*buckets, "overdue"]]
+    sources = {
+        "month": f"SELECT {', '.join(head + sums)} FROM appeal_stock JOIN pts pt ON pt.src = 'month' "  # noqa: S608
+                 f"AND month = pt.snap{where} GROUP BY ALL",
+        "week": f"SELECT {', '.join(head + sums)} FROM appeal_stock_weekly JOIN pts pt ON pt.src = 'week' "  # noqa: S608
+                f"AND week = pt.snap{where} GROUP BY ALL",
+        "open": f"SELECT {', '.join(head + stock_sql('pt.t'))} FROM appeal_open "  # noqa: S608
+                f"JOIN pts pt ON pt.src = 'open' AND received_at <= pt.t{where} GROUP BY ALL",
+        "facts": f"SELECT {', '.join(head + stock_sql('pt.t'))} FROM {facts} a JOIN pts pt ON pt.src = 'facts' "  # noqa: S608
+                 f"AND a.received_at <= pt.t AND coalesce(a.answered_at, TIMESTAMP 'infinity') > pt.t{where} "
+                 "GROUP BY ALL",
+    }
+    parts = [sql for src, sql in sources.items() if any(p["src"] == src for p in points)]
+    cols = ", ".join(["_p", *keys, *(f"CAST(sum({c}) AS BIGINT) AS {c}" for c in buckets),
+                      f"CAST(sum({' + '.join(buckets)}) AS BIGINT) AS backlog_open",
+                      "CAST(sum(overdue) AS BIGINT) AS overdue_open"])
+    return (f"pts AS (SELECT unnest($pts, recursive := true)), "  # noqa: S608 - registry identifiers
+            f"s AS (SELECT {cols} FROM ({' UNION ALL '.join(parts)}) GROUP BY ALL)")
 
 
 def _indicator_sql(code: str, population: str | None, quantile: str | None) -> list[str]:
@@ -364,60 +589,31 @@ def _indicator_sql(code: str, population: str | None, quantile: str | None) -> l
         value = f"CAST(r.n AS DOUBLE) * 10000 / CASE WHEN {population} > 0 THEN {population} END"
         base = "CAST(r.n AS BIGINT)"
     elif spec.kind == "median":
-        value = f"CAST({quantile or 'NULL'} AS DOUBLE)"  # rollup: from the histograms, after the query
+        value = f"CAST({quantile or 'NULL'} AS DOUBLE)"
         base = f"CAST(r.{spec.denominator} AS BIGINT)"
     else:
         raise QueryError(f"показатель {code}: неизвестный вид {spec.kind}")
     items = [f"{value} AS {code}", f"{base} AS {code}_base",
              f"coalesce({base}, 0) < {int(spec.min_volume)} AS {code}_low"]
+    if code == "volume":  # the column every row carries already
+        items = items[1:]
     if code == "backlog_open":
         items += [f"CAST(r.{name} AS BIGINT) AS {name}" for name, _, _ in AGE_BUCKETS]
     return items
 
 
-def _open_cte(by, periods, filters, scope, params, as_of, wanted: list[str]) -> str:
-    """Open appeals on the data date: backlog by age, overdue, overdue of the period's own cohort
-    (only the ``wanted`` columns). The backlog counts everything still open that arrived before the
-    period's end. One scan of ``appeal_open`` counts every period; a group gets a row for a period
-    only when it has open appeals then."""
-    group = [f"{DIMENSIONS[b].fact_sql} AS {DIMENSIONS[b].column}" for b in by]
-    keys = [DIMENSIONS[b].column for b in by]
-    clauses, _ = _filter_clauses(filters, scope, params)
-    params["as_of"] = as_of
-    counts = {
-        "backlog_open": "TRUE",
-        "overdue_open": "due_at < $as_of",
-        "overdue_in_period": "due_at < $as_of AND received_at >= $p{i}_start",
-        **{name: f"date_diff('day', received_at, $as_of) BETWEEN {lo} AND {hi if hi else 100000}"
-           for name, lo, hi in AGE_BUCKETS},
-    }
-    aggs = []
-    for i, _ in enumerate(periods):
-        aggs.append(f"count(*) FILTER (WHERE received_at < $p{i}_end) AS _any_{i}")
-        aggs += [f"count(*) FILTER (WHERE received_at < $p{i}_end AND {counts[c].format(i=i)}) AS {c}_{i}"
-                 for c in wanted]
-    where = " AND ".join([f"status IN {OPEN_STATUSES_SQL}", "received_at < $o_end", *clauses])
-    params["o_end"] = max(p.end for p in periods)
-    scan = (f"o_all AS (SELECT {', '.join([*group, *aggs])} FROM appeal_open WHERE {where}"  # noqa: S608
-            + (" GROUP BY ALL)" if group else ")"))
-    parts = [
-        f"SELECT {', '.join([f'{i} AS _p', *keys, *(f'{c}_{i} AS {c}' for c in wanted)])} FROM o_all"  # noqa: S608
-        + (f" WHERE _any_{i} > 0" if keys else "")
-        for i, _ in enumerate(periods)
-    ]
-    return f"{scan}, o AS ({' UNION ALL '.join(parts)})"
-
-
 def _needed_measures(codes: list[str]) -> set[str]:
-    """The rollup measures the requested indicators rest on (summing all 18 costs time)."""
+    """The measures the requested indicators rest on (summing all of them costs time)."""
     needed = {"n"}
     for code in codes:
         spec = ind.get(code)
         needed |= {m for m in (spec.numerator, spec.denominator) if m}
-    if "due_or_answered" in needed:
-        needed.add("n_answered")
+    if "on_time_base" in needed:
+        needed |= {"n_closed_due", "n_overdue"}
+    if "response_base" in needed:
+        needed |= {"n_closed", "n_overdue"}
     if "eligible_30d" in needed:
-        needed.add("n_answered")
+        needed.add("n_within_30d")
     return needed
 
 
@@ -490,71 +686,6 @@ def _label_columns(con: duckdb.DuckDBPyConnection, name: str) -> list[str]:
     return [c for c in reference(con, name).columns if c != DIMENSIONS[name].column]
 
 
-def _exact_quantile_cte(name: str, spec: ind.Indicator, by: list[str], period_sql: str, where: str,
-                        params: dict) -> str:
-    """A CTE ``name`` (``_p``, keys, ``value`` in hours): the exact quantile per period and group."""
-    params[f"{name}_q"] = spec.quantile
-    hours = DURATIONS[spec.duration]
-    group = [f"{DIMENSIONS[b].fact_sql} AS {DIMENSIONS[b].column}" for b in by]
-    return (f"{name} AS (SELECT {', '.join([f'{period_sql} AS _p', *group])}, "  # noqa: S608 - registry identifiers
-            f"quantile_cont({hours}, ${name}_q) AS value FROM appeal WHERE ({hours}) IS NOT NULL AND {where} "
-            "GROUP BY ALL)")
-
-
-def _histogram_cte(name: str, spec: ind.Indicator, by: list[str], period_sql: str, where: str, params: dict,
-                   table: str) -> str:
-    """A CTE ``name`` (``_p``, keys, ``hb`` buckets, ``hn`` counts): the duration histogram rows of
-    each period and group, unsummed (a bucket may repeat across months; ``_quantiles_of_lists`` adds
-    them up). Lists instead of a running count: DuckDB's window over many small groups costs more
-    than the rest of the statement."""
-    params[f"{name}_duration"] = spec.duration
-    group = [f"{DIMENSIONS[b].rollup_sql} AS {DIMENSIONS[b].column}" for b in by]
-    return (f"{name} AS (SELECT {', '.join([f'{period_sql} AS _p', *group])}, list(bucket) AS hb, list(n) AS hn "  # noqa: S608
-            f"FROM {table} WHERE duration = ${name}_duration AND {where} GROUP BY ALL)")
-
-
-def _quantiles_of_lists(buckets: pd.Series, counts: pd.Series, q: float) -> np.ndarray:
-    """The q-quantile (hours) of each row's histogram given as bucket and count lists (NaN: none)."""
-    rows = len(buckets)
-    has = [isinstance(b, list | np.ndarray) and len(b) > 0 for b in buckets]
-    lengths = np.array([len(b) if h else 0 for b, h in zip(buckets, has, strict=True)], dtype=np.int64)
-    matrix = np.zeros((rows, HIST_BUCKETS))
-    if lengths.sum():
-        where = np.repeat(np.arange(rows), lengths)
-        b = np.concatenate([np.asarray(x, dtype=np.int64) for x, h in zip(buckets, has, strict=True) if h])
-        k = np.concatenate([np.asarray(x, dtype=float) for x, h in zip(counts, has, strict=True) if h])
-        np.add.at(matrix, (where, b), k)
-    return quantiles_from_histograms(matrix, q)
-
-
-def quantile_from_histogram(counts: np.ndarray, q: float) -> float:
-    """The q-quantile in hours from bucket counts, by the same rank rule as ``quantile_cont``.
-
-    The k observations of a bucket are taken as spread evenly inside it (at (j + 0.5) / k of its
-    width): for many appeals this is linear interpolation, for a handful it lands near the
-    bucket middles instead of on an edge.
-    """
-    counts = np.asarray(counts, dtype=float)
-    total = counts.sum()
-    if total <= 0:
-        return float("nan")
-    cum = np.cumsum(counts)
-    ratio = HIST_EDGES_HOURS[-1] / HIST_EDGES_HOURS[-2]
-
-    def value_at(rank: float) -> float:
-        i = int(np.searchsorted(cum, rank, side="right"))
-        i = min(i, len(counts) - 1)
-        lo = HIST_EDGES_HOURS[i]
-        hi = HIST_EDGES_HOURS[i + 1] if i + 1 < len(HIST_EDGES_HOURS) else lo * ratio
-        j = rank - (cum[i] - counts[i])
-        return float(lo + (hi - lo) * (j + 0.5) / counts[i])
-
-    r = q * (total - 1)
-    lo_rank, frac = int(np.floor(r)), r - np.floor(r)
-    low = value_at(lo_rank)
-    return low if frac == 0 else low + frac * (value_at(lo_rank + 1) - low)
-
-
 def _clean_filters(con: duckdb.DuckDBPyConnection, filters: Mapping[str, Iterable[object]]) -> dict[str, list]:
     clean: dict[str, list] = {}
     for name, raw in filters.items():
@@ -581,32 +712,6 @@ def _clean_filters(con: duckdb.DuckDBPyConnection, filters: Mapping[str, Iterabl
             typed = sorted(set(typed) | {c for (c,) in children})
         clean[name] = typed
     return clean
-
-
-def quantiles_from_histograms(matrix: np.ndarray, q: float) -> np.ndarray:
-    """``quantile_from_histogram`` for each row of a groups × buckets matrix."""
-    counts = np.asarray(matrix, dtype=float)
-    total = counts.sum(axis=1)
-    cum = np.cumsum(counts, axis=1)
-    edges = np.asarray(HIST_EDGES_HOURS, dtype=float)
-    upper = np.append(edges[1:], edges[-1] * edges[-1] / edges[-2])
-    rows = np.arange(len(counts))
-
-    def value_at(rank: np.ndarray) -> np.ndarray:
-        i = np.minimum((cum <= rank[:, None]).sum(axis=1), HIST_BUCKETS - 1)
-        k = counts[rows, i]
-        j = rank - (cum[rows, i] - k)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return edges[i] + (upper[i] - edges[i]) * (j + 0.5) / k
-
-    r = q * np.maximum(total - 1, 0)
-    lo = np.floor(r)
-    frac = r - lo
-    low = value_at(lo)
-    high = value_at(np.minimum(lo + 1, np.maximum(total - 1, 0)))
-    with np.errstate(invalid="ignore"):
-        out = low + frac * (high - low)
-    return np.where(total > 0, out, np.nan)
 
 
 def _ranks(df: pd.DataFrame, code: str) -> dict[str, pd.Series]:

@@ -7,7 +7,7 @@ a copied address opens the same view. Values from the URL are checked against th
 from __future__ import annotations
 
 import logging
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode
 
 import dash
 import dash_bootstrap_components as dbc
@@ -16,8 +16,8 @@ from dash import Input, Output, State, callback, dcc, html
 from charts import figures
 from metrics import catalog
 from metrics import indicators as ind
+from metrics.appeals import categories
 from metrics.periods import INCOMPLETE, UNSETTLED, Period, PeriodError, status_notes
-from metrics.priority import municipality_problems
 from metrics.query import query
 from metrics.source import WarehouseMissing
 from pages import inputs
@@ -34,6 +34,8 @@ MAP_INDICATORS = (
 )
 ALL = "all"
 DEFAULT_INDICATOR = "rate_10k"
+PROFILE_HINT = "Щёлкните муниципалитет на карте или строку матрицы, чтобы увидеть его проблемы."
+PANEL_CATEGORIES = 8
 
 
 def _valid(value: str | None, allowed: list[str], default: str) -> str:
@@ -60,6 +62,10 @@ def layout(**query_args: str) -> html.Div:
     sector = _valid(query_args.get("sector"), sector_values, ALL)
     channel = _valid(query_args.get("channel"), channel_values, ALL)
     indicator = _valid(query_args.get("indicator"), list(MAP_INDICATORS), DEFAULT_INDICATOR)
+    # the clicked unit travels in the address too (a shared link reopens its panel); only one the user may see
+    selected = query_args.get("municipality")
+    municipality = int(selected) if isinstance(selected, str) and selected.isdigit() and \
+        int(selected) in set(catalog.municipalities()["municipality_id"]) else None
 
     def control(id_: str, label: str, options: list[dict], value: str) -> dbc.Col:
         return dbc.Col([dbc.Label(label, html_for=id_, className="small text-muted mb-0"),
@@ -78,14 +84,16 @@ def layout(**query_args: str) -> html.Div:
     ], className="g-2 mb-2")
     return html.Div([
         dcc.Location(id="heatmap-url", refresh=False),
+        dcc.Location(id="heatmap-go", refresh="callback-nav"),  # a matrix cell opens its drill-down
+        dcc.Store(id="heatmap-selected", data=municipality),
         controls,
         html.Div(id="heatmap-note", className="small text-muted mb-2"),
         dbc.Row([
             dbc.Col(dcc.Loading(dcc.Graph(id="heatmap-map", config=figures.graph_config("карта"))), lg=7),
-            dbc.Col(html.Div(id="heatmap-profile", children=html.P(
-                "Щёлкните муниципалитет на карте, чтобы увидеть его главные проблемы.", className="text-muted")),
-                lg=5),
+            dbc.Col(html.Div(id="heatmap-profile", children=html.P(PROFILE_HINT, className="text-muted")), lg=5),
         ]),
+        html.P("Щелчок по клетке матрицы открывает разбор: организации и сами обращения.",
+               className="small text-muted mb-0"),
         dcc.Loading(dcc.Graph(id="heatmap-matrix", config=figures.graph_config("матрица"))),
     ])
 
@@ -93,7 +101,8 @@ def layout(**query_args: str) -> html.Div:
 def _placeholders() -> html.Div:
     """The components the callbacks expect, hidden: a page without data must not log id errors."""
     return html.Div([
-        dcc.Location(id="heatmap-url", refresh=False),
+        dcc.Location(id="heatmap-url", refresh=False), dcc.Location(id="heatmap-go", refresh="callback-nav"),
+        dcc.Store(id="heatmap-selected"),
         *(dropdown(id=i, options=[], value=None) for i in
           ("heatmap-period", "heatmap-sector", "heatmap-channel", "heatmap-indicator")),
         html.Div(id="heatmap-note"), html.Div(id="heatmap-profile"),
@@ -118,19 +127,16 @@ def selection(period_code: object, sector: object, channel: object,
     Output("heatmap-map", "figure"),
     Output("heatmap-matrix", "figure"),
     Output("heatmap-note", "children"),
-    Output("heatmap-url", "search"),
     Input("heatmap-period", "value"),
     Input("heatmap-sector", "value"),
     Input("heatmap-channel", "value"),
     Input("heatmap-indicator", "value"),
 )
 def update(period_code: str | None, sector: str | None, channel: str | None, indicator: str | None):
-    if period_code is None:  # no data behind the page: nothing to draw, nothing to put in the address
-        return figures.empty_figure("", ""), figures.empty_figure("", ""), "", dash.no_update
-    search = dash.no_update  # the address keeps only values that passed the checks
+    if period_code is None:  # no data behind the page: nothing to draw
+        return figures.empty_figure("", ""), figures.empty_figure("", ""), ""
     try:
         period, filters, indicator = selection(period_code, sector, channel, indicator)
-        search = "?" + urlencode({"period": period_code, "sector": sector, "channel": channel, "indicator": indicator})
         spec = ind.get(indicator)
         geojson = catalog.region_geojson()
         by_muni = query([indicator], by=["municipality"], period=period, filters=filters)
@@ -138,11 +144,11 @@ def update(period_code: str | None, sector: str | None, channel: str | None, ind
         cells = query([indicator], by=matrix_by, period=period, filters=filters)
     except (ValueError, PeriodError, KeyError) as exc:
         message = f"Не удалось построить карту: {exc}"
-        return figures.empty_figure("", message), figures.empty_figure("", ""), message, search
+        return figures.empty_figure("", message), figures.empty_figure("", ""), message
     except Exception:  # a page shows a message, never a traceback
         log.exception("heat map failed")
         message = "Не удалось построить карту: ошибка на сервере, подробности в журнале."
-        return figures.empty_figure("", message), figures.empty_figure("", ""), message, search
+        return figures.empty_figure("", message), figures.empty_figure("", ""), message
 
     scope_text = _filters_text(sector, channel)
     as_of = catalog.as_of()
@@ -176,7 +182,7 @@ def update(period_code: str | None, sector: str | None, channel: str | None, ind
         notes.append("Нет данных о населении: показатель на 10 тыс. жителей не рассчитать (python -m geo population).")
     elif population.is_estimate:  # only where the data say the population is an estimate
         notes.append("Население — приблизительная оценка.")
-    return fig_map, fig_matrix, " ".join(notes), search
+    return fig_map, fig_matrix, " ".join(notes)
 
 
 def _filters_text(sector: str, channel: str) -> str:
@@ -188,36 +194,157 @@ def _filters_text(sector: str, channel: str) -> str:
     return f" · {', '.join(parts)}" if parts else ""
 
 
+def _search(period_code: str, sector: str, channel: str, indicator: str, municipality: int | None) -> str:
+    values = {"period": period_code, "sector": sector, "channel": channel, "indicator": indicator}
+    if municipality is not None:
+        values["municipality"] = municipality
+    return "?" + urlencode(values)
+
+
+SELECTORS = ("heatmap-period", "heatmap-sector", "heatmap-channel", "heatmap-indicator")
+
+
 @callback(
-    Output("heatmap-profile", "children"),
+    Output("heatmap-url", "search"),
+    *(Output(i, "value") for i in SELECTORS),
+    Output("heatmap-selected", "data"),
+    Input("heatmap-url", "search"),
+    *(Input(i, "value") for i in SELECTORS),
     Input("heatmap-map", "clickData"),
+    State("heatmap-selected", "data"),
+    State("heatmap-url", "pathname"),
+)
+def sync_address(search: str | None, period_code: str | None, sector: str | None, channel: str | None,
+                 indicator: str | None, click: dict | None, selected: object, pathname: str | None = "/"):
+    """The view and the address follow each other. A choice on the page (a selector, a unit clicked on
+    the map) writes the address — only values that passed the checks; each change is a history step;
+    back or forward changes the address, and the page takes the view from it."""
+    keep = (dash.no_update,) * 6
+    # leaving the page, the address already names another page: it is not this page's to rewrite
+    if period_code is None or pathname not in (None, "/"):
+        return keep
+    new_unit = dash.no_update
+    if dash.ctx.triggered_id == "heatmap-map":
+        point = (click or {}).get("points", [{}])[0] if (click or {}).get("points") else {}
+        try:
+            selected = new_unit = inputs.municipality(point.get("location") or point.get("customdata"),
+                                                      allow_all=False)
+        except inputs.InvalidInput:
+            return keep
+    if dash.ctx.triggered_id == "heatmap-url" and search:
+        args = parse_qs(search.lstrip("?"))
+        wanted = {k: v[-1] for k, v in args.items() if v}
+        values = [wanted.get(k, current) for k, current in
+                  zip(("period", "sector", "channel", "indicator"), (period_code, sector, channel, indicator),
+                      strict=True)]
+        try:
+            selection(*values)
+            unit = wanted.get("municipality")
+            unit = None if unit is None else inputs.municipality(unit, allow_all=False)
+        except (inputs.InvalidInput, PeriodError, ValueError):
+            values, unit = [period_code, sector, channel, indicator], selected  # keep the view, fix the address
+        fixed = _search(*values, unit)
+        changed = [v if v != old else dash.no_update
+                   for v, old in zip(values, (period_code, sector, channel, indicator), strict=True)]
+        return (fixed if fixed != search else dash.no_update, *changed,
+                unit if unit != selected else dash.no_update)
+    try:
+        selection(period_code, sector, channel, indicator)
+        municipality = None if selected is None else inputs.municipality(selected, allow_all=False)
+    except (inputs.InvalidInput, PeriodError):
+        return keep
+    return (_search(period_code, sector, channel, indicator, municipality), *keep[1:5], new_unit)
+
+
+def _by_name(ref, name_column: str, name: object, key: str) -> object:
+    """The id of the one row named ``name`` (a cell says only names: the Graph's click data carries no ids)."""
+    found = ref.loc[ref[name_column] == name, key] if isinstance(name, str) else []
+    if len(found) != 1:
+        raise LookupError(name)
+    value = found.iloc[0]
+    return value if isinstance(value, str) else int(value)
+
+
+@callback(
+    Output("heatmap-go", "href"),
+    Input("heatmap-matrix", "clickData"),
     State("heatmap-period", "value"),
+    State("heatmap-sector", "value"),
+    State("heatmap-channel", "value"),
+    State("heatmap-indicator", "value"),
     prevent_initial_call=True,
 )
-def profile(click: dict | None, period_code: str):
+def open_cell(click: dict | None, period_code: str, sector: str, channel: str, indicator: str):
+    """A matrix cell opens its drill-down: that category (or sector) in that unit, within the filters."""
     if not click or not click.get("points"):
         return dash.no_update
     point = click["points"][0]
-    municipality_id = point.get("location") or point.get("customdata")
     try:
-        municipality_id = inputs.municipality(municipality_id, allow_all=False)
-        period = inputs.period(period_code, last30=True)
-        problems = municipality_problems(period, municipality_id, top=7)
-    except inputs.InvalidInput as exc:
+        selection(period_code, sector, channel, indicator)
+        municipality = _by_name(catalog.municipalities(), "municipality_name", point.get("y"), "municipality_id")
+        values = {"period": period_code, "sector": sector, "channel": channel, "indicator": indicator}
+        if inputs.sector(sector) is None:  # columns are sectors: the unit within that sector
+            values["sector"] = _by_name(catalog.sectors(), "sector_name", point.get("x"), "sector_code")
+        else:  # columns are the sector's categories
+            own = categories()
+            values["category"] = _by_name(own[own["sector_code"] == sector], "category_name", point.get("x"),
+                                          "category_id")
+        municipality = inputs.municipality(municipality, allow_all=False)
+    except (inputs.InvalidInput, PeriodError, LookupError):
+        return dash.no_update
+    return f"/drill/{municipality}?" + urlencode(values)
+
+
+@callback(
+    Output("heatmap-profile", "children"),
+    Input("heatmap-selected", "data"),
+    Input("heatmap-period", "value"),
+    Input("heatmap-sector", "value"),
+    Input("heatmap-channel", "value"),
+    Input("heatmap-indicator", "value"),
+)
+def profile(selected: object, period_code: str | None, sector: str | None, channel: str | None,
+            indicator: str | None):
+    """The selected unit within the page's filters: the indicator beside the region's and the unit's
+    categories (each opening its drill-down)."""
+    if selected is None or period_code is None:
+        return html.P(PROFILE_HINT, className="text-muted")
+    try:
+        municipality_id = inputs.municipality(selected, allow_all=False)
+        period, filters, indicator = selection(period_code, sector, channel, indicator)
+        codes = list(dict.fromkeys(["volume", indicator]))
+        own = query(codes, period=period, filters={**filters, "municipality": [municipality_id]}).iloc[0]
+        region = query(codes, period=period, filters=filters).iloc[0]
+        cats = query(codes, by=["category"], period=period, filters={**filters, "municipality": [municipality_id]})
+    except (inputs.InvalidInput, PeriodError) as exc:
         return dbc.Alert(str(exc), color="warning")
     except Exception:  # a page shows a message, never a traceback
-        log.exception("municipality profile failed")
-        return dbc.Alert("Не удалось загрузить профиль муниципалитета.", color="danger")
-    rows = [html.Tr([html.Td(int(r.rank)), html.Td(r.category_name), html.Td(r.sector_name),
-                     html.Td(f"{int(r.volume):,}".replace(",", "\u00a0"), className="text-end")])
-            for r in problems.itertuples()]
+        log.exception("municipality panel failed")
+        return dbc.Alert("Не удалось загрузить профиль муниципалитета: ошибка на сервере.", color="danger")
+    spec = ind.get(indicator)
+    name = catalog.names("municipality").get(municipality_id, "")
+    common = {"period": period_code, "sector": sector, "channel": channel, "indicator": indicator}
+    drill = f"/drill/{municipality_id}?" + urlencode(common)
+    cats = cats[cats["volume"] > 0].sort_values(["volume", "category_name"], ascending=[False, True])
+    rows = [html.Tr([
+        html.Td(dcc.Link(r.category_name, href=drill + "&" + urlencode({"category": int(r.category_id)}),
+                         className="heatmap-category-link")),
+        html.Td(f"{int(r.volume):,}".replace(",", "\u00a0"), className="text-end"),
+        *([html.Td("мало данных" if getattr(r, f"{indicator}_low") else spec.format(getattr(r, indicator)),
+                   className="text-end")] if indicator != "volume" else []),
+    ]) for r in cats.head(PANEL_CATEGORIES).itertuples()]
+    value = "мало данных" if own[f"{indicator}_low"] and spec.kind not in ("count", "open") else spec.format(own[indicator])
     return html.Div([
-        html.H4(catalog.names("municipality").get(municipality_id, ""), id="heatmap-profile-name"),
-        html.P([f"Главные проблемы — {period.label} · ",
-                dcc.Link("полный профиль →", href=f"/municipality/{municipality_id}?period={period.code}",
+        html.H4(name, id="heatmap-profile-name"),
+        html.P([html.Strong(f"{spec.label}: {value}"), f" (в регионе {spec.format(region[indicator])})"
+                if spec.kind not in ("count", "open") else ""], className="mb-1"),
+        html.P([f"{period.label}{_filters_text(sector, channel)} · ",
+                dcc.Link("разбор: организации и обращения →", href=drill, id="heatmap-profile-drill"), " · ",
+                dcc.Link("полный профиль →", href=f"/municipality/{municipality_id}?" + urlencode(common),
                          id="heatmap-profile-link")], className="text-muted"),
-        dbc.Table([html.Thead(html.Tr([html.Th("№"), html.Th("Проблема"), html.Th("Блок"),
-                                       html.Th("Обращений", className="text-end")])),
-                   html.Tbody(rows)], size="sm", hover=True, id="heatmap-profile-table"),
+        dbc.Table([html.Thead(html.Tr([html.Th("Категория"), html.Th("Обращений", className="text-end"),
+                                       *([html.Th(spec.label, className="text-end")] if indicator != "volume"
+                                         else [])])),
+                   html.Tbody(rows)], size="sm", hover=True, id="heatmap-profile-table")
+        if rows else html.P("За период обращений нет.", id="heatmap-profile-table"),
     ])
-

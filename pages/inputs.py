@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 
 from metrics import catalog
+from metrics.appeals import categories, organisation_card
 from metrics.periods import Period, PeriodError, parse_period
 from pages.common import period_options
 
@@ -84,3 +85,48 @@ def municipality(value: object, allow_all: bool = True) -> int | None:
     if not text.isdigit() or int(text) not in set(catalog.municipalities()["municipality_id"]):
         raise InvalidInput(f"нет доступного муниципального образования с кодом {_shown(text)}")
     return int(text)
+
+
+def _id_text(value: object, what: str) -> int:
+    """A positive integer id sent as text or number (never a bool, a float or a list)."""
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise InvalidInput(f"недопустимое значение поля «{what}»: {_shown(value)}")
+    text = str(value)
+    if not text.isdigit() or len(text) > 12:
+        raise InvalidInput(f"недопустимое значение поля «{what}»: {_shown(text)}")
+    return int(text)
+
+
+def _categories():
+    return categories()
+
+
+def category(value: object) -> int | None:
+    """A category id of a sector the user may see, or None for «все категории» (or nothing chosen)."""
+    if value in (None, ALL, ""):
+        return None
+    cid = _id_text(value, "категория")
+    if cid not in set(_categories()["category_id"]):
+        raise InvalidInput(f"нет доступной категории с кодом {_shown(str(value))}")
+    return cid
+
+
+def category_sector(category_id: int) -> str:
+    """The sector code of a checked category."""
+    ref = _categories()
+    return str(ref.loc[ref["category_id"] == category_id, "sector_code"].iloc[0])
+
+
+def category_name(category_id: int) -> str:
+    ref = _categories()
+    return str(ref.loc[ref["category_id"] == category_id, "category_name"].iloc[0])
+
+
+def organisation(value: object) -> int | None:
+    """An organisation that answered appeals the user may see, or None for «все организации»."""
+    if value in (None, ALL, ""):
+        return None
+    oid = _id_text(value, "организация")
+    if organisation_card(oid) is None:
+        raise InvalidInput(f"нет доступной организации с кодом {_shown(str(value))}")
+    return oid

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from urllib.parse import urlencode
 
 import dash
 import dash_bootstrap_components as dbc
@@ -22,7 +23,8 @@ from metrics.signals import detect_signals
 from metrics.source import WarehouseMissing
 from pages import inputs
 from pages.common import missing_warehouse, no_appeals, period_badges
-from pages.problems import problems_table, signals_view
+from pages.heatmap import MAP_INDICATORS
+from pages.problems import drill_link, problems_table, signals_view
 
 dash.register_page(__name__, path_template="/municipality/<municipality_id>", name="Профиль муниципалитета",
                    title="ЦУР Heatmap — профиль муниципалитета", order=95)
@@ -65,43 +67,69 @@ def layout(municipality_id: str | None = None, **query_args: str) -> html.Div:
         period = inputs.period(query_args.get("period") or opening.code)
     except inputs.InvalidInput:
         period = opening
+    # the map's filters come along («полный профиль →» keeps them); a value that fails its check is dropped
     try:
-        return _profile(mid, catalog.names("municipality")[mid], period)
+        sector = inputs.sector(query_args.get("sector"))
+    except inputs.InvalidInput:
+        sector = None
+    try:
+        channel = inputs.channel(query_args.get("channel"))
+    except inputs.InvalidInput:
+        channel = None
+    indicator = query_args.get("indicator") if query_args.get("indicator") in MAP_INDICATORS else "volume"
+    try:
+        return _profile(mid, catalog.names("municipality")[mid], period, sector, channel, indicator)
     except Exception:  # a page shows a message, never a traceback
         log.exception("municipality profile failed")
         return dbc.Alert("Не удалось построить профиль: ошибка на сервере.", color="danger")
 
 
-def _profile(mid: int, name: str, period) -> html.Div:
+def _profile(mid: int, name: str, period, sector: str | None = None, channel: str | None = None,
+             indicator: str = "volume") -> html.Div:
     scope = Scope.municipalities({mid}, label=name)
-    own = query(list(TILES), period=period, scope=scope).iloc[0]
-    region = query(list(TILES), period=period).iloc[0]
+    if sector is not None:  # the sector narrows everything on the page, the problems' ranking included
+        scope = Scope(municipality_ids=scope.municipality_ids, sector_ids=frozenset({catalog.sector_ids()[sector]}),
+                      label=name)
+    filters = {"channel": [channel]} if channel else {}
+    region_filters = {**filters, **({"sector": [sector]} if sector else {})}
+    own = query(list(TILES), period=period, scope=scope, filters=filters).iloc[0]
+    region = query(list(TILES), period=period, filters=region_filters).iloc[0]
     as_of = catalog.as_of()
     unsettled = not is_settled(period, as_of)
+    filter_names = [n for n in (catalog.names("sector").get(sector) if sector else None,
+                                catalog.names("channel").get(channel) if channel else None) if n]
+    narrowed = "".join(f" · {n}" for n in filter_names)
+    common = {"period": period.code, "sector": sector or "all", "channel": channel or "all", "indicator": indicator}
     tiles = dbc.Row([_tile(c, own[c], region[c], unsettled) for c in TILES], className="g-2 mb-3",
                     id="municipality-tiles")
-    trend = kpi_series("volume", municipality=mid, scope=scope)
-    trend_fig = figures.mark_export(figures.kpi_trend(trend, ind.get("volume"), f"Обращения по месяцам — {name}"),
-                                    figures.export_filename("обращения по месяцам", name),
-                                    figures.data_note(name, catalog.as_of()))
+    spec = ind.get(indicator)
+    trend = kpi_series(indicator, municipality=mid, scope=scope, sector=sector, channel=channel)
+    trend_fig = figures.mark_export(figures.kpi_trend(trend, spec, f"{spec.label} по месяцам — {name}{narrowed}"),
+                                    figures.export_filename(spec.label, "по месяцам", name, *filter_names),
+                                    figures.data_note(f"{name}{narrowed}", catalog.as_of()))
     problems = municipality_problems(period, mid, scope=scope, top=10)
-    orgs = rate_organisations(period, scope=scope)
+    drill = drill_link(period.code, mid, channel=channel or "all", indicator=indicator)
+    orgs = rate_organisations(period, scope=scope, filters=filters)
     weakest = orgs[orgs["status"] == STATUS_RANKED].sort_values("composite").head(5)
-    org_rows = [html.Tr([html.Td(r.organisation_name), html.Td(r.organisation_kind or ""),
+    org_rows = [html.Tr([html.Td(dcc.Link(r.organisation_name, href=f"/organisation/{int(r.organisation_id)}?"
+                                          + urlencode(common))), html.Td(r.organisation_kind or ""),
                          html.Td(f"{r.composite:.0f}", className="text-end"), html.Td(r.weak_component or "")])
                 for r in weakest.itertuples()]
     signals = detect_signals(scope=scope)
     return html.Div([
         html.H2(name, id="municipality-name"),
-        html.P([f"{period.label.capitalize()} · ", period_badges(period, as_of, id="municipality-period-warnings"),
+        html.P([f"{period.label.capitalize()}{narrowed} · ",
+                period_badges(period, as_of, id="municipality-period-warnings"),
                 f"данные по состоянию на {as_of:%d.%m.%Y %H:%M} · ",
-                dcc.Link("на карте", href=f"/?period={period.code}")], className="text-muted"),
+                dcc.Link("на карте", href="/?" + urlencode({**common, "municipality": mid}), id="municipality-map-link"),
+                " · ", dcc.Link("разбор: организации и обращения", href=f"/drill/{mid}?" + urlencode(common),
+                                id="municipality-drill-link")], className="text-muted", id="municipality-filters"),
         tiles,
         dcc.Graph(figure=trend_fig, config=figures.graph_config(f"обращения {name}"), id="municipality-trend"),
         dbc.Row([
             dbc.Col([html.H4("Главные проблемы"),
                      problems_table(problems, with_sector=True, partial=not is_complete(period, as_of),
-                                    unsettled=unsettled)], lg=7),
+                                    unsettled=unsettled, link=drill)], lg=7),
             dbc.Col([html.H4("Отстающие организации"),
                      html.P("Оценка 0–100 по ответам на обращения жителей этого муниципалитета."
                             + (f" {UNSETTLED.capitalize()}: оценка предварительная." if unsettled else ""),

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
-from urllib.parse import urlencode
+from collections.abc import Callable
+from urllib.parse import parse_qs, urlencode
 
 import dash
 import dash_bootstrap_components as dbc
 import pandas as pd
-from dash import Input, Output, callback, dcc, html
+from dash import Input, Output, State, callback, dcc, html
 
 from metrics import catalog
 from metrics.periods import INCOMPLETE, UNSETTLED, PeriodError, is_complete, is_settled
@@ -89,9 +90,10 @@ def _placeholders() -> html.Div:
 
 
 def problems_table(df: pd.DataFrame, with_sector: bool = False, partial: bool = False,
-                   unsettled: bool = False) -> dbc.Table:
+                   unsettled: bool = False, link: Callable[[object], str] | None = None) -> dbc.Table:
     """The ranked problems; ``partial``: the period is not complete, ``unsettled``: its answers (and so
-    the ratings of «Довольны ответом») are still coming (``metrics.periods``)."""
+    the ratings of «Довольны ответом») are still coming (``metrics.periods``); ``link``: the address a
+    row's problem opens (its drill-down), from the row."""
     satisfied = ["Довольны ответом", *([html.Br(), html.Small(UNSETTLED, className="text-warning")] if unsettled else [])]
     head = [html.Th("№"), html.Th("Проблема"), *([html.Th("Блок")] if with_sector else []),
             html.Th("Обращений", className="text-end"),
@@ -100,7 +102,7 @@ def problems_table(df: pd.DataFrame, with_sector: bool = False, partial: bool = 
             html.Th(satisfied, className="text-end")]
     rows = []
     for r in df.itertuples():
-        name = [r.category_name]
+        name = [dcc.Link(r.category_name, href=link(r), className="problems-drill-link") if link else r.category_name]
         if isinstance(r.decomposed_from, str) and r.decomposed_from:
             name += [" ", dbc.Badge(f"из «{r.decomposed_from}»" + (" · тема" if r.is_topic else ""),
                                     color="light", text_color="secondary", className="fw-normal")]
@@ -142,29 +144,73 @@ def signals_view(df: pd.DataFrame, as_of: pd.Timestamp) -> html.Div:
     return html.Div(parts)
 
 
+def drill_link(period_code: str, municipality_id: int | None, **extra: str) -> Callable[[object], str]:
+    """A problem row opens its category's drill-down in the unit (or the region): trend, organisations,
+    appeals. A row of a topic of «Прочие» opens its category."""
+    def href(row: object) -> str:
+        values = {"period": period_code, "sector": getattr(row, "sector_code", None) or ALL,
+                  "indicator": "volume", **extra, "category": int(row.category_id)}
+        return f"/drill/{'region' if municipality_id is None else municipality_id}?" + urlencode(values)
+    return href
+
+
+@callback(
+    Output("problems-url", "search"),
+    Output("problems-period", "value"),
+    Output("problems-municipality", "value"),
+    Input("problems-url", "search"),
+    Input("problems-period", "value"),
+    Input("problems-municipality", "value"),
+    State("problems-url", "pathname"),
+)
+def sync_address(search: str | None, period_code: str | None, municipality: str | None,
+                 pathname: str | None = "/problems"):
+    """The choices and the address follow each other: a choice writes the address (only values that
+    passed the checks; each change is a history step), back or forward sets the choices from it."""
+    keep = (dash.no_update,) * 3
+    if period_code is None or pathname not in (None, "/problems"):  # leaving: another page's address
+        return keep
+    if dash.ctx.triggered_id == "problems-url" and search:
+        wanted = {k: v[-1] for k, v in parse_qs(search.lstrip("?")).items() if v}
+        values = [wanted.get("period", period_code), wanted.get("municipality", municipality)]
+        try:
+            inputs.period(values[0])
+            inputs.municipality(values[1])
+        except inputs.InvalidInput:
+            values = [period_code, municipality]  # keep the choices, fix the address
+        fixed = "?" + urlencode({"period": values[0], "municipality": values[1]})
+        return (fixed if fixed != search else dash.no_update,
+                *(v if v != old else dash.no_update for v, old in zip(values, (period_code, municipality),
+                                                                      strict=True)))
+    try:
+        inputs.period(period_code)
+        inputs.municipality(municipality)
+    except inputs.InvalidInput:
+        return keep
+    return "?" + urlencode({"period": period_code, "municipality": municipality}), dash.no_update, dash.no_update
+
+
 @callback(
     Output("problems-list", "children"),
     Output("problems-signals", "children"),
-    Output("problems-url", "search"),
     Input("problems-period", "value"),
     Input("problems-municipality", "value"),
 )
 def update(period_code: str | None, municipality: str | None):
     if period_code is None:
-        return "", "", dash.no_update
-    search = dash.no_update  # the address keeps only values that passed the checks
+        return "", ""
     try:
         as_of = catalog.as_of()
         period = inputs.period(period_code)
         municipality_id = inputs.municipality(municipality)
-        search = "?" + urlencode({"period": period_code, "municipality": municipality})
         partial, unsettled = not is_complete(period, as_of), not is_settled(period, as_of)
         warning = period_warning(period, as_of, answer_based=False)
         if municipality_id is None:
             df = priority_problems(period)
             cards = [
                 dbc.Col(dbc.Card([dbc.CardHeader(html.Strong(sector_name)),
-                                  dbc.CardBody(problems_table(part, partial=partial, unsettled=unsettled))],
+                                  dbc.CardBody(problems_table(part, partial=partial, unsettled=unsettled,
+                                                              link=drill_link(period_code, None)))],
                                  className="h-100"), lg=6, className="mb-3")
                 for (_, sector_name), part in df.groupby(["sector_id", "sector_name"], sort=True)
             ]
@@ -175,13 +221,14 @@ def update(period_code: str | None, municipality: str | None):
         else:
             df = municipality_problems(period, municipality_id, top=10)
             problems = html.Div([html.P(f"Проблемы муниципалитета — {period.label}{warning}", className="text-muted"),
-                                 problems_table(df, with_sector=True, partial=partial, unsettled=unsettled)],
+                                 problems_table(df, with_sector=True, partial=partial, unsettled=unsettled,
+                                                link=drill_link(period_code, municipality_id))],
                                 id="problems-municipal")
             signals = detect_signals()
             signals = signals[signals["municipality_id"] == municipality_id]
     except (ValueError, PeriodError, QueryError) as exc:
-        return dbc.Alert(f"Не удалось построить список: {exc}", color="danger"), "", search
+        return dbc.Alert(f"Не удалось построить список: {exc}", color="danger"), ""
     except Exception:  # a page shows a message, never a traceback
         log.exception("priority problems failed")
-        return dbc.Alert("Не удалось построить список: ошибка на сервере.", color="danger"), "", search
-    return problems, signals_view(signals, as_of), search
+        return dbc.Alert("Не удалось построить список: ошибка на сервере.", color="danger"), ""
+    return problems, signals_view(signals, as_of)

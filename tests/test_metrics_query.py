@@ -6,13 +6,12 @@ import datetime as dt
 from pathlib import Path
 
 import duckdb
-import numpy as np
 import pytest
 
 from data.warehouse import DEMO_MUNICIPALITIES, connect, ensure_initialised
 from metrics import indicators
 from metrics.periods import PeriodError, parse_period
-from metrics.query import QueryError, quantile_from_histogram, query_on, query_periods
+from metrics.query import QueryError, query_on, query_periods
 from metrics.scope import REGION, Scope
 from tests.conftest import finish_warehouse
 
@@ -74,7 +73,8 @@ def test_registry_is_valid_and_complete() -> None:
     assert indicators.validate_registry() == []
     design = {"volume", "rate_10k", "growth", "on_time_share", "overdue_open", "response_hours_median",
               "resolve_days_median", "backlog_open", "resolved_share", "distinct_problems", "within_30d_share",
-              "satisfaction_share", "rework_share", "merits_share", "repeat_share", "response_share"}
+              "satisfaction_share", "rework_share", "merits_share", "repeat_share", "response_share",
+              "redirect_share", "resolve_days_p90"}
     assert design <= set(indicators.registry())
     assert indicators.get("on_time_share").format(0.875) == "87,5\u00a0%"
     assert indicators.get("volume").format(12345) == "12\u00a0345"
@@ -84,7 +84,8 @@ def test_registry_is_valid_and_complete() -> None:
 def test_every_indicator_for_the_region_by_hand(con, period) -> None:
     row = query_on(con, ALL, period=period).iloc[0]
     assert row["volume"] == 6
-    assert row["on_time_share"] == pytest.approx(3 / 4)  # a1, a4, a5 on time; a2 late
+    # a1, a4, a5 on time; a2 late; a3 unanswered and overdue counts as late too
+    assert row["on_time_share"] == pytest.approx(3 / 5)
     assert row["resolved_share"] == pytest.approx(2 / 4)  # a1, a4 of four answers
     assert row["satisfaction_share"] == pytest.approx(2 / 3)  # ratings 5, 2, 4
     assert row["rework_share"] == pytest.approx(1 / 4)
@@ -100,12 +101,11 @@ def test_every_indicator_for_the_region_by_hand(con, period) -> None:
     assert row["growth"] == pytest.approx((6 - 3) / 3)
     assert bool(row["growth_low"]) and bool(row["on_time_share_low"])  # too few appeals to judge
     assert row["response_hours_mean"] == pytest.approx((2 + 4 + 1 + 6) / 4)
-    if period is OCTOBER_FACTS:  # exact medians from the facts
-        assert row["response_hours_median"] == pytest.approx(3.0)  # 1, 2, 4, 6 hours
-        assert row["resolve_days_median"] == pytest.approx(10.0)  # 1, 2, 18, 27 days
-    else:  # histogram estimate: within the width of one bucket
-        assert row["response_hours_median"] == pytest.approx(3.0, rel=0.15)
-        assert row["resolve_days_median"] == pytest.approx(10.0, rel=0.25)
+    assert row["redirect_share"] == pytest.approx(0.0)  # four closures, none a redirect
+    # exact on both paths
+    assert row["response_hours_median"] == pytest.approx(3.0)  # 1, 2, 4, 6 hours
+    assert row["resolve_days_median"] == pytest.approx(10.0)  # 1, 2, 18, 27 days
+    assert row["resolve_days_p90"] == pytest.approx(18 + 0.7 * 9)  # quantile_cont: rank 2.7 of 0..3
 
 
 def test_by_municipality_with_previous_period(con) -> None:
@@ -113,7 +113,7 @@ def test_by_municipality_with_previous_period(con) -> None:
                   compare=True).set_index("municipality_name")
     assert df.loc["город Смоленск", "volume"] == 4 and df.loc["город Смоленск", "volume_prev"] == 2
     assert df.loc["Велижский", "volume"] == 2 and df.loc["Велижский", "volume_prev"] == 1
-    assert df.loc["город Смоленск", "on_time_share"] == pytest.approx(2 / 3)
+    assert df.loc["город Смоленск", "on_time_share"] == pytest.approx(2 / 4)  # a3 overdue counts as late
     assert df.loc["Велижский", "rate_10k"] == pytest.approx(2 * 10_000 / 10117)
     assert df["on_time_share_rank"].isna().all()  # «мало данных»: nobody is ranked on four answers
 
@@ -190,12 +190,3 @@ def test_unknown_names_are_refused(con) -> None:
     # values are bound, never pasted: a hostile channel code simply matches nothing
     assert query_on(con, ["volume"], period=OCTOBER, filters={"channel": ["pos' OR '1'='1"]}).iloc[0]["volume"] == 0
     assert REGION.municipality_ids is None
-
-
-def test_histogram_quantile_interpolates_within_a_bucket() -> None:
-    counts = np.zeros(40)
-    counts[5] = 10
-    from data.rollup import HIST_EDGES_HOURS
-
-    assert HIST_EDGES_HOURS[5] <= quantile_from_histogram(counts, 0.5) <= HIST_EDGES_HOURS[6]
-    assert np.isnan(quantile_from_histogram(np.zeros(40), 0.5))

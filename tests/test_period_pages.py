@@ -58,24 +58,24 @@ def test_selectors_open_on_the_last_complete_month(pages) -> None:
 
 def test_the_current_month_says_it_is_unfinished_and_answers_are_coming(pages) -> None:
     update = pages["heatmap"].update
-    fig_map, fig_matrix, note, _ = update("2025-10", "all", "all", "on_time_share")
+    fig_map, fig_matrix, note = update("2025-10", "all", "all", "on_time_share")
     title = fig_map.layout.title.text
     assert INCOMPLETE in title and UNSETTLED in title and INCOMPLETE in fig_matrix.layout.title.text
     assert "неполный период" in note and "Ответы ещё поступают" in note
     # a receipt count of the same month: unfinished, but no answers to wait for
-    fig_map, _, note, _ = update("2025-10", "all", "all", "volume")
+    fig_map, _, note = update("2025-10", "all", "all", "volume")
     assert INCOMPLETE in fig_map.layout.title.text and UNSETTLED not in fig_map.layout.title.text
     # September ended 30 days before the data date: complete and settled, no warning
-    fig_map, _, note, _ = update("2025-09", "all", "all", "on_time_share")
+    fig_map, _, note = update("2025-09", "all", "all", "on_time_share")
     assert INCOMPLETE not in fig_map.layout.title.text and UNSETTLED not in fig_map.layout.title.text
     assert "неполный" not in note and "поступают" not in note
 
 
 def test_problems_and_profile_flag_the_current_month(pages) -> None:
-    listing, _, _ = pages["problems"].update("2025-10", "all")
+    listing, _ = pages["problems"].update("2025-10", "all")
     text = _text(listing)
     assert INCOMPLETE in text and UNSETTLED in text  # growth of a month still receiving; ratings still coming
-    listing, _, _ = pages["problems"].update("2025-09", "all")
+    listing, _ = pages["problems"].update("2025-09", "all")
     assert INCOMPLETE not in _text(listing) and UNSETTLED not in _text(listing)
     profile = pages["municipality"].layout("27")
     assert "Сентябрь 2025" in _text(profile) and UNSETTLED not in _text(profile)  # opens on September

@@ -226,11 +226,11 @@ def test_without_population_the_map_opens_on_volume_and_says_why(ny_db, pages_ap
     assert heatmap.DEFAULT_INDICATOR == "rate_10k"
     page = str(heatmap.layout())
     assert "'value': 'volume'" in page.split("heatmap-indicator")[1][:2000]
-    fig_map, _, note, _ = heatmap.update("2025-10", "all", "all", "rate_10k")
+    fig_map, _, note = heatmap.update("2025-10", "all", "all", "rate_10k")
     hover = fig_map.data[1].text
     assert len(hover) == 3 and all("нет данных о населении" in h for h in hover)
     assert "Нет данных о населении" in note and "приблизительная оценка" not in note
-    fig_map, _, note, _ = heatmap.update("2025-10", "all", "all", "volume")
+    fig_map, _, note = heatmap.update("2025-10", "all", "all", "volume")
     assert all("нет данных о населении" in h for h in fig_map.data[1].text)
     assert "приблизительная оценка" not in note
 
@@ -239,7 +239,7 @@ def test_estimated_population_is_noted_only_when_the_data_say_so(small_demo, pag
     from pages import heatmap
 
     warehouse_at(small_demo)  # the demo's population is an estimate (population_is_approx)
-    _, _, note, _ = heatmap.update("2025-10", "all", "all", "rate_10k")
+    _, _, note = heatmap.update("2025-10", "all", "all", "rate_10k")
     assert "Население — приблизительная оценка." in note
 
 
@@ -271,7 +271,7 @@ def test_changing_the_time_zone_converts_or_keeps_stored_times(ny_db, tmp_path: 
 
 TARGETS_CSV = """Показатель;Блок;Категория;Муниципалитет;Период;Значение;Примечание
 on_time_share;;;;2025-01;90 %;Не менее 90 % в срок
-Доля ответов в срок;Дороги;;Brooklyn;01.10.2025;0,85;
+Доля в срок;Дороги;;Brooklyn;01.10.2025;0,85;
 satisfaction_share;roads;Ямы на дорогах;;2025-10;0.6;
 resolve_days_median;;;весь регион;2025-10;8;
 volume_per_cat;;;;2025-10;5;

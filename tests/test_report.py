@@ -74,7 +74,7 @@ def test_pptx_has_native_charts_with_their_data_and_one_map_picture(files) -> No
     headings = [_slide_texts(s) for s in slides[1:]]
     for expected in ("Ключевые показатели", "На 10 тыс. жителей — октябрь 2025",
                      "Количество обращений по муниципалитетам и отраслевым блокам",
-                     "Приоритетные проблемы", "Лучшие и отстающие организации", "Доля ответов в срок: динамика и цель"):
+                     "Приоритетные проблемы", "Лучшие и отстающие организации", "Доля в срок: динамика и цель"):
         assert any(expected in h for h in headings), expected
     # the map of OpenStreetMap boundaries names their source (ODbL); other charts do not
     credited = [h for h in headings if "OpenStreetMap" in h]
@@ -97,7 +97,7 @@ def test_pptx_has_native_charts_with_their_data_and_one_map_picture(files) -> No
     kinds = {heading.split(":")[0].split(" —")[0]: chart.chart_type for heading, chart in charts}
     assert kinds["На 10 тыс. жителей по муниципалитетам"] == XL_CHART_TYPE.BAR_CLUSTERED
     assert kinds["Лучшие и отстающие организации"] == XL_CHART_TYPE.BAR_CLUSTERED
-    assert kinds["Доля ответов в срок"] in (XL_CHART_TYPE.LINE, XL_CHART_TYPE.LINE_MARKERS)  # per-series markers
+    assert kinds["Доля в срок"] in (XL_CHART_TYPE.LINE, XL_CHART_TYPE.LINE_MARKERS)  # per-series markers
     for _, chart in charts:  # each holds its data: categories and numbers, not a picture of them
         plot = chart.plots[0]
         assert len(plot.categories) > 0 and any(v is not None for v in plot.series[0].values)
@@ -221,7 +221,7 @@ def test_kpi_axes_fit_the_data_and_the_target(files) -> None:
         assert axis.minimum_scale <= min(values) and axis.maximum_scale >= max(values), heading
         # fitted: the data fill at least a third of the axis (a 0–100 % axis would flatten them)
         assert (max(values) - min(values)) >= (axis.maximum_scale - axis.minimum_scale) / 3, heading
-        if heading.startswith("Доля ответов в срок"):
+        if heading.startswith("Доля в срок"):
             assert "цель" in names and axis.minimum_scale > 0
 
 
@@ -232,14 +232,14 @@ def test_the_pack_of_a_page_follows_its_indicator_and_channel(demo) -> None:
     assert request == {"period": "2025-10", "channel": "pos", "indicator": "on_time_share"}
     slides = _slides(build("pptx", request)[0])
     headings = [_heading(s) for s in slides[1:]]
-    assert headings[1] == "Доля ответов в срок — октябрь 2025"  # the map
-    assert "Доля ответов в срок по муниципалитетам" in headings
-    assert any(h.startswith("Доля ответов в срок по муниципалитетам и отраслевым блокам") for h in headings)
+    assert headings[1] == "Доля в срок — октябрь 2025"  # the map
+    assert "Доля в срок по муниципалитетам" in headings
+    assert any(h.startswith("Доля в срок по муниципалитетам и отраслевым блокам") for h in headings)
     assert all("Платформа обратной связи (ПОС)" in _slide_texts(s) for s in slides[1:])
     key = next(sh.table for sh in slides[1].shapes if sh.has_table)
-    assert key.cell(1, 0).text == "Доля ответов в срок"  # the key numbers begin with it
+    assert key.cell(1, 0).text == "Доля в срок"  # the key numbers begin with it
     trends = [h for h, _ in _charts(slides) if ": динамика и цель" in h]
-    assert trends[0].startswith("Доля ответов в срок")
+    assert trends[0].startswith("Доля в срок")
 
     # an indicator outside the KPI trends gets its own trend, first
     kpi = pack_request("/kpi", "?indicator=response_hours_median&sector=all&municipality=all")
@@ -267,7 +267,7 @@ def test_pdf_has_the_slides_pages_and_its_map_page_is_not_blank(files) -> None:
     assert "данные на 31.10.2025" in texts[map_page]
     assert sum(len(p.images) for p in reader.pages) == 0  # the map and the charts are drawn, not pictures
     # the charts' pages carry the same categories as the slides' charts: months, units, organisations
-    trend = next(t for t in texts if "Доля ответов в срок: динамика и цель" in t)
+    trend = next(t for t in texts if "Доля в срок: динамика и цель" in t)
     assert "окт 2025" in trend and "май 2025" in trend and "цель" in trend and "%" in trend
     ranking = next(t for t in texts if "На 10 тыс. жителей по муниципалитетам" in t)
     assert "город Смоленск" in ranking and "Велижский" in ranking
@@ -286,7 +286,7 @@ def test_xlsx_has_a_sheet_per_chart_with_the_metrics_numbers(files, demo) -> Non
     assert name.endswith(".xlsx")
     wb = load_workbook(io.BytesIO(data))
     assert wb.sheetnames == ["О документе", "Ключевые показатели", "Карта", "Матрица", "Проблемы", "Рейтинг",
-                             "Доля ответов в срок", "Удовлетворённость", "Проблема решена", "Повторные обращения"]
+                             "Доля в срок", "Удовлетворённость", "Проблема решена", "Повторные обращения"]
     sheet = wb["Карта"]
     assert sheet.freeze_panes == "A2"
     headers = [c.value for c in sheet[1]]
@@ -298,7 +298,7 @@ def test_xlsx_has_a_sheet_per_chart_with_the_metrics_numbers(files, demo) -> Non
     assert sheet.cell(row=2, column=2).number_format == "#,##0"
     assert sheet.column_dimensions["A"].width >= 15
 
-    kpi = wb["Доля ответов в срок"]
+    kpi = wb["Доля в срок"]
     first = kpi.cell(row=2, column=1)
     assert first.is_date and first.number_format == "DD.MM.YYYY"
     share = next(c for c in kpi["B"][1:] if isinstance(c.value, float))  # the first months have no data yet
@@ -380,7 +380,7 @@ def test_cli_writes_the_file_and_refuses_an_unknown_format(demo, tmp_path: Path,
                       "--out", str(out)]) == 0
     workbook = load_workbook(out)
     assert workbook["О документе"]["B4"].value == "Платформа обратной связи (ПОС)"
-    assert "Доля ответов в срок" in [c.value for c in workbook["Карта"][1]]
+    assert "Доля в срок" in [c.value for c in workbook["Карта"][1]]
     assert pack.main(["--db", str(demo), "--period", PERIOD, "--indicator", "nonsense", "--out", str(out)]) == 2
     assert "неизвестный показатель" in capsys.readouterr().err
 
@@ -410,7 +410,7 @@ def test_the_menu_shows_progress_and_downloads_the_pages_pack(served_app, browse
         time.sleep(0.2)
     pdf = next(tmp_path.glob("*.pdf"))
     texts = [p.extract_text() for p in PdfReader(pdf).pages]
-    assert any("Доля ответов в срок — октябрь 2025" in t for t in texts)  # the page's indicator on the map
+    assert any("Доля в срок — октябрь 2025" in t for t in texts)  # the page's indicator on the map
     assert all("Платформа обратной связи (ПОС)" in t for t in texts[1:])  # and its channel on every page
     wait_js(browser, "const e = document.getElementById('pack-menu'); return e && e.offsetParent !== null")
     assert console_errors(browser) == []

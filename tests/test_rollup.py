@@ -10,10 +10,10 @@ import pytest
 
 from data.importer import run_import
 from data.mapping import load_mapping
-from data.rollup import HIST_TABLES, MEASURES, MONTHLY_TABLES, create_rollup_tables, refresh_rollups
+from data.rollup import MEASURES, MONTHLY_TABLES, create_rollup_tables, refresh_rollups
 from data.warehouse import connect
 
-TABLES = ("appeal_weekly", "appeal_open", *MONTHLY_TABLES, *HIST_TABLES)
+TABLES = ("appeal_weekly", "appeal_open", "appeal_duration", "appeal_stock", "appeal_quantile", *MONTHLY_TABLES)
 
 
 def snapshot(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple]]:
@@ -28,15 +28,23 @@ def snapshot(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple]]:
 
 def test_rollups_add_up_to_the_facts(small_demo: Path) -> None:
     con = duckdb.connect(str(small_demo), read_only=True)
-    facts = con.execute("SELECT count(*), count(answered_at), count(first_response_at) FROM appeal").fetchall()[0]
-    assert con.execute("SELECT sum(n), sum(n_answered), sum(n_responded) FROM appeal_monthly").fetchall()[0] == facts
+    facts = con.execute(
+        """SELECT count(*), count(answered_at),
+                  count(*) FILTER (WHERE answered_at IS NOT NULL AND closure_reason IS DISTINCT FROM 'redirected'),
+                  count(first_response_at) FROM appeal""").fetchall()[0]
+    assert con.execute("SELECT sum(n), sum(n_closed), sum(n_answered), sum(n_responded) FROM appeal_monthly"
+                       ).fetchall()[0] == facts
     assert con.execute("SELECT sum(n) FROM appeal_weekly").fetchall()[0][0] == facts[0]
-    hist = dict(con.execute("SELECT duration, sum(n) FROM appeal_monthly_hist GROUP BY 1").fetchall())
-    assert (hist[1], hist[0]) == (facts[1], facts[2])
-    body = dict(con.execute("SELECT duration, sum(n) FROM appeal_monthly_hist_body GROUP BY 1").fetchall())
-    assert body == hist
+    durations = dict(con.execute("SELECT duration, count(*) FROM appeal_duration GROUP BY 1").fetchall())
+    assert (durations[1], durations[0]) == (facts[2], facts[3])
     assert con.execute("SELECT count(*) FROM appeal_open").fetchall()[0][0] == con.execute(
-        "SELECT count(*) FROM appeal WHERE status IN ('new', 'in_work')").fetchall()[0][0]
+        "SELECT count(*) FROM appeal WHERE answered_at IS NULL").fetchall()[0][0]
+    # the stock at the end of August, counted by hand from the facts
+    t = "TIMESTAMP '2025-09-01'"
+    assert con.execute("SELECT sum(backlog_le3 + backlog_4_10 + backlog_11_30 + backlog_gt30), sum(overdue) "
+                       "FROM appeal_stock WHERE month = DATE '2025-08-01'").fetchall()[0] == con.execute(
+        f"""SELECT count(*), count(*) FILTER (WHERE due_at < {t}) FROM appeal
+            WHERE received_at <= {t} AND (answered_at IS NULL OR answered_at > {t})""").fetchall()[0]
     sums = ", ".join(f"sum({m})" for m in MEASURES if not m.startswith("sum_"))
     assert all(v is not None for v in con.execute(f"SELECT {sums} FROM appeal_monthly").fetchall()[0])  # noqa: S608
 
@@ -79,9 +87,6 @@ def test_smaller_tables_are_the_full_grain_regrouped(small_demo: Path) -> None:
     for table, dims in MONTHLY_TABLES.items():
         a, b = _regrouped(con, "appeal_monthly", table, dims, list(MEASURES))
         assert a == b and len(b) > 0, table
-    for table, dims in HIST_TABLES.items():
-        a, b = _regrouped(con, "appeal_monthly_hist", table, (*dims, "duration", "bucket"), ["n"])
-        assert a == b and len(b) > 0, table
     # each is much smaller than the full grain: that is what they are for
     full = con.execute("SELECT count(*) FROM appeal_monthly").fetchall()[0][0]
     assert con.execute("SELECT count(*) FROM appeal_monthly_ms").fetchall()[0][0] * 5 < full
@@ -92,10 +97,24 @@ def test_a_warehouse_from_before_the_smaller_tables_gets_them_filled(small_demo:
     db.write_bytes(small_demo.read_bytes())
     con = connect(db)
     expected = snapshot(con)
-    for table in ("appeal_monthly_o", "appeal_monthly_ms", "appeal_monthly_mk", "appeal_monthly_hist_o"):
+    for table in ("appeal_monthly_o", "appeal_monthly_ms", "appeal_monthly_mk", "appeal_stock"):
         con.execute(f"DROP TABLE {table}")  # noqa: S608 - constant names
     create_rollup_tables(con)
     assert snapshot(con) == expected
+    con.close()
+
+
+def test_a_warehouse_from_before_the_definitions_of_issue_14_is_rebuilt(small_demo: Path, tmp_path: Path) -> None:
+    """Old measures (no n_redirected) and old tables (duration histograms) give way to today's."""
+    db = tmp_path / "old.duckdb"
+    db.write_bytes(small_demo.read_bytes())
+    con = connect(db)
+    expected = snapshot(con)
+    con.execute("ALTER TABLE appeal_monthly DROP COLUMN n_redirected")
+    con.execute("CREATE TABLE appeal_monthly_hist (month DATE, n INTEGER)")
+    create_rollup_tables(con)
+    assert snapshot(con) == expected
+    assert "appeal_monthly_hist" not in {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
     con.close()
 
 
@@ -109,7 +128,7 @@ def test_every_rollup_route_answers_as_the_facts(small_demo: Path) -> None:
     as_of = data_as_of(con)
     month = parse_period(f"{as_of:%Y-%m}", as_of.date()).previous()
     codes = ["volume", "on_time_share", "satisfaction_share", "response_share", "repeat_share", "within_30d_share",
-             "rate_10k", "growth", "backlog_open"]
+             "rate_10k", "growth", "backlog_open", "response_hours_median", "resolve_days_p90"]
     questions = [
         ([], {}, Scope.region()),
         (["municipality"], {"sector": ["housing"]}, Scope.region()),
@@ -118,6 +137,8 @@ def test_every_rollup_route_answers_as_the_facts(small_demo: Path) -> None:
         (["organisation"], {}, Scope.municipalities([1])),
         (["channel", "kind"], {}, Scope.sectors([4])),
         (["month"], {"channel": ["pos"]}, Scope.region()),
+        (["organisation"], {"sector": ["housing", "roads"]}, Scope.region()),
+        (["month"], {}, Scope.municipalities([1])),
     ]
     for by, filters, scope in questions:
         fast = query_on(con, codes, by, month, filters, scope, as_of=as_of)
@@ -131,3 +152,24 @@ def test_every_rollup_route_answers_as_the_facts(small_demo: Path) -> None:
                 a, b = (f[column].astype("float64").tolist() for f in (fast, slow))
                 assert a == pytest.approx(b, nan_ok=True), (by, column)
     con.close()
+
+
+def test_stored_quantiles_answer_only_the_questions_they_hold() -> None:
+    from metrics.periods import parse_period
+    from metrics.query import _stored_quantile_route
+    from metrics.scope import Scope
+
+    month, quarter, year = parse_period("2025-10"), parse_period("2025-Q3"), parse_period("2025")
+    median = ["response_hours_median"]
+    route = _stored_quantile_route
+    assert route([], [month, month.previous()], {}, Scope.region(), median) == ("", "month")
+    assert route(["organisation"], [quarter, quarter.previous()], {}, Scope.region(), median) == (
+        "organisation_id", "quarter")
+    assert route(["municipality"], [month], {"sector": [4]}, Scope.region(), median) == (
+        "municipality_id,sector_id", "month")
+    assert route(["month"], [year], {}, Scope.municipalities([1]), median) == ("municipality_id", "month")
+    # two sectors merged, a category, a year, an arbitrary quantile: computed from the durations
+    assert route(["municipality"], [month], {"sector": [4, 7]}, Scope.region(), median) is None
+    assert route(["category"], [month], {}, Scope.region(), median) is None
+    assert route([], [year], {}, Scope.region(), median) is None
+    assert route([], [parse_period("2025-10-01..2025-10-15")], {}, Scope.region(), median) is None

@@ -29,7 +29,7 @@ import pandas as pd
 import pytest
 
 import metrics
-from metrics import catalog, kpi, priority, query, rating, roadmap, signals, status, workload
+from metrics import appeals, catalog, kpi, priority, query, rating, roadmap, signals, status, workload
 from metrics import source as source_module
 from metrics.periods import parse_period
 from metrics.scope import NOBODY, REGION, Scope, install_provider, system_scope
@@ -233,6 +233,49 @@ def _check_catalog_sectors(con, df) -> None:
     assert df["sector_code"].tolist() == ["housing"]
 
 
+def _check_appeal_list(con, lists) -> None:
+    own, other = lists
+    assert own.total == hand(con) and len(own.rows) == min(own.total, own.limit)
+    assert set(own.rows["municipality_name"]) == {names(con)[MINE]}
+    assert other.total == 0 and other.rows.empty  # a filter on another municipality: nothing
+
+
+def _nothing_appeal_list(lists) -> None:
+    for listed in lists:
+        assert listed.total == 0 and listed.rows.empty
+
+
+def _check_categories(con, df) -> None:
+    assert set(df["sector_code"]) == {"housing"}  # a sector lead: only the categories of the role's sectors
+    expected = {c for (c,) in con.execute("SELECT c.id FROM category c JOIN sector s ON s.id = c.sector_id "
+                                          "WHERE s.code = 'housing'").fetchall()}
+    assert set(df["category_id"]) == expected
+
+
+def _busiest_organisation(con, municipality: int, elsewhere: bool) -> int:
+    """The busiest body with appeals in ``municipality`` and (``elsewhere``) none in MINE."""
+    sql = ("SELECT organisation_id FROM appeal WHERE municipality_id = ? AND organisation_id IS NOT NULL "
+           + ("AND organisation_id NOT IN (SELECT organisation_id FROM appeal WHERE municipality_id = ? "
+              "AND organisation_id IS NOT NULL) " if elsewhere else "")
+           + "GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1")
+    return int(con.execute(sql, [municipality, MINE] if elsewhere else [municipality]).fetchall()[0][0])
+
+
+def _cards(c):
+    return (appeals.organisation_card(_busiest_organisation(c, MINE, False), con=c),
+            appeals.organisation_card(_busiest_organisation(c, OTHER, True), con=c))
+
+
+def _check_cards(con, cards) -> None:
+    own, foreign = cards
+    assert own is not None and own.appeals == hand(con, "organisation_id = ?", [own.organisation_id], period=None)
+    assert foreign is None  # a body working only elsewhere does not exist for this МЦУ
+
+
+def _nothing_cards(cards) -> None:
+    assert cards == (None, None)
+
+
 def _nothing_status(st) -> None:
     assert st.appeals == 0 and st.data_as_of is None and st.by_sector.empty and st.municipalities == 0
 
@@ -323,6 +366,12 @@ CASES: dict[str, Case] = {
     "status.warehouse_status": Case(lambda c: status.warehouse_status(), _check_status, _nothing_status),
     "catalog.municipalities": Case(lambda c: catalog.municipalities(), _check_catalog_municipalities, _empty),
     "catalog.sectors": Case(lambda c: catalog.sectors(), _check_catalog_sectors, _empty),
+    "appeals.appeal_list": Case(
+        lambda c: (appeals.appeal_list(OCTOBER, limit=50, con=c),
+                   appeals.appeal_list(OCTOBER, municipality=OTHER, con=c)),
+        _check_appeal_list, _nothing_appeal_list),
+    "appeals.categories": Case(lambda c: appeals.categories(), _check_categories, _empty),
+    "appeals.organisation_card": Case(_cards, _check_cards, _nothing_cards),
     # metrics.compare arrives with the "periods" branch: its case runs once the module is there
     "compare.compare": Case(lambda c: _module("compare").compare(["volume", "on_time_share"], ["municipality"], OCTOBER,
                                                                  con=c),
@@ -345,7 +394,7 @@ def _check_add_measure_nothing(result) -> None:
 
 # Cases that run under another role's scope than the МЦУ's.
 SECTOR_LEAD = Scope.sectors({4}, label="ЖКХ")
-CASE_SCOPE = {"catalog.sectors": SECTOR_LEAD}
+CASE_SCOPE = {"catalog.sectors": SECTOR_LEAD, "appeals.categories": SECTOR_LEAD}
 
 # Functions that legitimately see beyond the request scope, and why (each still has a case above).
 SEES_THE_REGION: dict[str, str] = {
@@ -377,7 +426,7 @@ NO_DATA: set[str] = {
     "query.facts_only", "query.reads_rollups",
     "rating.validate_weights", "rating.load_config", "rating.load_weights", "rating.indicator_score",
     "roadmap.min_placebos", "roadmap.did_rows", "roadmap.permutation_did",
-    "signals.last_whole_week", "compare.direction",
+    "signals.last_whole_week", "compare.direction", "appeals.appeals_csv", "appeals.format_times",
     "rating.validate_scales", "rating.sub_scores", "rating.composite_interval", "rating.rank_range",
     "rating.place_text", "rating.interval_text", "rating.change_text",
     "workload.parse_config", "workload.load_config", "workload.seasonal_naive", "workload.mean_last3",
