@@ -421,7 +421,7 @@ def test_wall_problem_growth_equals_the_problems_page_for_the_same_month(wall, w
         return found
 
     on_wall = pairs(wall.priority_panel(REGION, as_of), "wall-name")
-    page, _signals, _search = problems.update(period.code, None)
+    page = problems.update(period.code, None)[0]
     on_page = pairs(page, None)
     shared = set(on_wall) & set(on_page)
     assert len(shared) >= 9  # three problems in every sector block shown on both
