@@ -135,7 +135,7 @@ def _profile(mid: int, name: str, period, sector: str | None = None, channel: st
                             + (f" {UNSETTLED.capitalize()}: оценка предварительная." if unsettled else ""),
                             className="small text-muted"),
                      dbc.Table([html.Thead(html.Tr([html.Th("Организация"), html.Th("Вид"),
-                                                    html.Th("Оценка", className="text-end"), html.Th("Слабое место")])),
+                                                    html.Th("Оценка", className="text-end"), html.Th("Ниже всего оценка за")])),
                                 html.Tbody(org_rows)], size="sm", hover=True, id="municipality-orgs")
                      if org_rows else html.P("Недостаточно данных для оценки организаций.")], lg=5),
         ], className="mt-3"),

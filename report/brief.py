@@ -41,7 +41,7 @@ from metrics.rating import STATUS_RANKED, place_text, rate_organisations
 from metrics.roadmap import roadmap_effects
 from metrics.scope import REGION, Scope
 from metrics.signals import detect_signals
-from metrics.source import reader
+from metrics.source import is_served, reader
 from metrics.workload import monthly_load, staffing_plan
 
 TOP_MUNICIPALITIES = 2
@@ -316,7 +316,8 @@ def _overdue(con: duckdb.DuckDBPyConnection, period: Period, scope: Scope) -> Se
 
 def _staffing(con: duckdb.DuckDBPyConnection, scope: Scope) -> Section:
     section = Section("Кадры: прогноз нагрузки на три месяца")
-    plan = staffing_plan(scope, con=con)
+    # on the served file the page's cached plan is the same one: no second forecast per open of «Решения»
+    plan = staffing_plan(scope) if is_served(con) else staffing_plan(scope, con=con)
     reinforce = [p for p in plan.proposals if p.action == "reinforce"]
     if not reinforce:
         section.paragraphs.append("Численности всех блоков хватает на прогнозируемую нагрузку.")
