@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import sys
 
-from app import create_app
+from app import create_app, warm_up
 from auth.startup import EXIT_BAD_SETTINGS, problems
 from auth.web import AuthSettings
 
@@ -25,6 +25,7 @@ def create_production_app():
     # a first request inside the worker runs Dash's one-time set-up before real traffic (STACK.md:
     # without it the first JS requests under threads may answer 500)
     app.server.test_client().get("/login")
+    warm_up()
     return app
 
 
