@@ -93,7 +93,8 @@ def warm_up() -> threading.Thread:
         except Exception:  # noqa: BLE001 - best effort: the page computes it itself and says what is wrong
             logging.getLogger(__name__).exception("warm-up of the staffing plan failed")
 
-    thread = threading.Thread(target=work, name="warm-up", daemon=True)
+    # not a daemon: a process that ends meanwhile waits for it rather than dying inside DuckDB
+    thread = threading.Thread(target=work, name="warm-up")
     thread.start()
     return thread
 

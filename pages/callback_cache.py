@@ -151,7 +151,8 @@ def install(app: Dash) -> _Lru:
             if question not in cache.requests and len(cache.requests) < 4 * MAX_ENTRIES:
                 cache.requests[question] = (request.get_data(cache=True), g.get("cur_user"), key[1])
         if wanted:
-            threading.Thread(target=_warm, args=(app, cache, wanted, identity), daemon=True,
+            # not a daemon: a worker that exits meanwhile waits for it rather than dying inside DuckDB
+            threading.Thread(target=_warm, args=(app, cache, wanted, identity),
                              name="warm-callback-cache").start()
 
     @server.before_request
