@@ -16,85 +16,77 @@ def _db(args: argparse.Namespace) -> Path:
     return Path(args.db) if args.db else default_db_path()
 
 
-def cmd_init(args: argparse.Namespace) -> int:
-    import duckdb
+class CommandError(ValueError):
+    """A command cannot run; the message is for a person (``main`` prints it and exits 2)."""
 
+
+def _existing_db(args: argparse.Namespace, hint: str = "") -> Path:
+    db = _db(args)
+    if not db.exists():
+        raise CommandError(f"хранилище не найдено: {db}{hint}")
+    return db
+
+
+def _person_errors() -> tuple[type[BaseException], ...]:
+    """Every error whose message is written for a person: printed as one line, exit 2. Imported when
+    one is raised, so that a command loads only the modules it needs."""
+    from data.aliases import AliasFileError
+    from data.importer import ImportFailed
+    from data.mapping import MappingError
+    from data.revert import RevertFailed
+    from data.roadmap import RoadmapFileError
+    from data.targets import TargetFileError
+    from data.warehouse import RegionError
+
+    return (CommandError, WriteFailed, RegionError, TargetFileError, MappingError, ImportFailed, AliasFileError,
+            RoadmapFileError, RevertFailed)
+
+
+def cmd_init(args: argparse.Namespace) -> int:
     from data.swap import writing
-    from data.warehouse import RegionError, check_calendar, check_timezone, ensure_initialised, set_region
+    from data.warehouse import check_calendar, check_timezone, ensure_initialised, set_region
 
     db = _db(args)
-    try:
-        # checked before the file is touched: a typo in the zone must not leave a half-made warehouse
-        timezone = check_timezone(args.timezone) if args.timezone else None
-        calendar = check_calendar(args.calendar) if args.calendar else None
-        with writing(db) as con:
-            ensure_initialised(con)  # the reference lists only: no municipality of any region
-            region = set_region(con, args.region, timezone, calendar)
-            counts = {t: con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0]  # noqa: S608
-                      for t in ("sector", "category", "channel", "municipality")}
-    except RegionError as exc:
-        print(f"ошибка: {exc}", file=sys.stderr)
-        return 2
-    except duckdb.Error as exc:
-        print(f"ошибка: не удалось открыть хранилище {db}: {exc}", file=sys.stderr)
-        return 2
+    # checked before the file is touched: a typo in the zone must not leave a half-made warehouse
+    timezone = check_timezone(args.timezone) if args.timezone else None
+    calendar = check_calendar(args.calendar) if args.calendar else None
+    with writing(db) as con:
+        ensure_initialised(con)  # the reference lists only: no municipality of any region
+        region = set_region(con, args.region, timezone, calendar)
+        counts = {t: con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0]  # noqa: S608
+                  for t in ("sector", "category", "channel", "municipality")}
     print(json.dumps({"db": str(db), "region": region.name, "timezone": region.timezone,
                       "calendar": region.calendar, **counts}, ensure_ascii=False))
     return 0
 
 
 def cmd_region(args: argparse.Namespace) -> int:
-    import duckdb
-
     from data.swap import writing
-    from data.warehouse import RegionError, connect, read_region, set_region
+    from data.warehouse import connect, read_region, set_region
 
-    db = _db(args)
-    if not db.exists():
-        print(f"ошибка: хранилище не найдено: {db} (создайте его: python -m data init --region НАЗВАНИЕ)",
-              file=sys.stderr)
-        return 2
-    try:
-        if args.name is None and args.timezone is None and args.calendar is None:
-            con = connect(db, read_only=True)  # only show the settings
-            try:
-                region = read_region(con)
-            finally:
-                con.close()
-        else:
-            with writing(db) as con:  # the dashboard may be serving this file
-                region = set_region(con, args.name, args.timezone, args.calendar,
-                                    convert_times=args.convert_times)
-    except RegionError as exc:
-        print(f"ошибка: {exc}", file=sys.stderr)
-        return 2
-    except duckdb.Error as exc:
-        print(f"ошибка: не удалось открыть хранилище {db}: {exc}", file=sys.stderr)
-        return 2
+    db = _existing_db(args, " (создайте его: python -m data init --region НАЗВАНИЕ)")
+    if args.name is None and args.timezone is None and args.calendar is None:
+        con = connect(db, read_only=True)  # only show the settings
+        try:
+            region = read_region(con)
+        finally:
+            con.close()
+    else:
+        with writing(db) as con:  # the dashboard may be serving this file
+            region = set_region(con, args.name, args.timezone, args.calendar,
+                                convert_times=args.convert_times)
     print(json.dumps({"db": str(db), "region": region.name, "timezone": region.timezone,
                       "calendar": region.calendar}, ensure_ascii=False))
     return 0
 
 
 def cmd_targets(args: argparse.Namespace) -> int:
-    import duckdb
-
     from data.swap import writing
-    from data.targets import TargetFileError, import_targets
+    from data.targets import import_targets
 
-    db = _db(args)
-    if not db.exists():
-        print(f"ошибка: хранилище не найдено: {db}", file=sys.stderr)
-        return 2
-    try:
-        with writing(db) as con:  # the dashboard may be serving this file
-            result = import_targets(con, args.file)
-    except TargetFileError as exc:
-        print(f"ошибка: {exc}", file=sys.stderr)
-        return 2
-    except duckdb.Error as exc:
-        print(f"ошибка: не удалось открыть хранилище {db}: {exc}", file=sys.stderr)
-        return 2
+    db = _existing_db(args)
+    with writing(db) as con:  # the dashboard may be serving this file
+        result = import_targets(con, args.file)
     print(json.dumps(result.summary(), ensure_ascii=False))
     return 0
 
@@ -119,32 +111,19 @@ def _yield_to_the_dashboard() -> None:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    import duckdb
-
-    from data.importer import ImportFailed, low_acceptance_warning, run_import, summary_json
-    from data.mapping import MappingError, load_mapping
+    from data.importer import low_acceptance_warning, run_import, summary_json
+    from data.mapping import load_mapping
     from data.swap import writing
 
-    try:
-        mapping = load_mapping(args.mapping)
-    except MappingError as exc:
-        print(f"ошибка: {exc}", file=sys.stderr)
-        return 2
+    mapping = load_mapping(args.mapping)
     db = _db(args)
     _yield_to_the_dashboard()
-    try:
-        # the served file is never written in place: the dashboard keeps answering with the old
-        # data until the finished import is switched in (data/swap.py)
-        with writing(db) as con:
-            if threads := os.environ.get("CUR_IMPORT_THREADS"):  # leave cores to the dashboard
-                con.execute("SET threads = $n", {"n": int(threads)})
-            result = run_import(con, args.file, mapping, source=args.source)
-    except (ImportFailed, MappingError) as exc:
-        print(f"ошибка: {exc}", file=sys.stderr)
-        return 2
-    except duckdb.Error as exc:
-        print(f"ошибка: не удалось открыть хранилище {db}: {exc}", file=sys.stderr)
-        return 2
+    # the served file is never written in place: the dashboard keeps answering with the old
+    # data until the finished import is switched in (data/swap.py)
+    with writing(db) as con:
+        if threads := os.environ.get("CUR_IMPORT_THREADS"):  # leave cores to the dashboard
+            con.execute("SET threads = $n", {"n": int(threads)})
+        result = run_import(con, args.file, mapping, source=args.source)
     print(summary_json(result))
     if warning := low_acceptance_warning(result):
         print(warning, file=sys.stderr)  # the rows that did load are good: exit 0, but say so
@@ -152,26 +131,14 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_aliases(args: argparse.Namespace) -> int:
-    import duckdb
-
-    from data.aliases import AliasFileError, import_aliases
+    from data.aliases import import_aliases
     from data.swap import writing
     from data.warehouse import ensure_initialised
 
-    db = _db(args)
-    if not db.exists():
-        print(f"ошибка: хранилище не найдено: {db}", file=sys.stderr)
-        return 2
-    try:
-        with writing(db) as con:  # the dashboard may be serving this file
-            ensure_initialised(con, municipalities_csv=None)
-            result = import_aliases(con, args.file)
-    except AliasFileError as exc:
-        print(f"ошибка: {exc}", file=sys.stderr)
-        return 2
-    except duckdb.Error as exc:
-        print(f"ошибка: не удалось открыть хранилище {db}: {exc}", file=sys.stderr)
-        return 2
+    db = _existing_db(args)
+    with writing(db) as con:  # the dashboard may be serving this file
+        ensure_initialised(con, municipalities_csv=None)
+        result = import_aliases(con, args.file)
     print(json.dumps(result.summary(), ensure_ascii=False))
     return 0
 
@@ -196,24 +163,12 @@ def cmd_refresh(args: argparse.Namespace) -> int:
 
 
 def cmd_roadmap(args: argparse.Namespace) -> int:
-    import duckdb
-
-    from data.roadmap import RoadmapFileError, import_roadmap
+    from data.roadmap import import_roadmap
     from data.swap import writing
 
-    db = _db(args)
-    if not db.exists():
-        print(f"ошибка: хранилище не найдено: {db}", file=sys.stderr)
-        return 2
-    try:
-        with writing(db) as con:  # the dashboard may be serving this file
-            result = import_roadmap(con, args.file, source=args.source)
-    except RoadmapFileError as exc:
-        print(f"ошибка: {exc}", file=sys.stderr)
-        return 2
-    except duckdb.Error as exc:
-        print(f"ошибка: не удалось открыть хранилище {db}: {exc}", file=sys.stderr)
-        return 2
+    db = _existing_db(args)
+    with writing(db) as con:  # the dashboard may be serving this file
+        result = import_roadmap(con, args.file, source=args.source)
     print(json.dumps(result.summary(), ensure_ascii=False))
     return 0
 
@@ -222,10 +177,7 @@ def cmd_rejected(args: argparse.Namespace) -> int:
     from data.importer import rejected_rows_csv
     from data.warehouse import connect
 
-    db = _db(args)
-    if not db.exists():
-        print(f"ошибка: хранилище не найдено: {db}", file=sys.stderr)
-        return 2
+    db = _existing_db(args)
     con = connect(db, read_only=True)
     try:
         rejected_rows_csv(con, args.import_id, sys.stdout)
@@ -238,10 +190,7 @@ def cmd_imports(args: argparse.Namespace) -> int:
     from data.revert import list_imports
     from data.warehouse import connect
 
-    db = _db(args)
-    if not db.exists():
-        print(f"ошибка: хранилище не найдено: {db}", file=sys.stderr)
-        return 2
+    db = _existing_db(args)
     con = connect(db, read_only=True)
     try:
         imports = list_imports(con)
@@ -258,24 +207,12 @@ def cmd_imports(args: argparse.Namespace) -> int:
 
 
 def cmd_revert(args: argparse.Namespace) -> int:
-    import duckdb
-
-    from data.revert import RevertFailed, revert_import
+    from data.revert import revert_import
     from data.swap import writing
 
-    db = _db(args)
-    if not db.exists():
-        print(f"ошибка: хранилище не найдено: {db}", file=sys.stderr)
-        return 2
-    try:
-        with writing(db) as con:  # the dashboard switches to the reverted file at once
-            result = revert_import(con, args.import_id)
-    except RevertFailed as exc:
-        print(f"ошибка: {exc}", file=sys.stderr)
-        return 2
-    except duckdb.Error as exc:
-        print(f"ошибка: не удалось открыть хранилище {db}: {exc}", file=sys.stderr)
-        return 2
+    db = _existing_db(args)
+    with writing(db) as con:  # the dashboard switches to the reverted file at once
+        result = revert_import(con, args.import_id)
     print(result.summary())
     return 0
 
@@ -345,10 +282,15 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=cmd_revert)
 
     args = parser.parse_args(argv)
+    import duckdb
+
     try:
         return int(args.func(args))
-    except WriteFailed as exc:  # no room on the disk: the warehouse is as it was, no partial copy left
+    except _person_errors() as exc:  # the warehouse is as it was (writers switch in only finished work)
         print(f"ошибка: {exc}", file=sys.stderr)
+        return 2
+    except duckdb.Error as exc:
+        print(f"ошибка: не удалось открыть хранилище {_db(args)}: {exc}", file=sys.stderr)
         return 2
 
 
