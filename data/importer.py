@@ -34,7 +34,7 @@ from data.mapping import (
     Mapping,
     MappingError,
 )
-from data.names import MunicipalityIndex
+from data.names import MunicipalityIndex, match_key
 from data.readers import STAGE_TABLE, SourceFileError, Staged, clean_text_sql, drop_stage, stage_file
 from data.rollup import refresh_rollups
 from data.schema import APPEAL_COLUMNS, CLOSURE_REASONS, KINDS, STATUSES
@@ -134,13 +134,6 @@ class ImportResult:
         out["new_organisation_names"] = self.new_organisations
         out["seconds"] = round(self.seconds, 3)
         return out
-
-
-def norm_key(value: str) -> str:
-    """Key for matching names: case, «ё», quotes and spacing do not matter."""
-    v = value.lower().replace("ё", "е")
-    v = re.sub(r"[«»\"'“”„]", "", v)
-    return re.sub(r"\s+", " ", v).strip()
 
 
 def _ident(name: str) -> str:
@@ -750,11 +743,11 @@ class _Explicit:
 
     def __init__(self, table: dict[str, str]) -> None:
         self.exact = table
-        self.loose = {norm_key(k): v for k, v in table.items()}
+        self.loose = {match_key(k): v for k, v in table.items()}
 
     def get(self, raw: str) -> tuple[bool, str | None]:
         """Whether the table names ``raw``, and its target (None: empty)."""
-        for table, key in ((self.exact, raw), (self.exact, raw.strip()), (self.loose, norm_key(raw))):
+        for table, key in ((self.exact, raw), (self.exact, raw.strip()), (self.loose, match_key(raw))):
             if key in table:
                 return True, table[key] or None
         return False, None
@@ -828,7 +821,7 @@ def _load_lookups(con: duckdb.DuckDBPyConnection, mapping: Mapping, constant: di
 
     channels = con.execute("SELECT code, name, kind FROM channel").fetchall()
     channel_syn = (
-        _CHANNEL_SYNONYMS | {norm_key(c): c for c, _, _ in channels} | {norm_key(n): c for c, n, _ in channels}
+        _CHANNEL_SYNONYMS | {match_key(c): c for c, _, _ in channels} | {match_key(n): c for c, n, _ in channels}
     )
     for tbl, fld, synonyms in (
         ("imp_channel", "channel", channel_syn),
@@ -840,7 +833,7 @@ def _load_lookups(con: duckdb.DuckDBPyConnection, mapping: Mapping, constant: di
         pairs: dict[str, object] = {}
         for raw in distinct[fld]:
             named, code = explicit.get(raw)  # code None with named: empty, as if the cell were blank
-            if named or (code := synonyms.get(norm_key(raw))) is not None:
+            if named or (code := synonyms.get(match_key(raw))) is not None:
                 pairs[raw] = code
         _register_map(con, tbl, pairs, "VARCHAR")
         extra = ", v AS kind" if fld == "channel" else ""
@@ -856,14 +849,14 @@ def _load_lookups(con: duckdb.DuckDBPyConnection, mapping: Mapping, constant: di
 
     sectors = con.execute("SELECT id, code, name FROM sector").fetchall()
     sector_by_code = {code: sid for sid, code, _ in sectors}
-    sector_syn = {norm_key(code): sid for sid, code, _ in sectors} | {norm_key(n): sid for sid, _, n in sectors}
+    sector_syn = {match_key(code): sid for sid, code, _ in sectors} | {match_key(n): sid for sid, _, n in sectors}
     explicit_sector = _Explicit(mapping.values.get("sector", {}))
     pairs = {}
     for raw in distinct["sector"]:
         named, code = explicit_sector.get(raw)
         if named:  # a sector code, or None: the row's sector then comes from the hints
             pairs[raw] = sector_by_code[code] if code is not None else None
-        elif (sid := sector_syn.get(norm_key(raw))) is not None:
+        elif (sid := sector_syn.get(match_key(raw))) is not None:
             pairs[raw] = sid
     _register_map(con, "imp_sector", pairs, "SMALLINT")
     con.execute("CREATE OR REPLACE TEMP TABLE imp_sector AS SELECT raw, v AS id FROM imp_sector")
@@ -872,11 +865,11 @@ def _load_lookups(con: duckdb.DuckDBPyConnection, mapping: Mapping, constant: di
     cat_rows = con.execute("SELECT id, sector_id, name FROM category").fetchall()
     cat_sectors: dict[str, set[int]] = {}
     for _cid, sid, name in cat_rows:
-        cat_sectors.setdefault(norm_key(name), set()).add(sid)
-    by_cat_map = {norm_key(k): sector_by_code[v] for k, v in mapping.sector_by_category.items()}
+        cat_sectors.setdefault(match_key(name), set()).add(sid)
+    by_cat_map = {match_key(k): sector_by_code[v] for k, v in mapping.sector_by_category.items()}
     pairs = {}
     for raw in distinct["category"]:
-        key = norm_key(raw)
+        key = match_key(raw)
         if key in by_cat_map:
             pairs[raw] = by_cat_map[key]
         elif len(cat_sectors.get(key, ())) == 1:
@@ -884,12 +877,12 @@ def _load_lookups(con: duckdb.DuckDBPyConnection, mapping: Mapping, constant: di
     _register_map(con, "imp_sector_by_cat", pairs, "SMALLINT")
     con.execute("CREATE OR REPLACE TEMP TABLE imp_sector_by_cat AS SELECT raw, v AS sector_id FROM imp_sector_by_cat")
 
-    org_sector = {norm_key(n): s for n, s in con.execute(
+    org_sector = {match_key(n): s for n, s in con.execute(
         "SELECT name, sector_id FROM organisation WHERE sector_id IS NOT NULL").fetchall()}
-    by_org_map = {norm_key(k): sector_by_code[v] for k, v in mapping.sector_by_organisation.items()}
+    by_org_map = {match_key(k): sector_by_code[v] for k, v in mapping.sector_by_organisation.items()}
     pairs = {}
     for raw in distinct["organisation"]:
-        key = norm_key(raw)
+        key = match_key(raw)
         sid = by_org_map.get(key) or org_sector.get(key)
         if sid is not None:
             pairs[raw] = sid
@@ -904,14 +897,14 @@ def _resolve_categories(con: duckdb.DuckDBPyConnection, import_id: int) -> list[
            GROUP BY ALL ORDER BY min(_row)"""
     ).fetchall()
     existing = con.execute("SELECT id, sector_id, name FROM category").fetchall()
-    by_name = {(sid, norm_key(name)): cid for cid, sid, name in existing}
+    by_name = {(sid, match_key(name)): cid for cid, sid, name in existing}
     next_id = max((cid for cid, _, _ in existing), default=0) + 1
     sector_names = dict(con.execute("SELECT id, name FROM sector").fetchall())
     mapping: dict[tuple[int, str], int] = {}
     created: list[str] = []
     new_rows: list[tuple[int, int, str]] = []
     for sid, raw in wanted:
-        key = (sid, norm_key(raw))
+        key = (sid, match_key(raw))
         if key in by_name:
             mapping[(sid, raw)] = by_name[key]
         else:
@@ -942,13 +935,13 @@ def _resolve_organisations(con: duckdb.DuckDBPyConnection, import_id: int) -> li
            ORDER BY min(_row)"""
     ).fetchall()
     existing = con.execute("SELECT id, name FROM organisation").fetchall()
-    by_name = {norm_key(name): oid for oid, name in existing}
+    by_name = {match_key(name): oid for oid, name in existing}
     next_id = max((oid for oid, _ in existing), default=0) + 1
     pairs: dict[str, object] = {}
     created: list[str] = []
     new_rows: list[tuple[int, str, int | None, int | None]] = []
     for raw, sectors, munis in wanted:
-        key = norm_key(raw)
+        key = match_key(raw)
         if key in by_name:
             pairs[raw] = by_name[key]
             continue
@@ -984,13 +977,13 @@ def _set_organisation_kinds(con: duckdb.DuckDBPyConnection, mapping: Mapping, fr
                GROUP BY ALL ORDER BY count(*), min(_row) DESC"""
         ).fetchall()
         for name, kind in rows:  # least frequent first, so the most frequent kind is written last
-            kinds[norm_key(name)] = kind.strip()
-    kinds |= {norm_key(name): kind for name, kind in mapping.organisation_kind.items()}
+            kinds[match_key(name)] = kind.strip()
+    kinds |= {match_key(name): kind for name, kind in mapping.organisation_kind.items()}
     if not kinds:
         return 0
-    changes = [(oid, kinds[norm_key(name)]) for oid, name, kind in
+    changes = [(oid, kinds[match_key(name)]) for oid, name, kind in
                con.execute("SELECT id, name, kind FROM organisation").fetchall()
-               if norm_key(name) in kinds and kinds[norm_key(name)] != kind]
+               if match_key(name) in kinds and kinds[match_key(name)] != kind]
     if changes:
         con.execute(
             """UPDATE organisation SET kind = k.kind

@@ -105,12 +105,27 @@ def strict_municipality_key(name: str) -> str:
     return " ".join(kept) + "|" + ",".join(sorted(set(designations)))
 
 
+def match_key(text: object) -> str:
+    """Key for matching a name from a file to a reference list: case, «ё», quotes and spacing do not matter."""
+    v = str(text).lower().replace("ё", "е").replace("\u00a0", " ")
+    v = re.sub(r"[«»\"'“”„]", "", v)
+    return re.sub(r"\s+", " ", v).strip()
+
+
 @dataclass(frozen=True)
 class Match:
     """A file's text resolved: ``id`` of the unit, or None with the candidates when ambiguous."""
 
     id: int | None
     ambiguous: tuple[str, ...] = ()
+
+    def reason(self, text: str) -> str | None:
+        """Why ``text`` names no unit (Russian, for a rejected row); None when it does."""
+        if self.id is not None:
+            return None
+        if self.ambiguous:
+            return f"муниципалитет «{text}» подходит к нескольким: {', '.join(self.ambiguous)}"
+        return f"неизвестный муниципалитет: «{text}»"
 
 
 class MunicipalityIndex:

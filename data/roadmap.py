@@ -25,7 +25,7 @@ from pathlib import Path
 
 import duckdb
 
-from data.names import normalise_municipality_name
+from data.names import MunicipalityIndex, match_key
 from data.readers import STAGE_TABLE, SourceFileError, drop_stage, stage_file
 from data.schema import ROADMAP_STATUSES, create_schema
 from data.swap import writing
@@ -90,40 +90,29 @@ class RoadmapImportResult:
                 "rejected_rows": self.rejected_rows}
 
 
-def _key(text: object) -> str:
-    """Matching key: case, «ё», quotes and spacing do not matter."""
-    v = str(text).lower().replace("ё", "е").replace("\u00a0", " ")
-    v = re.sub(r"[«»\"'“”„]", "", v)
-    return re.sub(r"\s+", " ", v).strip()
-
-
 class Lookups:
     """Names → ids of the warehouse's reference lists, read once per import."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
-        self.municipalities: dict[str, int] = {}
-        for mid, name, oktmo in con.execute("SELECT id, name, oktmo FROM municipality").fetchall():
-            self.municipalities[normalise_municipality_name(name)] = int(mid)
-            if oktmo:
-                self.municipalities[str(oktmo)] = int(mid)
+        self.municipalities = MunicipalityIndex.from_warehouse(con)  # codes, names and aliases, as imports
         self.sectors: dict[str, int] = {}
         for sid, code, name in con.execute("SELECT id, code, name FROM sector").fetchall():
-            self.sectors[_key(code)] = int(sid)
-            self.sectors[_key(name)] = int(sid)
+            self.sectors[match_key(code)] = int(sid)
+            self.sectors[match_key(name)] = int(sid)
         # (sector id, name key) → category id
         self.categories: dict[tuple[int, str], int] = {
-            (int(sid), _key(name)): int(cid)
+            (int(sid), match_key(name)): int(cid)
             for cid, sid, name in con.execute("SELECT id, sector_id, name FROM category").fetchall()
         }
         self.organisations: dict[str, int] = {
-            _key(name): int(oid) for oid, name in con.execute("SELECT id, name FROM organisation").fetchall()
+            match_key(name): int(oid) for oid, name in con.execute("SELECT id, name FROM organisation").fetchall()
         }
         self.existing: set[tuple[str, int | None, dt.date]] = _existing_keys(con)
 
 
 def _existing_keys(con: duckdb.DuckDBPyConnection) -> set[tuple[str, int | None, dt.date]]:
     rows = con.execute("SELECT title, municipality_id, start_date FROM roadmap_item").fetchall()
-    return {(_key(t), m, s) for t, m, s in rows}
+    return {(match_key(t), m, s) for t, m, s in rows}
 
 
 def parse_date(text: str) -> dt.date:
@@ -147,23 +136,22 @@ def validate(raw: Mapping[str, object], lookups: Lookups) -> tuple[RoadmapItem |
         reasons.append(f"название длиннее {MAX_TITLE} знаков")
 
     municipality_id: int | None = None
-    if get["municipality"] and _key(get["municipality"]) not in REGION_WORDS:
-        municipality_id = lookups.municipalities.get(normalise_municipality_name(get["municipality"]))
-        if municipality_id is None:
-            municipality_id = lookups.municipalities.get(get["municipality"])
-        if municipality_id is None:
-            reasons.append(f"неизвестный муниципалитет: «{get['municipality']}»")
+    if get["municipality"] and match_key(get["municipality"]) not in REGION_WORDS:
+        match = lookups.municipalities.match(get["municipality"])
+        if reason := match.reason(get["municipality"]):
+            reasons.append(reason)
+        municipality_id = match.id
 
-    sector_id = lookups.sectors.get(_key(get["sector"])) if get["sector"] else None
+    sector_id = lookups.sectors.get(match_key(get["sector"])) if get["sector"] else None
     if get["sector"] and sector_id is None:
         reasons.append(f"неизвестный отраслевой блок: «{get['sector']}»")
 
     category_ids: list[int] = []
     if get["categories"] and sector_id is not None:
         for name in [p.strip() for p in re.split(r"[;\n]", get["categories"]) if p.strip()]:
-            cid = lookups.categories.get((sector_id, _key(name)))
+            cid = lookups.categories.get((sector_id, match_key(name)))
             if cid is None:
-                other = [s for (s, k) in lookups.categories if k == _key(name)]
+                other = [s for (s, k) in lookups.categories if k == match_key(name)]
                 reasons.append(f"категория «{name}» не из блока «{get['sector']}»" if other
                                else f"неизвестная категория: «{name}»")
             elif cid not in category_ids:
@@ -183,17 +171,17 @@ def validate(raw: Mapping[str, object], lookups: Lookups) -> tuple[RoadmapItem |
     if start and end and end < start:
         reasons.append("дата окончания раньше даты начала")
 
-    status = STATUS_SYNONYMS.get(_key(get["status"])) if get["status"] else DEFAULT_STATUS
+    status = STATUS_SYNONYMS.get(match_key(get["status"])) if get["status"] else DEFAULT_STATUS
     if status is None:
         reasons.append(f"неизвестный статус: «{get['status']}» (допустимы: {', '.join(ROADMAP_STATUSES.values())})")
 
     if reasons:
         return None, reasons
     assert sector_id is not None and start is not None and status is not None  # noqa: S101 - checked above
-    if (_key(get["title"]), municipality_id, start) in lookups.existing:
+    if (match_key(get["title"]), municipality_id, start) in lookups.existing:
         return None, ["такая мера уже есть: то же название, территория и дата начала"]
     return RoadmapItem(get["title"], municipality_id, sector_id, tuple(category_ids),
-                       lookups.organisations.get(_key(get["organisation"])), get["organisation"], start, end,
+                       lookups.organisations.get(match_key(get["organisation"])), get["organisation"], start, end,
                        status), []
 
 
@@ -218,7 +206,7 @@ def _columns(header: list[str]) -> dict[str, str]:
     """Staged column → field; unknown columns are ignored, a field named twice is an error."""
     out: dict[str, str] = {}
     for name in header:
-        key = _key(name)
+        key = match_key(name)
         target = key if key in FIELDS else HEADER_SYNONYMS.get(key)
         if target is None:
             continue
@@ -255,7 +243,7 @@ def import_roadmap(con: duckdb.DuckDBPyConnection, path: Path, source: str | Non
         if item is None:
             result.rejected_rows.append({"row": int(record["_line"]), "reason": "; ".join(reasons)})
             continue
-        lookups.existing.add((_key(item.title), item.municipality_id, item.start_date))  # a repeat in the file
+        lookups.existing.add((match_key(item.title), item.municipality_id, item.start_date))  # a repeat in the file
         accepted.append(item)
     con.execute("BEGIN TRANSACTION")
     try:

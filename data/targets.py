@@ -25,7 +25,7 @@ from pathlib import Path
 
 import duckdb
 
-from data.names import MunicipalityIndex
+from data.names import MunicipalityIndex, match_key
 from data.readers import STAGE_TABLE, SourceFileError, drop_stage, stage_file
 from data.warehouse import ensure_initialised
 
@@ -65,13 +65,6 @@ class TargetImportResult:
                 "replaced": self.replaced, "rejected_rows": self.rejected_rows}
 
 
-def _key(text: object) -> str:
-    """Matching key: case, «ё», quotes and spacing do not matter."""
-    v = str(text).lower().replace("ё", "е").replace("\u00a0", " ")
-    v = re.sub(r"[«»\"'“”„]", "", v)
-    return re.sub(r"\s+", " ", v).strip()
-
-
 class _Lookups:
     """Names → codes and ids of the warehouse's reference lists and the indicator registry."""
 
@@ -80,19 +73,19 @@ class _Lookups:
 
         self.indicators: dict[str, ind.Indicator] = {}
         for spec in ind.registry().values():
-            self.indicators[_key(spec.code)] = spec
-            self.indicators.setdefault(_key(spec.label), spec)
+            self.indicators[match_key(spec.code)] = spec
+            self.indicators.setdefault(match_key(spec.label), spec)
         self.sectors: dict[str, int] = {}
         for sid, code, name in con.execute("SELECT id, code, name FROM sector").fetchall():
-            self.sectors[_key(code)] = int(sid)
-            self.sectors[_key(name)] = int(sid)
+            self.sectors[match_key(code)] = int(sid)
+            self.sectors[match_key(name)] = int(sid)
         self.categories: dict[str, list[tuple[int, int]]] = {}  # name key → [(category id, sector id)]
         for cid, sid, name in con.execute("SELECT id, sector_id, name FROM category ORDER BY id").fetchall():
-            self.categories.setdefault(_key(name), []).append((int(cid), int(sid)))
+            self.categories.setdefault(match_key(name), []).append((int(cid), int(sid)))
         self.channels: dict[str, str] = {}
         for code, name in con.execute("SELECT code, name FROM channel").fetchall():
-            self.channels[_key(code)] = str(code)
-            self.channels[_key(name)] = str(code)
+            self.channels[match_key(code)] = str(code)
+            self.channels[match_key(name)] = str(code)
         self.municipalities = MunicipalityIndex.from_warehouse(con)
 
 
@@ -155,19 +148,19 @@ def validate(raw: dict[str, str], lookups: _Lookups) -> tuple[TargetRow | None, 
     missing = {"indicator": "не указан показатель", "period": "не указан период", "value": "не указано значение"}
     reasons += [missing[name] for name in REQUIRED if not get[name]]
 
-    spec = lookups.indicators.get(_key(get["indicator"])) if get["indicator"] else None
+    spec = lookups.indicators.get(match_key(get["indicator"])) if get["indicator"] else None
     if get["indicator"] and spec is None:
         reasons.append(f"неизвестный показатель: «{get['indicator']}»")
 
     sector_id = None
-    if get["sector"] and _key(get["sector"]) not in REGION_WORDS:
-        sector_id = lookups.sectors.get(_key(get["sector"]))
+    if get["sector"] and match_key(get["sector"]) not in REGION_WORDS:
+        sector_id = lookups.sectors.get(match_key(get["sector"]))
         if sector_id is None:
             reasons.append(f"неизвестный блок: «{get['sector']}»")
 
     category_id = None
     if get["category"]:
-        found = lookups.categories.get(_key(get["category"]), [])
+        found = lookups.categories.get(match_key(get["category"]), [])
         candidates = [c for c in found if c[1] == sector_id] if sector_id is not None else found
         if not found:
             reasons.append(f"неизвестная категория: «{get['category']}»")
@@ -179,18 +172,15 @@ def validate(raw: dict[str, str], lookups: _Lookups) -> tuple[TargetRow | None, 
             category_id, sector_id = candidates[0]  # a category implies its block
 
     municipality_id = None
-    if get["municipality"] and _key(get["municipality"]) not in REGION_WORDS:
+    if get["municipality"] and match_key(get["municipality"]) not in REGION_WORDS:
         match = lookups.municipalities.match(get["municipality"])
-        if match.id is None:
-            reasons.append(
-                f"муниципалитет «{get['municipality']}» подходит к нескольким: {', '.join(match.ambiguous)}"
-                if match.ambiguous else f"неизвестный муниципалитет: «{get['municipality']}»"
-            )
+        if reason := match.reason(get["municipality"]):
+            reasons.append(reason)
         municipality_id = match.id
 
     channel = None
-    if get["channel"] and _key(get["channel"]) not in REGION_WORDS:
-        channel = lookups.channels.get(_key(get["channel"]))
+    if get["channel"] and match_key(get["channel"]) not in REGION_WORDS:
+        channel = lookups.channels.get(match_key(get["channel"]))
         if channel is None:
             reasons.append(f"неизвестный канал: «{get['channel']}»")
 
@@ -225,7 +215,7 @@ def _columns(header: list[str]) -> dict[str, str]:
     """Staged column → field; unknown columns are ignored, a field named twice is an error."""
     out: dict[str, str] = {}
     for name in header:
-        key = _key(name)
+        key = match_key(name)
         target = key if key in FIELDS else HEADER_SYNONYMS.get(key)
         if target is None:
             continue
