@@ -8,12 +8,15 @@ The lists are the user's own: a sector lead's sector list holds only their secto
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
+from typing import TypeVar
 
 from metrics import catalog
 from metrics.appeals import categories, organisation_card
 from metrics.periods import Period, PeriodError, parse_period
 from pages.common import period_options
+
+T = TypeVar("T")
 
 ALL = "all"
 _SHOWN = 40  # characters of a refused value echoed back: enough to recognise, never a flood
@@ -21,6 +24,15 @@ _SHOWN = 40  # characters of a refused value echoed back: enough to recognise, n
 
 class InvalidInput(ValueError):
     """A value outside the declared lists; the message is shown to the user."""
+
+
+def or_default(check: Callable[..., T], value: object, default: T, **options: object) -> T:
+    """``check(value)``, or ``default`` when the value fails it: for filters carried along in an
+    address, where a bad one is dropped rather than refused (the page still opens)."""
+    try:
+        return check(value, **options)
+    except InvalidInput:
+        return default
 
 
 def _shown(value: object) -> str:

@@ -63,19 +63,10 @@ def layout(municipality_id: str | None = None, **query_args: str) -> html.Div:
     if not months:
         return no_appeals("municipality-no-data")
     opening = default_month(months, catalog.as_of()) or month(months[0])  # the last complete month
-    try:
-        period = inputs.period(query_args.get("period") or opening.code)
-    except inputs.InvalidInput:
-        period = opening
+    period = inputs.or_default(inputs.period, query_args.get("period") or opening.code, opening)
     # the map's filters come along («полный профиль →» keeps them); a value that fails its check is dropped
-    try:
-        sector = inputs.sector(query_args.get("sector"))
-    except inputs.InvalidInput:
-        sector = None
-    try:
-        channel = inputs.channel(query_args.get("channel"))
-    except inputs.InvalidInput:
-        channel = None
+    sector = inputs.or_default(inputs.sector, query_args.get("sector"), None)
+    channel = inputs.or_default(inputs.channel, query_args.get("channel"), None)
     indicator = query_args.get("indicator") if query_args.get("indicator") in MAP_INDICATORS else "volume"
     try:
         return _profile(mid, catalog.names("municipality")[mid], period, sector, channel, indicator)

@@ -51,18 +51,9 @@ def layout(organisation_id: str | None = None, **query_args: str) -> html.Div:
     if not months:
         return no_appeals("organisation-no-data")
     opening = default_month(months, catalog.as_of()) or month(months[0])
-    try:
-        period = inputs.period(query_args.get("period") or opening.code, last30=True)
-    except inputs.InvalidInput:
-        period = opening
-    try:
-        sector = inputs.sector(query_args.get("sector"))
-    except inputs.InvalidInput:
-        sector = None
-    try:
-        channel = inputs.channel(query_args.get("channel"))
-    except inputs.InvalidInput:
-        channel = None
+    period = inputs.or_default(inputs.period, query_args.get("period") or opening.code, opening, last30=True)
+    sector = inputs.or_default(inputs.sector, query_args.get("sector"), None)
+    channel = inputs.or_default(inputs.channel, query_args.get("channel"), None)
     indicator = query_args.get("indicator") if query_args.get("indicator") in MAP_INDICATORS else "volume"
     if indicator == "rate_10k":  # residents belong to units, not to a body: its trend is its volume
         indicator = "volume"
