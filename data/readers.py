@@ -13,7 +13,7 @@ import datetime as dt
 import mmap
 import tempfile
 import zipfile
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -472,3 +472,21 @@ def _stage_parquet(con: duckdb.DuckDBPyConnection, path: Path) -> Staged:
     header = [r[0] for r in con.execute(f"DESCRIBE {STAGE_TABLE}").fetchall() if r[0] != "_row"]
     n_rows = con.execute(f"SELECT count(*) FROM {STAGE_TABLE}").fetchall()[0][0]  # noqa: S608 - constant name
     return Staged(header, n_rows, "_row", encoding="parquet")
+
+
+def header_fields(header: list[str], fields: Collection[str], synonyms: Mapping[str, str]) -> dict[str, str]:
+    """Staged column → field for a small reference file (targets, roadmap): a column is named by its
+    field code or a Russian synonym (``data.names.match_key``); unknown columns are ignored. A field
+    named by two columns raises ``ValueError`` with the field as its message."""
+    from data.names import match_key
+
+    out: dict[str, str] = {}
+    for name in header:
+        key = match_key(name)
+        target = key if key in fields else synonyms.get(key)
+        if target is None:
+            continue
+        if target in out.values():
+            raise ValueError(target)
+        out[name] = target
+    return out

@@ -26,7 +26,7 @@ from pathlib import Path
 import duckdb
 
 from data.names import MunicipalityIndex, match_key
-from data.readers import STAGE_TABLE, SourceFileError, drop_stage, stage_file
+from data.readers import STAGE_TABLE, SourceFileError, drop_stage, header_fields, stage_file
 from data.schema import ROADMAP_STATUSES, create_schema
 from data.swap import writing
 from data.warehouse import ensure_initialised, region_now
@@ -204,15 +204,10 @@ def insert_items(con: duckdb.DuckDBPyConnection, items: list[RoadmapItem], sourc
 
 def _columns(header: list[str]) -> dict[str, str]:
     """Staged column → field; unknown columns are ignored, a field named twice is an error."""
-    out: dict[str, str] = {}
-    for name in header:
-        key = match_key(name)
-        target = key if key in FIELDS else HEADER_SYNONYMS.get(key)
-        if target is None:
-            continue
-        if target in out.values():
-            raise RoadmapFileError(f"поле «{target}» указано в двух столбцах")
-        out[name] = target
+    try:
+        out = header_fields(header, FIELDS, HEADER_SYNONYMS)
+    except ValueError as twice:
+        raise RoadmapFileError(f"поле «{twice}» указано в двух столбцах") from twice
     if "title" not in out.values():
         raise RoadmapFileError("в файле нет столбца с названием меры (title или «Мероприятие»)")
     return out

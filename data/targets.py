@@ -26,7 +26,7 @@ from pathlib import Path
 import duckdb
 
 from data.names import MunicipalityIndex, match_key
-from data.readers import STAGE_TABLE, SourceFileError, drop_stage, stage_file
+from data.readers import STAGE_TABLE, SourceFileError, drop_stage, header_fields, stage_file
 from data.warehouse import ensure_initialised
 
 FIELDS: tuple[str, ...] = ("indicator", "sector", "category", "municipality", "channel", "period", "value", "note")
@@ -213,15 +213,10 @@ def validate(raw: dict[str, str], lookups: _Lookups) -> tuple[TargetRow | None, 
 
 def _columns(header: list[str]) -> dict[str, str]:
     """Staged column → field; unknown columns are ignored, a field named twice is an error."""
-    out: dict[str, str] = {}
-    for name in header:
-        key = match_key(name)
-        target = key if key in FIELDS else HEADER_SYNONYMS.get(key)
-        if target is None:
-            continue
-        if target in out.values():
-            raise TargetFileError(f"поле «{target}» указано в двух столбцах")
-        out[name] = target
+    try:
+        out = header_fields(header, FIELDS, HEADER_SYNONYMS)
+    except ValueError as twice:
+        raise TargetFileError(f"поле «{twice}» указано в двух столбцах") from twice
     absent = [f for f in REQUIRED if f not in out.values()]
     if absent:
         names = {"indicator": "indicator или «Показатель»", "period": "period или «Период»",
