@@ -15,7 +15,9 @@ from tests.conftest import ARTIFACTS, console_errors, wait_js
 
 pytestmark = pytest.mark.browser
 
-MAP_DRAWN = "const g = document.querySelector('#heatmap-map .js-plotly-plot'); return !!(g && g.data && g.data[1]?.z);"
+# the figure's data arrive before the boundaries (fetched separately): wait for the drawn shapes too
+MAP_DRAWN = ("const g = document.querySelector('#heatmap-map .js-plotly-plot'); "
+             "return !!(g && g.data && g.data[1]?.z && g.querySelectorAll('.choroplethlocation').length);")
 PANEL = "const e = document.getElementById('heatmap-profile-name'); return e && e.textContent;"
 TITLE = "const e = document.getElementById('drill-title'); return e && e.textContent;"
 CRUMBS = """const e = document.getElementById('drill-crumbs');
