@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import duckdb
 import pandas as pd
 
+from data.engine import is_clickhouse, table_names
 from data.rollup import (
     AGE_BUCKETS,
     DURATIONS,
@@ -289,7 +290,11 @@ def _compute(
     ctes.insert(0, f"m AS (SELECT {', '.join([f'{period_sql} AS _p', *group, *aggs])} FROM {source} "  # noqa: S608
                 f"WHERE {where} GROUP BY ALL)")
     measure_cols = cohort + [m for m in ("eligible_30d", "n_overdue") if m in needed]
-    star = "m.* EXCLUDE (eligible_30d)" if any(c.endswith("AS eligible_30d") for c in extra_c) else "m.*"
+    # m's columns named one by one: after two joins ClickHouse names a ``m.*`` column by its table
+    replaced = {c.rsplit(" AS ", 1)[1] for c in extra_c}
+    m_cols = ["_p", *keys, *cohort, *(["eligible_30d"] if "eligible_30d" in needed else []),
+              *(["n_overdue"] if "n_overdue" in needed and not use_rollup else [])]
+    star = ", ".join(f"m.{c}" for c in m_cols if c not in replaced)
     ctes.append(f"c AS (SELECT {', '.join([star, *extra_c])} FROM m{joins_c})")  # noqa: S608 - registry identifiers
 
     # 2. stocks at each snapshot point
@@ -304,7 +309,7 @@ def _compute(
                                   weekly=columns <= set(WEEKLY_DIMENSIONS))
         if points:
             stock_cols = ["backlog_open", *(n for n, _, _ in AGE_BUCKETS), "overdue_open"]
-            ctes.append(_stock_cte(by, points, filters, scope, params, facts))
+            ctes.append(_stock_cte(by, points, filters, scope, params, facts, is_clickhouse(con)))
 
     # 3. one row per period and group with every measure (missing = 0)
     zero = {m: "0.0" if m.startswith("sum_") else "0" for m in measure_cols}
@@ -322,7 +327,8 @@ def _compute(
         body = f"c FULL JOIN s ON {_same('s', 'c', keys)}" if stock_cols else "c"
     else:  # a row for every period, even one without appeals
         head = ["per._p AS _p"]
-        body = f"(SELECT CAST(unnest(range({len(periods)})) AS INTEGER) AS _p) per LEFT JOIN c ON c._p = per._p"
+        params["period_indexes"] = list(range(len(periods)))
+        body = "(SELECT CAST(unnest($period_indexes) AS INTEGER) AS _p) per LEFT JOIN c ON c._p = per._p"
         body += " LEFT JOIN s ON s._p = per._p" if stock_cols else ""
     ctes.append(f"r AS (SELECT {', '.join(head + cols)} FROM {body})")  # noqa: S608 - registry identifiers only
 
@@ -349,13 +355,15 @@ def _compute(
                 medians[code] = f"{name}.value[{index}] / {3.6e9 * ind.get(code).hours_per_unit!r}"
             joins += f" LEFT JOIN {name} ON {_same(name, 'r', keys)}"
             continue
-        params[f"{name}_q"] = [ind.get(c).quantile for c in wanted]
+        # the levels are declarations, not values from outside: written into the statement (ClickHouse's
+        # quantile functions take them only as constants)
+        levels = repr([float(ind.get(c).quantile) for c in wanted])
         if use_rollup:  # the narrow sorted copy of the durations
-            select = [f"{period_sql} AS _p", *group, f"quantile_cont(micros, ${name}_q) AS value"]
+            select = [f"{period_sql} AS _p", *group, f"quantile_cont(micros, {levels}) AS value"]
             ctes.append(f"{name} AS (SELECT {', '.join(select)} FROM appeal_duration "  # noqa: S608
                         f"WHERE duration = {int(duration)} AND {where} GROUP BY ALL)")
         else:
-            select = [f"{period_sql} AS _p", *group, f"quantile_cont({micros}, ${name}_q) AS value"]
+            select = [f"{period_sql} AS _p", *group, f"quantile_cont({micros}, {levels}) AS value"]
             ctes.append(f"{name} AS (SELECT {', '.join(select)} FROM {facts} "  # noqa: S608
                         f"WHERE ({has}) AND {where} GROUP BY ALL)")
         for j, code in enumerate(wanted):
@@ -387,7 +395,7 @@ def _compute(
         same = " AND ".join(["p._p = 1", *(f"c.{k} IS NOT DISTINCT FROM p.{k}" for k in keys)])
         final = f"SELECT c.* EXCLUDE (_p), {', '.join(prev)} FROM i c LEFT JOIN i p ON {same} WHERE c._p = 0"  # noqa: S608 - registry identifiers only
     elif mode == "stacked":
-        final = "SELECT i.* RENAME (_p AS period_index) FROM i"
+        final = "SELECT i._p AS period_index, i.* EXCLUDE (_p) FROM i"  # _p is i's first column
     else:
         final = "SELECT i.* EXCLUDE (_p) FROM i"
     label_dims = [b for b in by if b in _REFERENCE_SQL] if labels else []
@@ -542,11 +550,25 @@ def _month_before(d: dt.date) -> dt.date:
     return dt.date(m // 12, m % 12 + 1, 1)
 
 
+def _points_sql(points: list[dict], params: dict, clickhouse: bool) -> str:
+    """The snapshot points as rows (p, k, t, src, snap), bound as parameters: DuckDB unnests a list of
+    structs; ClickHouse zips parallel arrays (its arrays cannot hold structs with NULL dates)."""
+    if not clickhouse:
+        params["pts"] = points
+        return "SELECT unnest($pts, recursive := true)"
+    from data.dialect import Typed
+
+    types = {"p": "Int64", "k": "Nullable(Date)", "t": "DateTime64(6)", "src": "String", "snap": "Nullable(Date)"}
+    for field, ch_type in types.items():
+        params[f"pts_{field}"] = Typed([pt[field] for pt in points], f"Array({ch_type})")
+    params["pts_i"] = list(range(1, len(points) + 1))
+    return "SELECT " + ", ".join(f"${'pts_' + f}[i] AS {f}" for f in types) + " FROM (SELECT unnest($pts_i) AS i)"  # noqa: S608
+
+
 def _stock_cte(by: list[str], points: list[dict], filters: dict[str, list], scope: Scope, params: dict,
-               facts: str) -> str:
+               facts: str, clickhouse: bool = False) -> str:
     """A CTE ``s`` (``_p``, keys, ``backlog_open``, age buckets, ``overdue_open``): what was open at
     each snapshot point, read where ``_snapshot_points`` says."""
-    params["pts"] = points
     clauses, _ = _filter_clauses(filters, scope, params)
     where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
     keys = [DIMENSIONS[b].column for b in by]
@@ -563,14 +585,14 @@ def _stock_cte(by: list[str], points: list[dict], filters: dict[str, list], scop
         "open": f"SELECT {', '.join(head + stock_sql('pt.t'))} FROM appeal_open "  # noqa: S608
                 f"JOIN pts pt ON pt.src = 'open' AND received_at <= pt.t{where} GROUP BY ALL",
         "facts": f"SELECT {', '.join(head + stock_sql('pt.t'))} FROM {facts} a JOIN pts pt ON pt.src = 'facts' "  # noqa: S608
-                 f"AND a.received_at <= pt.t AND coalesce(a.answered_at, TIMESTAMP 'infinity') > pt.t{where} "
+                 f"AND a.received_at <= pt.t AND (a.answered_at IS NULL OR a.answered_at > pt.t){where} "
                  "GROUP BY ALL",
     }
     parts = [sql for src, sql in sources.items() if any(p["src"] == src for p in points)]
     cols = ", ".join(["_p", *keys, *(f"CAST(sum({c}) AS BIGINT) AS {c}" for c in buckets),
                       f"CAST(sum({' + '.join(buckets)}) AS BIGINT) AS backlog_open",
                       "CAST(sum(overdue) AS BIGINT) AS overdue_open"])
-    return (f"pts AS (SELECT unnest($pts, recursive := true)), "  # noqa: S608 - registry identifiers
+    return (f"pts AS ({_points_sql(points, params, clickhouse)}), "  # noqa: S608 - registry identifiers
             f"s AS (SELECT {cols} FROM ({' UNION ALL '.join(parts)}) GROUP BY ALL)")
 
 
@@ -678,7 +700,7 @@ def _smallest_table(con: duckdb.DuckDBPyConnection, tables: Mapping[str, tuple[s
 def _tables(con: duckdb.DuckDBPyConnection) -> set[str]:
     cache = _per_connection.setdefault(con, {})
     if "tables" not in cache:
-        cache["tables"] = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+        cache["tables"] = table_names(con)
     return cache["tables"]
 
 

@@ -1,0 +1,312 @@
+"""The warehouse on ClickHouse (DESIGN §6): in-process through chDB (``chdb:DIR``) or on a server
+(``clickhouse://user:password@host:8123/db``), both answering the same statements as DuckDB.
+
+A ``ClickHouseConnection`` looks to the metrics like a DuckDB connection: ``execute(sql, params)``
+takes the DuckDB SQL the metrics write (translated once by ``data.dialect``) and gives back a result
+with ``df()`` and ``fetchall()``. Frames come out with DuckDB's own pandas types (the Arrow answer is
+turned into pandas by DuckDB), so a page cannot tell the engines apart.
+
+Storage: every warehouse table is a MergeTree; the facts are ordered by (month of receipt,
+municipality, sector, receipt time), the order every page query filters in; rollups by their time
+column and the same keys. ``copy_warehouse`` fills a new database and renames it into place at the
+end, so a failed copy leaves no half-filled warehouse visible.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from data.dialect import to_clickhouse
+
+DATABASE = "cur"  # the database of a chDB directory
+# every statement runs with these: naive timestamps stay as written; a missing join partner is NULL
+# (as in SQL and DuckDB), not the type's default
+SETTINGS: dict[str, object] = {"session_timezone": "UTC", "join_use_nulls": 1, "cast_keep_nullable": 1,
+                               "output_format_arrow_string_as_string": 1, "allow_experimental_analyzer": 1,
+                               "prefer_column_name_to_alias": 1}
+
+
+class ClickHouseError(RuntimeError):
+    """A ClickHouse statement failed or a target cannot be used; the message is for a person."""
+
+
+class Result:
+    """An answer in Arrow, read like DuckDB's: ``df()``, ``fetchall()``, ``arrow()``."""
+
+    def __init__(self, table: pa.Table):
+        self._table = _normalised(table)
+
+    def arrow(self) -> pa.Table:
+        return self._table
+
+    def df(self):
+        # DuckDB's own Arrow → pandas conversion: the same dtypes as a DuckDB answer (nullable ints,
+        # booleans, strings, dates), so callers see no difference between the engines
+        return _local_duck().from_arrow(self._table).df()
+
+    def fetchall(self) -> list[tuple]:
+        columns = [c.to_pylist() for c in self._table.columns]
+        return list(zip(*columns, strict=True)) if columns else []
+
+    def fetchone(self) -> tuple | None:
+        rows = self.fetchall()
+        return rows[0] if rows else None
+
+
+_duck = threading.local()
+
+
+def _local_duck() -> duckdb.DuckDBPyConnection:
+    if getattr(_duck, "con", None) is None:
+        _duck.con = duckdb.connect()
+    return _duck.con
+
+
+def _normalised(table: pa.Table) -> pa.Table:
+    """Arrow types as DuckDB would give them: signed integers (ClickHouse counts are unsigned) and
+    naive timestamps (the columns are UTC only so that nothing shifts)."""
+    fields, arrays = [], []
+    for field, column in zip(table.schema, table.columns, strict=True):
+        t = field.type
+        if pa.types.is_unsigned_integer(t):
+            t = pa.int64()
+        elif pa.types.is_timestamp(t) and t.tz is not None:
+            t = pa.timestamp(t.unit)
+        elif pa.types.is_large_string(t):
+            t = pa.string()
+        if t != field.type:
+            column = pc.cast(column, t) if not pa.types.is_timestamp(t) else column.cast(t)
+        fields.append(pa.field(field.name, t))
+        arrays.append(column)
+    return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
+
+
+class ClickHouseConnection:
+    """Common to chDB and a server: DuckDB SQL in (translated), Arrow out."""
+
+    dialect = "clickhouse"
+
+    def __init__(self, database: str):
+        self.database = database
+
+    def execute(self, sql: str, params: Mapping[str, object] | list | None = None) -> Result:
+        if isinstance(params, list | tuple):  # DuckDB's positional ``?``: named here
+            names = [f"p{i}" for i in range(len(params))]
+            counter = iter(names)
+            sql = re.sub(r"\?", lambda _m: "$" + next(counter), sql)
+            params = dict(zip(names, params, strict=True))
+        text, values = to_clickhouse(sql, params)
+        return self.native(text, values)
+
+    def native(self, sql: str, params: Mapping[str, str] | None = None) -> Result:
+        raise NotImplementedError
+
+    def command(self, sql: str, params: Mapping[str, str] | None = None, in_database: bool = True) -> None:
+        """A ClickHouse statement with no answer (DDL, INSERT); ``in_database=False`` for statements
+        about databases themselves (the connection's own may not exist yet)."""
+        raise NotImplementedError
+
+    def tables(self) -> set[str]:
+        rows = self.native("SELECT name FROM system.tables WHERE database = {db:String}", {"db": self.database})
+        return {r[0] for r in rows.fetchall()}
+
+    def close(self) -> None:
+        pass
+
+
+class ChdbConnection(ClickHouseConnection):
+    """chDB: the ClickHouse engine inside this process, its data in a directory. chDB keeps one
+    engine per process: every connection to a directory shares it, one statement at a time."""
+
+    _lock = threading.RLock()
+    _sessions: dict[str, object] = {}
+
+    def __init__(self, directory: str | Path, database: str = DATABASE, create: bool = False):
+        super().__init__(database)
+        self.directory = str(Path(directory).resolve())
+        if not create and not Path(self.directory).is_dir():
+            raise ClickHouseError(f"хранилище ClickHouse не найдено: {self.directory}")
+        with self._lock:
+            session = self._sessions.get(self.directory)
+            if session is None:
+                import chdb
+
+                if self._sessions:  # chDB serves one directory per process
+                    for old in self._sessions.values():
+                        old.close()
+                    self._sessions.clear()
+                Path(self.directory).mkdir(parents=True, exist_ok=True)
+                session = chdb.connect(self.directory)
+                self._sessions[self.directory] = session
+            self._session = session
+        for name, value in SETTINGS.items():
+            self._raw(f"SET {name} = {value!r}" if isinstance(value, str) else f"SET {name} = {value}")
+        if create:
+            self._raw(f"CREATE DATABASE IF NOT EXISTS {database}")
+
+    def _raw(self, sql: str, params: Mapping[str, str] | None = None, fmt: str = "ArrowTable"):
+        with self._lock:
+            try:
+                return self._session.query(sql, fmt, params=dict(params or {}))
+            except Exception as exc:  # chDB raises its own RuntimeError text
+                raise ClickHouseError(f"ошибка ClickHouse: {str(exc)[:500]}") from exc
+
+    def native(self, sql: str, params: Mapping[str, str] | None = None) -> Result:
+        # every statement names its database: several warehouses may share the engine
+        with self._lock:
+            self._raw(f"USE {self.database}")
+            table = self._raw(sql, params)
+        return Result(table if isinstance(table, pa.Table) else pa.table({}))
+
+    def command(self, sql: str, params: Mapping[str, str] | None = None, in_database: bool = True) -> None:
+        with self._lock:
+            self._raw(f"USE {self.database if in_database else 'default'}")
+            self._raw(sql, params, fmt="CSV")
+
+    def insert_parquet(self, table: str, path: Path) -> None:
+        self.command(f"INSERT INTO {table} SELECT * FROM file({str(path)!r}, Parquet)")  # noqa: S608 - catalog name, own temp file
+
+
+class ServerConnection(ClickHouseConnection):
+    """A ClickHouse server or cluster through clickhouse-connect (HTTP). The same statements as chDB."""
+
+    def __init__(self, url: str):
+        parsed = urlparse(url)
+        database = (parsed.path or "/").strip("/") or "default"
+        super().__init__(database)
+        import clickhouse_connect
+
+        self._client = clickhouse_connect.get_client(
+            host=parsed.hostname or "localhost", port=parsed.port or 8123,
+            username=unquote(parsed.username or "default"), password=unquote(parsed.password or ""),
+            database=database, secure=parsed.scheme == "clickhouses", settings=dict(SETTINGS),
+        )
+
+    def native(self, sql: str, params: Mapping[str, str] | None = None) -> Result:
+        try:
+            return Result(self._client.query_arrow(sql, parameters=dict(params or {})))
+        except Exception as exc:
+            raise ClickHouseError(f"ошибка ClickHouse: {str(exc)[:500]}") from exc
+
+    def command(self, sql: str, params: Mapping[str, str] | None = None, in_database: bool = True) -> None:
+        try:
+            self._client.command(sql, parameters=dict(params or {}),
+                                 settings=None if in_database else {"database": "default"})
+        except Exception as exc:
+            raise ClickHouseError(f"ошибка ClickHouse: {str(exc)[:500]}") from exc
+
+    def insert_parquet(self, table: str, path: Path) -> None:
+        self._client.insert_arrow(table, pq.read_table(path))
+
+    def close(self) -> None:
+        self._client.close()
+
+
+# --- the tables -------------------------------------------------------------------------------
+
+_TYPES = {"INTEGER": "Int32", "SMALLINT": "Int16", "TINYINT": "Int8", "BIGINT": "Int64", "DOUBLE": "Float64",
+          "FLOAT": "Float32", "BOOLEAN": "Bool", "VARCHAR": "String", "BLOB": "String", "DATE": "Date32",
+          "TIMESTAMP": "DateTime64(6)", "HUGEINT": "Int128", "UBIGINT": "UInt64", "UINTEGER": "UInt32"}
+_FACTS = ("appeal", "appeal_open", "appeal_replaced")
+# sort keys: what the page queries filter on first (a column missing from a table is skipped)
+_FACT_KEY = ("toStartOfMonth(received_at)", "municipality_id", "sector_id", "received_at")
+_ROLLUP_KEY = ("month", "week", "start", "kind", "grain", "duration", "municipality_id", "sector_id")
+
+
+def clickhouse_type(duck_type: str, nullable: bool) -> str:
+    if duck_type.endswith("[]"):
+        return f"Array({clickhouse_type(duck_type[:-2], False)})"  # ClickHouse arrays are never NULL
+    base = _TYPES.get(duck_type.upper())
+    if base is None:
+        raise ClickHouseError(f"тип столбца {duck_type} не переносится в ClickHouse")
+    return f"Nullable({base})" if nullable else base
+
+
+def create_table_sql(table: str, columns: list[tuple[str, str, bool]]) -> str:
+    """CREATE TABLE for one warehouse table: (column, DuckDB type, nullable) → a MergeTree."""
+    names = {c for c, _, _ in columns}
+    cols = ", ".join(f"`{c}` {clickhouse_type(t, n)}" for c, t, n in columns)
+    if table in _FACTS and "received_at" in names:
+        key = [k for k in _FACT_KEY if re.sub(r".*\((\w+)\)", r"\1", k) in names]
+    elif "id" in names:
+        key = ["id"]
+    else:
+        key = [k for k in _ROLLUP_KEY if k in names]
+    return (f"CREATE TABLE {table} ({cols}) ENGINE = MergeTree ORDER BY ({', '.join(key)}) "  # noqa: S608
+            "SETTINGS allow_nullable_key = 1")
+
+
+def _duck_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[tuple[str, str, bool]]:
+    return [(r[0], r[1], bool(r[2])) for r in con.execute(
+        "SELECT column_name, data_type, is_nullable FROM duckdb_columns() WHERE table_name = $t "
+        "AND schema_name = 'main' ORDER BY column_index", {"t": table}).fetchall()]
+
+
+def copy_warehouse(source: Path, target: ClickHouseConnection, progress=None) -> dict:
+    """Copy every table of the DuckDB warehouse ``source`` (reference lists, facts, targets,
+    boundaries, region settings, rollups as built) into ``target``; a dict of row counts and seconds.
+
+    The tables are filled in a new database, checked (the row counts must match) and renamed into
+    place at the end: a failure leaves the target as it was. A target that already holds a warehouse
+    is refused (a copy never overwrites data)."""
+    started = time.perf_counter()
+    final = target.database
+    present = target.native("SELECT name FROM system.databases").fetchall()
+    if (final,) in present and target.native(
+            "SELECT count() FROM system.tables WHERE database = {db:String}", {"db": final}).fetchall()[0][0]:
+        raise ClickHouseError(f"в ClickHouse уже есть хранилище {final}: копия его не перезаписывает "
+                              "(выберите другое место или удалите старое)")
+    building = f"{final}_building"
+    target.command(f"DROP DATABASE IF EXISTS {building}", in_database=False)
+    target.command(f"CREATE DATABASE {building}", in_database=False)
+    counts: dict[str, int] = {}
+    scratch = Path(tempfile.mkdtemp(prefix="cur_copy_"))
+    duck = duckdb.connect(str(source), read_only=True)
+    previous = target.database
+    try:
+        tables = [r[0] for r in duck.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main' ORDER BY table_name").fetchall()]
+        target.database = building
+        for table in tables:
+            columns = _duck_columns(duck, table)
+            target.command(create_table_sql(table, columns))
+            n = duck.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]  # noqa: S608 - catalog names
+            if n:
+                path = scratch / f"{table}.parquet"
+                # BLOBs travel as bytes, timestamps as microseconds: what the ClickHouse columns hold
+                duck.execute(f"COPY {table} TO '{path}' (FORMAT parquet)")  # noqa: S608 - catalog names
+                target.insert_parquet(table, path)
+                path.unlink()
+            got = target.native(f"SELECT count() FROM {table}").fetchall()[0][0]  # noqa: S608
+            if got != n:
+                raise ClickHouseError(f"таблица {table}: скопировано {got} строк из {n}")
+            counts[table] = n
+            if progress:
+                progress(table, n)
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
+        target.command("INSERT INTO meta VALUES ('engine_version', {v:String})", {"v": stamp})
+        target.database = previous
+        target.command(f"DROP DATABASE IF EXISTS {final}", in_database=False)  # only an empty one gets here
+        target.command(f"RENAME DATABASE {building} TO {final}", in_database=False)
+    except BaseException:
+        target.database = previous
+        target.command(f"DROP DATABASE IF EXISTS {building}", in_database=False)
+        raise
+    finally:
+        target.database = previous
+        duck.close()
+        shutil.rmtree(scratch, ignore_errors=True)
+    return {"tables": counts, "appeals": counts.get("appeal", 0), "seconds": round(time.perf_counter() - started, 2)}
