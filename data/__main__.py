@@ -1,4 +1,4 @@
-"""Command line of the data room: ``python -m data init|region|demo|import|aliases|targets|roadmap|rejected|imports|revert``."""
+"""Command line of the data room: ``python -m data init|region|demo|import|aliases|targets|roadmap|rejected|imports|revert|copy``."""
 
 from __future__ import annotations
 
@@ -31,6 +31,9 @@ def _person_errors() -> tuple[type[BaseException], ...]:
     """Every error whose message is written for a person: printed as one line, exit 2. Imported when
     one is raised, so that a command loads only the modules it needs."""
     from data.aliases import AliasFileError
+    from data.clickhouse import ClickHouseError
+    from data.dialect import DialectError
+    from data.engine import EngineError
     from data.importer import ImportFailed
     from data.mapping import MappingError
     from data.revert import RevertFailed
@@ -39,7 +42,7 @@ def _person_errors() -> tuple[type[BaseException], ...]:
     from data.warehouse import RegionError
 
     return (CommandError, WriteFailed, RegionError, TargetFileError, MappingError, ImportFailed, AliasFileError,
-            RoadmapFileError, RevertFailed)
+            RoadmapFileError, RevertFailed, ClickHouseError, DialectError, EngineError)
 
 
 def cmd_init(args: argparse.Namespace) -> int:
@@ -91,15 +94,60 @@ def cmd_targets(args: argparse.Namespace) -> int:
     return 0
 
 
+def _clickhouse_target(text: str):
+    """The ClickHouse engine named by ``--to`` / ``--engine`` (DuckDB is not a copy target)."""
+    from data.engine import open_clickhouse, parse_engine
+
+    spec = parse_engine(text)
+    if spec.kind == "duckdb":
+        raise CommandError("копировать можно в ClickHouse: chdb:ПАПКА или clickhouse://пользователь:пароль@сервер:8123/база")
+    return spec, open_clickhouse(spec, create=True)
+
+
+def cmd_copy(args: argparse.Namespace) -> int:
+    from data.clickhouse import copy_warehouse
+
+    db = _existing_db(args)
+    spec, target = _clickhouse_target(args.to)
+    try:
+        result = copy_warehouse(db, target)
+    finally:
+        target.close()
+    print(json.dumps({"db": str(db), "to": str(spec), **result}, ensure_ascii=False))
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from data.demo import build_demo
 
+    if args.engine:
+        return _demo_on_clickhouse(args)
     db = _db(args)
     if args.if_missing and db.exists():
         print(json.dumps({"db": str(db), "built": False, "reason": "хранилище уже есть"}, ensure_ascii=False))
         return 0
     stats = build_demo(db, appeals=args.appeals, months=args.months, seed=args.seed, end_month=args.end)
     print(json.dumps({"db": str(db), "built": True, **stats}, ensure_ascii=False, default=str))
+    return 0
+
+
+def _demo_on_clickhouse(args: argparse.Namespace) -> int:
+    """The demo on ClickHouse: built by the one generator into a scratch DuckDB file, then copied."""
+    import tempfile
+
+    from data.clickhouse import copy_warehouse
+    from data.demo import build_demo
+
+    spec, target = _clickhouse_target(args.engine)
+    try:
+        with tempfile.TemporaryDirectory(prefix="cur_demo_") as scratch:
+            db = Path(scratch) / "demo.duckdb"
+            stats = build_demo(db, appeals=args.appeals, months=args.months, seed=args.seed, end_month=args.end)
+            copied = copy_warehouse(db, target)
+    finally:
+        target.close()
+    print(json.dumps({"engine": str(spec), "built": True, **stats, "copy_seconds": copied["seconds"]},
+                     ensure_ascii=False, default=str))
     return 0
 
 
@@ -248,6 +296,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=20251, help="зерно генератора")
     p.add_argument("--end", help="последний месяц ГГГГ-ММ (по умолчанию прошлый месяц)")
     p.add_argument("--if-missing", action="store_true", help="ничего не делать, если хранилище уже есть")
+    p.add_argument("--engine", help="построить в ClickHouse: chdb:ПАПКА или clickhouse://… (по умолчанию файл DuckDB)")
     p.set_defaults(func=cmd_demo)
 
     p = with_db(sub.add_parser("import", help="загрузить файл обращений (CSV, XLSX, Parquet)"))
@@ -280,6 +329,10 @@ def main(argv: list[str] | None = None) -> int:
     p = with_db(sub.add_parser("revert", help="отменить загрузку: удалить её строки и вернуть заменённые"))
     p.add_argument("import_id", type=int, help="номер загрузки (python -m data imports)")
     p.set_defaults(func=cmd_revert)
+
+    p = with_db(sub.add_parser("copy", help="скопировать хранилище DuckDB в ClickHouse (chdb:ПАПКА или clickhouse://…)"))
+    p.add_argument("--to", required=True, help="куда: chdb:ПАПКА или clickhouse://пользователь:пароль@сервер:8123/база")
+    p.set_defaults(func=cmd_copy)
 
     args = parser.parse_args(argv)
     import duckdb

@@ -399,13 +399,11 @@ def _compute(
     else:
         final = "SELECT i.* EXCLUDE (_p) FROM i"
     label_dims = [b for b in by if b in _REFERENCE_SQL] if labels else []
-    if label_dims:
-        joins = " ".join(
-            f"LEFT JOIN ({_REFERENCE_SQL[b]}) l{j} ON l{j}.{DIMENSIONS[b].column} = f.{DIMENSIONS[b].column}"
-            for j, b in enumerate(label_dims)
-        )
-        names = [f"l{j}.{c}" for j, b in enumerate(label_dims) for c in _label_columns(con, b)]
-        final = f"SELECT f.*, {', '.join(names)} FROM ({final}) f {joins}"  # noqa: S608 - registry identifiers only
+    # one join per level: after two joins ClickHouse names an ``f.*`` column by its table
+    for j, b in enumerate(label_dims):
+        names = ", ".join(f"l{j}.{c}" for c in _label_columns(con, b))
+        final = (f"SELECT f.*, {names} FROM ({final}) f LEFT JOIN ({_REFERENCE_SQL[b]}) l{j} "  # noqa: S608
+                 f"ON l{j}.{DIMENSIONS[b].column} = f.{DIMENSIONS[b].column}")  # registry identifiers only
     sql = f"WITH {', '.join(ctes)} {final}"
     used = set(re.findall(r"\$(\w+)", sql))  # DuckDB refuses parameters the statement does not use
     return con.execute(sql, {k: v for k, v in params.items() if k in used}).df()

@@ -8,6 +8,9 @@ Imports never write the served file: they write a copy and switch it in with ``o
 path while any other thread still holds a connection to the old file would get the *old* data. When
 the file changes, the first thread to notice waits for queries in flight to finish (they take
 milliseconds), closes every thread's connection, and only then lets anyone open the new file.
+
+The warehouse may also live on ClickHouse (``CUR_ENGINE=chdb:DIR`` or ``clickhouse://…``, see
+``data.engine``): ``reader`` then gives a connection of ``data.clickhouse`` that takes the same SQL.
 """
 
 from __future__ import annotations
@@ -21,9 +24,11 @@ from pathlib import Path
 
 import duckdb
 
-from data.warehouse import connect, default_db_path
+from data.engine import EngineSpec, open_clickhouse, parse_engine
+from data.warehouse import connect
 
 _configured: Path | None = None
+_configured_engine: EngineSpec | None = None
 _served: weakref.WeakSet = weakref.WeakSet()  # connections opened here: read-only, one file for life
 _local = threading.local()
 _switch = threading.Condition()
@@ -35,20 +40,44 @@ class WarehouseMissing(RuntimeError):
 
 
 def configure(path: str | Path | None) -> None:
-    global _configured
-    _configured = Path(path) if path else None
+    """Serve the DuckDB file ``path``, or an engine written as ``chdb:DIR`` / ``clickhouse://…``
+    (None: ``CUR_ENGINE``, else ``CUR_DB``, else var/warehouse.duckdb)."""
+    global _configured, _configured_engine
+    text = str(path) if path else ""
+    if text.startswith(("duckdb:", "chdb:", "clickhouse://", "clickhouses://")):
+        _configured_engine = parse_engine(text)
+        _configured = _configured_engine.path if _configured_engine.kind == "duckdb" else None
+    else:
+        _configured_engine = None
+        _configured = Path(path) if path else None
     with _switch:
         _switch.wait_for(lambda: _state["active"] == 0, timeout=30)  # let queries in flight finish
         _close_all()
 
 
+def engine() -> EngineSpec:
+    """The engine served: configured, else ``CUR_ENGINE``, else the DuckDB file."""
+    if _configured_engine is not None:
+        return _configured_engine
+    if _configured is not None:
+        return EngineSpec("duckdb", str(_configured))
+    return parse_engine(None)
+
+
 def warehouse_path() -> Path:
-    return _configured or default_db_path()
+    """The DuckDB file (or the chDB directory) served."""
+    return _configured or engine().path
 
 
-def warehouse_identity() -> tuple[int, int]:
-    """(inode, mtime) of the warehouse file: changes whenever a writer switches in a new file.
-    Caches of answers key on it; raises ``WarehouseMissing`` when there is no file."""
+def warehouse_identity() -> tuple:
+    """Changes whenever a writer switches in new data: (inode, mtime) of the DuckDB file, the copy's
+    version on ClickHouse. Caches of answers key on it; raises ``WarehouseMissing`` when there is none."""
+    spec = engine()
+    if spec.kind != "duckdb":
+        with reader() as con:
+            rows = con.execute("SELECT key, value FROM meta WHERE key IN ('engine_version', 'data_as_of') "
+                               "ORDER BY key").fetchall()
+        return (str(spec), *(v for _, v in rows))
     path = warehouse_path()
     try:
         st = os.stat(path)
@@ -77,6 +106,26 @@ def _close_all() -> None:
     _state["identity"] = None
 
 
+_clickhouse: dict[tuple, object] = {}  # (engine, thread or 0) -> connection
+
+
+def _clickhouse_connection(spec: EngineSpec):
+    """chDB: one engine per process, shared (it runs one statement at a time); a server: one HTTP
+    client per thread."""
+    from data.clickhouse import ClickHouseError
+
+    key = (str(spec), 0 if spec.kind == "chdb" else threading.get_ident())
+    with _switch:
+        con = _clickhouse.get(key)
+        if con is None:
+            try:
+                con = open_clickhouse(spec)
+            except ClickHouseError as exc:
+                raise WarehouseMissing(str(exc)) from exc
+            _clickhouse[key] = con
+    return con
+
+
 @contextmanager
 def reader() -> Iterator[duckdb.DuckDBPyConnection]:
     depth = getattr(_local, "depth", 0)
@@ -86,6 +135,15 @@ def reader() -> Iterator[duckdb.DuckDBPyConnection]:
             yield _local.con
         finally:
             _local.depth = depth
+        return
+    spec = engine()
+    if spec.kind != "duckdb":
+        con = _clickhouse_connection(spec)
+        _local.depth, _local.con = 1, con
+        try:
+            yield con
+        finally:
+            _local.depth, _local.con = 0, None
         return
     path = warehouse_path()
     try:

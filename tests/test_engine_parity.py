@@ -1,0 +1,165 @@
+"""The same questions on DuckDB and on ClickHouse (chDB in-process) give the same frames (DESIGN §6).
+
+A 20 000-appeal demo is built once in DuckDB and copied to chDB; every indicator is asked by every
+dimension over a calendar month, a quarter, an arbitrary day range and the unfinished current month
+(plus several periods at once, an earlier moment, filters and scopes), on the rollup path and on the
+facts path. The DuckDB answer is the reference: counts and shares must match exactly, floats to 1e-9
+(quantiles are exact on both engines: DuckDB's quantile_cont, ClickHouse's quantileExactInclusive).
+
+With ``CUR_TEST_CLICKHOUSE_URL`` (``clickhouse://user:password@host:8123/db``) the same tests also run
+against that server, in a fresh database named after ``db`` (dropped afterwards).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import uuid
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from data.clickhouse import ChdbConnection, ClickHouseError, ServerConnection, copy_warehouse
+from data.demo import build_demo
+from data.warehouse import connect
+from metrics import indicators as ind
+from metrics import query as q
+from metrics.periods import Period, month, quarter_of
+from metrics.scope import Scope
+
+CODES = [i.code for i in ind.INDICATORS]
+KEYS = ["period_index", "municipality_id", "sector_id", "category_id", "organisation_id", "channel", "kind",
+        "month", "quarter", "year", "week", "day"]
+TODAY = dt.date.today()
+CURRENT = month(TODAY.replace(day=1))  # the demo runs to now: this month is unfinished
+LAST = CURRENT.previous()  # the last complete month
+QUARTER = quarter_of(LAST.start)
+DAYS = Period(LAST.start + dt.timedelta(days=3), LAST.start + dt.timedelta(days=41), "range", "r")
+PERIODS = {"month": LAST, "quarter": QUARTER, "days": DAYS, "current": CURRENT}
+DIMS = [(), ("municipality",), ("sector",), ("category",), ("organisation",), ("channel",), ("kind",),
+        ("month",), ("quarter",), ("year",), ("week",), ("day",), ("municipality", "sector"),
+        ("category", "month")]
+
+
+def _targets(tmp: Path) -> list[tuple[str, object]]:
+    out: list[tuple[str, object]] = [("chdb", ChdbConnection(tmp / "chdb", create=True))]
+    url = os.environ.get("CUR_TEST_CLICKHOUSE_URL")
+    if url:
+        base, _, _db = url.rstrip("/").rpartition("/")
+        out.append(("server", ServerConnection(f"{base}/cur_test_{uuid.uuid4().hex[:8]}")))
+    return out
+
+
+@pytest.fixture(scope="module", params=["chdb", "server"])
+def engines(request, tmp_path_factory):
+    """(DuckDB connection, ClickHouse connection with the same warehouse)."""
+    if request.param == "server" and not os.environ.get("CUR_TEST_CLICKHOUSE_URL"):
+        pytest.skip("CUR_TEST_CLICKHOUSE_URL не задан: сервер ClickHouse не проверяется")
+    tmp = tmp_path_factory.mktemp("engines")
+    db = tmp / "demo.duckdb"
+    build_demo(db, appeals=20_000, months=6, seed=11, end_month=f"{TODAY:%Y-%m}")
+    target = dict(_targets(tmp))[request.param]
+    copy_warehouse(db, target)
+    duck = connect(db, read_only=True)
+    yield duck, target
+    duck.close()
+    if request.param == "server":
+        target.command(f"DROP DATABASE IF EXISTS {target.database}", in_database=False)
+    target.close()
+
+
+def same(duck: pd.DataFrame, ch: pd.DataFrame) -> None:
+    """Equal frames up to row order: the same columns in the same order, the same dtypes, the same
+    values (floats to a relative 1e-9)."""
+    assert list(ch.columns) == list(duck.columns)
+    keys = [k for k in KEYS if k in duck.columns]
+    if keys:
+        duck = duck.sort_values(keys).reset_index(drop=True)
+        ch = ch.sort_values(keys).reset_index(drop=True)
+    assert len(ch) == len(duck)
+    # integers may come wider from ClickHouse (its counts are 64-bit): the kind must agree
+    kinds = {c: (duck[c].dtype.kind, ch[c].dtype.kind) for c in duck.columns}
+    assert {c: k for c, k in kinds.items() if k[0] != k[1]} == {}
+    pd.testing.assert_frame_equal(duck, ch, check_dtype=False, rtol=1e-9)
+
+
+def both(engines, fn, *args, **kwargs) -> None:
+    duck, ch = engines
+    same(fn(duck, *args, **kwargs), fn(ch, *args, **kwargs))
+
+
+@pytest.mark.parametrize("by", DIMS, ids=lambda b: "+".join(b) or "total")
+@pytest.mark.parametrize("period", list(PERIODS), ids=str)
+def test_every_indicator_by_every_dimension(engines, by, period):
+    compare = bool(by) and not any(q.DIMENSIONS[b].is_time for b in by)
+    both(engines, q.query_on, CODES, list(by), PERIODS[period], compare=compare)
+
+
+@pytest.mark.parametrize("by", [(), ("municipality",), ("organisation",), ("week",), ("category", "month")],
+                         ids=lambda b: "+".join(b) or "total")
+@pytest.mark.parametrize("period", ["month", "days"])
+def test_facts_path(engines, by, period):
+    """The same definitions read from the facts (what every non-aligned range and ``as_of`` uses)."""
+    with q.facts_only():
+        both(engines, q.query_on, CODES, list(by), PERIODS[period])
+
+
+@pytest.mark.parametrize("by", [("municipality",), ("sector",), ()], ids=lambda b: "+".join(b) or "total")
+def test_several_periods_at_once(engines, by):
+    months = [LAST.previous().previous(), LAST.previous(), LAST]
+    both(engines, q.query_periods, [c for c in CODES if c != "growth"], list(by), months)
+
+
+def test_an_earlier_moment(engines):
+    duck, _ = engines
+    as_of = q.data_as_of(duck) - dt.timedelta(days=9, hours=5)
+    both(engines, q.query_on, CODES, ["municipality"], LAST, as_of=as_of)
+    both(engines, q.query_on, CODES, ["week"], CURRENT, as_of=as_of)
+
+
+@pytest.mark.parametrize("filters", [{"sector": [1, 4]}, {"channel": ["pos"]}, {"kind": "appeal"},
+                                     {"category": [1]}, {"municipality": [1, 3], "sector": "housing"}],
+                         ids=["sectors", "channel", "kind", "category-with-children", "muni+sector-code"])
+@pytest.mark.parametrize("by", [("municipality",), ("month",), ("organisation",)], ids=lambda b: b[0])
+def test_filters(engines, filters, by):
+    compare = by != ("month",)
+    both(engines, q.query_on, CODES, list(by), QUARTER if by == ("month",) else LAST, filters=filters,
+         compare=compare)
+
+
+@pytest.mark.parametrize("scope", [Scope.municipalities({1, 3}), Scope.sectors({2}),
+                                   Scope(municipality_ids=frozenset({2}), sector_ids=frozenset({1, 4}))],
+                         ids=["municipalities", "sector", "both"])
+@pytest.mark.parametrize("by", [("municipality",), ("sector",), (), ("day",)], ids=lambda b: "+".join(b) or "total")
+def test_scopes(engines, scope, by):
+    both(engines, q.query_on, CODES, list(by), DAYS if by == ("day",) else LAST, scope=scope)
+
+
+def test_a_municipality_scope_never_shows_another_municipality(engines):
+    _, ch = engines
+    scope = Scope.municipalities({2})
+    for by in (["municipality"], ["municipality", "sector"], ["municipality", "month"]):
+        out = q.query_on(ch, CODES, by, QUARTER, scope=scope)
+        assert set(out["municipality_id"]) == {2}
+    # a filter naming another municipality cannot widen the scope
+    out = q.query_on(ch, ["volume"], ["municipality"], QUARTER, filters={"municipality": [1, 2]}, scope=scope)
+    assert set(out["municipality_id"]) == {2}
+    total = q.query_on(ch, ["volume"], [], QUARTER, scope=scope)["volume"].iloc[0]
+    duck, _ = engines
+    by_hand = duck.execute("SELECT count(*) FROM appeal WHERE municipality_id = 2 AND received_at >= $a "
+                           "AND received_at < $b", {"a": QUARTER.start, "b": QUARTER.end}).fetchall()[0][0]
+    assert total == by_hand
+
+
+def test_reference_and_data_date(engines):
+    duck, ch = engines
+    assert q.data_as_of(ch) == q.data_as_of(duck)
+    for name in ("municipality", "sector", "category", "organisation", "channel"):
+        same(q.reference(duck, name), q.reference(ch, name))
+
+
+def test_a_copy_never_overwrites_a_warehouse(engines, tmp_path):
+    _, ch = engines
+    with pytest.raises(ClickHouseError, match="уже есть хранилище"):
+        copy_warehouse(tmp_path / "nothing.duckdb", ch)
