@@ -146,6 +146,8 @@ def bind_value(value: object) -> tuple[str, str]:
 
 
 def type_of(value: object) -> str:
+    if value is None:  # a NULL compares as NULL with anything, as in DuckDB
+        return "Nullable(Nothing)"
     if isinstance(value, bool):
         return "Bool"
     if isinstance(value, numbers.Integral):

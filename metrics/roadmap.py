@@ -98,10 +98,9 @@ class Effect:
 
 def has_roadmap(con: duckdb.DuckDBPyConnection) -> bool:
     """Older warehouses have no roadmap table (the schema change is additive)."""
-    rows = con.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'roadmap_item' AND schema_name = 'main'"
-    ).fetchall()
-    return rows[0][0] > 0
+    from data.engine import table_names
+
+    return "roadmap_item" in table_names(con)
 
 
 def roadmap_items(scope: Scope = REGION, con: duckdb.DuckDBPyConnection | None = None) -> pd.DataFrame:
