@@ -23,6 +23,8 @@ import pytest
 from data.clickhouse import ChdbConnection, ClickHouseError, ServerConnection, copy_warehouse
 from data.demo import build_demo
 from data.warehouse import connect
+from metrics import appeals, kpi, priority, rating, roadmap, signals, workload
+from metrics import compare as comparison
 from metrics import indicators as ind
 from metrics import query as q
 from metrics.periods import Period, month, quarter_of
@@ -167,3 +169,71 @@ def test_a_copy_never_overwrites_a_warehouse(engines, tmp_path):
     _, ch = engines
     with pytest.raises(ClickHouseError, match="уже есть хранилище"):
         copy_warehouse(tmp_path / "nothing.duckdb", ch)
+
+
+# --- the other metrics modules: their own SQL goes through the same translation ---------------------
+
+
+def equal(duck: object, ch: object) -> None:
+    """Frames as ``same``; anything else (dataclasses of counts, lists, numbers) by value."""
+    if isinstance(duck, pd.DataFrame):
+        same(duck.reset_index(drop=True), ch.reset_index(drop=True))
+    else:
+        assert repr(ch) == repr(duck)
+
+
+MODULE_CASES = {
+    "rating-municipalities": lambda con: rating.rate_municipalities(LAST, con=con),
+    "rating-organisations": lambda con: rating.rate_organisations(QUARTER, con=con),
+    "rating-unsettled": lambda con: rating.rate_municipalities(CURRENT, con=con),
+    "kpi-series": lambda con: kpi.kpi_series("on_time_share", "month", 6, con=con),
+    "kpi-weekly": lambda con: kpi.kpi_series("resolve_days_median", "week", 8, sector=4, con=con),
+    "kpi-small-multiples": lambda con: kpi.kpi_small_multiples("volume", 6, con=con),
+    "signals": lambda con: signals.detect_signals(con=con),
+    "priority": lambda con: priority.priority_problems(LAST, con=con),
+    "priority-municipality": lambda con: priority.municipality_problems(LAST, 1, con=con),
+    "workload": lambda con: workload.monthly_load(con=con),
+    "appeal-list": lambda con: appeals.appeal_list(LAST, municipality=1, con=con).rows,
+    "appeal-count": lambda con: appeals.appeal_list(QUARTER, sector=4, limit=5, con=con).total,
+    "organisation-card": lambda con: appeals.organisation_card(64, con=con),
+    "roadmap": lambda con: roadmap.roadmap_items(con=con),
+    "roadmap-effects": lambda con: roadmap.roadmap_effects(con=con),
+    "compare": lambda con: comparison.compare(
+        ["volume", "on_time_share", "resolve_days_median"], ["municipality"], LAST, con=con
+    ).sort_values("municipality_id"),
+}
+
+
+@pytest.mark.parametrize("case", list(MODULE_CASES))
+def test_other_metrics_modules(engines, case):
+    from metrics.scope import system_scope
+
+    duck, ch = engines
+    with system_scope():
+        equal(MODULE_CASES[case](duck), MODULE_CASES[case](ch))
+
+
+def test_served_through_the_engine_setting(engines, tmp_path):
+    """``source.configure("chdb:DIR")`` (what ``CUR_ENGINE`` sets) serves every page's modules from
+    ClickHouse: the status and catalog answers equal the DuckDB file's."""
+    from metrics import catalog, source, status
+    from metrics.scope import system_scope
+
+    duck, ch = engines
+    if not isinstance(ch, ChdbConnection):
+        pytest.skip("the served engine is checked on chDB")
+    db = Path(duck.execute("SELECT path FROM duckdb_databases() WHERE database_name = current_database()")
+              .fetchall()[0][0])
+    answers = []
+    try:
+        for setting in (str(db), f"chdb:{ch.directory}"):
+            source.configure(setting)
+            with system_scope():
+                answers.append((status.warehouse_status(), catalog.months_with_data(), catalog.as_of(),
+                                q.query(CODES, ["sector"], LAST)))
+            assert source.warehouse_identity()
+    finally:
+        source.configure(None)
+    (s1, m1, a1, f1), (s2, m2, a2, f2) = answers
+    assert (repr(s2), m2, a2) == (repr(s1), m1, a1)
+    same(f1, f2)
