@@ -110,7 +110,7 @@ def cmd_copy(args: argparse.Namespace) -> int:
     db = _existing_db(args)
     spec, target = _clickhouse_target(args.to)
     try:
-        result = copy_warehouse(db, target)
+        result = copy_warehouse(db, target, rebuild=args.rebuild_rollups)
     finally:
         target.close()
     print(json.dumps({"db": str(db), "to": str(spec), **result}, ensure_ascii=False))
@@ -143,7 +143,7 @@ def _demo_on_clickhouse(args: argparse.Namespace) -> int:
         with tempfile.TemporaryDirectory(prefix="cur_demo_") as scratch:
             db = Path(scratch) / "demo.duckdb"
             stats = build_demo(db, appeals=args.appeals, months=args.months, seed=args.seed, end_month=args.end)
-            copied = copy_warehouse(db, target)
+            copied = copy_warehouse(db, target, rebuild=True)
     finally:
         target.close()
     print(json.dumps({"engine": str(spec), "built": True, **stats, "copy_seconds": copied["seconds"]},
@@ -332,6 +332,8 @@ def main(argv: list[str] | None = None) -> int:
 
     p = with_db(sub.add_parser("copy", help="скопировать хранилище DuckDB в ClickHouse (chdb:ПАПКА или clickhouse://…)"))
     p.add_argument("--to", required=True, help="куда: chdb:ПАПКА или clickhouse://пользователь:пароль@сервер:8123/база")
+    p.add_argument("--rebuild-rollups", action="store_true",
+                   help="сводные таблицы посчитать в ClickHouse из фактов, а не копировать")
     p.set_defaults(func=cmd_copy)
 
     args = parser.parse_args(argv)

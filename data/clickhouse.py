@@ -29,6 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from data import rollup
 from data.dialect import to_clickhouse
 
 DATABASE = "cur"  # the database of a chDB directory
@@ -255,9 +256,51 @@ def _duck_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[tuple[str,
         "AND schema_name = 'main' ORDER BY column_index", {"t": table}).fetchall()]
 
 
-def copy_warehouse(source: Path, target: ClickHouseConnection, progress=None) -> dict:
+# --- rollups built on ClickHouse from the facts, with the formulas of data.rollup ----------------------
+
+# what ``build_rollups`` makes; the stocks (appeal_stock, appeal_stock_weekly) are copied as built
+REBUILT: tuple[str, ...] = ("appeal_monthly", *rollup._DERIVED, "appeal_duration", "appeal_quantile",
+                            "appeal_weekly", "appeal_open")
+
+
+def build_rollups(con: ClickHouseConnection) -> dict[str, int]:
+    """Fill the rollup tables (empty, created) from the facts on ClickHouse with the very measure,
+    duration and quantile definitions of ``data.rollup``, written once in DuckDB's SQL and translated
+    (``data.dialect``). Row counts per table."""
+    dims = ", ".join(rollup.DIMENSIONS)
+    month = "CAST(date_trunc('month', received_at) AS DATE)"
+    measures = ", ".join(rollup.measure_sql(name, expr) for name, expr in rollup.MEASURES.items())
+    statements = [f"INSERT INTO appeal_monthly SELECT {month} AS month, {dims}, {measures} FROM appeal GROUP BY ALL"]  # noqa: S608 - registry constants
+    for table, (source, dimensions) in rollup._DERIVED.items():
+        sums = ", ".join(f"sum({m}) AS {m}" for m in rollup.MEASURES)
+        statements.append(f"INSERT INTO {table} SELECT month, {', '.join(dimensions)}, {sums} FROM {source} "  # noqa: S608 - registry constants
+                          "GROUP BY ALL")
+    parts = [f"SELECT {month} AS month, CAST({code} AS TINYINT) AS duration, {dims}, {micros} AS micros "  # noqa: S608 - registry constants
+             f"FROM appeal WHERE {has}" for code, (micros, has) in rollup.DURATIONS.items()]
+    statements.append(f"INSERT INTO appeal_duration {' UNION ALL '.join(parts)}")
+    levels = repr([float(x) for x in rollup.STORED_QUANTILES])
+    for kind in rollup.QUANTILE_KINDS:
+        for grain in rollup.QUANTILE_GRAINS:
+            cols = [d if d in grain else f"CAST(NULL AS {rollup._DIM_TYPES[d]}) AS {d}" for d in rollup._QUANTILE_DIMS]
+            statements.append(
+                f"INSERT INTO appeal_quantile SELECT '{kind}' AS kind, CAST(date_trunc('{kind}', month) AS DATE) "  # noqa: S608 - registry constants
+                f"AS start, '{rollup.grain_code(grain)}' AS grain, {', '.join(cols)}, duration, "
+                f"quantile_cont(micros, {levels}) AS micros FROM appeal_duration GROUP BY ALL")
+    statements.append(
+        f"INSERT INTO appeal_weekly SELECT CAST(date_trunc('week', received_at) AS DATE) AS week, "  # noqa: S608 - registry constants
+        f"{', '.join(rollup.WEEKLY_DIMENSIONS)}, CAST(count(*) AS INTEGER) AS n FROM appeal GROUP BY ALL")
+    statements.append(f"INSERT INTO appeal_open SELECT * FROM appeal WHERE {rollup.OPEN_SQL}")  # noqa: S608 - registry constants
+    for sql in statements:
+        text, values = to_clickhouse(sql)
+        con.command(text, values)
+    return {t: con.native(f"SELECT count() FROM {t}").fetchall()[0][0] for t in REBUILT}  # noqa: S608
+
+
+def copy_warehouse(source: Path, target: ClickHouseConnection, progress=None, rebuild: bool = False) -> dict:
     """Copy every table of the DuckDB warehouse ``source`` (reference lists, facts, targets,
     boundaries, region settings, rollups as built) into ``target``; a dict of row counts and seconds.
+    With ``rebuild`` the rollups of ``REBUILT`` are computed on ClickHouse from the copied facts
+    (``build_rollups``) instead of being copied.
 
     The tables are filled in a new database, checked (the row counts must match) and renamed into
     place at the end: a failure leaves the target as it was. A target that already holds a warehouse
@@ -284,6 +327,8 @@ def copy_warehouse(source: Path, target: ClickHouseConnection, progress=None) ->
             columns = _duck_columns(duck, table)
             target.command(create_table_sql(table, columns))
             n = duck.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]  # noqa: S608 - catalog names
+            if rebuild and table in REBUILT:
+                continue
             if n:
                 path = scratch / f"{table}.parquet"
                 # BLOBs travel as bytes, timestamps as microseconds: what the ClickHouse columns hold
@@ -296,6 +341,9 @@ def copy_warehouse(source: Path, target: ClickHouseConnection, progress=None) ->
             counts[table] = n
             if progress:
                 progress(table, n)
+        if rebuild:
+            built = build_rollups(target)
+            counts.update(built)
         stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
         target.command("INSERT INTO meta VALUES ('engine_version', {v:String})", {"v": stamp})
         target.database = previous
