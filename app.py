@@ -104,6 +104,8 @@ def main() -> None:
     parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8050")))
     parser.add_argument("--db", default=os.environ.get("CUR_DB"), help="файл хранилища DuckDB")
+    parser.add_argument("--engine", default=os.environ.get("CUR_ENGINE"),
+                        help="движок: duckdb:ФАЙЛ, chdb:ПАПКА или clickhouse://пользователь:пароль@сервер:8123/база")
     args = parser.parse_args()
     settings = AuthSettings.from_env()
     if not settings.enabled and args.host not in LOOPBACK:
@@ -112,7 +114,7 @@ def main() -> None:
     if settings.enabled and not settings.secret_key:
         # one process: a key for this run is enough; sessions end when it stops
         settings.secret_key = secrets.token_urlsafe(32)
-    app = create_app(args.db, settings)
+    app = create_app(args.engine or args.db, settings)
     warm_up()
     app.run(host=args.host, port=args.port, debug=False)
 

@@ -21,7 +21,7 @@ def create_production_app():
         print("ЦУР Heatmap: " + found[0], file=sys.stderr)
         raise SystemExit(EXIT_BAD_SETTINGS)
     settings = AuthSettings.from_env()
-    app = create_app(os.environ.get("CUR_DB"), settings)
+    app = create_app(os.environ.get("CUR_ENGINE") or os.environ.get("CUR_DB"), settings)
     # a first request inside the worker runs Dash's one-time set-up before real traffic (STACK.md:
     # without it the first JS requests under threads may answer 500)
     app.server.test_client().get("/login")

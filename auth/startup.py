@@ -28,6 +28,28 @@ def parse_networks(text: str | None) -> tuple[ipaddress.IPv4Network | ipaddress.
     return tuple(out)
 
 
+def _engine_problem(text: str) -> str | None:
+    """A ClickHouse engine (``CUR_ENGINE``) that cannot be opened or holds no warehouse."""
+    from data.clickhouse import ClickHouseError
+    from data.engine import EngineError, open_clickhouse, parse_engine
+
+    try:
+        spec = parse_engine(text)
+        con = open_clickhouse(spec)
+        try:
+            if "appeal" not in con.tables():
+                return f"в {spec} нет хранилища (скопируйте его: python -m data copy --to {spec})"
+        finally:
+            con.close()
+            if spec.kind == "chdb":  # gunicorn's master checks, then forks: the workers open their own
+                from data.clickhouse import ChdbConnection
+
+                ChdbConnection.release(spec.target)
+    except (EngineError, ClickHouseError) as exc:
+        return f"CUR_ENGINE: {exc}"
+    return None
+
+
 def _warehouse_problem(path: Path) -> str | None:
     # the reader opens the file read-only, as the workers will; a truncated or foreign file fails here
     import duckdb
@@ -77,7 +99,11 @@ def problems(env: dict[str, str] | None = None) -> list[str]:
     if header and not proxies:
         out.append("вход по заголовку CUR_TRUSTED_HEADER требует CUR_TRUSTED_PROXIES: адреса прокси, "
                    "которым разрешено его ставить")
-    problem = _warehouse_problem(Path(env.get("CUR_DB") or DEFAULT_DB))
+    engine = env.get("CUR_ENGINE") or ""
+    if engine and not engine.startswith("duckdb:"):
+        problem = _engine_problem(engine)
+    else:
+        problem = _warehouse_problem(Path(engine.removeprefix("duckdb:") or env.get("CUR_DB") or DEFAULT_DB))
     if problem:
         out.append(problem)
     return out

@@ -177,6 +177,14 @@ class ChdbConnection(ClickHouseConnection):
             self._raw(f"USE {self.database if in_database else 'default'}")
             self._raw(sql, params, fmt="CSV")
 
+    @classmethod
+    def release(cls, directory: str | Path) -> None:
+        """Close the engine of ``directory`` (a process about to fork must not hold one)."""
+        with cls._lock:
+            session = cls._sessions.pop(str(Path(directory).resolve()), None)
+            if session is not None:
+                session.close()
+
     def insert_parquet(self, table: str, path: Path) -> None:
         self.command(f"INSERT INTO {table} SELECT * FROM file({str(path)!r}, Parquet)")  # noqa: S608 - catalog name, own temp file
 

@@ -1,0 +1,101 @@
+"""The page queries on DuckDB and on ClickHouse (chDB) over the same warehouse: copy time, then the
+median and p95 of each query, warm (the statement's translation is cached after the first call).
+
+    python bench/engine_bench.py --db var/warehouse.duckdb [--repeat 7] [--chdb DIR]
+
+Without ``--chdb`` the warehouse is copied into a scratch directory (and removed at the end).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from data.clickhouse import ChdbConnection, copy_warehouse  # noqa: E402
+from data.warehouse import connect  # noqa: E402
+from metrics import indicators as ind  # noqa: E402
+from metrics import kpi, query, rating, signals  # noqa: E402
+from metrics.periods import Period, last_complete_month, month  # noqa: E402
+from metrics.scope import Scope, system_scope  # noqa: E402
+
+HEAT = ["volume", "rate_10k", "on_time_share", "overdue_open", "resolve_days_median", "satisfaction_share"]
+
+
+def page_queries(con) -> dict:
+    as_of = query.data_as_of(con)
+    last = last_complete_month(as_of)
+    year = Period(month(dt.date(last.start.year - 1, last.start.month, 1)).end, last.end, "range", "12m")
+    days = Period(last.start + dt.timedelta(days=5), last.end + dt.timedelta(days=9), "range", "r")
+    codes = [i.code for i in ind.INDICATORS]
+    return {
+        "heat map (municipality, compare)": lambda: query.query_on(con, HEAT, ["municipality"], last, compare=True),
+        "heat map matrix (municipality × sector)": lambda: query.query_on(con, ["volume", "on_time_share"],
+                                                                         ["municipality", "sector"], last),
+        "every indicator by sector": lambda: query.query_on(con, codes, ["sector"], last),
+        "12-month series": lambda: query.query_on(con, ["volume", "on_time_share", "resolve_days_median"],
+                                                  ["month"], year),
+        "day range by municipality (facts)": lambda: query.query_on(con, HEAT, ["municipality"], days),
+        "municipality scope by category": lambda: query.query_on(con, HEAT, ["category"], last,
+                                                                 scope=Scope.municipalities({1})),
+        "rating of municipalities": lambda: rating.rate_municipalities(last, con=con),
+        "rating of organisations": lambda: rating.rate_organisations(last, con=con),
+        "KPI series (24 months)": lambda: kpi.kpi_series("on_time_share", "month", 24, con=con),
+        "signals": lambda: signals.detect_signals(con=con),
+    }
+
+
+def timings(con, repeat: int) -> dict[str, dict[str, float]]:
+    out = {}
+    with system_scope():
+        for name, run in page_queries(con).items():
+            run()  # warm: connection caches, the statement's translation
+            samples = []
+            for _ in range(repeat):
+                t = time.perf_counter()
+                run()
+                samples.append((time.perf_counter() - t) * 1000)
+            samples.sort()
+            out[name] = {"p50_ms": round(statistics.median(samples), 1),
+                         "p95_ms": round(samples[min(len(samples) - 1, int(round(0.95 * (len(samples) - 1))))], 1)}
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--db", required=True, type=Path)
+    parser.add_argument("--chdb", type=Path)
+    parser.add_argument("--repeat", type=int, default=7)
+    args = parser.parse_args()
+    scratch = None
+    if args.chdb is None:
+        scratch = Path(tempfile.mkdtemp(prefix="cur_bench_chdb_"))
+        args.chdb = scratch / "chdb"
+    try:
+        ch = ChdbConnection(args.chdb, create=True)
+        copied = copy_warehouse(args.db, ch)
+        report = {"appeals": copied["appeals"], "copy_seconds": copied["seconds"]}
+        # the same copy with the rollups computed by ClickHouse, into a second database of the engine
+        rebuilt = copy_warehouse(args.db, ChdbConnection(args.chdb, database="cur_rebuilt", create=True),
+                                 rebuild=True)
+        report["copy_with_rollups_rebuilt_seconds"] = rebuilt["seconds"]
+        duck = connect(args.db, read_only=True)
+        report["duckdb"] = timings(duck, args.repeat)
+        report["chdb"] = timings(ch, args.repeat)
+        print(json.dumps(report, ensure_ascii=False, indent=1))
+    finally:
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
