@@ -266,9 +266,9 @@ def _duck_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[tuple[str,
 
 # --- rollups built on ClickHouse from the facts, with the formulas of data.rollup ----------------------
 
-# what ``build_rollups`` makes; the stocks (appeal_stock, appeal_stock_weekly) are copied as built
+# what ``build_rollups`` makes: every rollup of ``data.rollup``
 REBUILT: tuple[str, ...] = ("appeal_monthly", *rollup._DERIVED, "appeal_duration", "appeal_quantile",
-                            "appeal_weekly", "appeal_open")
+                            "appeal_weekly", "appeal_open", *rollup.STOCK_TABLES)
 
 
 def build_rollups(con: ClickHouseConnection) -> dict[str, int]:
@@ -301,7 +301,40 @@ def build_rollups(con: ClickHouseConnection) -> dict[str, int]:
     for sql in statements:
         text, values = to_clickhouse(sql)
         con.command(text, values)
+    for table in rollup.STOCK_TABLES:
+        _build_stock(con, table)
     return {t: con.native(f"SELECT count() FROM {t}").fetchall()[0][0] for t in REBUILT}  # noqa: S608
+
+
+def _build_stock(con: ClickHouseConnection, table: str) -> None:
+    """A stock table of ``data.rollup.STOCK_TABLES``: one row per appeal and snapshot end ``t`` it was
+    open at (received by ``t``, answered after it), counted by ``stock_sql`` — the snapshot ends
+    numbered (``range``) where DuckDB's rollup lists them (``generate_series`` over timestamps, which
+    ClickHouse has no array form of)."""
+    column, unit, dims_kept = rollup.STOCK_TABLES[table]
+    step, shift, count = (("INTERVAL 1 MONTH", "to_months(k)", "date_diff('month', first_t, last_t)") if unit == "month"
+                          else ("INTERVAL 7 DAY", "to_days(7 * k)", "date_diff('day', first_t, last_t) // 7"))
+    lo, hi = con.execute(f"SELECT CAST(date_trunc('{unit}', min(received_at)) AS DATE), "  # noqa: S608 - constants
+                         f"CAST(date_trunc('{unit}', max(received_at)) AS DATE) FROM appeal").fetchall()[0]
+    if lo is None:
+        return
+    dims = ", ".join(dims_kept)
+    sql = f"""INSERT INTO {table}
+        SELECT CAST(t - {step} AS DATE) AS {column}, {dims}, {', '.join(rollup.stock_sql('t'))}
+        FROM (SELECT {dims}, received_at, due_at, first_t + {shift} AS t
+              FROM (SELECT {dims}, received_at, due_at, first_t, unnest(range(0, {count} + 1)) AS k
+                    FROM (SELECT {dims}, received_at, due_at,
+                                 greatest(date_trunc('{unit}', received_at - INTERVAL 1 MICROSECOND) + {step},
+                                          $t_lo + {step}) AS first_t,
+                                 least(coalesce(date_trunc('{unit}', answered_at - INTERVAL 1 MICROSECOND),
+                                                $t_hi + {step}), $t_hi + {step}) AS last_t
+                          FROM appeal
+                          WHERE received_at <= $t_hi + {step}
+                            AND (answered_at IS NULL OR answered_at > $t_lo + {step}))))
+        GROUP BY ALL"""  # noqa: S608 - registry constants
+    text, values = to_clickhouse(sql, {"t_lo": dt.datetime.combine(lo, dt.time()),
+                                       "t_hi": dt.datetime.combine(hi, dt.time())})
+    con.command(text, values)
 
 
 def copy_warehouse(source: Path, target: ClickHouseConnection, progress=None, rebuild: bool = False) -> dict:

@@ -9,7 +9,9 @@ The translation is sqlglot's DuckDB → ClickHouse transpiler plus the few steps
   interpolation between the two nearest values, exact), a single level ``quantileExactInclusive``;
 - ``list[i]`` becomes ``arrayElementOrNull`` (DuckDB gives NULL past the end; ClickHouse arrays are
   never NULL, a missing one is empty, and a plain index would give 0);
-- ``epoch_us(ts)`` and ``epoch(a - b)`` become microsecond arithmetic on ``DateTime64(6)``.
+- ``epoch_us(ts)`` and ``epoch(a - b)`` become microsecond arithmetic on ``DateTime64(6)``;
+- integer series (``range``, ``generate_series``) keep DuckDB's ends (sqlglot makes both inclusive);
+  ``to_months`` / ``to_days`` become ClickHouse intervals.
 
 The statement text is translated once (a page asks the same shapes again and again); the
 parameters are typed per call. Timestamps are naive local times of the region on both engines:
@@ -92,6 +94,18 @@ def _fix(node: exp.Expression) -> exp.Expression:
         name = node.name.lower()
         if name == "epoch_us":
             return _micros(node.expressions[0])
+        if name == "to_months":
+            return exp.Anonymous(this="toIntervalMonth", expressions=[_t(node.expressions[0])])
+    if isinstance(node, exp.ToDays):
+        return exp.Anonymous(this="toIntervalDay", expressions=[_t(node.this)])
+    if isinstance(node, exp.GenerateSeries):
+        # DuckDB's range(a, b) stops before b, generate_series(a, b) includes it; ClickHouse's range
+        # array stops before its end (sqlglot writes GENERATE_SERIES, a table function there)
+        end = _t(node.args["end"])
+        if not node.args.get("is_end_exclusive"):
+            end = exp.Add(this=end, expression=exp.Literal.number(1))
+        args = [_t(node.args["start"]), end, *([_t(node.args["step"])] if node.args.get("step") else [])]
+        return exp.Anonymous(this="range", expressions=args)
         if name == "quantile_cont":
             return _quantiles(node.expressions[0], node.expressions[1])
     if isinstance(node, exp.PercentileCont):  # how sqlglot reads DuckDB's quantile_cont

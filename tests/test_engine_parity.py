@@ -252,3 +252,35 @@ def test_served_through_the_engine_setting(engines, tmp_path):
     (s1, m1, a1, f1), (s2, m2, a2, f2) = answers
     assert (repr(s2), m2, a2) == (repr(s1), m1, a1)
     same(f1, f2)
+
+
+def test_values_with_quotes_and_backslashes_stay_values(engines):
+    """A filter value is bound, never spliced: quotes and backslashes reach the engine as data."""
+    for value in ["it's", "a\\'b", "x\tb\\n", "'; DROP TABLE appeal; --"]:
+        both(engines, q.query_on, ["volume", "on_time_share"], ["municipality"], LAST, filters={"channel": [value]})
+    _, ch = engines
+    assert "appeal" in ch.tables()
+
+
+def test_a_failed_copy_leaves_nothing_visible(engines, monkeypatch):
+    duck, ch = engines
+    if not isinstance(ch, ChdbConnection):
+        pytest.skip("checked on chDB")
+    db = Path(duck.execute("SELECT path FROM duckdb_databases() WHERE database_name = current_database()")
+              .fetchall()[0][0])
+    target = ChdbConnection(ch.directory, database="cur_failed", create=True)
+    calls = []
+
+    def failing(table, path):
+        calls.append(table)
+        if len(calls) == 3:
+            raise ClickHouseError("обрыв связи")
+        ChdbConnection.insert_parquet(target, table, path)
+
+    monkeypatch.setattr(target, "insert_parquet", failing)
+    with pytest.raises(ClickHouseError, match="обрыв"):
+        copy_warehouse(db, target)
+    databases = {r[0] for r in ch.native("SELECT name FROM system.databases").fetchall()}
+    assert not {"cur_failed_building"} & databases
+    assert target.native("SELECT count() FROM system.tables WHERE database = 'cur_failed'").fetchall()[0][0] == 0
+    assert "appeal" in ch.tables()  # the served copy is untouched
