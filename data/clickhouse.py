@@ -37,7 +37,7 @@ DATABASE = "cur"  # the database of a chDB directory
 # (as in SQL and DuckDB), not the type's default
 SETTINGS: dict[str, object] = {"session_timezone": "UTC", "join_use_nulls": 1, "cast_keep_nullable": 1,
                                "output_format_arrow_string_as_string": 1, "allow_experimental_analyzer": 1,
-                               "prefer_column_name_to_alias": 1}
+                               "prefer_column_name_to_alias": 1, "enable_materialized_cte": 1}
 
 
 class ClickHouseError(RuntimeError):

@@ -67,8 +67,25 @@ def to_clickhouse(sql: str, params: Mapping[str, object] | None = None) -> tuple
 @functools.lru_cache(maxsize=512)
 def _translate(sql: str) -> str:
     marked = _PARAM.sub(lambda m: _MARK + m[1], sql)
-    tree = sqlglot.parse(marked, read="duckdb")
-    return ";\n".join(t.transform(_fix).sql(dialect="clickhouse") for t in tree if t is not None)
+    tree = [t.transform(_fix) for t in sqlglot.parse(marked, read="duckdb") if t is not None]
+    for t in tree:
+        _materialise_shared(t)
+    return ";\n".join(t.sql(dialect="clickhouse") for t in tree)
+
+
+def _materialise_shared(tree: exp.Expression) -> None:
+    """ClickHouse inlines a CTE at every reference (the comparison joins ``i`` to itself: the whole
+    computation twice); one read more than once is computed once (``AS MATERIALIZED``)."""
+    ctes = list(tree.find_all(exp.CTE))
+    if not ctes:
+        return
+    uses: dict[str, int] = {}
+    for table in tree.find_all(exp.Table):
+        if not table.args.get("db"):
+            uses[table.name] = uses.get(table.name, 0) + 1
+    for cte in ctes:
+        if uses.get(cte.alias, 0) > 1:
+            cte.set("materialized", True)
 
 
 def _t(e: exp.Expression) -> exp.Expression:
