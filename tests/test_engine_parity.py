@@ -284,3 +284,16 @@ def test_a_failed_copy_leaves_nothing_visible(engines, monkeypatch):
     assert not {"cur_failed_building"} & databases
     assert target.native("SELECT count() FROM system.tables WHERE database = 'cur_failed'").fetchall()[0][0] == 0
     assert "appeal" in ch.tables()  # the served copy is untouched
+
+
+def test_several_threads_share_the_engine(engines):
+    """The web server's threads share one chDB engine: answers in parallel equal the sequential ones."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    duck, ch = engines
+    asks = [(["municipality"], LAST), (["sector"], QUARTER), (["week"], DAYS), (["channel"], CURRENT)] * 3
+    expected = [q.query_on(duck, ["volume", "on_time_share", "resolve_days_median"], by, p) for by, p in asks]
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(lambda a: q.query_on(ch, ["volume", "on_time_share", "resolve_days_median"], *a), asks))
+    for d, c in zip(expected, got, strict=True):
+        same(d, c)
