@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import threading
 import weakref
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -69,15 +70,16 @@ def warehouse_path() -> Path:
     return _configured or engine().path
 
 
-def warehouse_identity() -> tuple:
-    """Changes whenever a writer switches in new data: (inode, mtime) of the DuckDB file, the copy's
-    version on ClickHouse. Caches of answers key on it; raises ``WarehouseMissing`` when there is none."""
+def warehouse_identity() -> tuple[int, int]:
+    """Changes whenever a writer switches in new data: (inode, mtime) of the DuckDB file; on ClickHouse
+    (a checksum of the engine, a checksum of the copy's version and data date). Caches of answers
+    and versioned URLs key on it; raises ``WarehouseMissing`` when there is none."""
     spec = engine()
     if spec.kind != "duckdb":
         with reader() as con:
             rows = con.execute("SELECT key, value FROM meta WHERE key IN ('engine_version', 'data_as_of') "
                                "ORDER BY key").fetchall()
-        return (str(spec), *(v for _, v in rows))
+        return zlib.crc32(str(spec).encode()), zlib.crc32("|".join(str(v) for _, v in rows).encode())
     path = warehouse_path()
     try:
         st = os.stat(path)

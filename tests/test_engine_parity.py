@@ -297,3 +297,46 @@ def test_several_threads_share_the_engine(engines):
         got = list(pool.map(lambda a: q.query_on(ch, ["volume", "on_time_share", "resolve_days_median"], *a), asks))
     for d, c in zip(expected, got, strict=True):
         same(d, c)
+
+
+PAGE_CALLBACKS = {
+    "heatmap-map": {"heatmap-period": None, "heatmap-sector": "all", "heatmap-channel": "all",
+                    "heatmap-indicator": "on_time_share"},
+    "rating-grid": {"rating-period": None, "rating-who": "municipality", "rating-sector": "all"},
+    "kpi-trend": {"kpi-indicator": "resolve_days_median", "kpi-sector": "all", "kpi-municipality": None,
+                  "kpi-grain": "month"},
+    "problems-list": {"problems-period": None, "problems-municipality": None},
+}
+
+
+def test_pages_answer_the_same_on_both_engines(engines):
+    """The dashboard's callbacks (heat map, rating, KPI, problems) on ``chdb:`` give the very JSON
+    they give on the DuckDB file (the boundaries' URL carries each warehouse's own version)."""
+    import re
+
+    import app as app_module
+    from metrics import source
+    from tests.dash_requests import callback_body
+
+    duck, ch = engines
+    if not isinstance(ch, ChdbConnection):
+        pytest.skip("the served engine is checked on chDB")
+    db = duck.execute("SELECT path FROM duckdb_databases() WHERE database_name = current_database()").fetchall()[0][0]
+    answers = []
+    try:
+        for setting in (db, f"chdb:{ch.directory}"):
+            dash_app = app_module.create_app(setting)
+            client = dash_app.server.test_client()
+            client.get("/")
+            out = {}
+            for fragment, values in PAGE_CALLBACKS.items():
+                values = {k: (LAST.code if k.endswith("period") and v is None else v) for k, v in values.items()}
+                response = client.post("/_dash-update-component",
+                                       json=callback_body(dash_app.callback_map, fragment, values))
+                assert response.status_code == 200, response.get_data(as_text=True)[:300]
+                out[fragment] = re.sub(r"region\.geojson\?v=[\w-]+", "region.geojson", response.get_data(as_text=True))
+            assert all(len(body) > 2000 for body in out.values()), {k: len(v) for k, v in out.items()}
+            answers.append(out)
+    finally:
+        source.configure(None)
+    assert answers[1] == answers[0]
