@@ -438,9 +438,12 @@ def add_measure(raw: dict[str, object], scope: Scope = REGION) -> tuple[int | No
     """Add one measure from the form (field texts as in ``data.roadmap.FIELDS``) if the scope allows
     its municipality and sector; (new id, []) or (None, reasons in Russian)."""
     from data.roadmap import add_item
-    from metrics.source import close_thread_connection, warehouse_path
+    from metrics.source import close_thread_connection, engine, warehouse_path
 
     scope = effective(scope)
+    if engine().kind != "duckdb":  # writers write the DuckDB warehouse; ClickHouse receives copies
+        return None, ["на ClickHouse меры добавляются в основное хранилище DuckDB и переносятся копией "
+                      "(python -m data copy)"]
     choices = form_choices(scope)
     names = {name for _, name in choices["municipalities"]}  # type: ignore[union-attr]
     codes = {code for code, _ in choices["sectors"]}  # type: ignore[union-attr]
