@@ -20,7 +20,7 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -271,52 +271,87 @@ REBUILT: tuple[str, ...] = ("appeal_monthly", *rollup._DERIVED, "appeal_duration
                             "appeal_weekly", "appeal_open", *rollup.STOCK_TABLES)
 
 
-def build_rollups(con: ClickHouseConnection) -> dict[str, int]:
-    """Fill the rollup tables (empty, created) from the facts on ClickHouse with the very measure,
-    duration and quantile definitions of ``data.rollup``, written once in DuckDB's SQL and translated
-    (``data.dialect``). Row counts per table."""
+def build_rollups(con: ClickHouseConnection, days: Iterable[dt.date] | None = None) -> dict[str, int]:
+    """Fill the rollup tables from the facts on ClickHouse with the very measure, duration, quantile
+    and stock definitions of ``data.rollup``, written once in DuckDB's SQL and translated
+    (``data.dialect``). ``days`` None: every table whole (they must be empty); else only the months
+    holding ``days`` (the quarters and weeks around them, the stocks from the month before on), their
+    old rows deleted first — what ``data.rollup.refresh_rollups`` does after an import. Row counts."""
+    months = None if days is None else sorted({d.replace(day=1) for d in days if d is not None})
+    if months == []:
+        return {}
     dims = ", ".join(rollup.DIMENSIONS)
     month = "CAST(date_trunc('month', received_at) AS DATE)"
+    params: dict[str, object] = {}
+    statements: list[str] = []
+    if months is None:
+        facts, facts_week, of_months = "appeal", "appeal", ""
+    else:
+        wlo = rollup._monday(months[0])
+        whi = rollup._monday(rollup._next_month(months[-1])) + dt.timedelta(days=7)
+        quarters = sorted({m.replace(month=(m.month - 1) // 3 * 3 + 1) for m in months})
+        params.update(lo=months[0], hi=rollup._next_month(months[-1]), months=months, wlo=wlo, whi=whi,
+                      quarters=quarters)
+        facts = ("(SELECT * FROM appeal WHERE received_at >= $lo AND received_at < $hi "  # noqa: S608 - constants
+                 f"AND list_contains($months, {month}))")
+        facts_week = "(SELECT * FROM appeal WHERE received_at >= $wlo AND received_at < $whi)"
+        of_months = " WHERE list_contains($months, month)"
+        for table in ("appeal_monthly", *rollup._DERIVED, "appeal_duration"):
+            statements.append(f"DELETE FROM {table} WHERE list_contains($months, month)")  # noqa: S608 - registry constants
+        statements.append("DELETE FROM appeal_quantile WHERE (kind = 'month' AND list_contains($months, start)) "
+                          "OR (kind = 'quarter' AND list_contains($quarters, start))")
+        statements.append("DELETE FROM appeal_weekly WHERE week >= $wlo AND week < $whi")
+    statements.append("DELETE FROM appeal_open WHERE TRUE")
     measures = ", ".join(rollup.measure_sql(name, expr) for name, expr in rollup.MEASURES.items())
-    statements = [f"INSERT INTO appeal_monthly SELECT {month} AS month, {dims}, {measures} FROM appeal GROUP BY ALL"]  # noqa: S608 - registry constants
+    statements.append(f"INSERT INTO appeal_monthly SELECT {month} AS month, {dims}, {measures} "  # noqa: S608 - registry constants
+                      f"FROM {facts} GROUP BY ALL")
     for table, (source, dimensions) in rollup._DERIVED.items():
         sums = ", ".join(f"sum({m}) AS {m}" for m in rollup.MEASURES)
-        statements.append(f"INSERT INTO {table} SELECT month, {', '.join(dimensions)}, {sums} FROM {source} "  # noqa: S608 - registry constants
-                          "GROUP BY ALL")
+        statements.append(f"INSERT INTO {table} SELECT month, {', '.join(dimensions)}, {sums} "  # noqa: S608 - registry constants
+                          f"FROM {source}{of_months} GROUP BY ALL")
     parts = [f"SELECT {month} AS month, CAST({code} AS TINYINT) AS duration, {dims}, {micros} AS micros "  # noqa: S608 - registry constants
-             f"FROM appeal WHERE {has}" for code, (micros, has) in rollup.DURATIONS.items()]
+             f"FROM {facts} WHERE {has}" for code, (micros, has) in rollup.DURATIONS.items()]
     statements.append(f"INSERT INTO appeal_duration {' UNION ALL '.join(parts)}")
     levels = repr([float(x) for x in rollup.STORED_QUANTILES])
     for kind in rollup.QUANTILE_KINDS:
+        start = f"CAST(date_trunc('{kind}', month) AS DATE)"
+        which = "" if months is None else f" WHERE list_contains(${'months' if kind == 'month' else 'quarters'}, {start})"
         for grain in rollup.QUANTILE_GRAINS:
             cols = [d if d in grain else f"CAST(NULL AS {rollup._DIM_TYPES[d]}) AS {d}" for d in rollup._QUANTILE_DIMS]
             statements.append(
-                f"INSERT INTO appeal_quantile SELECT '{kind}' AS kind, CAST(date_trunc('{kind}', month) AS DATE) "  # noqa: S608 - registry constants
-                f"AS start, '{rollup.grain_code(grain)}' AS grain, {', '.join(cols)}, duration, "
-                f"quantile_cont(micros, {levels}) AS micros FROM appeal_duration GROUP BY ALL")
+                f"INSERT INTO appeal_quantile SELECT '{kind}' AS kind, {start} AS start, "  # noqa: S608 - registry constants
+                f"'{rollup.grain_code(grain)}' AS grain, {', '.join(cols)}, duration, "
+                f"quantile_cont(micros, {levels}) AS micros FROM appeal_duration{which} GROUP BY ALL")
     statements.append(
         f"INSERT INTO appeal_weekly SELECT CAST(date_trunc('week', received_at) AS DATE) AS week, "  # noqa: S608 - registry constants
-        f"{', '.join(rollup.WEEKLY_DIMENSIONS)}, CAST(count(*) AS INTEGER) AS n FROM appeal GROUP BY ALL")
+        f"{', '.join(rollup.WEEKLY_DIMENSIONS)}, CAST(count(*) AS INTEGER) AS n FROM {facts_week} GROUP BY ALL")
     statements.append(f"INSERT INTO appeal_open SELECT * FROM appeal WHERE {rollup.OPEN_SQL}")  # noqa: S608 - registry constants
     for sql in statements:
-        text, values = to_clickhouse(sql)
+        used = {k: v for k, v in params.items() if f"${k}" in sql}
+        text, values = to_clickhouse(sql, used)
         con.command(text, values)
+    # an appeal received at 00:00 on the 1st is open at the previous month's end
+    first = None if months is None else rollup._previous_month(months[0])
     for table in rollup.STOCK_TABLES:
-        _build_stock(con, table)
+        _build_stock(con, table, first)
     return {t: con.native(f"SELECT count() FROM {t}").fetchall()[0][0] for t in REBUILT}  # noqa: S608
 
 
-def _build_stock(con: ClickHouseConnection, table: str) -> None:
-    """A stock table of ``data.rollup.STOCK_TABLES``: one row per appeal and snapshot end ``t`` it was
-    open at (received by ``t``, answered after it), counted by ``stock_sql`` — the snapshot ends
-    numbered (``range``) where DuckDB's rollup lists them (``generate_series`` over timestamps, which
-    ClickHouse has no array form of)."""
+def _build_stock(con: ClickHouseConnection, table: str, first: dt.date | None = None) -> None:
+    """A stock table of ``data.rollup.STOCK_TABLES`` from the period holding ``first`` (None: all):
+    one row per appeal and snapshot end ``t`` it was open at (received by ``t``, answered after it),
+    counted by ``stock_sql`` — the snapshot ends numbered (``range``) where DuckDB's rollup lists them
+    (``generate_series`` over timestamps, which ClickHouse has no array form of)."""
     column, unit, dims_kept = rollup.STOCK_TABLES[table]
     step, shift, count = (("INTERVAL 1 MONTH", "to_months(k)", "date_diff('month', first_t, last_t)") if unit == "month"
                           else ("INTERVAL 7 DAY", "to_days(7 * k)", "date_diff('day', first_t, last_t) // 7"))
     lo, hi = con.execute(f"SELECT CAST(date_trunc('{unit}', min(received_at)) AS DATE), "  # noqa: S608 - constants
                          f"CAST(date_trunc('{unit}', max(received_at)) AS DATE) FROM appeal").fetchall()[0]
-    if lo is None:
+    if first is not None:
+        lo = first.replace(day=1) if unit == "month" else rollup._monday(first)
+        text, values = to_clickhouse(f"DELETE FROM {table} WHERE {column} >= $lo", {"lo": lo})  # noqa: S608 - registry constants
+        con.command(text, values)
+    if lo is None or hi is None or lo > hi:
         return
     dims = ", ".join(dims_kept)
     sql = f"""INSERT INTO {table}

@@ -165,8 +165,11 @@ def test_reference_and_data_date(engines):
 
 @pytest.mark.parametrize("table", REBUILT)
 def test_rollups_built_on_clickhouse_equal_duckdb_s(engines, table):
-    """The same measure, duration and quantile definitions, computed by each engine from the facts."""
-    duck, ch = engines
+    """The same measure, duration, quantile and stock definitions, computed by each engine from the facts."""
+    same_table(*engines, table)
+
+
+def same_table(duck, ch, table: str) -> None:
     columns = [r[0] for r in duck.execute("SELECT column_name FROM duckdb_columns() WHERE table_name = $t "
                                           "ORDER BY column_index", {"t": table}).fetchall()]
     order = ", ".join(c for c in columns if c not in ("micros",) or table != "appeal_quantile")
@@ -340,3 +343,59 @@ def test_pages_answer_the_same_on_both_engines(engines):
     finally:
         source.configure(None)
     assert answers[1] == answers[0]
+
+
+def test_an_import_refreshes_only_its_months_on_both_engines(engines, tmp_path):
+    """What an import does to the facts (answers arrive, appeals are withdrawn, new ones come), followed
+    by the month-wise rollup refresh of each engine (``refresh_rollups`` on DuckDB, ``build_rollups``
+    with the touched days on ClickHouse): the rollups and the answers stay equal."""
+    import shutil
+
+    from data.clickhouse import build_rollups
+    from data.rollup import refresh_rollups
+
+    duck, ch = engines
+    if not isinstance(ch, ChdbConnection):
+        pytest.skip("checked on chDB")
+    original = Path(duck.execute("SELECT path FROM duckdb_databases() WHERE database_name = current_database()")
+                    .fetchall()[0][0])
+    db = tmp_path / "changed.duckdb"
+    shutil.copy(original, db)
+    target = ChdbConnection(ch.directory, database="cur_changed", create=True)
+    copy_warehouse(original, target, rebuild=True)
+    w = connect(db)
+    pick = "SELECT source_id FROM appeal WHERE received_at >= $a AND received_at < $b AND {} ORDER BY source_id LIMIT 40"
+    answered = [r[0] for r in w.execute(pick.format("answered_at IS NULL"),
+                                        {"a": LAST.start, "b": LAST.end}).fetchall()]
+    withdrawn = [r[0] for r in w.execute(pick.format("TRUE"), {"a": QUARTER.start, "b": LAST.start}).fetchall()]
+    copied = [r[0] for r in w.execute(pick.format("TRUE"), {"a": CURRENT.start, "b": CURRENT.end}).fetchall()]
+    assert answered and withdrawn and copied
+    days = [r[0] for r in w.execute("SELECT DISTINCT CAST(received_at AS DATE) FROM appeal WHERE "
+                                    "list_contains($ids, source_id)", {"ids": answered + withdrawn + copied}).fetchall()]
+    w.execute("BEGIN")
+    w.execute("UPDATE appeal SET answered_at = received_at + INTERVAL 2 DAY, status = 'resolved', "
+              "closure_reason = 'resolved', answer_on_merits = TRUE WHERE list_contains($ids, source_id)",
+              {"ids": answered})
+    w.execute("DELETE FROM appeal WHERE list_contains($ids, source_id)", {"ids": withdrawn})
+    w.execute("INSERT INTO appeal SELECT * REPLACE ('N' || source_id AS source_id) FROM appeal "
+              "WHERE list_contains($ids, source_id)", {"ids": copied})
+    refresh_rollups(w, days)
+    w.execute("COMMIT")
+    # the same change on ClickHouse: the changed and withdrawn rows out, the new versions in
+    parquet = tmp_path / "rows.parquet"
+    w.execute(f"COPY (SELECT * FROM appeal WHERE list_contains($ids, source_id)) TO '{parquet}' (FORMAT parquet)",
+              {"ids": answered + ["N" + s for s in copied]})
+    target.execute("DELETE FROM appeal WHERE list_contains($ids, source_id)", {"ids": answered + withdrawn})
+    target.insert_parquet("appeal", parquet)
+    build_rollups(target, days)
+    w.close()
+    changed = connect(db, read_only=True)
+    try:
+        assert q.query_on(changed, ["volume", "on_time_share"], [], QUARTER).iloc[0].tolist() != \
+            q.query_on(duck, ["volume", "on_time_share"], [], QUARTER).iloc[0].tolist()  # the change shows
+        for table in REBUILT:
+            same_table(changed, target, table)
+        for by, period in ((["municipality"], LAST), (["week"], QUARTER), (["sector"], CURRENT), ([], QUARTER)):
+            same(q.query_on(changed, CODES, by, period), q.query_on(target, CODES, by, period))
+    finally:
+        changed.close()
