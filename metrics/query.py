@@ -290,10 +290,10 @@ def _compute(
     ctes.insert(0, f"m AS (SELECT {', '.join([f'{period_sql} AS _p', *group, *aggs])} FROM {source} "  # noqa: S608
                 f"WHERE {where} GROUP BY ALL)")
     measure_cols = cohort + [m for m in ("eligible_30d", "n_overdue") if m in needed]
-    # m's columns named one by one: after two joins ClickHouse names a ``m.*`` column by its table
+    # m's columns (every item of m ends «AS name») named one by one: after two joins ClickHouse names
+    # a ``m.*`` column by its table
     replaced = {c.rsplit(" AS ", 1)[1] for c in extra_c}
-    m_cols = ["_p", *keys, *cohort, *(["eligible_30d"] if "eligible_30d" in needed else []),
-              *(["n_overdue"] if "n_overdue" in needed and not use_rollup else [])]
+    m_cols = ["_p", *(item.rsplit(" AS ", 1)[1] for item in [*group, *aggs])]
     star = ", ".join(f"m.{c}" for c in m_cols if c not in replaced)
     ctes.append(f"c AS (SELECT {', '.join([star, *extra_c])} FROM m{joins_c})")  # noqa: S608 - registry identifiers
 
