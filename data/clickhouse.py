@@ -99,6 +99,7 @@ class ClickHouseConnection:
     """Common to chDB and a server: DuckDB SQL in (translated), Arrow out."""
 
     dialect = "clickhouse"
+    params_as_text = True  # chDB reads parameters as text; clickhouse-connect formats Python values itself
 
     def __init__(self, database: str):
         self.database = database
@@ -109,7 +110,7 @@ class ClickHouseConnection:
             counter = iter(names)
             sql = re.sub(r"\?", lambda _m: "$" + next(counter), sql)
             params = dict(zip(names, params, strict=True))
-        text, values = to_clickhouse(sql, params)
+        text, values = to_clickhouse(sql, params, as_text=self.params_as_text)
         return self.native(text, values)
 
     def native(self, sql: str, params: Mapping[str, str] | None = None) -> Result:
@@ -190,7 +191,11 @@ class ChdbConnection(ClickHouseConnection):
 
 
 class ServerConnection(ClickHouseConnection):
-    """A ClickHouse server or cluster through clickhouse-connect (HTTP). The same statements as chDB."""
+    """A ClickHouse server or cluster through clickhouse-connect (HTTP). The same statements as chDB.
+    The client opens on ``default`` (the warehouse's database may not exist yet: ``copy`` creates it)
+    and names the database with each request."""
+
+    params_as_text = False
 
     def __init__(self, url: str):
         parsed = urlparse(url)
@@ -198,27 +203,30 @@ class ServerConnection(ClickHouseConnection):
         super().__init__(database)
         import clickhouse_connect
 
-        self._client = clickhouse_connect.get_client(
-            host=parsed.hostname or "localhost", port=parsed.port or 8123,
-            username=unquote(parsed.username or "default"), password=unquote(parsed.password or ""),
-            database=database, secure=parsed.scheme == "clickhouses", settings=dict(SETTINGS),
-        )
-
-    def native(self, sql: str, params: Mapping[str, str] | None = None) -> Result:
         try:
-            return Result(self._client.query_arrow(sql, parameters=dict(params or {})))
+            self._client = clickhouse_connect.get_client(
+                host=parsed.hostname or "localhost", port=parsed.port or 8123,
+                username=unquote(parsed.username or "default"), password=unquote(parsed.password or ""),
+                database="default", secure=parsed.scheme == "clickhouses", settings=dict(SETTINGS),
+            )
+        except Exception as exc:
+            raise ClickHouseError(f"сервер ClickHouse недоступен: {str(exc)[:300]}") from exc
+
+    def _run(self, call, in_database: bool = True):
+        self._client.database = self.database if in_database else "default"
+        try:
+            return call()
         except Exception as exc:
             raise ClickHouseError(f"ошибка ClickHouse: {str(exc)[:500]}") from exc
 
-    def command(self, sql: str, params: Mapping[str, str] | None = None, in_database: bool = True) -> None:
-        try:
-            self._client.command(sql, parameters=dict(params or {}),
-                                 settings=None if in_database else {"database": "default"})
-        except Exception as exc:
-            raise ClickHouseError(f"ошибка ClickHouse: {str(exc)[:500]}") from exc
+    def native(self, sql: str, params: Mapping[str, object] | None = None) -> Result:
+        return Result(self._run(lambda: self._client.query_arrow(sql, parameters=dict(params or {}))))
+
+    def command(self, sql: str, params: Mapping[str, object] | None = None, in_database: bool = True) -> None:
+        self._run(lambda: self._client.command(sql, parameters=dict(params or {})), in_database)
 
     def insert_parquet(self, table: str, path: Path) -> None:
-        self._client.insert_arrow(table, pq.read_table(path))
+        self._run(lambda: self._client.insert_arrow(table, pq.read_table(path)))
 
     def close(self) -> None:
         self._client.close()
@@ -328,7 +336,7 @@ def build_rollups(con: ClickHouseConnection, days: Iterable[dt.date] | None = No
     statements.append(f"INSERT INTO appeal_open SELECT * FROM appeal WHERE {rollup.OPEN_SQL}")  # noqa: S608 - registry constants
     for sql in statements:
         used = {k: v for k, v in params.items() if f"${k}" in sql}
-        text, values = to_clickhouse(sql, used)
+        text, values = to_clickhouse(sql, used, as_text=con.params_as_text)
         con.command(text, values)
     # an appeal received at 00:00 on the 1st is open at the previous month's end
     first = None if months is None else rollup._previous_month(months[0])
@@ -349,7 +357,8 @@ def _build_stock(con: ClickHouseConnection, table: str, first: dt.date | None = 
                          f"CAST(date_trunc('{unit}', max(received_at)) AS DATE) FROM appeal").fetchall()[0]
     if first is not None:
         lo = first.replace(day=1) if unit == "month" else rollup._monday(first)
-        text, values = to_clickhouse(f"DELETE FROM {table} WHERE {column} >= $lo", {"lo": lo})  # noqa: S608 - registry constants
+        text, values = to_clickhouse(f"DELETE FROM {table} WHERE {column} >= $lo", {"lo": lo},  # noqa: S608 - registry constants
+                                     as_text=con.params_as_text)
         con.command(text, values)
     if lo is None or hi is None or lo > hi:
         return
@@ -368,7 +377,7 @@ def _build_stock(con: ClickHouseConnection, table: str, first: dt.date | None = 
                             AND (answered_at IS NULL OR answered_at > $t_lo + {step}))))
         GROUP BY ALL"""  # noqa: S608 - registry constants
     text, values = to_clickhouse(sql, {"t_lo": dt.datetime.combine(lo, dt.time()),
-                                       "t_hi": dt.datetime.combine(hi, dt.time())})
+                                       "t_hi": dt.datetime.combine(hi, dt.time())}, as_text=con.params_as_text)
     con.command(text, values)
 
 

@@ -47,18 +47,25 @@ class DialectError(ValueError):
     """A statement or value that has no ClickHouse form."""
 
 
-def to_clickhouse(sql: str, params: Mapping[str, object] | None = None) -> tuple[str, dict[str, str]]:
-    """(ClickHouse SQL, parameters as ClickHouse reads them) for a DuckDB statement and its values."""
-    text = _translate(sql)
+def to_clickhouse(sql: str, params: Mapping[str, object] | None = None,
+                  as_text: bool = True) -> tuple[str, dict[str, object]]:
+    """(ClickHouse SQL, parameters) for a DuckDB statement and its values: the values written as
+    ClickHouse reads a query parameter (chDB), or with ``as_text=False`` left as Python values for a
+    client that formats them itself (clickhouse-connect)."""
+    try:
+        text = _translate(sql)
+    except sqlglot.errors.SqlglotError as exc:
+        raise DialectError(f"запрос не переводится для ClickHouse: {str(exc)[:200]}") from exc
     values = dict(params or {})
-    out: dict[str, str] = {}
+    out: dict[str, object] = {}
 
     def bind(m: re.Match) -> str:
         name = m[1]
         if name not in values:
             raise DialectError(f"параметр {name} не задан")
         ch_type, text_value = bind_value(values[name])
-        out[name] = text_value
+        value = values[name]
+        out[name] = text_value if as_text else (value.value if isinstance(value, Typed) else value)
         return "{" + f"{name}:{ch_type}" + "}"
 
     return _MARKED.sub(bind, text), out
