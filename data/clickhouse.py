@@ -158,6 +158,10 @@ class ChdbConnection(ClickHouseConnection):
             self._raw(f"SET {name} = {value!r}" if isinstance(value, str) else f"SET {name} = {value}")
         if create:
             self._raw(f"CREATE DATABASE IF NOT EXISTS {database}")
+        elif not self._raw("SELECT count() FROM system.databases WHERE name = {db:String}", {"db": database}
+                           ).column(0)[0].as_py():
+            raise ClickHouseError(f"хранилище ClickHouse не найдено: {self.directory} (база {database}); "
+                                  f"скопируйте его: python -m data copy --to chdb:{self.directory}")
 
     def _raw(self, sql: str, params: Mapping[str, str] | None = None, fmt: str = "ArrowTable"):
         with self._lock:
