@@ -54,9 +54,14 @@ class Dimension:
     is_time: bool = False
 
 
+# A region is a function of the municipality (``data.regions``): grouped by through it, so every table
+# that keeps the municipality (facts, rollups, stocks, durations) answers by region, exact medians too.
+REGION_SQL = "(SELECT coalesce(r_m.region_id, 1) FROM municipality r_m WHERE r_m.id = municipality_id)"
+
 DIMENSIONS: dict[str, Dimension] = {
     d.name: d
     for d in (
+        Dimension("region", "region_id", REGION_SQL, REGION_SQL),
         Dimension("municipality", "municipality_id", "municipality_id", "municipality_id"),
         Dimension("sector", "sector_id", "sector_id", "sector_id"),
         Dimension("category", "category_id", "category_id", "category_id"),
@@ -74,6 +79,7 @@ DIMENSIONS: dict[str, Dimension] = {
 }
 # filter name -> (column, python type of its values)
 FILTERS: dict[str, tuple[str, type]] = {
+    "region": ("municipality_id", int),  # region ids, expanded to their municipalities (_clean_filters)
     "municipality": ("municipality_id", int),
     "sector": ("sector_id", int),
     "category": ("category_id", int),
@@ -297,7 +303,7 @@ def _compute(
     if stock_codes:
         # a stock at t ≤ as_of does not depend on what was known at as_of (an answer after it came
         # after t as well), so the snapshots serve an earlier as_of too
-        columns = {DIMENSIONS[b].column for b in by if not DIMENSIONS[b].is_time} | {FILTERS[f][0] for f in filters}
+        columns = {_stored_column(b) for b in by if not DIMENSIONS[b].is_time} | {FILTERS[f][0] for f in filters}
         columns |= {c for c, ids in (("municipality_id", effective(scope).municipality_ids),
                                      ("sector_id", effective(scope).sector_ids)) if ids is not None}
         points = _snapshot_points(by, periods, as_of, None if _facts_only.get() else data_as_of(con),
@@ -328,13 +334,23 @@ def _compute(
 
     # 4. the declared arithmetic of every indicator, exact quantiles included
     population = None
+    joins_pop = ""
     if "rate_10k" in codes:
         if "municipality" in by:
             population = "pop.population"
+        elif "region" in by:  # the residents of the region's units the query covers
+            population = "rpop.population"
+            clauses, _ = _filter_clauses({k: v for k, v in filters.items() if FILTERS[k][0] == "municipality_id"},
+                                         scope, params)
+            where_m = " AND ".join(c.replace("municipality_id", "id") for c in clauses
+                                   if "municipality_id" in c) or "TRUE"
+            joins_pop = (f" LEFT JOIN (SELECT coalesce(region_id, 1) AS region_id, sum(population) AS population "  # noqa: S608
+                         f"FROM municipality WHERE {where_m} GROUP BY ALL) rpop ON rpop.region_id = r.region_id")
         else:
             params["population"] = _population_in_scope(con, filters, scope)
             population = "$population"
     joins = " LEFT JOIN municipality pop ON pop.id = r.municipality_id" if population == "pop.population" else ""
+    joins += joins_pop if population == "rpop.population" else ""
     medians: dict[str, str] = {}
     median_codes = [c for c in codes if ind.get(c).kind == "median"]
     stored = _stored_quantile_route(by, periods, filters, scope, median_codes) if use_rollup else None
@@ -551,7 +567,8 @@ def _stock_cte(by: list[str], points: list[dict], filters: dict[str, list], scop
     where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
     keys = [DIMENSIONS[b].column for b in by]
     time_key = [f"pt.k AS {DIMENSIONS[b].column}" for b in by if DIMENSIONS[b].is_time]
-    plain = [DIMENSIONS[b].column for b in by if not DIMENSIONS[b].is_time]
+    plain = [f"{DIMENSIONS[b].rollup_sql} AS {DIMENSIONS[b].column}" if b in _DERIVED_DIMENSIONS
+             else DIMENSIONS[b].column for b in by if not DIMENSIONS[b].is_time]
     head = ["pt.p AS _p", *time_key, *plain]
     buckets = [n for n, _, _ in AGE_BUCKETS]
     sums = [f"sum({c}) AS {c}" for c in [*buckets, "overdue"]]
@@ -664,7 +681,7 @@ def _smallest_table(con: duckdb.DuckDBPyConnection, tables: Mapping[str, tuple[s
     """The first of ``tables`` (smallest first) present in the warehouse with every column the
     question groups or filters by, the scope's included; a warehouse built before a table existed
     simply lacks it."""
-    wanted = {DIMENSIONS[b].column for b in by if not DIMENSIONS[b].is_time} | {FILTERS[f][0] for f in filters}
+    wanted = {_stored_column(b) for b in by if not DIMENSIONS[b].is_time} | {FILTERS[f][0] for f in filters}
     scope = effective(scope)
     wanted |= {"municipality_id"} if scope.municipality_ids is not None else set()
     wanted |= {"sector_id"} if scope.sector_ids is not None else set()
@@ -680,6 +697,15 @@ def _tables(con: duckdb.DuckDBPyConnection) -> set[str]:
     if "tables" not in cache:
         cache["tables"] = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
     return cache["tables"]
+
+
+# dimensions computed from a stored column (not stored themselves) -> that column
+_DERIVED_DIMENSIONS: dict[str, str] = {"region": "municipality_id"}
+
+
+def _stored_column(name: str) -> str:
+    """The stored column a dimension is read from: its own, or the one it is computed from."""
+    return _DERIVED_DIMENSIONS.get(name, DIMENSIONS[name].column)
 
 
 def _label_columns(con: duckdb.DuckDBPyConnection, name: str) -> list[str]:
@@ -704,6 +730,11 @@ def _clean_filters(con: duckdb.DuckDBPyConnection, filters: Mapping[str, Iterabl
             typed = [FILTERS[name][1](v) for v in values]
         except (TypeError, ValueError) as exc:
             raise QueryError(f"неверное значение фильтра {name}: {values!r}") from exc
+        if name == "region":  # a region stands for its municipalities
+            units = con.execute(
+                "SELECT id FROM municipality WHERE list_contains($r, coalesce(region_id, 1)) ORDER BY id", {"r": typed}
+            ).fetchall()
+            typed = [u for (u,) in units] or [-1]  # a region without units matches nothing, not everything
         if name == "category":
             # a parent («Прочие по направлению») stands for its sub-problems too
             children = con.execute(
@@ -735,6 +766,7 @@ def _ranks(df: pd.DataFrame, code: str) -> dict[str, pd.Series]:
 _REFERENCE_SQL: dict[str, str] = {
     "municipality": "SELECT id AS municipality_id, name AS municipality_name, population FROM municipality",
     "sector": "SELECT id AS sector_id, code AS sector_code, name AS sector_name FROM sector",
+    "region": "SELECT id AS region_id, name AS region_name, population AS region_population FROM region",
     "category": """SELECT c.id AS category_id, c.name AS category_name, c.parent_id AS category_parent_id,
                           p.name AS category_parent_name, c.is_other AS category_is_other
                    FROM category c LEFT JOIN category p ON p.id = c.parent_id""",
@@ -763,8 +795,9 @@ def _population_in_scope(con: duckdb.DuckDBPyConnection, filters: dict[str, list
     scope = effective(scope)
     ref = reference(con, "municipality")
     keep = pd.Series(True, index=ref.index)
-    if "municipality" in filters:
-        keep &= ref["municipality_id"].isin(filters["municipality"])
+    for name in ("municipality", "region"):  # a region filter holds its municipalities' ids
+        if name in filters:
+            keep &= ref["municipality_id"].isin(filters[name])
     if scope.municipality_ids is not None:
         keep &= ref["municipality_id"].isin(scope.municipality_ids)
     return float(ref.loc[keep, "population"].fillna(0).sum())
