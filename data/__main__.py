@@ -93,12 +93,15 @@ def cmd_targets(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from data.demo import build_demo
+    from data.regions import federal_subjects
 
     db = _db(args)
     if args.if_missing and db.exists():
         print(json.dumps({"db": str(db), "built": False, "reason": "хранилище уже есть"}, ensure_ascii=False))
         return 0
-    stats = build_demo(db, appeals=args.appeals, months=args.months, seed=args.seed, end_month=args.end)
+    regions = len(federal_subjects()) if args.country else args.regions
+    stats = build_demo(db, appeals=args.appeals, months=args.months, seed=args.seed, end_month=args.end,
+                       regions=regions)
     print(json.dumps({"db": str(db), "built": True, **stats}, ensure_ascii=False, default=str))
     return 0
 
@@ -248,6 +251,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=20251, help="зерно генератора")
     p.add_argument("--end", help="последний месяц ГГГГ-ММ (по умолчанию прошлый месяц)")
     p.add_argument("--if-missing", action="store_true", help="ничего не делать, если хранилище уже есть")
+    p.add_argument("--regions", type=int, default=1,
+                   help="число регионов: 1 — только Смоленская область; больше — ещё субъекты РФ "
+                        "с синтетическими муниципалитетами (население приблизительное)")
+    p.add_argument("--country", action="store_true", help="все субъекты РФ из списка демо (как --regions 12)")
     p.set_defaults(func=cmd_demo)
 
     p = with_db(sub.add_parser("import", help="загрузить файл обращений (CSV, XLSX, Parquet)"))
