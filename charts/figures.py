@@ -769,3 +769,10 @@ def wall_choropleth(df: pd.DataFrame, geojson: dict, spec: Indicator, reference:
         font={"family": FONT, "size": WALL_FONT_SIZE, "color": WALL_TEXT},
     )
     return fig
+
+
+def region_choropleth(df: pd.DataFrame, geojson: dict, spec: Indicator, title: str, **options: object) -> go.Figure:
+    """The country map: federal subjects (feature id = region id) coloured by one indicator, named
+    where the name fits — the municipal map's builder (``choropleth``) on the regions' shapes."""
+    frame = df.rename(columns={"region_id": "municipality_id", "region_population": "population"})
+    return choropleth(frame, geojson, spec, title, **options)
