@@ -176,6 +176,8 @@ def _build(
         [finished, inserted, inserted, inserted, org_count, import_id],
     )
     stories = st.resolve_stories(period_end.date())
+    if regions > 1:  # the warehouse is the country's, its first region one of several
+        set_meta(con, "region_name", f"Российская Федерация · демо, регионов: {regions}")
     set_meta(con, "demo_seed", str(seed))
     set_meta(con, "data_as_of", as_of.isoformat(sep=" "))
     set_meta(con, "demo_period", f"{first_month:%Y-%m}..{last_month:%Y-%m}")

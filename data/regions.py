@@ -107,6 +107,8 @@ def ensure_regions(con: duckdb.DuckDBPyConnection) -> None:
 
 def sync_home_region(con: duckdb.DuckDBPyConnection, name: str | None, timezone: str | None) -> None:
     """The region settings (``python -m data region``) name region 1 as well, so the two never disagree."""
+    if con.execute("SELECT count(*) FROM region").fetchall()[0][0] > 1:
+        return  # a federal warehouse: its settings name the whole, not its first region
     if name:
         con.execute("UPDATE region SET name = ? WHERE id = ?", [name, HOME_REGION_ID])
         known = {s.name: s for s in federal_subjects()}.get(name)

@@ -32,13 +32,15 @@ class Component:
     label: str
     higher_is_better: bool
     indicator: str  # the declared indicator it rests on (format, minimum volume)
+    short: str  # a table's column header
 
 
 COMPONENTS: tuple[Component, ...] = (
-    Component("rate_10k", "Обращений на 10 тыс. жителей", True, "rate_10k"),
-    Component("on_time_share", "Доля ответов в срок", True, "on_time_share"),
-    Component("response_change", "Изменение медианы первой реакции, ч", False, "response_hours_median"),
-    Component("satisfaction_share", "Удовлетворённость", True, "satisfaction_share"),
+    Component("rate_10k", "Обращений на 10 тыс. жителей", True, "rate_10k", "На 10 тыс."),
+    Component("on_time_share", "Доля ответов в срок", True, "on_time_share", "В срок"),
+    Component("response_change", "Изменение медианы первой реакции, ч", False, "response_hours_median",
+              "Δ реакции"),
+    Component("satisfaction_share", "Удовлетворённость", True, "satisfaction_share", "Удовл."),
 )
 INDICATORS = ("volume", "rate_10k", "on_time_share", "response_hours_median", "satisfaction_share")
 

@@ -88,7 +88,7 @@ def rating_table(df: pd.DataFrame) -> dbc.Table:
     head = html.Thead(html.Tr([
         html.Th("Место"), html.Th("Регион"), html.Th("Население*", className="text-end"),
         html.Th("Обращений", className="text-end"),
-        *(html.Th(c.label, className="text-end") for c in COMPONENTS),
+        *(html.Th(c.short, title=c.label, className="text-end") for c in COMPONENTS),
     ]))
     rows = []
     for r in df.itertuples():
@@ -104,7 +104,8 @@ def rating_table(df: pd.DataFrame) -> dbc.Table:
             cells.append(html.Td([text, html.Span(f" ({_place(rank)})", className="text-muted small")
                                   if pd.notna(rank) else ""], className="text-end"))
         rows.append(html.Tr(cells))
-    return dbc.Table([head, html.Tbody(rows)], size="sm", hover=True, striped=True, id="regions-rating-table")
+    return dbc.Table([head, html.Tbody(rows)], size="sm", hover=True, striped=True, responsive=True,
+                     id="regions-rating-table")
 
 
 @callback(
@@ -136,7 +137,8 @@ def update(period_code: str | None, indicator: str | None):
     notes = [f"{period.label.capitalize()}{warning}. Данные по состоянию на {as_of:%d.%m.%Y %H:%M}.",
              "Место — по сумме мест в четырёх показателях (1 — лучший): больше обращений на 10 тыс. жителей, "
              "больше ответов в срок, медиана первой реакции снизилась к прошлому периоду, выше удовлетворённость.",
-             "В скобках — место по показателю; «мало данных» — места нет."]
+             "В скобках — место по показателю; «мало данных» — места нет. «Δ реакции» — изменение медианы "
+             "времени первой реакции к прошлому периоду, ч."]
     if catalog.regions()["population_is_approx"].any():
         notes.append("* Население — приблизительная оценка.")
     if not geojson.get("features"):
