@@ -502,7 +502,8 @@ def tension_panel(scope: Scope, as_of: dt.datetime) -> html.Div:
     spec, parts = ind.get(TENSION), [ind.get(c) for c in TENSION_PARTS]
     total = query(codes, period=period, scope=scope, as_of=as_of)
     by_muni = query(codes, by=["municipality"], period=period, scope=scope, as_of=as_of)
-    heading = _heading(spec.label, period.label, status_notes(period, as_of, answer_based=False))
+    heading = _heading("Где напряжённость выше всего (0–100)", period.label,
+                       status_notes(period, as_of, answer_based=False))
     row = total.iloc[0] if len(total) else pd.Series(dtype="float64")
     if row.empty or bool(row.get(f"{TENSION}_low", True)):
         return html.Div([heading, html.Div("Мало обращений за месяц для индекса.", className="wall-calm")])

@@ -303,3 +303,17 @@ def test_the_heat_map_offers_and_draws_the_index(heatmap, small_demo: Path) -> N
     # the matrix by sector for a sector's categories, and the severe share as a percentage
     _, matrix, _ = heatmap.update("2025-09", "housing", "all", "severe_share")
     assert "Доля сообщений высокой тяжести по муниципалитетам и категориям" in matrix.layout.title.text
+
+
+@pytest.mark.browser
+def test_the_heat_map_in_a_browser_opens_on_the_index_from_the_address(served_app, browser, small_demo: Path) -> None:
+    from tests.conftest import console_errors, wait_js
+
+    browser.get(served_app(small_demo) + "/?period=2025-09&indicator=tension_index")
+    title = wait_js(browser, "const t = document.querySelector('#heatmap-map .js-plotly-plot')?.layout?.title?.text;"
+                             "return t && t.includes('напряж') ? t : null")
+    assert title.startswith("Индекс социальной напряжённости — сентябрь 2025")
+    z = json.loads(wait_js(browser, "const g = document.querySelector('#heatmap-map .js-plotly-plot');"
+                                    "return g?.calcdata?.[1] ? JSON.stringify(g.calcdata[1].map(p => p.z)) : null"))
+    assert len(z) == 27 and sum(v is not None for v in z) > 20 and all(v is None or 0 <= v <= 100 for v in z), z
+    assert console_errors(browser) == []

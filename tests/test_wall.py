@@ -128,7 +128,7 @@ def test_every_panel_renders_on_the_small_demo(wall, warehouse_at, small_demo: P
     assert "Сигнал" in _text(signals) or "неделя" in _text(signals)
     assert "ЖКХ" in _text(priority) and "Дороги" in _text(priority)
     assert _text(weakest).count("из 100") == wall.WEAKEST
-    assert "Индекс социальной напряжённости" in _text(tension) and "по региону" in _text(tension)
+    assert "Где напряжённость выше всего" in _text(tension) and "по региону" in _text(tension)
     assert len(_rows(tension)) == wall.TENSION_ROWS
     for panel in (side, kpi, signals, priority, weakest, tension):
         assert "Панель временно недоступна" not in _text(panel)
