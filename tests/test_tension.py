@@ -261,6 +261,28 @@ def test_the_command_sets_levels_and_reports_what_matched(tmp_path: Path, capsys
     assert "файл тяжести категорий не найден" in capsys.readouterr().err
 
 
+def test_a_warehouse_from_before_severity_says_what_to_do(small_demo: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from metrics.query import QueryError
+
+    db = tmp_path / "old.duckdb"
+    shutil.copy(small_demo, db)
+    con = duckdb.connect(str(db))
+    con.execute("ALTER TABLE category DROP COLUMN severity")
+    con.close()
+    con = duckdb.connect(str(db), read_only=True)
+    with pytest.raises(QueryError, match="python -m data severity"):
+        query_on(con, ["tension_index"], ["municipality"], parse_period("2025-09"))
+    assert query_on(con, ["repeat_share"], [], parse_period("2025-09")).iloc[0]["repeat_share"] > 0  # the rest works
+    con.close()
+    # the next writer adds the column and the levels
+    con = connect(db)
+    ensure_initialised(con)
+    assert con.execute("SELECT count(*) FROM category WHERE severity = 'high'").fetchall()[0][0] >= 8
+    con.close()
+
+
 # --- the pages ------------------------------------------------------------------------------------------
 
 
