@@ -209,6 +209,20 @@ def test_compare_and_several_periods_read_the_same_on_both_paths(small_demo: Pat
         one = query_on(con, CODES, ["municipality"], month).sort_values("municipality_id")
         part = stacked[stacked["period_index"] == i]
         assert part["tension_index"].tolist() == pytest.approx(one["tension_index"].tolist(), rel=1e-12)
+    # periods whose previous spans overlap (September's is August, a 31-day range's 31.08–30.09): each is
+    # still held to its own
+    mixed = [parse_period("2025-09"), parse_period("2025-10-01..2025-10-31")]
+    for path in ("rollup", "facts"):
+        if path == "facts":
+            with facts_only():
+                stacked = query_periods(con, CODES, ["sector"], mixed)
+        else:
+            stacked = query_periods(con, CODES, ["sector"], mixed)
+        for i, period in enumerate(mixed):
+            one = query_on(con, CODES, ["sector"], period).sort_values("sector_id")
+            part = stacked[stacked["period_index"] == i].sort_values("sector_id")
+            assert part["surge_share"].tolist() == pytest.approx(one["surge_share"].tolist(), rel=1e-12), (path, i)
+            assert part["tension_index"].tolist() == pytest.approx(one["tension_index"].tolist(), rel=1e-12)
     con.close()
 
 
