@@ -1,4 +1,4 @@
-"""Command line of the data room: ``python -m data init|region|demo|import|aliases|targets|roadmap|rejected|imports|revert``."""
+"""Command line of the data room: ``python -m data init|region|demo|import|aliases|targets|roadmap|rejected|imports|revert|severity``."""
 
 from __future__ import annotations
 
@@ -35,11 +35,12 @@ def _person_errors() -> tuple[type[BaseException], ...]:
     from data.mapping import MappingError
     from data.revert import RevertFailed
     from data.roadmap import RoadmapFileError
+    from data.severity import SeverityConfigError
     from data.targets import TargetFileError
     from data.warehouse import RegionError
 
     return (CommandError, WriteFailed, RegionError, TargetFileError, MappingError, ImportFailed, AliasFileError,
-            RoadmapFileError, RevertFailed)
+            RoadmapFileError, RevertFailed, SeverityConfigError)
 
 
 def cmd_init(args: argparse.Namespace) -> int:
@@ -165,6 +166,21 @@ def cmd_refresh(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_severity(args: argparse.Namespace) -> int:
+    from data.severity import apply, load_config
+    from data.swap import writing
+    from data.warehouse import ensure_initialised
+
+    db = _existing_db(args)
+    config = load_config(args.file)  # checked before the file is touched
+    # read at query time through category_id: no rollup to rebuild; the new file resets the answer caches
+    with writing(db) as con:
+        ensure_initialised(con, municipalities_csv=None)
+        result = apply(con, config)
+    print(json.dumps({"db": str(db), **result}, ensure_ascii=False))
+    return 0
+
+
 def cmd_roadmap(args: argparse.Namespace) -> int:
     from data.roadmap import import_roadmap
     from data.swap import writing
@@ -287,6 +303,10 @@ def main(argv: list[str] | None = None) -> int:
     p = with_db(sub.add_parser("revert", help="отменить загрузку: удалить её строки и вернуть заменённые"))
     p.add_argument("import_id", type=int, help="номер загрузки (python -m data imports)")
     p.set_defaults(func=cmd_revert)
+
+    p = with_db(sub.add_parser("severity", help="задать тяжесть категорий из файла (индекс напряжённости)"))
+    p.add_argument("--file", type=Path, help="файл TOML (по умолчанию $CUR_SEVERITY_CONFIG или config/severity.toml)")
+    p.set_defaults(func=cmd_severity)
 
     args = parser.parse_args(argv)
     import duckdb

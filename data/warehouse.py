@@ -27,6 +27,7 @@ import duckdb
 from data.regions import ensure_regions, sync_home_region
 from data.rollup import create_rollup_tables
 from data.schema import create_schema
+from data.severity import apply_to_new as apply_severity_to_new
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 REFERENCE_DIR = Path(__file__).resolve().parent / "reference"
@@ -91,6 +92,7 @@ def ensure_initialised(
     create_rollup_tables(con)
     if _is_empty(con, "sector"):
         load_sectors_and_categories(con)
+    apply_severity_to_new(con)  # the categories' severity (config/severity.toml), once per category
     if _is_empty(con, "channel"):
         load_channels(con)
     if municipalities_csv is not None and _is_empty(con, "municipality"):

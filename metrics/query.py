@@ -8,6 +8,7 @@ the same value for every indicator, medians and percentiles included (both exact
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 import re
 import weakref
@@ -257,7 +258,9 @@ def _compute(
     joins_c = ""
     extra_c: list[str] = []
     if use_rollup:
-        source = _smallest_table(con, MONTHLY_TABLES, by, filters, scope)
+        # a severe count reads the category of each row: severity is joined at query time, never stored
+        source = _smallest_table(con, MONTHLY_TABLES, by, filters, scope,
+                                 also={"category_id"} if "n_severe" in needed else set())
         group = [f"{DIMENSIONS[b].rollup_sql} AS {DIMENSIONS[b].column}" for b in by]
         aggs = [f"sum({m}) AS {m}" if m.startswith("sum_") else f"CAST(sum({m}) AS BIGINT) AS {m}" for m in cohort]
         if "eligible_30d" in needed:
@@ -292,9 +295,17 @@ def _compute(
             aggs.append(f"CAST(sum(CASE WHEN {OPEN_SQL} AND due_at < $now THEN 1 ELSE 0 END) AS BIGINT) AS n_overdue")
     if "eligible_30d" in needed:
         params["cut"] = cut
+    if "n_severe" in needed:
+        params["severe"] = _severe_ids(con)
+        aggs.append(f"CAST(sum(CASE WHEN list_contains($severe, category_id) THEN {'n' if use_rollup else '1'} "
+                    "ELSE 0 END) AS BIGINT) AS n_severe")
+    if "n_prev" in needed:
+        ctes.append(_previous_volume_cte(by, periods, filters, scope, params, use_rollup, source, facts))
+        joins_c += " LEFT JOIN pv ON " + _same("pv", "m", keys)
+        extra_c.append("coalesce(pv.n_prev, 0) AS n_prev")
     ctes.insert(0, f"m AS (SELECT {', '.join([f'{period_sql} AS _p', *group, *aggs])} FROM {source} "  # noqa: S608
                 f"WHERE {where} GROUP BY ALL)")
-    measure_cols = cohort + [m for m in ("eligible_30d", "n_overdue") if m in needed]
+    measure_cols = cohort + [m for m in ("eligible_30d", "n_overdue", "n_severe", "n_prev") if m in needed]
     star = "m.* EXCLUDE (eligible_30d)" if any(c.endswith("AS eligible_30d") for c in extra_c) else "m.*"
     ctes.append(f"c AS (SELECT {', '.join([star, *extra_c])} FROM m{joins_c})")  # noqa: S608 - registry identifiers
 
@@ -320,6 +331,8 @@ def _compute(
         cols.append("coalesce(c.n_closed_due, 0) + coalesce(c.n_overdue, 0) AS on_time_base")
     if "response_base" in needed:
         cols.append("coalesce(c.n_closed, 0) + coalesce(c.n_overdue, 0) AS response_base")
+    if "n_excess" in needed:
+        cols.append("greatest(coalesce(c.n, 0) - coalesce(c.n_prev, 0), 0) AS n_excess")
     if stock_codes and not stock_cols:  # no snapshot point (every bucket after the moment)
         cols += [f"CAST(0 AS BIGINT) AS {c}" for c in ("backlog_open", *(n for n, _, _ in AGE_BUCKETS), "overdue_open")]
     if keys:
@@ -605,6 +618,13 @@ def _indicator_sql(code: str, population: str | None, quantile: str | None) -> l
     elif spec.kind == "rate":
         value = f"CAST(r.n AS DOUBLE) * 10000 / CASE WHEN {population} > 0 THEN {population} END"
         base = "CAST(r.n AS BIGINT)"
+    elif spec.kind == "index":  # 100 × Σ weight × part / Σ weight, the parts being shares of one denominator
+        parts = [(ind.get(part), float(weight)) for part, weight in spec.parts]
+        terms = " + ".join(f"{weight!r} * CAST(r.{part.numerator} AS DOUBLE)" for part, weight in parts)
+        denominator = parts[0][0].denominator
+        total = sum(weight for _, weight in parts)
+        value = f"100.0 * ({terms}) / nullif({total!r} * CAST(r.{denominator} AS DOUBLE), 0)"
+        base = f"CAST(r.{denominator} AS DOUBLE)"
     elif spec.kind == "median":
         value = f"CAST({quantile or 'NULL'} AS DOUBLE)"
         base = f"CAST(r.{spec.denominator} AS BIGINT)"
@@ -625,13 +645,82 @@ def _needed_measures(codes: list[str]) -> set[str]:
     for code in codes:
         spec = ind.get(code)
         needed |= {m for m in (spec.numerator, spec.denominator) if m}
+        for part, _ in spec.parts:
+            needed |= {m for m in (ind.get(part).numerator, ind.get(part).denominator) if m}
     if "on_time_base" in needed:
         needed |= {"n_closed_due", "n_overdue"}
     if "response_base" in needed:
         needed |= {"n_closed", "n_overdue"}
     if "eligible_30d" in needed:
         needed.add("n_within_30d")
+    if "n_excess" in needed:
+        needed.add("n_prev")
     return needed
+
+
+# time dimension -> (months, days) of one bucket
+_BUCKET_STEP: dict[str, tuple[int, int]] = {"month": (1, 0), "quarter": (3, 0), "year": (12, 0), "week": (0, 7),
+                                            "day": (0, 1)}
+
+
+def _shift_back(d: dt.date, months: int, days: int) -> dt.date:
+    """``d`` moved ``months`` months (the day kept, or the month's last) and ``days`` days earlier."""
+    k = d.year * 12 + d.month - 1 - months
+    y, m = divmod(k, 12)
+    return dt.date(y, m + 1, min(d.day, calendar.monthrange(y, m + 1)[1])) - dt.timedelta(days=days)
+
+
+def _previous_volume_cte(by: list[str], periods: list[Period], filters: dict[str, list], scope: Scope,
+                         params: dict, use_rollup: bool, source: str, facts: str) -> str:
+    """A CTE ``pv`` (``_p``, keys, ``n_prev``): the appeals of the comparable span just before each
+    period and group — the previous period (``Period.previous``), or with a time dimension the same
+    span one bucket earlier, each row keyed by the bucket it precedes."""
+    time_dims = [b for b in by if DIMENSIONS[b].is_time]
+    if len(time_dims) > 1:
+        raise QueryError("прирост к прошлому периоду строится не более чем по одному измерению времени")
+    if time_dims:
+        months, days = _BUCKET_STEP[time_dims[0]]
+        spans = [(_shift_back(p.start, months, days), _shift_back(p.end, months, days)) for p in periods]
+    else:
+        spans = [(q.start, q.end) for q in (p.previous() for p in periods)]
+    rollup = use_rollup and all(a.day == 1 and b.day == 1 for a, b in spans)
+    column = "month" if rollup else "received_at"
+    group = []
+    for b in by:
+        dim = DIMENSIONS[b]
+        if dim.is_time:
+            step = f"INTERVAL {months} MONTH" if months else f"INTERVAL {days} DAY"
+            group.append(f"CAST(date_trunc('{b}', {column} + {step}) AS DATE) AS {dim.column}")
+        else:
+            group.append(f"{dim.rollup_sql if rollup else dim.fact_sql} AS {dim.column}")
+    clauses, _ = _filter_clauses(filters, scope, params)
+    ranges = []
+    for i, (start, end) in enumerate(spans):
+        params[f"v{i}_start"], params[f"v{i}_end"] = start, end
+        ranges.append(f"{column} >= $v{i}_start AND {column} < $v{i}_end")
+    count = "CAST(sum(n) AS BIGINT)" if rollup else "CAST(count(*) AS BIGINT)"
+    table = source if rollup else facts
+    ordered = sorted(spans)
+    if all(a[1] <= b[0] for a, b in zip(ordered, ordered[1:], strict=False)):  # one pass, a row in one span
+        index = "CASE " + " ".join(f"WHEN {r} THEN {i}" for i, r in enumerate(ranges)) + " END"
+        where = " AND ".join(["(" + " OR ".join(f"({r})" for r in ranges) + ")", *clauses])
+        return (f"pv AS (SELECT {', '.join([f'{index} AS _p', *group, f'{count} AS n_prev'])} "  # noqa: S608
+                f"FROM {table} WHERE {where} GROUP BY ALL)")
+    parts = [f"SELECT {', '.join([f'{i} AS _p', *group, f'{count} AS n_prev'])} FROM {table} "  # noqa: S608
+             f"WHERE {' AND '.join([r, *clauses])} GROUP BY ALL" for i, r in enumerate(ranges)]
+    return f"pv AS ({' UNION ALL '.join(parts)})"
+
+
+def _severe_ids(con: duckdb.DuckDBPyConnection) -> list[int]:
+    """Categories of high severity (``category.severity``, ``data.severity``)."""
+    cache = _per_connection.setdefault(con, {}) if is_served(con) else {}
+    if "severe" not in cache:
+        try:
+            rows = con.execute("SELECT id FROM category WHERE severity = 'high' ORDER BY id").fetchall()
+        except duckdb.BinderException as exc:  # a warehouse from before severity, opened read-only
+            raise QueryError("в хранилище не задана тяжесть категорий: выполните python -m data severity") from exc
+        cache["severe"] = [r[0] for r in rows]
+    return cache["severe"]
 
 
 def _filter_clauses(filters: dict[str, list], scope: Scope, params: dict) -> tuple[list[str], dict]:
@@ -677,7 +766,7 @@ def _period_where(filters: dict[str, list], scope: Scope, periods: list[Period],
 
 
 def _smallest_table(con: duckdb.DuckDBPyConnection, tables: Mapping[str, tuple[str, ...]], by: Sequence[str],
-                    filters: Mapping[str, object], scope: Scope) -> str:
+                    filters: Mapping[str, object], scope: Scope, also: set[str] | None = None) -> str:
     """The first of ``tables`` (smallest first) present in the warehouse with every column the
     question groups or filters by, the scope's included; a warehouse built before a table existed
     simply lacks it."""
@@ -685,6 +774,7 @@ def _smallest_table(con: duckdb.DuckDBPyConnection, tables: Mapping[str, tuple[s
     scope = effective(scope)
     wanted |= {"municipality_id"} if scope.municipality_ids is not None else set()
     wanted |= {"sector_id"} if scope.sector_ids is not None else set()
+    wanted |= also or set()
     present = _tables(con)
     for table, dims in tables.items():
         if table in present and wanted <= set(dims):

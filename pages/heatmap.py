@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 MAP_INDICATORS = (
     "volume", "rate_10k", "growth", "on_time_share", "overdue_open", "response_hours_median",
     "resolve_days_median", "resolved_share", "satisfaction_share", "repeat_share", "response_share",
+    "severe_share", "tension_index",
 )
 ALL = "all"
 DEFAULT_INDICATOR = "rate_10k"
