@@ -42,7 +42,9 @@ COMPONENTS: tuple[Component, ...] = (
               "Δ реакции"),
     Component("satisfaction_share", "Удовлетворённость", True, "satisfaction_share", "Удовл."),
 )
-INDICATORS = ("volume", "rate_10k", "on_time_share", "response_hours_median", "satisfaction_share")
+# shown beside the rating, not ranked: the social-tension index (DESIGN §4)
+EXTRA = ("tension_index",)
+INDICATORS = ("volume", "rate_10k", "on_time_share", "response_hours_median", "satisfaction_share", *EXTRA)
 
 
 def region_rating(period: Period, scope: Scope = REGION) -> pd.DataFrame:

@@ -18,7 +18,8 @@ from dash import Input, Output, callback, dcc, html
 
 from charts import figures
 from metrics import catalog
-from metrics.country import COMPONENTS, component_spec, format_component, region_rating
+from metrics import indicators as ind
+from metrics.country import COMPONENTS, EXTRA, component_spec, format_component, region_rating
 from metrics.periods import PeriodError
 from metrics.query import QueryError
 from metrics.source import WarehouseMissing
@@ -32,7 +33,8 @@ log = logging.getLogger(__name__)
 # the page's component ids
 URL, GO, PERIOD, INDICATOR = "regions-url", "regions-go", "regions-period", "regions-indicator"
 NOTE, TABLE, MAP, MAP_NOTE = "regions-note", "regions-table", "regions-map", "regions-map-note"
-MAP_CHOICES = {"place": "Место в рейтинге", **{c.code: c.label for c in COMPONENTS}}
+MAP_CHOICES = {"place": "Место в рейтинге", **{c.code: c.label for c in COMPONENTS},
+               **{code: ind.get(code).label for code in EXTRA}}
 NO_SHAPES = ("Границы субъектов РФ не загружены — карта недоступна, рейтинг в таблице. Загрузить их: "
              "python -m geo import-regions ФАЙЛ (например, границы GIS-Lab/OpenStreetMap).")
 
@@ -61,9 +63,9 @@ def layout(**query_args: str) -> html.Div:
         ], className="g-2 mb-2"),
         html.Div(id=NOTE, className="small text-muted mb-2"),
         dbc.Row([
-            dbc.Col(html.Div(id=TABLE), lg=6),
+            dbc.Col(html.Div(id=TABLE), lg=7),
             dbc.Col([html.Div(id=MAP_NOTE),
-                     dcc.Loading(dcc.Graph(id=MAP, config=figures.graph_config("регионы")))], lg=6),
+                     dcc.Loading(dcc.Graph(id=MAP, config=figures.graph_config("регионы")))], lg=5),
         ]),
         html.P("Щёлкните регион в таблице или на карте, чтобы открыть его тепловую карту.",
                className="small text-muted"),
@@ -89,6 +91,7 @@ def rating_table(df: pd.DataFrame) -> dbc.Table:
         html.Th("Место"), html.Th("Регион"), html.Th("Население*", className="text-end"),
         html.Th("Обращений", className="text-end"),
         *(html.Th(c.short, title=c.label, className="text-end") for c in COMPONENTS),
+        *(html.Th("Напряж.", title=ind.get(code).label, className="text-end text-muted") for code in EXTRA),
     ]))
     rows = []
     for r in df.itertuples():
@@ -103,6 +106,10 @@ def rating_table(df: pd.DataFrame) -> dbc.Table:
             rank = getattr(r, f"{c.code}_rank")
             cells.append(html.Td([text, html.Span(f" ({_place(rank)})", className="text-muted small")
                                   if pd.notna(rank) else ""], className="text-end"))
+        for code in EXTRA:  # beside the rating, without a place
+            low = bool(getattr(r, f"{code}_low", False))
+            cells.append(html.Td("мало данных" if low else format_component(code, getattr(r, code)),
+                                 className="text-end text-muted"))
         rows.append(html.Tr(cells))
     return dbc.Table([head, html.Tbody(rows)], size="sm", hover=True, striped=True, responsive=True,
                      id="regions-rating-table")
@@ -138,7 +145,8 @@ def update(period_code: str | None, indicator: str | None):
              "Место — по сумме мест в четырёх показателях (1 — лучший): больше обращений на 10 тыс. жителей, "
              "больше ответов в срок, медиана первой реакции снизилась к прошлому периоду, выше удовлетворённость.",
              "В скобках — место по показателю; «мало данных» — места нет. «Δ реакции» — изменение медианы "
-             "времени первой реакции к прошлому периоду, ч."]
+             "времени первой реакции к прошлому периоду, ч; «Напряж.» — индекс социальной напряжённости "
+             "(справочно, в место не входит)."]
     if catalog.regions()["population_is_approx"].any():
         notes.append("* Население — приблизительная оценка.")
     if not geojson.get("features"):
