@@ -773,6 +773,17 @@ def wall_choropleth(df: pd.DataFrame, geojson: dict, spec: Indicator, reference:
 
 def region_choropleth(df: pd.DataFrame, geojson: dict, spec: Indicator, title: str, **options: object) -> go.Figure:
     """The country map: federal subjects (feature id = region id) coloured by one indicator, named
-    where the name fits — the municipal map's builder (``choropleth``) on the regions' shapes."""
+    where the name fits — the municipal map's builder (``choropleth``) on the regions' shapes — over
+    the subjects the warehouse does not hold (``geojson["background"]``), pale and silent, so the
+    country is seen whole."""
     frame = df.rename(columns={"region_id": "municipality_id", "region_population": "population"})
-    return choropleth(frame, geojson, spec, title, **options)
+    fig = choropleth(frame, geojson, spec, title, **options)
+    background = geojson.get("background") or []
+    if background:
+        ids = [f["id"] for f in background]
+        fig.add_trace(go.Choropleth(
+            geojson={"type": "FeatureCollection", "features": background}, locations=ids, z=[0] * len(ids),
+            featureidkey="id", showscale=False, colorscale=[[0, "#eeeeee"], [1, "#eeeeee"]], hoverinfo="skip",
+            marker={"line": {"color": "white", "width": 0.6}}, name="background"))
+        fig.data = (fig.data[-1], *fig.data[:-1])  # underneath everything
+    return fig

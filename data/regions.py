@@ -37,12 +37,14 @@ DDL: tuple[str, ...] = (
         population           INTEGER,
         population_is_approx BOOLEAN DEFAULT TRUE
     )""",
+    # region_id < 0: a subject of the file the warehouse does not hold, drawn grey around the others
     """CREATE TABLE IF NOT EXISTS region_shape (
         region_id          INTEGER PRIMARY KEY,
         geometry_wkb       BLOB NOT NULL,
         simplified_geojson VARCHAR NOT NULL,
         source             VARCHAR,
-        updated_at         TIMESTAMP
+        updated_at         TIMESTAMP,
+        name               VARCHAR
     )""",
 )
 # words that only say what kind of subject it is, spelled differently from source to source
@@ -90,6 +92,7 @@ def ensure_regions(con: duckdb.DuckDBPyConnection) -> None:
     for statement in DDL:
         con.execute(statement)
     con.execute("ALTER TABLE municipality ADD COLUMN IF NOT EXISTS region_id INTEGER DEFAULT 1")
+    con.execute("ALTER TABLE region_shape ADD COLUMN IF NOT EXISTS name VARCHAR")
     if con.execute("SELECT count(*) FROM region").fetchall()[0][0] == 0:
         meta = dict(con.execute(
             "SELECT key, value FROM meta WHERE key IN ('region_name', 'region_timezone')").fetchall())

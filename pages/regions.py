@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 # the page's component ids
 URL, GO, PERIOD, INDICATOR = "regions-url", "regions-go", "regions-period", "regions-indicator"
 NOTE, TABLE, MAP, MAP_NOTE = "regions-note", "regions-table", "regions-map", "regions-map-note"
+MAP_SIZE = (1500, 560)  # the map's drawn size in px (the whole content width), for fitting the names
 MAP_CHOICES = {"place": "Место в рейтинге", **{c.code: c.label for c in COMPONENTS},
                **{code: ind.get(code).label for code in EXTRA}}
 NO_SHAPES = ("Границы субъектов РФ не загружены — карта недоступна, рейтинг в таблице. Загрузить их: "
@@ -63,9 +64,9 @@ def layout(**query_args: str) -> html.Div:
         ], className="g-2 mb-2"),
         html.Div(id=NOTE, className="small text-muted mb-2"),
         dbc.Row([
-            dbc.Col(html.Div(id=TABLE), lg=7),
+            dbc.Col(html.Div(id=TABLE), xl=9),  # the rating first; the country map needs the whole width
             dbc.Col([html.Div(id=MAP_NOTE),
-                     dcc.Loading(dcc.Graph(id=MAP, config=figures.graph_config("регионы")))], lg=5),
+                     dcc.Loading(dcc.Graph(id=MAP, config=figures.graph_config("регионы")))], width=12),
         ]),
         html.P("Щёлкните регион в таблице или на карте, чтобы открыть его тепловую карту.",
                className="small text-muted"),
@@ -154,7 +155,7 @@ def update(period_code: str | None, indicator: str | None):
                 " ".join(notes), "?" + urlencode({"period": period_code, "indicator": indicator}))
     spec = component_spec(indicator)
     title = f"{spec.label} — {period.label}{warning}"
-    fig = figures.region_choropleth(df, geojson, spec, title)
+    fig = figures.region_choropleth(df, geojson, spec, title, size=MAP_SIZE)
     figures.mark_export(fig, figures.export_filename("регионы", spec.label, period.code),
                         figures.data_note(period.label, as_of))
     return (rating_table(df), fig, "", " ".join(notes),

@@ -208,7 +208,9 @@ def test_import_regions_matches_the_warehouse_regions(country_with_shapes: Path)
     from geo.simplify import MAX_GEOJSON_BYTES
 
     con = duckdb.connect(str(country_with_shapes), read_only=True)
-    assert con.execute("SELECT count(*) FROM region_shape").fetchall()[0][0] == 3
+    # the warehouse's three and, as the grey background, the other 80 subjects of the file
+    assert con.execute("SELECT count(*) FILTER (WHERE region_id > 0), count(*) FILTER (WHERE region_id < 0) "
+                       "FROM region_shape").fetchall()[0] == (3, 80)
     total = sum(len(r[0]) for r in con.execute("SELECT simplified_geojson FROM region_shape").fetchall())
     assert total <= MAX_GEOJSON_BYTES
     from geo.regions import load_regions_geojson
@@ -217,6 +219,8 @@ def test_import_regions_matches_the_warehouse_regions(country_with_shapes: Path)
     assert "GIS-Lab" in collection["attribution"] and "OpenStreetMap" in collection["attribution"]
     assert {f["properties"]["name"] for f in collection["features"]} == \
         {"Смоленская область", "Тверская область", "Ярославская область"}
+    assert len(collection["background"]) == 80 and "Татарстан" in {f["properties"]["name"]
+                                                                     for f in collection["background"]}
     con.close()
 
 
@@ -287,7 +291,7 @@ def test_regions_page_draws_the_map_and_a_click_opens_the_region(served_app, bro
     browser.get(served_app(country_with_shapes) + "/regions?period=2025-09&indicator=on_time_share")
     assert wait_js(browser, "return document.querySelectorAll('#regions-rating-table tbody tr').length || null") == 3
     shapes = wait_js(browser, "return document.querySelectorAll('#regions-map .choroplethlocation').length || null")
-    assert shapes == 2 * 3  # the grey base layer and the data layer
+    assert shapes == 80 + 2 * 3  # the other subjects, then the grey base layer and the data layer
     names = wait_js(browser, """const g = document.querySelector('#regions-map .js-plotly-plot');
         const t = (g?.data || []).find(d => d.name === 'names'); return t ? t.text.join('|') : null;""")
     assert "Тверская" in names
