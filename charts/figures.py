@@ -786,4 +786,15 @@ def region_choropleth(df: pd.DataFrame, geojson: dict, spec: Indicator, title: s
             featureidkey="id", showscale=False, colorscale=[[0, "#eeeeee"], [1, "#eeeeee"]], hoverinfo="skip",
             marker={"line": {"color": "white", "width": 0.6}}, name="background"))
         fig.data = (fig.data[-1], *fig.data[:-1])  # underneath everything
+    # framed on the warehouse's regions (the names are sized for that frame), neighbours around them;
+    # turned to the frame's middle meridian, so Chukotka (stored east of 180°) stays whole
+    from shapely.geometry import shape
+
+    bounds = np.array([shape(f["geometry"]).bounds for f in geojson.get("features", []) if f.get("geometry")])
+    if len(bounds):
+        x0, y0 = bounds[:, 0].min(), bounds[:, 1].min()
+        x1, y1 = bounds[:, 2].max(), bounds[:, 3].max()
+        pad_x, pad_y = (x1 - x0) * 0.05 + 0.2, (y1 - y0) * 0.05 + 0.2
+        fig.update_geos(fitbounds=False, lonaxis_range=[x0 - pad_x, x1 + pad_x],
+                        lataxis_range=[y0 - pad_y, y1 + pad_y], projection_rotation_lon=(x0 + x1) / 2)
     return fig

@@ -16,6 +16,7 @@ from typing import Any
 
 import duckdb
 import shapely
+import shapely.affinity
 
 from data.regions import RegionIndex, ensure_regions
 from data.warehouse import get_meta, set_meta
@@ -48,7 +49,7 @@ def apply_region_boundaries(con: duckdb.DuckDBPyConnection, boundary: BoundaryFi
         raise ValueError("ни один объект файла не совпал с регионами хранилища: "
                          f"в хранилище {', '.join(index.names.values()) or 'нет регионов'}")
     ids = sorted(parts)
-    shapes = {rid: shapely.union_all(parts[rid]) for rid in ids}
+    shapes = {rid: _east_of_antimeridian(shapely.union_all(parts[rid])) for rid in ids}
     simplified = simplify_region([shapes[i] for i in ids], ids, [names[i] for i in ids], False,
                                  max_bytes=max_bytes)
     text = attribution or boundary.attribution or GISLAB_ATTRIBUTION
@@ -70,6 +71,16 @@ def apply_region_boundaries(con: duckdb.DuckDBPyConnection, boundary: BoundaryFi
         "over_budget": simplified.over_budget,
         "attribution": text,
     }
+
+
+def _east_of_antimeridian(geom):  # noqa: ANN001, ANN202 - a shapely geometry
+    """Chukotka lies across 180°: its parts west of −160° are moved by +360° so the subject is one
+    piece on the map (and the map's frame does not span the globe)."""
+    if geom.bounds[0] >= -160 or geom.bounds[2] <= 160:
+        return geom
+    pieces = [shapely.affinity.translate(p, xoff=360) if p.bounds[2] < -160 else p
+              for p in getattr(geom, "geoms", [geom])]
+    return shapely.MultiPolygon([q for p in pieces for q in getattr(p, "geoms", [p])])
 
 
 def load_regions_geojson(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
