@@ -221,6 +221,11 @@ def test_import_regions_matches_the_warehouse_regions(country_with_shapes: Path)
         {"Смоленская область", "Тверская область", "Ярославская область"}
     assert len(collection["background"]) == 80 and "Татарстан" in {f["properties"]["name"]
                                                                      for f in collection["background"]}
+    from shapely.geometry import shape
+
+    chukotka = next(f for f in collection["background"] if f["properties"]["name"] == "Чукотский автономный округ")
+    west, _, east, _ = shape(chukotka["geometry"]).bounds  # one piece across 180°, not two ends of the map
+    assert west > 150 and east > 180
     con.close()
 
 
