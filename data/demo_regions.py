@@ -36,7 +36,9 @@ def _subjects(n: int) -> list[FederalSubject]:
 def check_region_count(n: int) -> None:
     limit = len(federal_subjects())
     if not 1 <= n <= limit:
-        raise ValueError(f"число регионов демо должно быть от 1 до {limit}")
+        from data.warehouse import RegionError  # a person's mistake: one line, exit 2
+
+        raise RegionError(f"число регионов демо должно быть от 1 до {limit}")
 
 
 def _weights(n: int) -> np.ndarray:
