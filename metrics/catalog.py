@@ -150,11 +150,11 @@ _regions_geojson_cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 def regions() -> pd.DataFrame:
     """The warehouse's regions (``region_id``, ``region_name``, ``region_population``,
     ``population_is_approx``), by name; a warehouse from before the region level has its one region."""
+    from data.engine import table_names
     from data.regions import region_count
 
     with reader() as con:
-        if region_count(con) and con.execute(
-                "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'region'").fetchall()[0][0]:
+        if region_count(con) and "region" in table_names(con):
             return con.execute(
                 """SELECT id AS region_id, name AS region_name, population AS region_population,
                           coalesce(population_is_approx, TRUE) AS population_is_approx
