@@ -480,3 +480,18 @@ def test_country_view_served_from_either_engine(engines):
     assert duck_answers["rating-month"]["place"].notna().all()
     for name, value in duck_answers.items():
         equal(value, ch_answers[name])
+
+
+def test_a_missing_table_or_column_fails_as_on_duckdb(engines):
+    """Code written for a warehouse from before a table or column (``except duckdb.CatalogException``,
+    ``duckdb.BinderException``) handles ClickHouse's UNKNOWN_TABLE and UNKNOWN_IDENTIFIER the same way."""
+    import duckdb
+
+    for con in engines:
+        with pytest.raises(duckdb.CatalogException):
+            con.execute("SELECT count(*) FROM no_such_table").fetchall()
+        with pytest.raises(duckdb.BinderException):
+            con.execute("SELECT no_such_column FROM category").fetchall()
+    _, ch = engines
+    with pytest.raises(ClickHouseError):  # still the engine's own error, with its message
+        ch.execute("SELECT count(*) FROM no_such_table")
