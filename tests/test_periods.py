@@ -141,7 +141,7 @@ def test_default_month_and_complete_days() -> None:
 def test_answer_based_flag_covers_everything_but_receipt_counts_and_stocks() -> None:
     not_answer = {i.code for i in indicators.INDICATORS if not i.answer_based}
     assert not_answer == {"volume", "rate_10k", "growth", "distinct_problems", "repeat_share", "overdue_open",
-                          "backlog_open"}
+                          "backlog_open", "severe_share", "surge_share", "tension_index"}  # the index rests on receipts
 
 
 # --- the comparison on a tiny warehouse ---------------------------------------------------------
