@@ -12,7 +12,6 @@ import dash
 import dash_ag_grid as dag
 import dash_bootstrap_components as dbc
 import pandas as pd
-import plotly.graph_objects as go
 from dash import Input, Output, callback, dcc, html
 
 from charts import figures
@@ -240,7 +239,7 @@ def grid_rows(df: pd.DataFrame, who: str) -> list[dict]:
     return rows
 
 
-def top_bottom_figure(df: pd.DataFrame, who: str, title: str, n: int = 10) -> go.Figure:
+def top_bottom_figure(df: pd.DataFrame, who: str, title: str, n: int = 10) -> figures.Figure:
     name = "organisation_name" if who == "organisations" else "municipality_name"
     return figures.rating_top_bottom(df, name, title, n)
 
