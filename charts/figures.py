@@ -350,6 +350,7 @@ class LabelSpace:
 
 _space_cache: dict[int, tuple[object, LabelSpace | None]] = {}
 _layout_cache: dict[tuple, tuple[list[str], float, tuple[float, float]] | None] = {}
+_font_cache: dict[tuple, tuple[float, tuple[float, float]] | None] = {}
 
 
 def label_space(geometry: dict) -> LabelSpace | None:
@@ -418,6 +419,18 @@ def _largest_font(space: LabelSpace, lines: list[str], low: float, high: float,
                   scale: float) -> tuple[float, tuple[float, float]] | None:
     """The largest size in [low, high] (to 0,5 px) at which ``lines`` fit, and the anchor it fits at;
     None if not even ``low`` fits anywhere."""
+    # the fit depends on the text only through its longest line and its number of lines
+    key = (id(space), max((len(line) for line in lines), default=0), len(lines), low, high, round(scale, 6))
+    if key in _font_cache:
+        return _font_cache[key]
+    if len(_font_cache) > 8192:
+        _font_cache.clear()
+    best = _font_cache[key] = _fitted_font(space, lines, low, high, scale)
+    return best
+
+
+def _fitted_font(space: LabelSpace, lines: list[str], low: float, high: float,
+                 scale: float) -> tuple[float, tuple[float, float]] | None:
     best: tuple[float, tuple[float, float]] | None = None
     for at in space.anchors:
         if not _fits(space, at, lines, best[0] + 0.5 if best else low, scale):
@@ -681,7 +694,8 @@ def kpi_small_multiples(df: pd.DataFrame, spec: Indicator, title: str) -> Figure
     grid, refs = _grid(rows, cols, tuple(sectors))
     layout = json.loads(grid)
     data = []
-    for i, (name, part) in enumerate(zip(sectors, (df[df["sector_name"] == n] for n in sectors), strict=True)):
+    parts = dict(tuple(df.groupby("sector_name", sort=False)))  # one pass, not a filter per sector
+    for i, (name, part) in enumerate((n, parts.get(n, df.iloc[0:0])) for n in sectors):
         x = _dates(part["period_start"])
         y = _display_values(spec, part["value"].astype("float64").where(~part["low"].fillna(True).astype(bool)))
         flags = period_flags(part, spec)

@@ -16,6 +16,7 @@ implies its sector, so a sector target applies to the series of one of its categ
 from __future__ import annotations
 
 import datetime as dt
+import weakref
 from typing import Literal
 
 import duckdb
@@ -26,7 +27,7 @@ from metrics import indicators as ind
 from metrics.periods import Period, add_months, is_complete, is_settled, month_start
 from metrics.query import QueryError, data_as_of, query_on, reference
 from metrics.scope import REGION, Scope, effective
-from metrics.source import reader
+from metrics.source import is_served, reader
 
 Grain = Literal["month", "week"]
 GRAINS: tuple[str, ...] = ("month", "week")
@@ -215,8 +216,9 @@ def _frame(
     if grain == "week":
         period_end = df["period_start"] + pd.Timedelta(weeks=1)
     else:
-        ends = {s: pd.Timestamp(add_months(s.date(), 1)) for s in df["period_start"].unique()}  # once per month
-        period_end = df["period_start"].map(ends).astype("datetime64[us]")
+        # the first day of the next month (add_months(start, 1)), for the whole column at once
+        following = df["period_start"].to_numpy().astype("datetime64[M]") + 1
+        period_end = pd.Series(following.astype("datetime64[us]"), index=df.index)
     covered = period_end > pd.Timestamp(_data_start(con) or end)
     # a unit outside the scope has no value («—»), never a count of 0
     covered &= _in_scope(con, clean, scope)
@@ -264,9 +266,17 @@ def _in_scope(con: duckdb.DuckDBPyConnection, filters: dict[str, object], scope:
     return True
 
 
+_first_month: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def _data_start(con: duckdb.DuckDBPyConnection) -> dt.date | None:
-    """The first month with appeals (from the monthly rollup: a few thousand rows, not the facts)."""
+    """The first month with appeals (from the monthly rollup: a few thousand rows, not the facts).
+    A served read-only connection sees one file for life: asked once per connection."""
+    if con in _first_month:
+        return _first_month[con]
     first = con.execute("SELECT min(month) FROM appeal_monthly").fetchall()[0][0]
+    if is_served(con):
+        _first_month[con] = first
     return first
 
 
