@@ -11,6 +11,7 @@ their colour lists, the default template in the layout), so the browser draws th
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import re
 from collections.abc import Collection
@@ -349,19 +350,30 @@ class LabelSpace:
 
 
 _space_cache: dict[int, tuple[object, LabelSpace | None]] = {}
+_space_by_shape: dict[bytes, LabelSpace | None] = {}  # keeps the spaces alive: their ids key the fits
 _layout_cache: dict[tuple, tuple[list[str], float, tuple[float, float]] | None] = {}
 _font_cache: dict[tuple, tuple[float, tuple[float, float]] | None] = {}
 
 
 def label_space(geometry: dict) -> LabelSpace | None:
     """Where a unit's name goes: the pole of inaccessibility of its largest part (the point deepest
-    inside, so the text sits in the unit however jagged its border). Cached per geometry object:
-    the region's shapes are loaded once per warehouse."""
+    inside, so the text sits in the unit however jagged its border). Cached per geometry object and,
+    behind that, per shape: each served connection loads the region's shapes anew (and again after
+    every data switch), and the same borders must not be measured again — nor their names fitted."""
     key = id(geometry)
     cached = _space_cache.get(key)
     if cached is not None and cached[0] is geometry:
         return cached[1]
-    space = _label_space(geometry)
+    import orjson
+
+    shape = hashlib.blake2b(orjson.dumps(geometry), digest_size=16).digest()
+    if shape not in _space_by_shape:
+        if len(_space_by_shape) > 4096:  # the fits below are keyed by the spaces' ids: they go too
+            _space_by_shape.clear()
+            _layout_cache.clear()
+            _font_cache.clear()
+        _space_by_shape[shape] = _label_space(geometry)
+    space = _space_by_shape[shape]
     if len(_space_cache) > 4096:
         _space_cache.clear()
     _space_cache[key] = (geometry, space)
