@@ -97,8 +97,9 @@ def create_app(db_path: str | Path | None = None, auth: AuthSettings | None = No
 
 
 def warm_up() -> threading.Thread:
-    """Compute in the background what the first curator would otherwise wait for: the staffing plan of
-    «Решения» (a forecast per sector block, ~0.7 s at 10 M appeals), kept until the data change.
+    """Compute in the background what the first users would otherwise wait for: each page's opening
+    view once (``callback_cache.warm_common_views``) and the staffing plan of «Решения» (a forecast
+    per sector block, ~0.7 s at 10 M appeals), kept until the data change.
     Runs as the server itself (``system_scope``), outside any request: it answers nobody."""
 
     def work() -> None:
@@ -108,11 +109,12 @@ def warm_up() -> threading.Thread:
 
         try:
             with system_scope():
+                callback_cache.warm_common_views()  # the pages first: they are what a user opens first
                 staffing_plan()
         except WarehouseMissing:
             pass
         except Exception:  # noqa: BLE001 - best effort: the page computes it itself and says what is wrong
-            logging.getLogger(__name__).exception("warm-up of the staffing plan failed")
+            logging.getLogger(__name__).exception("warm-up of the opening views failed")
 
     # not a daemon: a process that ends meanwhile waits for it rather than dying inside DuckDB
     thread = threading.Thread(target=work, name="warm-up")

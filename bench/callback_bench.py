@@ -1,14 +1,16 @@
 """Server cost of each page's callbacks, as bench/load_bench.py asks them, without the answer cache.
 
-    python bench/callback_bench.py [--db var/warehouse.duckdb] [--runs 40] [--profile /kpi]
+    python bench/callback_bench.py [--db var/warehouse.duckdb] [--runs 40] [--profile /kpi] [--signed-in LOGIN]
 
 Posts the load bench's requests (the page router for each page of ``PAGES``, then the page's own
 filter changes, same random choices) to the app in this process through Flask's test client — the
 whole path a worker runs: the guard, the callback, Dash's JSON serialisation, gzip — with the
 answer cache emptied before each request, so every answer is computed (what a burst after a data
 switch costs). Prints per page and kind p50/p95 of CPU time (this process, DuckDB's threads
-included: on a shared machine it is steadier than wall time) and of wall time. ``--profile PAGE``
-adds a cProfile of that page's filter changes (top functions by cumulative time).
+included: on a shared machine it is steadier than wall time) and of wall time; then the page itself
+(the index and ``/_dash-layout``) and a callback answered from the cache. ``--signed-in LOGIN``
+serves with sign-in on (one of load_bench's users: the session and the callback guard run too).
+``--profile PAGE`` adds a cProfile of that page's filter changes (top functions by cumulative time).
 """
 
 from __future__ import annotations
@@ -17,14 +19,16 @@ import argparse
 import cProfile
 import pstats
 import random
+import re
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.load_bench import PAGES, callback_specs, filter_change  # noqa: E402
+from bench.load_bench import PAGES, PASSWORD, callback_specs, filter_change, make_users  # noqa: E402
 from tests.dash_requests import callback_body  # noqa: E402
 
 
@@ -39,6 +43,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=40, help="requests per page and kind")
     parser.add_argument("--profile", choices=PAGES, help="cProfile the filter changes of this page")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--signed-in", metavar="LOGIN", help="sign-in on, as this user of load_bench")
     args = parser.parse_args()
     db = Path(args.db)
     if not db.exists():
@@ -48,8 +53,19 @@ def main() -> int:
     import app as app_module
     from metrics import catalog
 
-    dash_app = app_module.create_app(db)
+    settings = None
+    if args.signed_in:
+        from auth.web import AuthSettings
+
+        work = Path(tempfile.mkdtemp(prefix="cur-callback-bench-"))
+        make_users(work / "users.toml")
+        settings = AuthSettings(users_file=work / "users.toml", secret_key="x" * 48,
+                                throttle_path=work / "throttle.sqlite")
+    dash_app = app_module.create_app(db, settings)
     client = dash_app.server.test_client()
+    if args.signed_in:
+        csrf = re.search(r'name="csrf" value="([^"]+)"', client.get("/login").get_data(as_text=True)).group(1)
+        client.post("/login", data={"login": args.signed_in, "password": PASSWORD, "csrf": csrf})
     client.get("/")
     specs = callback_specs(db)  # builds a second app on the same file: the shapes are the same
     months = [f"{m:%Y-%m}" for m in catalog.months_with_data()]
@@ -57,8 +73,9 @@ def main() -> int:
     cache = dash_app.server.extensions["callback_cache"]
     rnd = random.Random(args.seed)
 
-    def post(body: dict) -> tuple[float, float]:
-        cache.items.clear()
+    def post(body: dict, cold: bool = True) -> tuple[float, float]:
+        if cold:
+            cache.items.clear()
         cpu, wall = time.process_time(), time.perf_counter()
         response = client.post("/_dash-update-component", json=body, headers={"Accept-Encoding": "gzip"})
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
@@ -88,6 +105,18 @@ def main() -> int:
                 wall.append(w)
             print(f"{page:10} {kind:9} {statistics.median(cpu):8.1f} {pct(cpu, 0.95):8.1f} "
                   f"{statistics.median(wall):9.1f} {pct(wall, 0.95):9.1f}", flush=True)
+    for name, request in (("page", lambda: client.get("/kpi", headers={"Accept-Encoding": "gzip"})),
+                          ("layout", lambda: client.get("/_dash-layout", headers={"Accept-Encoding": "gzip"}))):
+        cpu = []
+        for _ in range(args.runs):
+            started = time.process_time()
+            request()
+            cpu.append((time.process_time() - started) * 1000)
+        print(f"{name:10} {'get':9} {statistics.median(cpu):8.1f} {pct(cpu, 0.95):8.1f}")
+    body = filter_change(specs, "/", months, sectors, rnd)
+    post(body)
+    cached = [post(body, cold=False)[0] for _ in range(args.runs)]
+    print(f"{'/':10} {'cached':9} {statistics.median(cached):8.1f} {pct(cached, 0.95):8.1f}")
     if profiler is not None:
         pstats.Stats(profiler).sort_stats("cumulative").print_stats(45)
     return 0

@@ -169,6 +169,24 @@ def _warm(app: Dash, cache: _Lru, wanted: list[tuple[bytes, object, object]], id
             return
 
 
+def warm_common_views() -> None:
+    """Build each page's opening view once, as the server's own work (``system_scope``) at a worker's
+    start: the first answers of a process pay for what is then kept for its life (imports, the map's
+    label places and name fits, the chart templates) — without this the first users after a start
+    waited for it all at once. Nothing is stored as an answer: the answers cache keeps users' own."""
+    from metrics import catalog
+    from pages import heatmap, kpi, problems, rating
+    from pages.common import default_period
+
+    period = default_period(catalog.months_with_data(), catalog.as_of())
+    if period is None:
+        return
+    heatmap.update(period, heatmap.ALL, heatmap.ALL, heatmap.DEFAULT_INDICATOR)
+    kpi.update(kpi.KPI_INDICATORS[0], kpi.ALL, kpi.ALL, "month")
+    rating.update(period, "organisations", rating.ALL)
+    problems.update(period, problems.ALL)
+
+
 def install(app: Dash) -> _Lru:
     """Attach the cache to the app's server; call after sign-in is installed (it must run first)."""
     cache = _Lru(MAX_ENTRIES)
