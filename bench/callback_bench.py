@@ -44,6 +44,8 @@ def main() -> int:
     parser.add_argument("--profile", choices=PAGES, help="cProfile the filter changes of this page")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--signed-in", metavar="LOGIN", help="sign-in on, as this user of load_bench")
+    parser.add_argument("--cold", action="store_true",
+                        help="also forget the pieces shared between answers (callback_cache.per_data) each time")
     args = parser.parse_args()
     db = Path(args.db)
     if not db.exists():
@@ -52,6 +54,7 @@ def main() -> int:
 
     import app as app_module
     from metrics import catalog
+    from pages import callback_cache
 
     settings = None
     if args.signed_in:
@@ -76,6 +79,8 @@ def main() -> int:
     def post(body: dict, cold: bool = True) -> tuple[float, float]:
         if cold:
             cache.items.clear()
+            if args.cold:
+                callback_cache.forget_remembered()
         cpu, wall = time.process_time(), time.perf_counter()
         response = client.post("/_dash-update-component", json=body, headers={"Accept-Encoding": "gzip"})
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
@@ -87,7 +92,8 @@ def main() -> int:
         post(callback_body(specs, "_pages_content", {"_pages_location": page}))
         post(filter_change(specs, page, months, sectors, rnd))
 
-    print(f"warehouse {db}, {args.runs} requests per page and kind, answer cache emptied before each")
+    print(f"warehouse {db}, {args.runs} requests per page and kind, answer cache emptied before each"
+          + (" (and the shared pieces)" if args.cold else ""))
     print(f"{'page':10} {'kind':9} {'cpu p50':>8} {'cpu p95':>8} {'wall p50':>9} {'wall p95':>9}  (ms)")
     profiler = cProfile.Profile() if args.profile else None
     for page in PAGES:

@@ -47,6 +47,15 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
+_remembered: list[OrderedDict] = []
+
+
+def forget_remembered() -> None:
+    """Drop what every ``per_data`` function keeps (bench/callback_bench.py --cold: the cost after a switch)."""
+    for kept in _remembered:
+        kept.clear()
+
+
 def per_data(fn: Callable[P, R]) -> Callable[P, R]:
     """Remember a page's piece of an answer that many different requests share, per (arguments, the
     user's scope, the warehouse file): the signals are the same for every period asked, the KPI
@@ -54,6 +63,7 @@ def per_data(fn: Callable[P, R]) -> Callable[P, R]:
     the answers above; callers treat what they get as read-only."""
     kept: OrderedDict[tuple, R] = OrderedDict()
     lock = threading.Lock()
+    _remembered.append(kept)
 
     @functools.wraps(fn)
     def remembered(*args: P.args, **kwargs: P.kwargs) -> R:
