@@ -6,7 +6,10 @@ Phase 1: ``--users`` signed-in users for ``--minutes``: each opens a page (index
 router) and then changes a filter now and then (the page's callback), with a short think time.
 Phase 2: the same while ``python -m data import`` loads ``--import-rows`` rows into the served
 warehouse (a copy switched in, data/swap.py). Prints requests, errors and p50/p95/p99 per phase,
-per kind of request, and for the import's own window. Aim: 0 errors, p95 ≤ 300 ms.
+per kind of request, for the import's own window and for the ``--after-switch`` seconds after it
+(every answer is cold then). Aim (issue 18): 0 errors, p95 ≤ 300 ms, p99 ≤ 600 ms. ``--samples``
+writes every request (phase, kind, start in seconds from the phase's start, milliseconds, status) as
+JSON lines, to see when the slow ones happened.
 """
 
 from __future__ import annotations
@@ -169,6 +172,16 @@ def report(title: str, samples: list[Sample]) -> dict:
     return out
 
 
+def write_samples(path: str | None, phase: str, samples: list[Sample]) -> None:
+    if not path or not samples:
+        return
+    start = min(s.started for s in samples)
+    with open(path, "a", encoding="utf-8") as fh:
+        for s in sorted(samples, key=lambda s: s.started):
+            fh.write(json.dumps({"phase": phase, "kind": s.kind, "at_s": round(s.started - start, 3),
+                                 "ms": round(s.seconds * 1000, 1), "status": s.status}, ensure_ascii=False) + "\n")
+
+
 def write_import_csv(path: Path, rows: int) -> None:
     from metrics import catalog
 
@@ -208,6 +221,9 @@ def main() -> int:
     parser.add_argument("--only-import", action="store_true", help="skip the phase without an import")
     parser.add_argument("--import-after", type=float, default=30.0,
                         help="seconds into the second phase when the import starts (users first warm up)")
+    parser.add_argument("--after-switch", type=float, default=30.0,
+                        help="seconds after the import's switch reported on their own")
+    parser.add_argument("--samples", help="write every request as a JSON line to this file")
     args = parser.parse_args()
 
     source_db = Path(args.db)
@@ -252,6 +268,7 @@ def main() -> int:
         if not args.only_import:
             samples, _ = run_phase(base, logins, specs, months, sectors, args.users, seconds)
             report("без импорта", samples)
+            write_samples(args.samples, "без импорта", samples)
 
         timing: dict[str, float] = {}
 
@@ -269,9 +286,12 @@ def main() -> int:
 
         samples, _ = run_phase(base, logins, specs, months, sectors, args.users, seconds, during=start_import)
         report("во время импорта (вся фаза)", samples)
+        write_samples(args.samples, "во время импорта", samples)
         if "end" in timing:
             inside = [s for s in samples if timing["start"] <= s.started <= timing["end"]]
             report("во время импорта (окно импорта)", inside)
+            after = [s for s in samples if timing["end"] < s.started <= timing["end"] + args.after_switch]
+            report(f"после переключения ({args.after_switch:.0f} с)", after)
             print(json.dumps({"import_seconds": round(timing["end"] - timing["start"], 1),
                               "import_exit": timing["rc"], "import_summary": timing["summary"]}, ensure_ascii=False))
         else:

@@ -1,17 +1,29 @@
-"""Figure builders: pure functions from a metrics DataFrame to a Plotly figure. No data access here."""
+"""Figure builders: pure functions from a metrics DataFrame to a Plotly figure. No data access here.
+
+A figure is plain data — ``{"data": [trace, ...], "layout": {...}}``, what plotly.js draws and what
+``go.Figure(...).to_plotly_json()`` would give — not a ``plotly.graph_objects.Figure``: building and
+validating graph objects cost several times the queries behind a page (issue 18, callback p99 under
+load). Every value is set as Plotly's validators would have coerced it (named colour scales as
+their colour lists, the default template in the layout), so the browser draws the same chart.
+``go.Figure(fig)`` turns one into a graph object where one is wanted.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import re
 from collections.abc import Collection
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+import plotly.io as pio
 
 from metrics.indicators import Indicator
 from metrics.periods import INCOMPLETE, UNSETTLED
@@ -24,6 +36,35 @@ SCALE_WORSE_HIGH = "OrRd"
 SCALE_NEUTRAL = "Blues"
 SCALE_DIVERGING = "RdBu_r"
 NO_DATA_COLOUR = "#d9d9d9"
+
+Figure = dict[str, Any]  # {"data": [...], "layout": {...}}: see the module's docstring
+
+
+@cache
+def _template(name: str) -> dict:
+    return pio.templates[name].to_plotly_json()
+
+
+def figure(data: list[dict], layout: dict) -> Figure:
+    """A figure with Plotly's default template, as every ``go.Figure`` carries it (the same look)."""
+    return {"data": data, "layout": {"template": _template(pio.templates.default), **layout}}
+
+
+@cache
+def _named_scale(name: str) -> tuple[tuple[float, str], ...]:
+    # plotly.js knows few scale names and not ours («OrRd», «RdBu_r»): send the colours, as go.Figure does
+    return tuple(tuple(step) for step in go.Choropleth(colorscale=name).to_plotly_json()["colorscale"])
+
+
+def plotly_scale(scale: str | list) -> list:
+    """A colour scale as plotly.js takes it: a name resolved to its [position, colour] steps."""
+    steps = _named_scale(scale) if isinstance(scale, str) else scale
+    return [list(step) for step in steps]
+
+
+def _dates(values: pd.Series | pd.Index) -> np.ndarray:
+    """Dates for an axis, as numpy datetimes (serialised to ISO strings like graph objects do)."""
+    return pd.to_datetime(values).to_numpy()
 
 
 def _plotly_locale() -> dict:
@@ -71,17 +112,18 @@ def data_note(filters: str, as_of: dt.datetime) -> str:
     return f"{filters} · данные на {as_of:%d.%m.%Y %H:%M}" if filters else f"данные на {as_of:%d.%m.%Y %H:%M}"
 
 
-def mark_export(fig: go.Figure, filename: str, note: str) -> go.Figure:
+def mark_export(fig: Figure, filename: str, note: str) -> Figure:
     """Name the figure's PNG/SVG downloads and put filters and data date under its title.
 
     assets/chart_export.js reads ``layout.meta.export_filename`` for both modebar buttons; the
     subtitle travels with the figure into every export (PNG, SVG, the meeting pack).
     """
-    title = fig.layout.title.text or ""
-    top = (fig.layout.margin.t or 48) + (22 if title else 30)
-    fig.update_layout(meta={"export_filename": filename},
-                      title={"subtitle": {"text": note, "font": {"size": 12, "color": "#555555"}}},
-                      margin={"t": top})
+    layout = fig["layout"]
+    title = dict(layout.get("title") or {})
+    margin = dict(layout.get("margin") or {})
+    margin["t"] = (margin.get("t") or 48) + (22 if title.get("text") else 30)
+    title["subtitle"] = {"text": note, "font": {"size": 12, "color": "#555555"}}
+    layout.update(meta={"export_filename": filename}, title=title, margin=margin)
     return fig
 
 
@@ -152,7 +194,7 @@ def _diverging(spec: Indicator, wall: bool = False) -> tuple[str | list, bool]:
 def choropleth(df: pd.DataFrame, geojson: dict, spec: Indicator, title: str,
                geojson_url: str | None = None, *, reference: MapReference | None = None,
                allowed: Collection[int] | None = None, names: bool = True,
-               size: tuple[int, int] = WEB_MAP_SIZE, label_font: tuple[float, float] = WEB_LABEL_FONT) -> go.Figure:
+               size: tuple[int, int] = WEB_MAP_SIZE, label_font: tuple[float, float] = WEB_LABEL_FONT) -> Figure:
     """The map with names: municipalities coloured by one indicator, each labelled where it fits.
 
     The one map builder of the web heat map, the wall and the meeting pack. «мало данных» is grey
@@ -174,18 +216,23 @@ def choropleth(df: pd.DataFrame, geojson: dict, spec: Indicator, title: str,
     value = frame.get(spec.code, pd.Series(np.nan, index=frame.index)).astype("float64").where(~denied)
     shown = _display_values(spec, value.where(~low))
     rank = value.where(~low).rank(ascending=not bool(spec.higher_is_better), method="min")
+    ranked = int(rank.notna().sum())
+    with_population = "population" in frame.columns
+    populations = frame["population"].tolist() if with_population else [None] * len(frame)
     hover = []
-    for i, row in frame.iterrows():
-        text = f"<b>{names_by_id.get(row['municipality_id'], '')}</b><br>{spec.label}: "
-        text += NO_ACCESS if denied.iloc[i] else LOW_DATA if low.iloc[i] else spec.format(value.iloc[i])
-        if not low.iloc[i] and spec.higher_is_better is not None and not np.isnan(rank.iloc[i]):
-            text += f"<br>Место: {int(rank.iloc[i])} из {int(rank.notna().sum())}"
-        if reference is not None and not low.iloc[i]:
+    for unit, is_denied, is_low, v, place, population in zip(
+            frame["municipality_id"].tolist(), denied.tolist(), low.tolist(), value.tolist(), rank.tolist(),
+            populations, strict=True):
+        text = f"<b>{names_by_id.get(unit, '')}</b><br>{spec.label}: "
+        text += NO_ACCESS if is_denied else LOW_DATA if is_low else spec.format(v)
+        if not is_low and spec.higher_is_better is not None and not np.isnan(place):
+            text += f"<br>Место: {int(place)} из {ranked}"
+        if reference is not None and not is_low:
             text += f"<br>{reference.label.capitalize()}: {spec.format(reference.value)}"
-        population = row.get("population")
-        if population is not None and not pd.isna(population) and not denied.iloc[i]:
+        known = population is not None and not pd.isna(population)
+        if known and not is_denied:
             text += f"<br>Население ≈ {int(population):,}".replace(",", "\u00a0")
-        if "population" in frame.columns and not (population is not None and pd.notna(population) and population > 0):
+        if with_population and not (known and population > 0):
             # a rate per residents of a unit without residents is not «—» but says why
             text = (text.replace(f"{spec.label}: —", f"{spec.label}: нет данных о населении") if spec.kind == "rate"
                     else text + "<br>нет данных о населении")
@@ -196,28 +243,26 @@ def choropleth(df: pd.DataFrame, geojson: dict, spec: Indicator, title: str,
     colorbar: dict = {"title": {"text": spec.unit if spec.unit != "%" else ""}, "ticksuffix": _tick_suffix(spec)}
     if reference is not None and zmid is not None:
         colorbar.update(_reference_ticks(spec, reference, zmin, zmax))
-    fig = go.Figure()
-    # grey base layer: every municipality is drawn even without data
-    fig.add_trace(go.Choropleth(
-        geojson=source, locations=ids, z=[0] * len(ids), featureidkey="id", showscale=False,
-        colorscale=[[0, NO_DATA_COLOUR], [1, NO_DATA_COLOUR]], hoverinfo="skip",
-        marker={"line": {"color": "white", "width": 0.8}},
-    ))
-    fig.add_trace(go.Choropleth(
-        geojson=source, locations=ids, z=shown, featureidkey="id", colorscale=scale, reversescale=reverse,
-        text=hover, hovertemplate="%{text}<extra></extra>", marker={"line": {"color": "white", "width": 0.8}},
-        colorbar=colorbar, customdata=ids,
-        **({"zmin": zmin, "zmid": zmid, "zmax": zmax} if zmid is not None else {}),
-    ))
+    data = [
+        # grey base layer: every municipality is drawn even without data
+        {"type": "choropleth", "geojson": source, "locations": ids, "z": [0] * len(ids), "featureidkey": "id",
+         "showscale": False, "colorscale": [[0, NO_DATA_COLOUR], [1, NO_DATA_COLOUR]], "hoverinfo": "skip",
+         "marker": {"line": {"color": "white", "width": 0.8}}},
+        {"type": "choropleth", "geojson": source, "locations": ids, "z": shown.to_numpy(), "featureidkey": "id",
+         "colorscale": plotly_scale(scale), "reversescale": reverse, "text": hover,
+         "hovertemplate": "%{text}<extra></extra>", "marker": {"line": {"color": "white", "width": 0.8}},
+         "colorbar": colorbar, "customdata": ids,
+         **({"zmin": zmin, "zmid": zmid, "zmax": zmax} if zmid is not None else {})},
+    ]
     if names:
         labels = map_labels(geojson, names_by_id, spec, value.where(~low), size, label_font)
         if labels is not None:
-            fig.add_trace(labels)
-    fig.update_geos(fitbounds="locations", visible=False, projection_type="mercator")
-    fig.update_layout(
-        title={"text": title, "x": 0.01}, margin={"l": 0, "r": 0, "t": 48, "b": 0}, height=560,
-        font={"family": FONT}, separators=", ", uirevision="map",
-    )
+            data.append(labels)
+    fig = figure(data, {
+        "geo": {"fitbounds": "locations", "visible": False, "projection": {"type": "mercator"}},
+        "title": {"text": title, "x": 0.01}, "margin": {"l": 0, "r": 0, "t": 48, "b": 0}, "height": 560,
+        "font": {"family": FONT}, "separators": ", ", "uirevision": "map",
+    })
     if names:
         recolour_labels(fig)
     add_map_attribution(fig, geojson)
@@ -305,18 +350,30 @@ class LabelSpace:
 
 
 _space_cache: dict[int, tuple[object, LabelSpace | None]] = {}
+_space_by_shape: dict[bytes, LabelSpace | None] = {}  # keeps the spaces alive: their ids key the fits
 _layout_cache: dict[tuple, tuple[list[str], float, tuple[float, float]] | None] = {}
+_font_cache: dict[tuple, tuple[float, tuple[float, float]] | None] = {}
 
 
 def label_space(geometry: dict) -> LabelSpace | None:
     """Where a unit's name goes: the pole of inaccessibility of its largest part (the point deepest
-    inside, so the text sits in the unit however jagged its border). Cached per geometry object:
-    the region's shapes are loaded once per warehouse."""
+    inside, so the text sits in the unit however jagged its border). Cached per geometry object and,
+    behind that, per shape: each served connection loads the region's shapes anew (and again after
+    every data switch), and the same borders must not be measured again — nor their names fitted."""
     key = id(geometry)
     cached = _space_cache.get(key)
     if cached is not None and cached[0] is geometry:
         return cached[1]
-    space = _label_space(geometry)
+    import orjson
+
+    shape = hashlib.blake2b(orjson.dumps(geometry), digest_size=16).digest()
+    if shape not in _space_by_shape:
+        if len(_space_by_shape) > 4096:  # the fits below are keyed by the spaces' ids: they go too
+            _space_by_shape.clear()
+            _layout_cache.clear()
+            _font_cache.clear()
+        _space_by_shape[shape] = _label_space(geometry)
+    space = _space_by_shape[shape]
     if len(_space_cache) > 4096:
         _space_cache.clear()
     _space_cache[key] = (geometry, space)
@@ -374,6 +431,18 @@ def _largest_font(space: LabelSpace, lines: list[str], low: float, high: float,
                   scale: float) -> tuple[float, tuple[float, float]] | None:
     """The largest size in [low, high] (to 0,5 px) at which ``lines`` fit, and the anchor it fits at;
     None if not even ``low`` fits anywhere."""
+    # the fit depends on the text only through its longest line and its number of lines
+    key = (id(space), max((len(line) for line in lines), default=0), len(lines), low, high, round(scale, 6))
+    if key in _font_cache:
+        return _font_cache[key]
+    if len(_font_cache) > 8192:
+        _font_cache.clear()
+    best = _font_cache[key] = _fitted_font(space, lines, low, high, scale)
+    return best
+
+
+def _fitted_font(space: LabelSpace, lines: list[str], low: float, high: float,
+                 scale: float) -> tuple[float, tuple[float, float]] | None:
     best: tuple[float, tuple[float, float]] | None = None
     for at in space.anchors:
         if not _fits(space, at, lines, best[0] + 0.5 if best else low, scale):
@@ -415,7 +484,7 @@ def _layout(space: LabelSpace, name: str, scale: float, font: tuple[float, float
 
 
 def map_labels(geojson: dict, names: dict, spec: Indicator, values: pd.Series, size: tuple[int, int],
-               font: tuple[float, float], colour: str = "#1a1a1a") -> go.Scattergeo | None:
+               font: tuple[float, float], colour: str = "#1a1a1a") -> dict | None:
     """A text trace naming every unit at its label point, sized to the unit.
 
     The rule, decided once for all maps: a name is set at the largest size up to ``font[1]`` at which
@@ -463,32 +532,28 @@ def map_labels(geojson: dict, names: dict, spec: Indicator, values: pd.Series, s
         ids.append(f["id"])
     if not texts:
         return None
-    return go.Scattergeo(lon=lons, lat=lats, text=texts, mode="text", hoverinfo="skip", showlegend=False,
-                         name="names", customdata=ids, textfont={"size": sizes, "color": colour, "family": FONT})
+    return {"type": "scattergeo", "lon": lons, "lat": lats, "text": texts, "mode": "text", "hoverinfo": "skip",
+            "showlegend": False, "name": "names", "customdata": ids,
+            "textfont": {"size": sizes, "color": colour, "family": FONT}}
 
 
-def _fill_colours(trace: go.Choropleth) -> list[str | None]:
+def _fill_colours(trace: dict) -> list[str | None]:
     """The colour each unit is painted with, from its value and the trace's scale (None: no value)."""
-    from plotly.colors import get_colorscale, sample_colorscale
+    from plotly.colors import sample_colorscale
 
-    scale = trace.colorscale
-    z = np.array([np.nan if v is None else v for v in trace.z], dtype="float64")
+    z = np.array([np.nan if v is None else v for v in trace["z"]], dtype="float64")
     finite = z[np.isfinite(z)]
     if not len(finite):
         return [None] * len(z)
-    zmin = trace.zmin if trace.zmin is not None else float(finite.min())
-    zmax = trace.zmax if trace.zmax is not None else float(finite.max())
-    scale = [list(step) for step in (scale if not isinstance(scale, str) else get_colorscale(scale))]
-    if trace.reversescale:
+    zmin = trace["zmin"] if trace.get("zmin") is not None else float(finite.min())
+    zmax = trace["zmax"] if trace.get("zmax") is not None else float(finite.max())
+    scale = plotly_scale(trace["colorscale"])
+    if trace.get("reversescale"):
         scale = [[1 - p, c] for p, c in reversed(scale)]
-    out: list[str | None] = []
-    for v in z:
-        if not np.isfinite(v):
-            out.append(None)
-            continue
-        t = 0.5 if zmax == zmin else min(max((v - zmin) / (zmax - zmin), 0.0), 1.0)
-        out.append(sample_colorscale(scale, [t])[0])
-    return out
+    where = np.isfinite(z)
+    t = np.full(len(z), 0.5) if zmax == zmin else np.clip((z - zmin) / (zmax - zmin), 0.0, 1.0)
+    sampled = iter(sample_colorscale(scale, t[where].tolist()))
+    return [next(sampled) if ok else None for ok in where]
 
 
 def _luminance(colour: str) -> float:
@@ -498,38 +563,38 @@ def _luminance(colour: str) -> float:
     return (0.2126 * rgb[0] + 0.7152 * rgb[1] + 0.0722 * rgb[2]) / 255
 
 
-def recolour_labels(fig: go.Figure, dark: str = "#1a1a1a", light: str = "#ffffff",
+def recolour_labels(fig: Figure, dark: str = "#1a1a1a", light: str = "#ffffff",
                     empty: str | None = None) -> None:
     """Each name in black on light fills and in white on dark ones (``empty``: on grey units)."""
-    labels = [t for t in fig.data if t.type == "scattergeo" and t.name == "names"]
-    fills = [t for t in fig.data if t.type == "choropleth" and t.showscale is not False]
+    labels = [t for t in fig["data"] if t.get("type") == "scattergeo" and t.get("name") == "names"]
+    fills = [t for t in fig["data"] if t.get("type") == "choropleth" and t.get("showscale") is not False]
     if not labels or not fills:
         return
     data = fills[-1]
-    colours = dict(zip(data.locations, _fill_colours(data), strict=True))
+    colours = dict(zip(data["locations"], _fill_colours(data), strict=True))
     grey = empty or (dark if _luminance(NO_DATA_COLOUR) > 0.5 else light)
     trace = labels[0]
     text_colours = []
-    for i in trace.customdata:
+    for i in trace["customdata"]:
         fill = colours.get(i)
         text_colours.append(grey if fill is None else (dark if _luminance(fill) > 0.5 else light))
-    trace.textfont.color = text_colours
+    trace["textfont"] = {**trace.get("textfont", {}), "color": text_colours}
 
 
-def add_map_attribution(fig: go.Figure, geojson: dict, colour: str = "#555") -> None:
+def add_map_attribution(fig: Figure, geojson: dict, colour: str = "#555") -> None:
     """The boundaries' licence requires their source on the map (ODbL: «© участники OpenStreetMap»).
 
     The text comes from the FeatureCollection's ``attribution`` member (``geo.store``).
     """
     text = geojson.get("attribution")
     if text:
-        fig.add_annotation(
-            text=text, x=1, y=0, xref="paper", yref="paper", xanchor="right", yanchor="bottom",
-            showarrow=False, font={"size": 11, "color": colour}, name="attribution",
-        )
+        fig["layout"].setdefault("annotations", []).append({
+            "text": text, "x": 1, "y": 0, "xref": "paper", "yref": "paper", "xanchor": "right", "yanchor": "bottom",
+            "showarrow": False, "font": {"size": 11, "color": colour}, "name": "attribution",
+        })
 
 
-def matrix(df: pd.DataFrame, spec: Indicator, rows: str, columns: str, title: str) -> go.Figure:
+def matrix(df: pd.DataFrame, spec: Indicator, rows: str, columns: str, title: str) -> Figure:
     """A rows × columns heat map (municipality × category or × sector) of one indicator."""
     if df.empty:
         return empty_figure(title, "Нет обращений для выбранных условий")
@@ -541,26 +606,28 @@ def matrix(df: pd.DataFrame, spec: Indicator, rows: str, columns: str, title: st
     col_order = data.groupby(columns)["volume"].sum().sort_values(ascending=False).index
     z = z[[c for c in col_order if c in z.columns]]
     scale, reverse = colour_scale(spec)
-    text = z.map(lambda v: "" if pd.isna(v) else spec.format(v / 100 if spec.number_format.endswith("%") else v))
-    fig = go.Figure(go.Heatmap(
-        z=z.to_numpy(), x=list(z.columns), y=list(z.index), colorscale=scale, reversescale=reverse,
-        text=text.to_numpy(), hovertemplate="%{y}<br>%{x}<br>" + spec.label + ": %{text}<extra></extra>",
-        colorbar={"ticksuffix": _tick_suffix(spec)}, xgap=1, ygap=1, hoverongaps=False,
-    ))
-    fig.update_layout(
-        title={"text": title, "x": 0.01}, margin={"l": 10, "r": 10, "t": 48, "b": 10},
-        height=max(460, 22 * len(z.index) + 260), font={"family": FONT}, separators=", ",
-        xaxis={"tickangle": -35, "automargin": True}, yaxis={"automargin": True}, plot_bgcolor=NO_DATA_COLOUR,
-    )
-    return fig
+    values = z.to_numpy()
+    divisor = 100 if spec.number_format.endswith("%") else 1
+    text = [["" if np.isnan(v) else spec.format(v / divisor if divisor != 1 else v) for v in row] for row in values]
+    return figure([{
+        "type": "heatmap", "z": values, "x": list(z.columns), "y": list(z.index), "colorscale": plotly_scale(scale),
+        "reversescale": reverse, "text": text,
+        "hovertemplate": "%{y}<br>%{x}<br>" + spec.label + ": %{text}<extra></extra>",
+        "colorbar": {"ticksuffix": _tick_suffix(spec)}, "xgap": 1, "ygap": 1, "hoverongaps": False,
+    }], {
+        "title": {"text": title, "x": 0.01}, "margin": {"l": 10, "r": 10, "t": 48, "b": 10},
+        "height": max(460, 22 * len(z.index) + 260), "font": {"family": FONT}, "separators": ", ",
+        "xaxis": {"tickangle": -35, "automargin": True}, "yaxis": {"automargin": True}, "plot_bgcolor": NO_DATA_COLOUR,
+    })
 
 
-def empty_figure(title: str, message: str) -> go.Figure:
-    fig = go.Figure()
-    fig.add_annotation(text=message, showarrow=False, font={"size": 16}, x=0.5, y=0.5, xref="paper", yref="paper")
-    fig.update_layout(title={"text": title, "x": 0.01}, xaxis={"visible": False}, yaxis={"visible": False},
-                      height=320, font={"family": FONT})
-    return fig
+def empty_figure(title: str, message: str) -> Figure:
+    return figure([], {
+        "annotations": [{"text": message, "showarrow": False, "font": {"size": 16}, "x": 0.5, "y": 0.5,
+                         "xref": "paper", "yref": "paper"}],
+        "title": {"text": title, "x": 0.01}, "xaxis": {"visible": False}, "yaxis": {"visible": False},
+        "height": 320, "font": {"family": FONT},
+    })
 
 
 def period_flags(df: pd.DataFrame, spec: Indicator) -> list[str]:
@@ -578,68 +645,89 @@ def period_flags(df: pd.DataFrame, spec: Indicator) -> list[str]:
 FLAGGED_NAME = "полая точка: неполный период или ответы ещё поступают"
 
 
-def kpi_trend(df: pd.DataFrame, spec: Indicator, title: str) -> go.Figure:
+def _symbols(flags: list[str]) -> list[str]:
+    return ["circle-open" if f else "circle" for f in flags]
+
+
+def kpi_trend(df: pd.DataFrame, spec: Indicator, title: str) -> Figure:
     """An indicator by period with its target (dashed) and the same period a year earlier (grey).
 
     A period not complete, or not settled for an answer-based indicator, is a hollow point with its
     warning in the hover text: its value is still moving (``metrics.periods``)."""
     if df.empty or df["value"].isna().all():
         return empty_figure(title, "Нет данных за выбранный период")
-    x = pd.to_datetime(df["period_start"])
+    x = _dates(df["period_start"])
     value = _display_values(spec, df["value"].astype("float64").where(~df["low"].fillna(True).astype(bool)))
-    fig = go.Figure()
-    fig.add_trace(go.Scatter(x=x, y=_display_values(spec, df["year_ago"].astype("float64")), name="год назад",
-                             mode="lines", line={"color": "#9e9e9e", "width": 1.5}))
+    data = [{"type": "scatter", "x": x, "y": _display_values(spec, df["year_ago"].astype("float64")).to_numpy(),
+             "name": "год назад", "mode": "lines", "line": {"color": "#9e9e9e", "width": 1.5}}]
     if df["target"].notna().any():
-        fig.add_trace(go.Scatter(x=x, y=_display_values(spec, df["target"].astype("float64")), name="цель",
-                                 mode="lines", line={"color": "#d7191c", "dash": "dash", "width": 2}))
+        data.append({"type": "scatter", "x": x, "y": _display_values(spec, df["target"].astype("float64")).to_numpy(),
+                     "name": "цель", "mode": "lines", "line": {"color": "#d7191c", "dash": "dash", "width": 2}})
     flags = period_flags(df, spec)
-    fig.add_trace(go.Scatter(x=x, y=value, name=spec.label, mode="lines+markers", text=flags,
-                             marker={"symbol": ["circle-open" if f else "circle" for f in flags], "size": 9,
-                                     "line": {"width": 2}},
-                             line={"color": "#2c7bb6", "width": 3}))
+    data.append({"type": "scatter", "x": x, "y": value.to_numpy(), "name": spec.label, "mode": "lines+markers",
+                 "text": flags, "marker": {"symbol": _symbols(flags), "size": 9, "line": {"width": 2}},
+                 "line": {"color": "#2c7bb6", "width": 3}})
     if any(flags):
-        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=FLAGGED_NAME, hoverinfo="skip",
-                                 marker={"symbol": "circle-open", "size": 9, "color": "#2c7bb6", "line": {"width": 2}}))
-    fig.update_layout(title={"text": title, "x": 0.01}, height=420, margin={"l": 10, "r": 10, "t": 48, "b": 10},
-                      font={"family": FONT}, separators=", ", hovermode="x unified",
-                      yaxis={"ticksuffix": _tick_suffix(spec), "rangemode": "tozero"},
-                      legend={"orientation": "h", "y": -0.15})
-    return fig
+        data.append({"type": "scatter", "x": [None], "y": [None], "mode": "markers", "name": FLAGGED_NAME,
+                     "hoverinfo": "skip",
+                     "marker": {"symbol": "circle-open", "size": 9, "color": "#2c7bb6", "line": {"width": 2}}})
+    return figure(data, {
+        "title": {"text": title, "x": 0.01}, "height": 420, "margin": {"l": 10, "r": 10, "t": 48, "b": 10},
+        "font": {"family": FONT}, "separators": ", ", "hovermode": "x unified",
+        "yaxis": {"ticksuffix": _tick_suffix(spec), "rangemode": "tozero"},
+        "legend": {"orientation": "h", "y": -0.15},
+    })
 
 
-def kpi_small_multiples(df: pd.DataFrame, spec: Indicator, title: str) -> go.Figure:
-    """One small panel per sector, same axes, target dashed."""
+@cache
+def _grid(rows: int, cols: int, titles: tuple[str, ...]) -> tuple[str, tuple[dict, ...]]:
+    """The layout (axes, panel titles) of a grid of small panels, as JSON, and each panel's axis
+    references: computed by Plotly once per grid, not per answer."""
     from plotly.subplots import make_subplots
 
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles, shared_xaxes=True, shared_yaxes=True,
+                        vertical_spacing=0.08, horizontal_spacing=0.04)
+    layout = fig.to_plotly_json()["layout"]
+    layout.pop("template", None)
+    refs = []
+    for i in range(rows * cols):  # where add_trace(row=, col=) puts a trace of that panel
+        fig.add_trace(go.Scatter(), row=i // cols + 1, col=i % cols + 1)
+        refs.append({"xaxis": fig.data[-1].xaxis, "yaxis": fig.data[-1].yaxis})
+    return json.dumps(layout, ensure_ascii=False), tuple(refs)
+
+
+def kpi_small_multiples(df: pd.DataFrame, spec: Indicator, title: str) -> Figure:
+    """One small panel per sector, same axes, target dashed."""
     sectors = list(dict.fromkeys(df["sector_name"]))
     if not sectors:
         return empty_figure(title, "Нет данных")
     cols = 3
     rows = -(-len(sectors) // cols)
-    fig = make_subplots(rows=rows, cols=cols, subplot_titles=sectors, shared_xaxes=True, shared_yaxes=True,
-                        vertical_spacing=0.08, horizontal_spacing=0.04)
-    for i, name in enumerate(sectors):
-        part = df[df["sector_name"] == name]
-        r, c = i // cols + 1, i % cols + 1
-        x = pd.to_datetime(part["period_start"])
+    grid, refs = _grid(rows, cols, tuple(sectors))
+    layout = json.loads(grid)
+    data = []
+    parts = dict(tuple(df.groupby("sector_name", sort=False)))  # one pass, not a filter per sector
+    for i, (name, part) in enumerate((n, parts.get(n, df.iloc[0:0])) for n in sectors):
+        x = _dates(part["period_start"])
         y = _display_values(spec, part["value"].astype("float64").where(~part["low"].fillna(True).astype(bool)))
         flags = period_flags(part, spec)
-        fig.add_trace(go.Scatter(x=x, y=y, mode="lines+markers", line={"color": "#2c7bb6", "width": 2}, name=name,
-                                 text=flags, showlegend=False,
-                                 marker={"symbol": ["circle-open" if f else "circle" for f in flags],
-                                         "size": [7 if f else 3 for f in flags]}), row=r, col=c)
+        data.append({"type": "scatter", "x": x, "y": y.to_numpy(), "mode": "lines+markers",
+                     "line": {"color": "#2c7bb6", "width": 2}, "name": name, "text": flags, "showlegend": False,
+                     "marker": {"symbol": _symbols(flags), "size": [7 if f else 3 for f in flags]}, **refs[i]})
         if part["target"].notna().any():
-            fig.add_trace(go.Scatter(x=x, y=_display_values(spec, part["target"].astype("float64")), mode="lines",
-                                     line={"color": "#d7191c", "dash": "dash", "width": 1}, showlegend=False,
-                                     hoverinfo="skip"), row=r, col=c)
-    fig.update_yaxes(ticksuffix=_tick_suffix(spec), rangemode="tozero")
-    fig.update_layout(title={"text": title, "x": 0.01}, height=220 * rows + 80,
-                      margin={"l": 10, "r": 10, "t": 70, "b": 10}, font={"family": FONT}, separators=", ")
-    return fig
+            data.append({"type": "scatter", "x": x,
+                         "y": _display_values(spec, part["target"].astype("float64")).to_numpy(), "mode": "lines",
+                         "line": {"color": "#d7191c", "dash": "dash", "width": 1}, "showlegend": False,
+                         "hoverinfo": "skip", **refs[i]})
+    for key, axis in layout.items():
+        if key.startswith("yaxis"):
+            axis.update(ticksuffix=_tick_suffix(spec), rangemode="tozero")
+    layout.update(title={"text": title, "x": 0.01}, height=220 * rows + 80,
+                  margin={"l": 10, "r": 10, "t": 70, "b": 10}, font={"family": FONT}, separators=", ")
+    return figure(data, layout)
 
 
-def rating_top_bottom(df: pd.DataFrame, name_column: str, title: str, n: int = 10) -> go.Figure:
+def rating_top_bottom(df: pd.DataFrame, name_column: str, title: str, n: int = 10) -> Figure:
     """The ``n`` best (blue) and ``n`` weakest (red) ranked bodies by their composite score 0–100."""
     from metrics.rating import STATUS_RANKED
 
@@ -649,18 +737,18 @@ def rating_top_bottom(df: pd.DataFrame, name_column: str, title: str, n: int = 1
     top, bottom = ranked.head(n), ranked.tail(n)
     shown = pd.concat([top, bottom[~bottom.index.isin(top.index)]]).sort_values("composite")
     colours = ["#2c7bb6" if i in top.index else "#d7191c" for i in shown.index]
-    fig = go.Figure(go.Bar(
-        x=shown["composite"], y=shown[name_column], orientation="h", marker_color=colours,
-        text=shown["composite"].map(lambda v: f"{v:.0f}"), textposition="outside",
-        hovertemplate="%{y}<br>Итоговая оценка: %{x:.1f}<extra></extra>",
-    ))
-    fig.update_layout(title={"text": title, "x": 0.01}, height=max(360, 26 * len(shown) + 100),
-                      margin={"l": 10, "r": 30, "t": 48, "b": 30}, xaxis={"range": [0, 108], "title": "0–100"},
-                      yaxis={"automargin": True}, font={"family": FONT}, separators=", ")
-    return fig
+    return figure([{
+        "type": "bar", "x": shown["composite"].to_numpy(), "y": shown[name_column].to_numpy(), "orientation": "h",
+        "marker": {"color": colours}, "text": [f"{v:.0f}" for v in shown["composite"]], "textposition": "outside",
+        "hovertemplate": "%{y}<br>Итоговая оценка: %{x:.1f}<extra></extra>",
+    }], {
+        "title": {"text": title, "x": 0.01}, "height": max(360, 26 * len(shown) + 100),
+        "margin": {"l": 10, "r": 30, "t": 48, "b": 30}, "xaxis": {"range": [0, 108], "title": {"text": "0–100"}},
+        "yaxis": {"automargin": True}, "font": {"family": FONT}, "separators": ", ",
+    })
 
 
-def workload_chart(history: pd.DataFrame, forecast: pd.DataFrame, title: str) -> go.Figure:
+def workload_chart(history: pd.DataFrame, forecast: pd.DataFrame, title: str) -> Figure:
     """One block's load by month: received (with the forecast dashed), open and overdue at month end.
 
     ``history``: month, received, open_end, overdue_end, complete; ``forecast``: month, forecast.
@@ -669,52 +757,54 @@ def workload_chart(history: pd.DataFrame, forecast: pd.DataFrame, title: str) ->
         return empty_figure(title, "Нет данных о нагрузке")
     x = pd.to_datetime(history["month"])
     complete = history["complete"].astype(bool)
-    fig = go.Figure()
-    fig.add_trace(go.Bar(x=x, y=history["received"].where(complete), name="поступило",
-                         marker_color="#2c7bb6", hovertemplate="%{x|%m.%Y}: %{y:,.0f}<extra>поступило</extra>"))
+    data = [{"type": "bar", "x": _dates(x), "y": history["received"].where(complete).to_numpy(), "name": "поступило",
+             "marker": {"color": "#2c7bb6"}, "hovertemplate": "%{x|%m.%Y}: %{y:,.0f}<extra>поступило</extra>"}]
     if (~complete).any():
-        fig.add_trace(go.Bar(x=x[~complete], y=history.loc[~complete, "received"], name="поступило (месяц не закончен)",
-                             marker_color="#abd9e9"))
+        data.append({"type": "bar", "x": _dates(x[~complete]), "y": history.loc[~complete, "received"].to_numpy(),
+                     "name": "поступило (месяц не закончен)", "marker": {"color": "#abd9e9"}})
     if not forecast.empty:
         # the dashed line starts from the last complete month so that it reads as a continuation
         last = history[complete].tail(1)
         fx = pd.concat([pd.to_datetime(last["month"]), pd.to_datetime(forecast["month"])])
         fy = pd.concat([last["received"].astype("float64"), forecast["forecast"].astype("float64")])
-        fig.add_trace(go.Scatter(x=fx, y=fy, name="прогноз", mode="lines+markers",
-                                 line={"color": "#d7191c", "dash": "dash", "width": 2},
-                                 hovertemplate="%{x|%m.%Y}: %{y:,.0f}<extra>прогноз</extra>"))
-    fig.add_trace(go.Scatter(x=x, y=history["open_end"], name="без ответа на конец месяца", mode="lines",
-                             line={"color": "#fdae61", "width": 2}))
-    fig.add_trace(go.Scatter(x=x, y=history["overdue_end"], name="просрочено на конец месяца", mode="lines",
-                             line={"color": "#7b3294", "width": 2}))
-    fig.update_layout(title={"text": title, "x": 0.01}, height=400, margin={"l": 10, "r": 10, "t": 48, "b": 10},
-                      font={"family": FONT}, separators=", ", hovermode="x unified", barmode="overlay",
-                      yaxis={"rangemode": "tozero", "title": {"text": "обращений"}},
-                      legend={"orientation": "h", "y": -0.15})
-    return fig
+        data.append({"type": "scatter", "x": _dates(fx), "y": fy.to_numpy(), "name": "прогноз", "mode": "lines+markers",
+                     "line": {"color": "#d7191c", "dash": "dash", "width": 2},
+                     "hovertemplate": "%{x|%m.%Y}: %{y:,.0f}<extra>прогноз</extra>"})
+    data.append({"type": "scatter", "x": _dates(x), "y": history["open_end"].to_numpy(),
+                 "name": "без ответа на конец месяца", "mode": "lines", "line": {"color": "#fdae61", "width": 2}})
+    data.append({"type": "scatter", "x": _dates(x), "y": history["overdue_end"].to_numpy(),
+                 "name": "просрочено на конец месяца", "mode": "lines", "line": {"color": "#7b3294", "width": 2}})
+    return figure(data, {
+        "title": {"text": title, "x": 0.01}, "height": 400, "margin": {"l": 10, "r": 10, "t": 48, "b": 10},
+        "font": {"family": FONT}, "separators": ", ", "hovermode": "x unified", "barmode": "overlay",
+        "yaxis": {"rangemode": "tozero", "title": {"text": "обращений"}},
+        "legend": {"orientation": "h", "y": -0.15},
+    })
 
 
-def roadmap_effect_chart(series: pd.DataFrame, start: object, title: str, treated_name: str) -> go.Figure:
+def roadmap_effect_chart(series: pd.DataFrame, start: object, title: str, treated_name: str) -> Figure:
     """Weekly appeals of the measure's municipality against the comparison municipalities (their mean
     scaled to the municipality's level before the start), the start marked."""
     if series.empty:
         return empty_figure(title, "Нет недельных данных для этой меры")
-    x = pd.to_datetime(series["week"])
-    fig = go.Figure()
-    fig.add_trace(go.Scatter(x=x, y=series["comparison_scaled"], name="сравнение (без меры, в масштабе до начала)",
-                             mode="lines", line={"color": "#9e9e9e", "width": 2, "dash": "dot"}))
-    fig.add_trace(go.Scatter(x=x, y=series["treated"], name=treated_name, mode="lines+markers",
-                             line={"color": "#2c7bb6", "width": 3}))
-    start_ts = pd.Timestamp(start)
-    fig.add_shape(type="line", x0=start_ts, x1=start_ts, y0=0, y1=1, yref="paper",
-                  line={"color": "#d7191c", "width": 2, "dash": "dash"})
-    fig.add_annotation(x=start_ts, y=1, yref="paper", text="начало меры", showarrow=False, xanchor="left",
-                       yanchor="bottom", font={"color": "#d7191c"})
-    fig.update_layout(title={"text": title, "x": 0.01}, height=380, margin={"l": 10, "r": 10, "t": 60, "b": 10},
-                      font={"family": FONT}, separators=", ", hovermode="x unified",
-                      yaxis={"rangemode": "tozero", "title": {"text": "обращений в неделю"}},
-                      legend={"orientation": "h", "y": -0.18})
-    return fig
+    x = _dates(series["week"])
+    start_at = pd.Timestamp(start).isoformat()
+    return figure([
+        {"type": "scatter", "x": x, "y": series["comparison_scaled"].to_numpy(),
+         "name": "сравнение (без меры, в масштабе до начала)", "mode": "lines",
+         "line": {"color": "#9e9e9e", "width": 2, "dash": "dot"}},
+        {"type": "scatter", "x": x, "y": series["treated"].to_numpy(), "name": treated_name, "mode": "lines+markers",
+         "line": {"color": "#2c7bb6", "width": 3}},
+    ], {
+        "shapes": [{"type": "line", "x0": start_at, "x1": start_at, "y0": 0, "y1": 1, "yref": "paper",
+                    "line": {"color": "#d7191c", "width": 2, "dash": "dash"}}],
+        "annotations": [{"x": start_at, "y": 1, "yref": "paper", "text": "начало меры", "showarrow": False,
+                         "xanchor": "left", "yanchor": "bottom", "font": {"color": "#d7191c"}}],
+        "title": {"text": title, "x": 0.01}, "height": 380, "margin": {"l": 10, "r": 10, "t": 60, "b": 10},
+        "font": {"family": FONT}, "separators": ", ", "hovermode": "x unified",
+        "yaxis": {"rangemode": "tozero", "title": {"text": "обращений в неделю"}},
+        "legend": {"orientation": "h", "y": -0.18},
+    })
 
 
 # --- the wall display: dark theme, read from across a room -----------------------------------
@@ -744,7 +834,7 @@ WALL_LABEL_FONT = (16.0, 30.0)
 
 
 def wall_choropleth(df: pd.DataFrame, geojson: dict, spec: Indicator, reference: MapReference | None = None,
-                    allowed: Collection[int] | None = None) -> go.Figure:
+                    allowed: Collection[int] | None = None) -> Figure:
     """``choropleth`` for the wall: dark ground, large type, no title (the panel has a heading),
     height from its container (``autosize``) rather than a fixed 560 px; names sized for 1920×1080
     (assets/wall.js scales them, like every font of the figure, to the screen)."""
@@ -752,22 +842,27 @@ def wall_choropleth(df: pd.DataFrame, geojson: dict, spec: Indicator, reference:
                      label_font=WALL_LABEL_FONT)
     scale, reverse = wall_colour_scale(spec) if spec.kind != "growth" and reference is None else \
         _diverging(spec, wall=True)
-    fig.update_traces(marker={"line": {"color": WALL_BORDER, "width": 1.5}}, selector={"type": "choropleth"})
-    fig.data[0].update(colorscale=[[0, WALL_NO_DATA], [1, WALL_NO_DATA]])
-    fig.data[1].update(colorscale=scale, reversescale=reverse)
-    fig.data[1].colorbar.update({  # update, not replace: a share's reference ticks stay
-        "title": {"text": spec.unit if spec.unit != "%" else "", "side": "top"},
+    base, values = fig["data"][0], fig["data"][1]
+    for trace in (base, values):
+        trace["marker"] = {"line": {"color": WALL_BORDER, "width": 1.5}}
+    base["colorscale"] = [[0, WALL_NO_DATA], [1, WALL_NO_DATA]]
+    values.update(colorscale=plotly_scale(scale), reversescale=reverse)
+    values["colorbar"] = {  # added to, not replaced: a share's reference ticks stay
+        **values["colorbar"], "title": {**values["colorbar"].get("title", {}),
+                                        "text": spec.unit if spec.unit != "%" else "", "side": "top"},
         "thickness": 24, "len": 0.8, "outlinewidth": 0,
         "tickfont": {"size": WALL_FONT_SIZE, "color": WALL_TEXT},
-    })
-    fig.update_geos(bgcolor="rgba(0,0,0,0)")
+    }
+    layout = fig["layout"]
+    layout["geo"]["bgcolor"] = "rgba(0,0,0,0)"
     recolour_labels(fig, dark="#0b1016", light=WALL_TEXT, empty=WALL_TEXT)
-    fig.update_annotations(selector={"name": "attribution"}, font={"size": WALL_FONT_SIZE * 0.6, "color": WALL_TEXT})
-    fig.update_layout(
-        title=None, height=None, autosize=True, margin={"l": 0, "r": 0, "t": 0, "b": 0},
-        paper_bgcolor="rgba(0,0,0,0)", plot_bgcolor="rgba(0,0,0,0)",
-        font={"family": FONT, "size": WALL_FONT_SIZE, "color": WALL_TEXT},
-    )
+    for note in layout.get("annotations", []):
+        if note.get("name") == "attribution":
+            note["font"] = {**note.get("font", {}), "size": WALL_FONT_SIZE * 0.6, "color": WALL_TEXT}
+    for key in ("title", "height"):
+        layout.pop(key, None)
+    layout.update(autosize=True, margin={"l": 0, "r": 0, "t": 0, "b": 0}, paper_bgcolor="rgba(0,0,0,0)",
+                  plot_bgcolor="rgba(0,0,0,0)", font={"family": FONT, "size": WALL_FONT_SIZE, "color": WALL_TEXT})
     return fig
 
 

@@ -16,6 +16,7 @@ implies its sector, so a sector target applies to the series of one of its categ
 from __future__ import annotations
 
 import datetime as dt
+import weakref
 from typing import Literal
 
 import duckdb
@@ -26,7 +27,7 @@ from metrics import indicators as ind
 from metrics.periods import Period, add_months, is_complete, is_settled, month_start
 from metrics.query import QueryError, data_as_of, query_on, reference
 from metrics.scope import REGION, Scope, effective
-from metrics.source import reader
+from metrics.source import is_served, reader
 
 Grain = Literal["month", "week"]
 GRAINS: tuple[str, ...] = ("month", "week")
@@ -120,9 +121,10 @@ def kpi_small_multiples(
     frame = _frame(con, spec, grain, months, sectors["sector_id"].tolist(),
                    {"municipality": municipality}, scope, as_of, until)
     targets = _targets(con, spec.code, None, None if municipality is None else int(municipality))
-    frame["target"] = np.nan
-    for sector_id, rows in frame.groupby("sector_id").groups.items():
-        frame.loc[rows, "target"] = _target_values(targets, frame.loc[rows, "period_start"], int(sector_id))
+    target = np.full(len(frame), np.nan)
+    for sector_id, rows in frame.groupby("sector_id").indices.items():
+        target[rows] = _target_values(targets, frame["period_start"].iloc[rows], int(sector_id))
+    frame["target"] = target
     frame["meets_target"] = _meets(frame, spec)
     frame = frame.merge(sectors[["sector_id", "sector_code", "sector_name"]], on="sector_id", how="left")
     return frame[["sector_id", "sector_code", "sector_name", *SERIES_COLUMNS]].reset_index(drop=True)
@@ -214,7 +216,9 @@ def _frame(
     if grain == "week":
         period_end = df["period_start"] + pd.Timedelta(weeks=1)
     else:
-        period_end = df["period_start"].map(lambda s: pd.Timestamp(add_months(s.date(), 1))).astype("datetime64[us]")
+        # the first day of the next month (add_months(start, 1)), for the whole column at once
+        following = df["period_start"].to_numpy().astype("datetime64[M]") + 1
+        period_end = pd.Series(following.astype("datetime64[us]"), index=df.index)
     covered = period_end > pd.Timestamp(_data_start(con) or end)
     # a unit outside the scope has no value («—»), never a count of 0
     covered &= _in_scope(con, clean, scope)
@@ -237,9 +241,10 @@ def _frame(
     # where each period stands against the data date (metrics.periods): an incomplete one is still
     # receiving appeals, an unsettled one still receiving answers
     pairs = list(zip(df["period_start"], df["period_end"], strict=True))
-    shown_periods = {(a, b): Period(a.date(), b.date(), grain, "") for a, b in set(pairs)}
-    df["partial"] = [not is_complete(shown_periods[k], as_of) for k in pairs]
-    df["settled"] = [is_settled(shown_periods[k], as_of) for k in pairs]
+    standing = {(a, b): (not is_complete(period, as_of), is_settled(period, as_of))  # once per period, not per row
+                for a, b in set(pairs) for period in [Period(a.date(), b.date(), grain, "")]}
+    df["partial"] = [standing[k][0] for k in pairs]
+    df["settled"] = [standing[k][1] for k in pairs]
     position = df.groupby("sector_id", sort=False).cumcount() if sector_ids else pd.Series(range(len(df)))
     return df[position.to_numpy() >= len(starts) - shown].reset_index(drop=True)
 
@@ -261,9 +266,17 @@ def _in_scope(con: duckdb.DuckDBPyConnection, filters: dict[str, object], scope:
     return True
 
 
+_first_month: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def _data_start(con: duckdb.DuckDBPyConnection) -> dt.date | None:
-    """The first month with appeals (from the monthly rollup: a few thousand rows, not the facts)."""
+    """The first month with appeals (from the monthly rollup: a few thousand rows, not the facts).
+    A served read-only connection sees one file for life: asked once per connection."""
+    if con in _first_month:
+        return _first_month[con]
     first = con.execute("SELECT min(month) FROM appeal_monthly").fetchall()[0][0]
+    if is_served(con):
+        _first_month[con] = first
     return first
 
 
@@ -290,19 +303,22 @@ def _target_values(targets: pd.DataFrame, starts: pd.Series, sector_id: int | No
     result = np.full(len(starts), np.nan)
     if targets.empty:
         return result
-    rows = targets[targets["sector_id"].isna() | (targets["sector_id"] == sector_id)] if sector_id is not None \
-        else targets[targets["sector_id"].isna()]
-    if rows.empty:
+    sectors = targets["sector_id"].to_numpy(dtype="float64", na_value=np.nan)
+    keep = np.isnan(sectors) | (sectors == sector_id) if sector_id is not None else np.isnan(sectors)
+    if not keep.any():
         return result
-    level = rows[list(TARGET_LEVELS)].notna().astype(int)
+    known = targets[list(TARGET_LEVELS)].notna().to_numpy()[keep]
     # lexicographic: category, municipality, sector; region-wide rows score 0
-    rows = rows.assign(level=level["category_id"] * 4 + level["municipality_id"] * 2 + level["sector_id"])
-    left = pd.DataFrame({"period_start": pd.to_datetime(starts).astype("datetime64[us]").to_numpy(),
-                         "order": np.arange(len(starts))}).sort_values("period_start")
-    for _, part in sorted(rows.groupby("level"), key=lambda item: -item[0]):
-        part = part.sort_values("period_start").drop_duplicates("period_start", keep="last")
-        found = pd.merge_asof(left, part[["period_start", "value"]], on="period_start", direction="backward")
-        values = found.sort_values("order")["value"].to_numpy()
+    level = known[:, 0] * 4 + known[:, 1] * 2 + known[:, 2]
+    at = pd.to_datetime(starts).to_numpy().astype("datetime64[us]")
+    since = targets["period_start"].to_numpy().astype("datetime64[us]")[keep]
+    value = targets["value"].to_numpy(dtype="float64", na_value=np.nan)[keep]
+    for lvl in sorted(set(level.tolist()), reverse=True):
+        order = np.flatnonzero(level == lvl)
+        order = order[np.argsort(since[order], kind="stable")]
+        # the row in force: the last one starting on or before the period (of equal starts, the last)
+        found = np.searchsorted(since[order], at, side="right") - 1
+        values = np.where(found >= 0, value[order][np.maximum(found, 0)], np.nan)
         fill = np.isnan(result) & ~np.isnan(values)
         result[fill] = values[fill]
     return result

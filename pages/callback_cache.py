@@ -14,10 +14,13 @@ asked questions of the old file against the new one (``WARM_TOP``), as the users
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import threading
 from collections import Counter, OrderedDict
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
 
 from dash import Dash
 from flask import Response, g, request
@@ -39,6 +42,50 @@ MAX_BODY = 2 << 20
 WARM_TOP = 40  # questions recomputed in the background after a data switch
 WAIT_FOR_TWIN = 30.0  # seconds a request waits for an identical one already being computed
 log = logging.getLogger(__name__)
+REMEMBERED = 64  # answers a ``per_data`` function keeps (each worker)
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+_remembered: list[OrderedDict] = []
+
+
+def forget_remembered() -> None:
+    """Drop what every ``per_data`` function keeps (bench/callback_bench.py --cold: the cost after a switch)."""
+    for kept in _remembered:
+        kept.clear()
+
+
+def per_data(fn: Callable[P, R]) -> Callable[P, R]:
+    """Remember a page's piece of an answer that many different requests share, per (arguments, the
+    user's scope, the warehouse file): the signals are the same for every period asked, the KPI
+    panels by sector the same for every sector chosen. Kept until the file changes (an import), like
+    the answers above; callers treat what they get as read-only."""
+    kept: OrderedDict[tuple, R] = OrderedDict()
+    lock = threading.Lock()
+    _remembered.append(kept)
+
+    @functools.wraps(fn)
+    def remembered(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            identity = warehouse_identity()
+        except WarehouseMissing:
+            return fn(*args, **kwargs)
+        key = (args, tuple(sorted(kwargs.items())), request_scope(), *identity)
+        with lock:
+            if key in kept:
+                kept.move_to_end(key)
+                return kept[key]
+        value = fn(*args, **kwargs)
+        with lock:
+            if kept and next(reversed(kept))[3:] != identity:
+                kept.clear()  # another file: nothing kept of the old one is asked again
+            kept[key] = value
+            while len(kept) > REMEMBERED:
+                kept.popitem(last=False)
+        return value
+
+    return remembered
 
 
 class _Lru:
@@ -130,6 +177,24 @@ def _warm(app: Dash, cache: _Lru, wanted: list[tuple[bytes, object, object]], id
                 return  # yet another file: its own first request warms it
         except WarehouseMissing:
             return
+
+
+def warm_common_views() -> None:
+    """Build each page's opening view once, as the server's own work (``system_scope``) at a worker's
+    start: the first answers of a process pay for what is then kept for its life (imports, the map's
+    label places and name fits, the chart templates) — without this the first users after a start
+    waited for it all at once. Nothing is stored as an answer: the answers cache keeps users' own."""
+    from metrics import catalog
+    from pages import heatmap, kpi, problems, rating
+    from pages.common import default_period
+
+    period = default_period(catalog.months_with_data(), catalog.as_of())
+    if period is None:
+        return
+    heatmap.update(period, heatmap.ALL, heatmap.ALL, heatmap.DEFAULT_INDICATOR)
+    kpi.update(kpi.KPI_INDICATORS[0], kpi.ALL, kpi.ALL, "month")
+    rating.update(period, "organisations", rating.ALL)
+    problems.update(period, problems.ALL)
 
 
 def install(app: Dash) -> _Lru:

@@ -16,6 +16,7 @@ from metrics.kpi import kpi_series, kpi_small_multiples
 from metrics.periods import INCOMPLETE, UNSETTLED
 from metrics.source import WarehouseMissing
 from pages import inputs
+from pages.callback_cache import per_data
 from pages.common import dropdown, missing_warehouse
 
 dash.register_page(__name__, path="/kpi", name="Показатели", title="ЦУР Heatmap — показатели", order=15)
@@ -97,7 +98,7 @@ def update(indicator: str | None, sector: str | None, municipality: str | None, 
         search = "?" + urlencode({"indicator": indicator, "sector": sector, "municipality": municipality,
                                   "grain": grain})
         series = kpi_series(indicator, grain=grain, sector=sector_arg, municipality=muni_arg)
-        multiples = kpi_small_multiples(indicator, grain=grain, municipality=muni_arg)
+        by_sector = sector_panels(indicator, grain, muni_arg)
     except ValueError as exc:
         message = f"Не удалось построить график: {exc}"
         return figures.empty_figure("", message), figures.empty_figure("", ""), message, search
@@ -126,9 +127,17 @@ def update(indicator: str | None, sector: str | None, municipality: str | None, 
                                     catalog.as_of())
     trend = figures.mark_export(figures.kpi_trend(series, spec, title),
                                 figures.export_filename(spec.label, where, grain), export_note)
-    region = catalog.names("municipality").get(muni_arg, "") if muni_arg is not None else "весь регион"
-    by_sector = figures.mark_export(
+    return trend, by_sector, "".join(note), search
+
+
+@per_data
+def sector_panels(indicator: str, grain: str, municipality: int | None) -> figures.Figure:
+    """The indicator by sector block, one panel each: the same whatever sector the main chart shows,
+    so built once per data file and scope, not on every change of the sector."""
+    spec = ind.get(indicator)
+    multiples = kpi_small_multiples(indicator, grain=grain, municipality=municipality)
+    region = catalog.names("municipality").get(municipality, "") if municipality is not None else "весь регион"
+    return figures.mark_export(
         figures.kpi_small_multiples(multiples, spec, f"{spec.label} по отраслевым блокам"),
         figures.export_filename(spec.label, "по блокам", region, grain),
         figures.data_note(region + f", по {'неделям' if grain == 'week' else 'месяцам'}", catalog.as_of()))
-    return trend, by_sector, "".join(note), search

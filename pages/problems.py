@@ -18,6 +18,7 @@ from metrics.query import QueryError
 from metrics.signals import detect_signals
 from metrics.source import WarehouseMissing
 from pages import inputs
+from pages.callback_cache import per_data
 from pages.common import (
     default_period,
     dropdown,
@@ -144,6 +145,16 @@ def signals_view(df: pd.DataFrame, as_of: pd.Timestamp) -> html.Div:
     return html.Div(parts)
 
 
+@per_data
+def signals_panel(municipality_id: int | None) -> html.Div:
+    """The current signals (of one unit, or all the scope sees): the same whatever period the list shows,
+    so computed once per data file and scope, not on every change of the period."""
+    signals = detect_signals()
+    if municipality_id is not None:
+        signals = signals[signals["municipality_id"] == municipality_id]
+    return signals_view(signals, catalog.as_of())
+
+
 def drill_link(period_code: str, municipality_id: int | None, **extra: str) -> Callable[[object], str]:
     """A problem row opens its category's drill-down in the unit (or the region): trend, organisations,
     appeals. A row of a topic of «Прочие» opens its category."""
@@ -217,18 +228,17 @@ def update(period_code: str | None, municipality: str | None):
             problems = html.Div([html.P(f"Самые острые проблемы каждого блока — {period.label}{warning}. Если в список "
                                         "попадают «Прочие по направлению», вместо них показаны конкретные проблемы.",
                                         className="text-muted"), dbc.Row(cards, id="problems-sectors")])
-            signals = detect_signals()
+            signals = signals_panel(None)
         else:
             df = municipality_problems(period, municipality_id, top=10)
             problems = html.Div([html.P(f"Проблемы муниципалитета — {period.label}{warning}", className="text-muted"),
                                  problems_table(df, with_sector=True, partial=partial, unsettled=unsettled,
                                                 link=drill_link(period_code, municipality_id))],
                                 id="problems-municipal")
-            signals = detect_signals()
-            signals = signals[signals["municipality_id"] == municipality_id]
+            signals = signals_panel(municipality_id)
     except (ValueError, PeriodError, QueryError) as exc:
         return dbc.Alert(f"Не удалось построить список: {exc}", color="danger"), ""
     except Exception:  # a page shows a message, never a traceback
         log.exception("priority problems failed")
         return dbc.Alert("Не удалось построить список: ошибка на сервере.", color="danger"), ""
-    return problems, signals_view(signals, as_of)
+    return problems, signals

@@ -12,7 +12,6 @@ import dash
 import dash_ag_grid as dag
 import dash_bootstrap_components as dbc
 import pandas as pd
-import plotly.graph_objects as go
 from dash import Input, Output, callback, dcc, html
 
 from charts import figures
@@ -240,7 +239,7 @@ def grid_rows(df: pd.DataFrame, who: str) -> list[dict]:
     return rows
 
 
-def top_bottom_figure(df: pd.DataFrame, who: str, title: str, n: int = 10) -> go.Figure:
+def top_bottom_figure(df: pd.DataFrame, who: str, title: str, n: int = 10) -> figures.Figure:
     name = "organisation_name" if who == "organisations" else "municipality_name"
     return figures.rating_top_bottom(df, name, title, n)
 
@@ -268,6 +267,10 @@ def update(period_code: str | None, who: str | None, sector: str | None):
         search = "?" + urlencode({"period": period_code, "who": who, "sector": sector})
         rate = rate_organisations if who == "organisations" else rate_municipalities
         df = rate(period, filters=filters or None)
+        # pandas deep-copies ``attrs`` (periods, dates) into every frame derived from this one: read them
+        # once and work on a frame without them (thousands of copies per answer otherwise)
+        attrs, df = df.attrs, df.copy(deep=False)
+        df.attrs = {}
         min_volume = load_config().min_volume
     except (ValueError, PeriodError) as exc:
         return [], columns, figures.empty_figure("", str(exc)), f"Не удалось построить рейтинг: {exc}", search
@@ -282,9 +285,9 @@ def update(period_code: str | None, who: str | None, sector: str | None):
                    if who == "organisations" else set())
     alone_text = "".join(f" Вид «{kind}» представлен одной организацией в рейтинге — она сравнивается со всеми "
                          "организациями." for kind in alone)
-    standing = "".join(f" {n.capitalize()}." for n in status_notes(period, df.attrs["data_date"]))
-    aged = "" if df.attrs["settled"] else (
-        f" Прошлый период взят в том же возрасте — по состоянию на {df.attrs['previous_as_of']:%d.%m.%Y %H:%M}, "
+    standing = "".join(f" {n.capitalize()}." for n in status_notes(period, attrs["data_date"]))
+    aged = "" if attrs["settled"] else (
+        f" Прошлый период взят в том же возрасте — по состоянию на {attrs['previous_as_of']:%d.%m.%Y %H:%M}, "
         "чтобы изменение места не объяснялось ответами, которых ещё нет.")
     note = (f"Данные по состоянию на {catalog.as_of():%d.%m.%Y %H:%M}.{standing} В рейтинге {words.number(ranked)} из "
             f"{words.number(len(df))}; меньше {words.count(min_volume, words.APPEALS)} за период — «недостаточно "

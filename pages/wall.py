@@ -289,7 +289,7 @@ def map_panel(scope: Scope, as_of: dt.datetime) -> tuple[dict, html.Div]:
     if scope.municipality_ids is not None:
         features = [f for f in geojson.get("features", []) if int(f["id"]) in scope.municipality_ids]
         geojson = {**geojson, "features": features}
-    figure = figures.wall_choropleth(by_muni, geojson, spec).to_plotly_json()
+    figure = figures.wall_choropleth(by_muni, geojson, spec)
 
     volume, growth = ind.get("volume"), ind.get("growth")
     row = total.iloc[0] if len(total) else pd.Series(dtype="float64")

@@ -50,7 +50,7 @@ def _ensure_server() -> None:
     _started = True
 
 
-def render(figures: Sequence[go.Figure], width: int = 1600, height: int = 900, scale: float = 2,
+def render(figures: Sequence[go.Figure | dict], width: int = 1600, height: int = 900, scale: float = 2,
            fmt: str = "png") -> list[bytes]:
     """Images of the figures, in order, at ``width`` × ``height`` layout pixels times ``scale``."""
     import kaleido

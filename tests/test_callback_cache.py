@@ -14,7 +14,7 @@ from tests.test_auth import app_for, coloured_municipalities, heatmap_values, po
 
 def _total(response) -> float:
     fig = response.get_json()["response"]["heatmap-map"]["figure"]
-    return sum(v for v in plotly_array(fig["data"][1]["z"]) if v == v)
+    return sum(v for v in plotly_array(fig["data"][1]["z"]) if v is not None and v == v)  # a missing value: null (or NaN in typed arrays)
 
 
 def test_identical_cold_requests_are_computed_once(app_for):  # noqa: F811
@@ -76,6 +76,55 @@ def test_after_a_data_switch_the_most_asked_questions_are_warmed_as_their_users(
         assert after_curator < before_curator and after_municipal < before_municipal
         # each user got the answer of their own scope
         assert len(coloured_municipalities(post(municipal, dash_app, "heatmap-map", heatmap_values()))) == 1
+    finally:
+        install_provider(None)
+        source.configure(None)
+
+
+def test_a_shared_piece_of_an_answer_is_kept_per_scope_and_data_file(small_demo, tmp_path):
+    """``per_data`` (the signals of «Проблемы», the KPI panels by sector): computed once per arguments,
+    scope and warehouse file; another user's scope and a switched-in file are computed anew."""
+    import datetime as dt
+
+    import duckdb
+
+    from data.rollup import refresh_rollups
+    from metrics import source
+    from metrics.periods import month
+    from metrics.query import query
+    from metrics.scope import Scope, install_provider
+    from pages.callback_cache import per_data
+
+    db = tmp_path / "served.duckdb"
+    shutil.copy(small_demo, db)
+    source.configure(db)
+    calls: list[str] = []
+
+    @per_data
+    def volume(period_code: str) -> float:
+        calls.append(period_code)
+        period = month(dt.date.fromisoformat(f"{period_code}-01"))
+        return float(query(["volume"], period=period)["volume"].iloc[0])
+
+    def counted(where: str = "") -> int:  # the same number by hand, from the facts
+        con = duckdb.connect(str(db), read_only=True)
+        try:
+            return con.execute("SELECT count(*) FROM appeal WHERE received_at >= DATE '2025-10-01' "
+                               f"AND received_at < DATE '2025-11-01' {where}").fetchall()[0][0]
+        finally:
+            con.close()
+
+    try:
+        region = volume("2025-10")
+        assert volume("2025-10") == region == counted() and calls == ["2025-10"]
+        install_provider(lambda: Scope(municipality_ids=frozenset({27})))
+        assert volume("2025-10") == counted("AND municipality_id = 27") < region and len(calls) == 2
+        install_provider(None)
+        assert volume("2025-10") == region and len(calls) == 2  # the region's answer is still kept
+        with writing(db) as con:  # an import switches in a new file
+            con.execute("DELETE FROM appeal WHERE received_at >= '2025-10-01' AND received_at < '2025-10-08'")
+            refresh_rollups(con)
+        assert volume("2025-10") == counted() < region and len(calls) == 3
     finally:
         install_provider(None)
         source.configure(None)

@@ -6,6 +6,7 @@ import datetime as dt
 import time
 from pathlib import Path
 
+import plotly.graph_objects as go
 import pytest
 
 from charts import figures
@@ -21,9 +22,9 @@ def test_export_filename_keeps_cyrillic_and_drops_what_file_systems_refuse() -> 
 
 
 def test_mark_export_puts_filters_and_data_date_under_the_title() -> None:
-    fig = figures.empty_figure("Количество обращений — октябрь 2025", "нет данных")
-    figures.mark_export(fig, "Количество_обращений_2025-10",
-                        figures.data_note("октябрь 2025, ЖКХ", dt.datetime(2025, 10, 31, 23, 59)))
+    fig = go.Figure(figures.mark_export(  # read through go.Figure: Plotly checks the properties set
+        figures.empty_figure("Количество обращений — октябрь 2025", "нет данных"), "Количество_обращений_2025-10",
+        figures.data_note("октябрь 2025, ЖКХ", dt.datetime(2025, 10, 31, 23, 59))))
     assert fig.layout.meta["export_filename"] == "Количество_обращений_2025-10"
     assert fig.layout.title.subtitle.text == "октябрь 2025, ЖКХ · данные на 31.10.2025 23:59"
     assert fig.layout.margin.t > 48  # room for the subtitle

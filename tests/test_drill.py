@@ -224,7 +224,7 @@ def test_the_full_profile_keeps_the_maps_sector_and_indicator(pages, con) -> Non
     tiles = find(page, "municipality-tiles")
     assert _text(tiles.children[0]).split()[-1] == str(housing)  # the volume tile counts ЖКХ only
     assert "ЖКХ" in _text(find(page, "municipality-filters"))
-    assert "Доля в срок по месяцам" in str(find(page, "municipality-trend").figure.layout.title.text)
+    assert "Доля в срок по месяцам" in str(find(page, "municipality-trend").figure["layout"]["title"]["text"])
     back = find(page, "municipality-map-link").href
     assert "sector=housing" in back and "indicator=on_time_share" in back and f"municipality={unit}" in back
 

@@ -1,10 +1,14 @@
-"""Figure builders are pure: a DataFrame in, a figure out, with the colour language and «мало данных»."""
+"""Figure builders are pure: a DataFrame in, a figure out, with the colour language and «мало данных».
+
+The builders return plain figure data; the tests read it through ``go.Figure``, which also checks that
+every property is one Plotly knows, with a valid value (the builders themselves skip that cost)."""
 
 from __future__ import annotations
 
 import math
 
 import pandas as pd
+import plotly.graph_objects as go
 import pytest
 
 from charts import figures
@@ -27,7 +31,7 @@ def test_colour_scale_makes_worse_darker() -> None:
 def test_choropleth_draws_every_municipality_and_greys_low_volume() -> None:
     df = pd.DataFrame({"municipality_id": [1, 2], "on_time_share": [0.9, 0.5], "on_time_share_low": [False, True],
                        "population": [1000, 2000]})
-    fig = figures.choropleth(df, GEOJSON, ind.get("on_time_share"), "t")
+    fig = go.Figure(figures.choropleth(df, GEOJSON, ind.get("on_time_share"), "t"))
     base, data, names = fig.data
     assert names.type == "scattergeo"
     assert list(base.locations) == [1, 2, 3] and list(data.locations) == [1, 2, 3]
@@ -40,10 +44,10 @@ def test_choropleth_draws_every_municipality_and_greys_low_volume() -> None:
 def test_matrix_orders_by_volume_and_handles_empty() -> None:
     df = pd.DataFrame({"municipality_name": ["А", "А", "Б"], "category_name": ["x", "y", "x"],
                        "volume": [10, 5, 30], "volume_low": [False, False, False]})
-    fig = figures.matrix(df, ind.get("volume"), "municipality_name", "category_name", "t")
+    fig = go.Figure(figures.matrix(df, ind.get("volume"), "municipality_name", "category_name", "t"))
     assert list(fig.data[0].y) == ["А", "Б"]  # biggest at the top of the chart
     assert list(fig.data[0].x) == ["x", "y"]
-    empty = figures.matrix(df.iloc[0:0], ind.get("volume"), "municipality_name", "category_name", "t")
+    empty = go.Figure(figures.matrix(df.iloc[0:0], ind.get("volume"), "municipality_name", "category_name", "t"))
     assert "Нет обращений" in empty.layout.annotations[0].text
 
 
@@ -66,7 +70,7 @@ SQUARES = {"type": "FeatureCollection", "features": [
 def test_growth_map_diverges_around_zero() -> None:
     df = pd.DataFrame({"municipality_id": [1, 2, 3], "growth": [-0.30, -0.12, 0.05],
                        "growth_low": [False, False, False]})
-    fig = figures.choropleth(df, SQUARES, ind.get("growth"), "t")
+    fig = go.Figure(figures.choropleth(df, SQUARES, ind.get("growth"), "t"))
     data = fig.data[1]
     # all values fall: the neutral colour must still sit at 0 (symmetric range), never at −12 %
     assert data.zmid == 0 and data.zmin == pytest.approx(-30.0) and data.zmax == pytest.approx(30.0)
@@ -76,20 +80,19 @@ def test_growth_map_diverges_around_zero() -> None:
 def test_share_is_coloured_against_its_target_marked_on_the_colour_bar() -> None:
     df = pd.DataFrame({"municipality_id": [1, 2, 3], "on_time_share": [0.96, 0.99, 0.93],
                        "on_time_share_low": [False, False, False]})
-    fig = figures.choropleth(df, SQUARES, ind.get("on_time_share"), "t",
-                             reference=figures.MapReference(0.9, "цель"))
-    data = fig.data[1]
+    raw = figures.choropleth(df, SQUARES, ind.get("on_time_share"), "t", reference=figures.MapReference(0.9, "цель"))
+    data = go.Figure(raw).data[1]
     assert data.zmid == pytest.approx(90.0) and data.zmax == pytest.approx(99.0) and data.zmin == pytest.approx(81.0)
     assert any("цель 90,0" in t for t in data.colorbar.ticktext)
     assert "Цель: 90,0\u00a0%" in data.text[0]
     # every unit beats the target: every fill is on the good (blue) half of the red-to-blue scale
-    fills = figures._fill_colours(data)
+    fills = figures._fill_colours(raw["data"][1])
     assert all(int(c.strip("rgb()").split(",")[2]) > int(c.strip("rgb()").split(",")[0]) for c in fills)
 
 
 def test_units_outside_the_scope_say_no_access() -> None:
     df = pd.DataFrame({"municipality_id": [1, 2, 3], "volume": [10, 20, 30], "volume_low": [False, False, False]})
-    fig = figures.choropleth(df, SQUARES, ind.get("volume"), "t", allowed={1})
+    fig = go.Figure(figures.choropleth(df, SQUARES, ind.get("volume"), "t", allowed={1}))
     data = fig.data[1]
     assert "нет доступа" in data.text[1] and "нет доступа" in data.text[2] and "мало данных" not in data.text[1]
     assert data.z[0] == 10 and math.isnan(data.z[1]) and "20" not in data.text[1]
@@ -97,7 +100,7 @@ def test_units_outside_the_scope_say_no_access() -> None:
 
 def test_names_on_the_map_fit_their_units_or_go_to_hover() -> None:
     df = pd.DataFrame({"municipality_id": [1, 2, 3], "volume": [1234, 20, 30], "volume_low": [False, False, False]})
-    fig = figures.choropleth(df, SQUARES, ind.get("volume"), "t", size=(700, 400))
+    fig = go.Figure(figures.choropleth(df, SQUARES, ind.get("volume"), "t", size=(700, 400)))
     names = [t for t in fig.data if t.type == "scattergeo"][0]
     assert list(names.customdata) == [1, 2]  # the 0,05° square is far too small: hover only
     assert names.text[0].startswith("Вяземский") and "1\u00a0234" in names.text[0]

@@ -281,6 +281,7 @@ def test_demo_falls_back_to_schematic_cells_for_another_region(tmp_path: Path) -
 
 def test_map_figures_carry_the_attribution(small_demo: Path) -> None:
     import pandas as pd
+    import plotly.graph_objects as go
 
     from charts import figures
     from metrics import indicators
@@ -293,10 +294,10 @@ def test_map_figures_carry_the_attribution(small_demo: Path) -> None:
     spec = indicators.get("volume")
     frame = pd.DataFrame({"municipality_id": [f["id"] for f in fc["features"]], "volume": 1.0})
     for fig in (figures.choropleth(frame, fc, spec, "Карта"), figures.wall_choropleth(frame, fc, spec)):
-        texts = [a.text for a in fig.layout.annotations]
+        texts = [a.text for a in go.Figure(fig).layout.annotations]
         assert OSM_ATTRIBUTION in texts
     without = {k: v for k, v in fc.items() if k != "attribution"}
-    assert not figures.choropleth(frame, without, spec, "Карта").layout.annotations
+    assert not go.Figure(figures.choropleth(frame, without, spec, "Карта")).layout.annotations
 
 
 # ---------------------------------------------------------------- population

@@ -59,15 +59,15 @@ def test_selectors_open_on_the_last_complete_month(pages) -> None:
 def test_the_current_month_says_it_is_unfinished_and_answers_are_coming(pages) -> None:
     update = pages["heatmap"].update
     fig_map, fig_matrix, note = update("2025-10", "all", "all", "on_time_share")
-    title = fig_map.layout.title.text
-    assert INCOMPLETE in title and UNSETTLED in title and INCOMPLETE in fig_matrix.layout.title.text
+    title = fig_map["layout"]["title"]["text"]
+    assert INCOMPLETE in title and UNSETTLED in title and INCOMPLETE in fig_matrix["layout"]["title"]["text"]
     assert "неполный период" in note and "Ответы ещё поступают" in note
     # a receipt count of the same month: unfinished, but no answers to wait for
     fig_map, _, note = update("2025-10", "all", "all", "volume")
-    assert INCOMPLETE in fig_map.layout.title.text and UNSETTLED not in fig_map.layout.title.text
+    assert INCOMPLETE in fig_map["layout"]["title"]["text"] and UNSETTLED not in fig_map["layout"]["title"]["text"]
     # September ended 30 days before the data date: complete and settled, no warning
     fig_map, _, note = update("2025-09", "all", "all", "on_time_share")
-    assert INCOMPLETE not in fig_map.layout.title.text and UNSETTLED not in fig_map.layout.title.text
+    assert INCOMPLETE not in fig_map["layout"]["title"]["text"] and UNSETTLED not in fig_map["layout"]["title"]["text"]
     assert "неполный" not in note and "поступают" not in note
 
 
@@ -90,9 +90,9 @@ def test_kpi_trend_marks_the_unfinished_month_hollow(pages) -> None:
     trend, _, note, _ = pages["kpi"].update("on_time_share", "all", "all", "month")
     from metrics import indicators
 
-    line = next(t for t in trend.data if t.name == indicators.get("on_time_share").label)
-    assert list(line.marker.symbol)[-1] == "circle-open" and list(line.marker.symbol)[-2] == "circle"
-    assert UNSETTLED in line.text[-1] and INCOMPLETE in line.text[-1]
+    line = next(t for t in trend["data"] if t["name"] == indicators.get("on_time_share").label)
+    assert list(line["marker"]["symbol"])[-1] == "circle-open" and list(line["marker"]["symbol"])[-2] == "circle"
+    assert UNSETTLED in line["text"][-1] and INCOMPLETE in line["text"][-1]
     assert "Полые точки (1)" in note
 
 

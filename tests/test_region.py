@@ -227,11 +227,11 @@ def test_without_population_the_map_opens_on_volume_and_says_why(ny_db, pages_ap
     page = str(heatmap.layout())
     assert "'value': 'volume'" in page.split("heatmap-indicator")[1][:2000]
     fig_map, _, note = heatmap.update("2025-10", "all", "all", "rate_10k")
-    hover = fig_map.data[1].text
+    hover = fig_map["data"][1]["text"]
     assert len(hover) == 3 and all("нет данных о населении" in h for h in hover)
     assert "Нет данных о населении" in note and "приблизительная оценка" not in note
     fig_map, _, note = heatmap.update("2025-10", "all", "all", "volume")
-    assert all("нет данных о населении" in h for h in fig_map.data[1].text)
+    assert all("нет данных о населении" in h for h in fig_map["data"][1]["text"])
     assert "приблизительная оценка" not in note
 
 
