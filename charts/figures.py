@@ -866,7 +866,7 @@ def wall_choropleth(df: pd.DataFrame, geojson: dict, spec: Indicator, reference:
     return fig
 
 
-def region_choropleth(df: pd.DataFrame, geojson: dict, spec: Indicator, title: str, **options: object) -> go.Figure:
+def region_choropleth(df: pd.DataFrame, geojson: dict, spec: Indicator, title: str, **options: object) -> Figure:
     """The country map: federal subjects (feature id = region id) coloured by one indicator, named
     where the name fits — the municipal map's builder (``choropleth``) on the regions' shapes — over
     the subjects the warehouse does not hold (``geojson["background"]``), pale and silent, so the
@@ -876,11 +876,11 @@ def region_choropleth(df: pd.DataFrame, geojson: dict, spec: Indicator, title: s
     background = geojson.get("background") or []
     if background:
         ids = [f["id"] for f in background]
-        fig.add_trace(go.Choropleth(
-            geojson={"type": "FeatureCollection", "features": background}, locations=ids, z=[0] * len(ids),
-            featureidkey="id", showscale=False, colorscale=[[0, "#eeeeee"], [1, "#eeeeee"]], hoverinfo="skip",
-            marker={"line": {"color": "white", "width": 0.6}}, name="background"))
-        fig.data = (fig.data[-1], *fig.data[:-1])  # underneath everything
+        fig["data"].insert(0, {  # underneath everything
+            "type": "choropleth", "geojson": {"type": "FeatureCollection", "features": background},
+            "locations": ids, "z": [0] * len(ids), "featureidkey": "id", "showscale": False,
+            "colorscale": [[0, "#eeeeee"], [1, "#eeeeee"]], "hoverinfo": "skip",
+            "marker": {"line": {"color": "white", "width": 0.6}}, "name": "background"})
     # framed on the warehouse's regions (the names are sized for that frame), neighbours around them;
     # turned to the frame's middle meridian, so Chukotka (stored east of 180°) stays whole
     from shapely.geometry import shape
@@ -890,6 +890,8 @@ def region_choropleth(df: pd.DataFrame, geojson: dict, spec: Indicator, title: s
         x0, y0 = bounds[:, 0].min(), bounds[:, 1].min()
         x1, y1 = bounds[:, 2].max(), bounds[:, 3].max()
         pad_x, pad_y = (x1 - x0) * 0.05 + 0.2, (y1 - y0) * 0.05 + 0.2
-        fig.update_geos(fitbounds=False, lonaxis_range=[x0 - pad_x, x1 + pad_x],
-                        lataxis_range=[y0 - pad_y, y1 + pad_y], projection_rotation_lon=(x0 + x1) / 2)
+        geo = fig["layout"].setdefault("geo", {})
+        geo.update(fitbounds=False, lonaxis={**geo.get("lonaxis", {}), "range": [x0 - pad_x, x1 + pad_x]},
+                   lataxis={**geo.get("lataxis", {}), "range": [y0 - pad_y, y1 + pad_y]},
+                   projection={**geo.get("projection", {}), "rotation": {"lon": (x0 + x1) / 2}})
     return fig

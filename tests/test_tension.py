@@ -10,6 +10,7 @@ from pathlib import Path
 
 import duckdb
 import pandas as pd
+import plotly.graph_objects as go
 import pytest
 
 from data.severity import SeverityConfigError, apply, apply_to_new, load_config
@@ -323,6 +324,7 @@ def test_the_heat_map_offers_and_draws_the_index(heatmap, small_demo: Path) -> N
     assert labels["severe_share"] == "Доля сообщений высокой тяжести"
     assert find(heatmap.layout(indicator="tension_index"), "heatmap-indicator").value == "tension_index"
     fig_map, fig_matrix, note = heatmap.update("2025-09", "all", "all", "tension_index")
+    fig_map = go.Figure(fig_map)  # the builders return plain figure data; this also validates it
     assert fig_map.layout.title.text.startswith("Индекс социальной напряжённости — сентябрь 2025")
     con = duckdb.connect(str(small_demo), read_only=True)
     expected = query_on(con, ["tension_index"], ["municipality"], parse_period("2025-09"))
@@ -337,7 +339,7 @@ def test_the_heat_map_offers_and_draws_the_index(heatmap, small_demo: Path) -> N
                                                                             "municipality_id"])
     assert "мало данных" in note.lower() or "Серым" in note
     # the matrix by sector for a sector's categories, and the severe share as a percentage
-    _, matrix, _ = heatmap.update("2025-09", "housing", "all", "severe_share")
+    matrix = go.Figure(heatmap.update("2025-09", "housing", "all", "severe_share")[1])
     assert "Доля сообщений высокой тяжести по муниципалитетам и категориям" in matrix.layout.title.text
 
 
