@@ -45,6 +45,7 @@ def create_app(db_path: str | Path | None = None, auth: AuthSettings | None = No
         for page in dash.page_registry.values()
         # a profile needs an id: it is reached from the map, not the menu; «не найдено» is no section
         if not page.get("path_template") and not page["module"].endswith("not_found_404")
+        and (page["path"] != "/regions" or _several_regions())
     ]
     install(app, settings)
     callback_cache.install(app)  # after sign-in: the user's scope is known when it looks up an answer
@@ -73,6 +74,17 @@ def create_app(db_path: str | Path | None = None, auth: AuthSettings | None = No
         lang="ru",
     )
     return app
+
+
+def _several_regions() -> bool:
+    """«Регионы» is in the menu only for a warehouse of more than one region."""
+    from metrics.catalog import region_count
+    from metrics.source import WarehouseMissing
+
+    try:
+        return region_count() > 1
+    except WarehouseMissing:
+        return False
 
 
 def warm_up() -> threading.Thread:

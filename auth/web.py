@@ -45,7 +45,7 @@ MAX_REQUEST_BYTES = 1 << 20  # a callback request is a few KB; anything near a m
 # warehouse, so it is for curators. Every other page is open to every person's role (the scope
 # limits what it shows), so a new page needs no entry here.
 WALL_PAGES = frozenset({"/wall"})
-CURATOR_PAGES = frozenset({"/status"})
+CURATOR_PAGES = frozenset({"/status", "/regions"})  # /regions: the country view ranks whole regions
 HOME = {"wall": "/wall"}
 IDLE_LIFETIME = timedelta(hours=12)
 ABSOLUTE_LIFETIME = timedelta(hours=12)  # since sign-in, however busy the session

@@ -769,3 +769,32 @@ def wall_choropleth(df: pd.DataFrame, geojson: dict, spec: Indicator, reference:
         font={"family": FONT, "size": WALL_FONT_SIZE, "color": WALL_TEXT},
     )
     return fig
+
+
+def region_choropleth(df: pd.DataFrame, geojson: dict, spec: Indicator, title: str, **options: object) -> go.Figure:
+    """The country map: federal subjects (feature id = region id) coloured by one indicator, named
+    where the name fits — the municipal map's builder (``choropleth``) on the regions' shapes — over
+    the subjects the warehouse does not hold (``geojson["background"]``), pale and silent, so the
+    country is seen whole."""
+    frame = df.rename(columns={"region_id": "municipality_id", "region_population": "population"})
+    fig = choropleth(frame, geojson, spec, title, **options)
+    background = geojson.get("background") or []
+    if background:
+        ids = [f["id"] for f in background]
+        fig.add_trace(go.Choropleth(
+            geojson={"type": "FeatureCollection", "features": background}, locations=ids, z=[0] * len(ids),
+            featureidkey="id", showscale=False, colorscale=[[0, "#eeeeee"], [1, "#eeeeee"]], hoverinfo="skip",
+            marker={"line": {"color": "white", "width": 0.6}}, name="background"))
+        fig.data = (fig.data[-1], *fig.data[:-1])  # underneath everything
+    # framed on the warehouse's regions (the names are sized for that frame), neighbours around them;
+    # turned to the frame's middle meridian, so Chukotka (stored east of 180°) stays whole
+    from shapely.geometry import shape
+
+    bounds = np.array([shape(f["geometry"]).bounds for f in geojson.get("features", []) if f.get("geometry")])
+    if len(bounds):
+        x0, y0 = bounds[:, 0].min(), bounds[:, 1].min()
+        x1, y1 = bounds[:, 2].max(), bounds[:, 3].max()
+        pad_x, pad_y = (x1 - x0) * 0.05 + 0.2, (y1 - y0) * 0.05 + 0.2
+        fig.update_geos(fitbounds=False, lonaxis_range=[x0 - pad_x, x1 + pad_x],
+                        lataxis_range=[y0 - pad_y, y1 + pad_y], projection_rotation_lon=(x0 + x1) / 2)
+    return fig

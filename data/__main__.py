@@ -1,4 +1,4 @@
-"""Command line of the data room: ``python -m data init|region|demo|import|aliases|targets|roadmap|rejected|imports|revert|copy``."""
+"""Command line of the data room: ``python -m data init|region|demo|import|aliases|targets|roadmap|rejected|imports|revert|severity|copy``."""
 
 from __future__ import annotations
 
@@ -38,11 +38,12 @@ def _person_errors() -> tuple[type[BaseException], ...]:
     from data.mapping import MappingError
     from data.revert import RevertFailed
     from data.roadmap import RoadmapFileError
+    from data.severity import SeverityConfigError
     from data.targets import TargetFileError
     from data.warehouse import RegionError
 
     return (CommandError, WriteFailed, RegionError, TargetFileError, MappingError, ImportFailed, AliasFileError,
-            RoadmapFileError, RevertFailed, ClickHouseError, DialectError, EngineError)
+            RoadmapFileError, RevertFailed, SeverityConfigError, ClickHouseError, DialectError, EngineError)
 
 
 def cmd_init(args: argparse.Namespace) -> int:
@@ -119,19 +120,22 @@ def cmd_copy(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from data.demo import build_demo
+    from data.regions import federal_subjects
 
+    regions = len(federal_subjects()) if args.country else args.regions
     if args.engine:
-        return _demo_on_clickhouse(args)
+        return _demo_on_clickhouse(args, regions)
     db = _db(args)
     if args.if_missing and db.exists():
         print(json.dumps({"db": str(db), "built": False, "reason": "хранилище уже есть"}, ensure_ascii=False))
         return 0
-    stats = build_demo(db, appeals=args.appeals, months=args.months, seed=args.seed, end_month=args.end)
+    stats = build_demo(db, appeals=args.appeals, months=args.months, seed=args.seed, end_month=args.end,
+                       regions=regions)
     print(json.dumps({"db": str(db), "built": True, **stats}, ensure_ascii=False, default=str))
     return 0
 
 
-def _demo_on_clickhouse(args: argparse.Namespace) -> int:
+def _demo_on_clickhouse(args: argparse.Namespace, regions: int) -> int:
     """The demo on ClickHouse: built by the one generator into a scratch DuckDB file, then copied."""
     import tempfile
 
@@ -142,7 +146,8 @@ def _demo_on_clickhouse(args: argparse.Namespace) -> int:
     try:
         with tempfile.TemporaryDirectory(prefix="cur_demo_") as scratch:
             db = Path(scratch) / "demo.duckdb"
-            stats = build_demo(db, appeals=args.appeals, months=args.months, seed=args.seed, end_month=args.end)
+            stats = build_demo(db, appeals=args.appeals, months=args.months, seed=args.seed, end_month=args.end,
+                               regions=regions)
             copied = copy_warehouse(db, target, rebuild=True)
     finally:
         target.close()
@@ -207,6 +212,21 @@ def cmd_refresh(args: argparse.Namespace) -> int:
         rows = con.execute("SELECT count(*) FROM appeal_monthly").fetchall()[0][0]
     print(json.dumps({"db": str(_db(args)), "appeal_monthly": rows,
                       "seconds": round(time.perf_counter() - started, 2)}, ensure_ascii=False))
+    return 0
+
+
+def cmd_severity(args: argparse.Namespace) -> int:
+    from data.severity import apply, load_config
+    from data.swap import writing
+    from data.warehouse import ensure_initialised
+
+    db = _existing_db(args)
+    config = load_config(args.file)  # checked before the file is touched
+    # read at query time through category_id: no rollup to rebuild; the new file resets the answer caches
+    with writing(db) as con:
+        ensure_initialised(con, municipalities_csv=None)
+        result = apply(con, config)
+    print(json.dumps({"db": str(db), **result}, ensure_ascii=False))
     return 0
 
 
@@ -297,6 +317,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--end", help="последний месяц ГГГГ-ММ (по умолчанию прошлый месяц)")
     p.add_argument("--if-missing", action="store_true", help="ничего не делать, если хранилище уже есть")
     p.add_argument("--engine", help="построить в ClickHouse: chdb:ПАПКА или clickhouse://… (по умолчанию файл DuckDB)")
+    p.add_argument("--regions", type=int, default=1,
+                   help="число регионов: 1 — только Смоленская область; больше — ещё субъекты РФ "
+                        "с синтетическими муниципалитетами (население приблизительное)")
+    p.add_argument("--country", action="store_true", help="все субъекты РФ из списка демо (как --regions 12)")
     p.set_defaults(func=cmd_demo)
 
     p = with_db(sub.add_parser("import", help="загрузить файл обращений (CSV, XLSX, Parquet)"))
@@ -335,6 +359,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rebuild-rollups", action="store_true",
                    help="сводные таблицы посчитать в ClickHouse из фактов, а не копировать")
     p.set_defaults(func=cmd_copy)
+
+    p = with_db(sub.add_parser("severity", help="задать тяжесть категорий из файла (индекс напряжённости)"))
+    p.add_argument("--file", type=Path, help="файл TOML (по умолчанию $CUR_SEVERITY_CONFIG или config/severity.toml)")
+    p.set_defaults(func=cmd_severity)
 
     args = parser.parse_args(argv)
     import duckdb

@@ -44,6 +44,25 @@ class ClickHouseError(RuntimeError):
     """A ClickHouse statement failed or a target cannot be used; the message is for a person."""
 
 
+class ClickHouseCatalogError(ClickHouseError, duckdb.CatalogException):
+    """A table the warehouse lacks: caught wherever DuckDB's would be (a warehouse from before a table)."""
+
+
+class ClickHouseBinderError(ClickHouseError, duckdb.BinderException):
+    """A column the warehouse lacks (a warehouse from before a column), as DuckDB's binder says."""
+
+
+# ClickHouse's error codes that have a DuckDB counterpart the callers already handle
+_ERROR_CLASSES: dict[int, type[ClickHouseError]] = {60: ClickHouseCatalogError, 47: ClickHouseBinderError}
+
+
+def _failure(exc: Exception) -> ClickHouseError:
+    """The error for a failed statement: DuckDB's kind where there is one (UNKNOWN_TABLE, UNKNOWN_IDENTIFIER)."""
+    code = re.search(r"Code: (\d+)", str(exc))
+    kind = _ERROR_CLASSES.get(int(code[1]), ClickHouseError) if code else ClickHouseError
+    return kind(f"ошибка ClickHouse: {str(exc)[:500]}")
+
+
 class Result:
     """An answer in Arrow, read like DuckDB's: ``df()``, ``fetchall()``, ``arrow()``."""
 
@@ -168,7 +187,7 @@ class ChdbConnection(ClickHouseConnection):
             try:
                 return self._session.query(sql, fmt, params=dict(params or {}))
             except Exception as exc:  # chDB raises its own RuntimeError text
-                raise ClickHouseError(f"ошибка ClickHouse: {str(exc)[:500]}") from exc
+                raise _failure(exc) from exc
 
     def native(self, sql: str, params: Mapping[str, str] | None = None) -> Result:
         # every statement names its database: several warehouses may share the engine
@@ -221,7 +240,7 @@ class ServerConnection(ClickHouseConnection):
         try:
             return call()
         except Exception as exc:
-            raise ClickHouseError(f"ошибка ClickHouse: {str(exc)[:500]}") from exc
+            raise _failure(exc) from exc
 
     def native(self, sql: str, params: Mapping[str, object] | None = None) -> Result:
         return Result(self._run(lambda: self._client.query_arrow(sql, parameters=dict(params or {}))))

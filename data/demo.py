@@ -94,8 +94,13 @@ def build_demo(
     months: int = 24,
     seed: int = 20251,
     end_month: str | None = None,
+    regions: int = 1,
 ) -> dict:
     """Write a fresh demo warehouse to ``db_path`` (replacing it atomically); return build stats.
+
+    ``regions`` > 1 adds further federal subjects (``data.regions.federal_subjects``: real names,
+    approximate populations) beside Смоленская область, each with its own units and appeals from the
+    same generator; ``appeals`` is then the total over all regions.
 
     ``end_month`` ('YYYY-MM') is the last month of data; None means the last full calendar
     month before today. The data covers ``months`` whole months ending with it (the
@@ -106,6 +111,9 @@ def build_demo(
         raise ValueError(f"число обращений должно быть от 1 до {MAX_APPEALS}")
     if months < 1:
         raise ValueError("число месяцев должно быть не меньше 1")
+    from data.demo_regions import check_region_count
+
+    check_region_count(regions)
     now = _now_local(DEFAULT_TIMEZONE)
     first_month, period_start, period_end = _period(months, end_month, now)
 
@@ -117,7 +125,7 @@ def build_demo(
         con = duckdb.connect(str(building))
         try:
             con.execute(f"SET memory_limit = '{DUCKDB_MEMORY_LIMIT}'")
-            stats = _build(con, appeals, seed, first_month, period_start, period_end, now)
+            stats = _build(con, appeals, seed, first_month, period_start, period_end, now, regions)
             con.execute("CHECKPOINT")
         finally:
             con.close()
@@ -139,7 +147,10 @@ def _build(
     period_start: dt.datetime,
     period_end: dt.datetime,
     now: dt.datetime,
+    regions: int = 1,
 ) -> dict:
+    from data.demo_regions import add_demo_regions, home_share
+
     ensure_initialised(con, municipalities_csv=DEMO_MUNICIPALITIES)
     set_region(con, DEMO_REGION, DEFAULT_TIMEZONE, DEFAULT_CALENDAR)
     ref = _Reference.load(con)
@@ -150,7 +161,10 @@ def _build(
         [import_id, f"demo: seed={seed}", DEMO_SOURCE, now],
     )
     model = _Model.build(ref, seed, period_start, period_end)
-    inserted = _generate_appeals(con, model, seed, appeals, import_id)
+    home = appeals if regions == 1 else max(1, round(appeals * home_share(regions)))
+    inserted = _generate_appeals(con, model, seed, home, import_id)
+    if regions > 1:  # the other regions' units and appeals, before the data date is fixed
+        inserted += add_demo_regions(con, regions, appeals - home, seed, period_start, period_end, import_id)
     as_of = _close_data_at_last_receipt(con)
     last_month = month_start((period_end - dt.timedelta(seconds=1)).date())
     _insert_targets(con, ref, first_month, last_month)
@@ -162,6 +176,8 @@ def _build(
         [finished, inserted, inserted, inserted, org_count, import_id],
     )
     stories = st.resolve_stories(period_end.date())
+    if regions > 1:  # the warehouse is the country's, its first region one of several
+        set_meta(con, "region_name", f"Российская Федерация · демо, регионов: {regions}")
     set_meta(con, "demo_seed", str(seed))
     set_meta(con, "data_as_of", as_of.isoformat(sep=" "))
     set_meta(con, "demo_period", f"{first_month:%Y-%m}..{last_month:%Y-%m}")

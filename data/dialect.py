@@ -130,8 +130,6 @@ def _fix(node: exp.Expression) -> exp.Expression:
             end = exp.Add(this=end, expression=exp.Literal.number(1))
         args = [_t(node.args["start"]), end, *([_t(node.args["step"])] if node.args.get("step") else [])]
         return exp.Anonymous(this="range", expressions=args)
-        if name == "quantile_cont":
-            return _quantiles(node.expressions[0], node.expressions[1])
     if isinstance(node, exp.PercentileCont):  # how sqlglot reads DuckDB's quantile_cont
         return _quantiles(node.this, node.expression)
     if isinstance(node, exp.TimeToUnix) and isinstance(node.this, exp.Sub):  # epoch(a - b): seconds

@@ -38,6 +38,7 @@ from data.names import MunicipalityIndex, match_key
 from data.readers import STAGE_TABLE, SourceFileError, Staged, clean_text_sql, drop_stage, stage_file
 from data.rollup import refresh_rollups
 from data.schema import APPEAL_COLUMNS, CLOSURE_REASONS, KINDS, STATUSES
+from data.severity import apply_to_new as apply_severity_to_new
 from data.warehouse import ensure_initialised, read_region, set_meta
 
 FUTURE_TOLERANCE = dt.timedelta(minutes=10)  # clocks of source systems drift a little
@@ -920,6 +921,7 @@ def _resolve_categories(con: duckdb.DuckDBPyConnection, import_id: int) -> list[
             {"ids": [r[0] for r in new_rows], "sectors": [r[1] for r in new_rows],
              "names": [r[2] for r in new_rows], "import_id": import_id},
         )
+        apply_severity_to_new(con)  # a new category's severity from config/severity.toml
     _temp_table(con, "imp_category_map", {
         "sector_id": ("SMALLINT", [k[0] for k in mapping]),
         "raw": ("VARCHAR", [k[1] for k in mapping]),

@@ -57,7 +57,8 @@ DDL: tuple[str, ...] = (
         name      VARCHAR NOT NULL,
         parent_id INTEGER,
         is_other  BOOLEAN NOT NULL DEFAULT FALSE,
-        created_by_import INTEGER
+        created_by_import INTEGER,
+        severity  VARCHAR  -- high | medium | low, from config/severity.toml (data/severity.py)
     )""",
     """CREATE TABLE IF NOT EXISTS organisation (
         id              INTEGER PRIMARY KEY,
@@ -212,6 +213,7 @@ def create_schema(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("CREATE TABLE IF NOT EXISTS appeal_replaced AS "
                 "SELECT CAST(NULL AS INTEGER) AS replaced_by, * FROM appeal LIMIT 0")
     con.execute("ALTER TABLE import_log ADD COLUMN IF NOT EXISTS reverted_at TIMESTAMP")
+    con.execute("ALTER TABLE category ADD COLUMN IF NOT EXISTS severity VARCHAR")  # a warehouse from before it
     con.execute(
         "INSERT INTO meta VALUES ('schema_version', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
         [SCHEMA_VERSION],

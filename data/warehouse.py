@@ -24,8 +24,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import duckdb
 
+from data.regions import ensure_regions, sync_home_region
 from data.rollup import create_rollup_tables
 from data.schema import create_schema
+from data.severity import apply_to_new as apply_severity_to_new
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 REFERENCE_DIR = Path(__file__).resolve().parent / "reference"
@@ -90,10 +92,12 @@ def ensure_initialised(
     create_rollup_tables(con)
     if _is_empty(con, "sector"):
         load_sectors_and_categories(con)
+    apply_severity_to_new(con)  # the categories' severity (config/severity.toml), once per category
     if _is_empty(con, "channel"):
         load_channels(con)
     if municipalities_csv is not None and _is_empty(con, "municipality"):
         load_municipalities(con, municipalities_csv)
+    ensure_regions(con)  # the region level (and the migration of a one-region warehouse to it)
 
 
 def _is_empty(con: duckdb.DuckDBPyConnection, table: str) -> bool:
@@ -169,7 +173,8 @@ def load_municipalities(con: duckdb.DuckDBPyConnection, path: Path) -> None:
         rows = list(csv.DictReader(fh))
     for i, row in enumerate(rows, start=1):
         con.execute(
-            "INSERT INTO municipality VALUES (?, ?, ?, ?, ?, ?, ?, TRUE, ?, ?, ?)",
+            "INSERT INTO municipality (id, oktmo, okato, name, kind, admin_centre, population, "
+            "population_is_approx, area_km2, lat, lon) VALUES (?, ?, ?, ?, ?, ?, ?, TRUE, ?, ?, ?)",
             [
                 i,
                 row.get("oktmo_until_2024") or row.get("oktmo") or None,
@@ -301,7 +306,10 @@ def set_region(
         if has_facts and convert_times:
             _convert_times(con, old.timezone, timezone)
         set_meta(con, "region_timezone", timezone)
-    return read_region(con)
+    new = read_region(con)
+    if con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'region'").fetchall()[0][0]:
+        sync_home_region(con, new.name if name is not None else None, new.timezone if timezone is not None else None)
+    return new
 
 
 def _convert_times(con: duckdb.DuckDBPyConnection, old: str, new: str) -> None:

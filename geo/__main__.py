@@ -1,4 +1,4 @@
-"""Command line: ``python -m geo import|population|simplify|schematic|export``.
+"""Command line: ``python -m geo import|population|simplify|schematic|export|import-regions``.
 
 Each command prints one JSON line with its result on stdout. A file that cannot be used
 gives exit code 2 and one line in Russian on stderr, with the warehouse untouched.
@@ -84,6 +84,14 @@ def _parser() -> argparse.ArgumentParser:
 
     sch = sub.add_parser("schematic", help="построить схематичные границы вокруг административных центров")
     sch.add_argument("--db", type=Path, default=None)
+
+    reg = sub.add_parser("import-regions", help="границы субъектов РФ для карты регионов (GeoJSON, GeoPackage, …)")
+    reg.add_argument("file", type=Path)
+    reg.add_argument("--db", type=Path, default=None)
+    reg.add_argument("--name-field", default=None, help="поле с названием субъекта (по умолчанию угадывается)")
+    reg.add_argument("--code-field", default=None, help="поле с кодом ISO 3166-2 (RU-SMO) или ОКАТО")
+    reg.add_argument("--attribution", default=None,
+                     help="подпись источника на карте (по умолчанию «© участники OpenStreetMap, GIS-Lab»)")
 
     exp = sub.add_parser("export", help="выгрузить GeoJSON региона для карты")
     exp.add_argument("--db", type=Path, default=None)
@@ -222,6 +230,30 @@ def _schematic(args: argparse.Namespace) -> int:
     return 0
 
 
+def _import_regions(args: argparse.Namespace) -> int:
+    from geo.boundaries import BoundaryError, read_boundary_file
+    from geo.regions import apply_region_boundaries
+
+    started = time.perf_counter()
+    try:
+        boundary = read_boundary_file(args.file, name_field=args.name_field, code_field=args.code_field)
+    except BoundaryError as exc:
+        print(f"ошибка: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    try:
+        with writing(args.db or default_db_path()) as con:
+            ensure_initialised(con)
+            result = apply_region_boundaries(con, boundary, args.attribution)
+    except ValueError as exc:
+        print(f"ошибка: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if result["without_shape"]:
+        print("внимание: в файле нет границ регионов: " + ", ".join(result["without_shape"]), file=sys.stderr)
+    result["seconds"] = round(time.perf_counter() - started, 2)
+    _print(result)
+    return 0
+
+
 def _export(args: argparse.Namespace) -> int:
     from geo.store import load_region_geojson
 
@@ -251,7 +283,8 @@ def _export(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    handlers = {"import": _import, "population": _population, "simplify": _simplify, "schematic": _schematic, "export": _export}
+    handlers = {"import": _import, "population": _population, "simplify": _simplify, "schematic": _schematic, "export": _export,
+                "import-regions": _import_regions}
     try:
         return handlers[args.command](args)
     except WriteFailed as exc:  # no room on the disk: the warehouse is as it was, no partial copy left

@@ -603,7 +603,8 @@ def apply_boundaries(
             point = geom.representative_point()
             code = feature.code
             con.execute(
-                "INSERT INTO municipality VALUES (?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, ?)",
+                "INSERT INTO municipality (id, oktmo, okato, name, kind, admin_centre, population, "
+                "population_is_approx, area_km2, lat, lon) VALUES (?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, ?)",
                 [
                     mid,
                     None if is_okato else code,

@@ -77,7 +77,8 @@ def load_demo_boundaries(con: duckdb.DuckDBPyConnection, path: Path = SMOLENSK_O
     """
     from geo.schematic import store_schematic_shapes
 
-    units = con.execute("SELECT count(*) FROM municipality").fetchall()[0][0]
+    # the demo region's own units: a multi-region demo's further regions have no shipped boundaries
+    units = con.execute("SELECT count(*) FROM municipality WHERE coalesce(region_id, 1) = 1").fetchall()[0][0]
     if path.is_file():
         from geo.boundaries import BoundaryError, apply_boundaries, read_boundary_file
 

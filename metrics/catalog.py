@@ -12,6 +12,7 @@ import datetime as dt
 import weakref
 from dataclasses import dataclass
 
+import duckdb
 import pandas as pd
 
 from data.warehouse import Region, read_region
@@ -141,3 +142,50 @@ def population_info() -> PopulationInfo:
         ).fetchall()[0]
         missing = con.execute("SELECT name FROM municipality WHERE population IS NULL ORDER BY name").fetchall()
     return PopulationInfo(int(units), int(with_population), int(estimated), tuple(r[0] for r in missing))
+
+
+_regions_geojson_cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def regions() -> pd.DataFrame:
+    """The warehouse's regions (``region_id``, ``region_name``, ``region_population``,
+    ``population_is_approx``), by name; a warehouse from before the region level has its one region."""
+    from data.engine import table_names
+    from data.regions import region_count
+
+    with reader() as con:
+        if region_count(con) and "region" in table_names(con):
+            return con.execute(
+                """SELECT id AS region_id, name AS region_name, population AS region_population,
+                          coalesce(population_is_approx, TRUE) AS population_is_approx
+                   FROM region ORDER BY name""").df()
+    return pd.DataFrame({"region_id": [1], "region_name": [region_name()], "region_population": [None],
+                         "population_is_approx": [True]})
+
+
+def region_count() -> int:
+    """How many regions the warehouse holds (the navbar offers «Регионы» only for more than one)."""
+    from data.regions import region_count as count
+
+    with reader() as con:
+        return count(con)
+
+
+def regions_geojson() -> dict:
+    """The federal subjects' FeatureCollection (feature id = region id); no features when none are stored."""
+    from geo.regions import load_regions_geojson
+
+    with reader() as con:
+        if con not in _regions_geojson_cache:
+            _regions_geojson_cache[con] = load_regions_geojson(con)
+        return _regions_geojson_cache[con]
+
+
+def region_municipalities(region_id: int) -> frozenset[int]:
+    """Ids of one region's units (whatever the user's scope: the caller narrows)."""
+    with reader() as con:
+        try:
+            rows = con.execute("SELECT id FROM municipality WHERE coalesce(region_id, 1) = ?", [region_id]).fetchall()
+        except duckdb.Error:  # a warehouse from before the region level: one region, every unit
+            rows = con.execute("SELECT id FROM municipality").fetchall() if region_id == 1 else []
+    return frozenset(int(r[0]) for r in rows)

@@ -7,6 +7,10 @@ defines them: **closed** = has an answer date (any closure); **answered** = clos
 indicators judge the appeals received in the period as known at the data date; the two stocks count
 what was open at t = min(period end, data date). Medians and percentiles are exact on every path.
 Adding an indicator is adding one entry here.
+
+The social-tension index (DESIGN §4, the Moscow Oblast «ИСН» practice) is a declared composite
+(``kind="index"``): a weighted sum of shares over one denominator (the period's appeals), each part
+a declared indicator of its own, the weights from ``config/severity.toml`` ``[index]``.
 """
 
 from __future__ import annotations
@@ -15,8 +19,9 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 from data.rollup import MEASURES
+from data.severity import load_config as load_severity
 
-Kind = Literal["count", "ratio", "rate", "growth", "median", "open", "mean"]
+Kind = Literal["count", "ratio", "rate", "growth", "median", "open", "mean", "index"]
 
 
 @dataclass(frozen=True)
@@ -35,6 +40,9 @@ class Indicator:
     hours_per_unit: float = 1.0  # medians: hours → unit
     min_volume: int = 20  # below this many appeals in the base the value is «мало данных»
     additive: bool = False  # may be summed across groups
+    # index: (indicator code, weight) of each part; the parts are ratios over one denominator and the
+    # value is 100 × Σ weight × part / Σ weight
+    parts: tuple[tuple[str, float], ...] = ()
     # Rests on answers (closures, first responses, ratings) that keep arriving for 30 days after the
     # period: «ответы ещё поступают» until it is settled, compared at the same age (metrics.compare).
     # Set from ANSWER_BASED below.
@@ -49,6 +57,14 @@ class Indicator:
             return text.replace("%", "\u00a0%")
         return f"{text}\u00a0{self.unit}" if self.unit and self.kind in ("median", "mean") else text
 
+
+def _weight(value: float) -> str:
+    return f"{value:g}".replace(".", ",")
+
+
+_WEIGHTS = load_severity().weights
+_INDEX_PARTS = (("severe_share", _WEIGHTS["severe"]), ("repeat_share", _WEIGHTS["repeat"]),
+                ("surge_share", _WEIGHTS["surge"]))
 
 INDICATORS: tuple[Indicator, ...] = (
     Indicator("volume", "Количество обращений", "Обращения и сообщения, поступившие за период.",
@@ -97,6 +113,21 @@ INDICATORS: tuple[Indicator, ...] = (
               "ratio", "%", ".1%", True, numerator="n_merits", denominator="n_answered"),
     Indicator("repeat_share", "Повторные обращения", "Повторные обращения / все обращения.",
               "ratio", "%", ".1%", False, numerator="n_repeat", denominator="n"),
+    Indicator("severe_share", "Доля сообщений высокой тяжести",
+              "Обращения в категориях высокой тяжести / все обращения. Тяжесть категорий задаёт центр "
+              "(нет тепла, воды, света, лекарств, аварийное жильё, невыплаты…).",
+              "ratio", "%", ".1%", False, numerator="n_severe", denominator="n"),
+    Indicator("surge_share", "Доля прироста",
+              "max(0, количество − количество за прошлый сравнимый период) / количество: какая часть "
+              "обращений периода пришла сверх уровня прошлого периода той же длины (по измерению времени — "
+              "прошлого месяца, квартала, недели или дня).",
+              "ratio", "%", ".1%", False, numerator="n_excess", denominator="n"),
+    Indicator("tension_index", "Индекс социальной напряжённости",
+              f"ИСН = 100 × ({_weight(_WEIGHTS['severe'])} × доля сообщений высокой тяжести + "
+              f"{_weight(_WEIGHTS['repeat'])} × доля повторных + {_weight(_WEIGHTS['surge'])} × доля прироста) / "
+              f"{_weight(sum(_WEIGHTS.values()))}: от 0 до 100, больше — напряжённее. Все доли — от обращений "
+              "периода; тяжесть категорий и веса задаёт центр.",
+              "index", "баллов", ",.1f", False, parts=_INDEX_PARTS),
     Indicator("response_share", "Доля с ответом",
               "Получили ответ / (закрытые + просроченные без ответа), по обращениям периода; "
               "перенаправление закрывает обращение, но ответом не считается.",
@@ -123,7 +154,10 @@ INDICATORS = tuple(replace(i, answer_based=i.code in ANSWER_BASED) for i in INDI
 # the data are judged at. ``n_overdue``: appeals of the period open and past their deadline;
 # ``on_time_base`` = closed with a deadline + n_overdue; ``response_base`` = closed + n_overdue;
 # ``eligible_30d``: appeals whose 30-day window has ended + those answered inside it.
-DERIVED_MEASURES = ("eligible_30d", "n_overdue", "on_time_base", "response_base")
+# ``n_severe``: appeals in a category of high severity (``category.severity``, read at query time);
+# ``n_prev``: appeals of the previous comparable period (or time bucket) of the same group;
+# ``n_excess`` = max(n − n_prev, 0).
+DERIVED_MEASURES = ("eligible_30d", "n_overdue", "on_time_base", "response_base", "n_severe", "n_prev", "n_excess")
 
 
 def registry() -> dict[str, Indicator]:
@@ -153,6 +187,14 @@ def validate_registry() -> list[str]:
             problems.append(f"{ind.code}: a ratio needs numerator and denominator")
         if ind.kind == "median" and ind.duration is None:
             problems.append(f"{ind.code}: a median needs a duration")
+        if ind.kind == "index":
+            parts = [registry().get(code) for code, _ in ind.parts]
+            if not parts or any(p is None or p.kind != "ratio" for p in parts):
+                problems.append(f"{ind.code}: an index is made of declared ratios")
+            elif len({p.denominator for p in parts}) != 1:
+                problems.append(f"{ind.code}: the parts of an index share one denominator")
+            if any(w < 0 for _, w in ind.parts) or sum(w for _, w in ind.parts) <= 0:
+                problems.append(f"{ind.code}: index weights are non-negative with a positive sum")
         if not ind.label or not ind.description:
             problems.append(f"{ind.code}: label and description are required")
     return problems

@@ -8,6 +8,7 @@ the same value for every indicator, medians and percentiles included (both exact
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 import re
 import weakref
@@ -55,9 +56,17 @@ class Dimension:
     is_time: bool = False
 
 
+# A region is a function of the municipality (``data.regions``): grouped by through it, so every table
+# that keeps the municipality (facts, rollups, stocks, durations) answers by region, exact medians too.
+# The function is a bound list indexed by the municipality id (``_unit_regions``; ids are small
+# sequence numbers): both engines read it row by row without a correlated subquery or a join, which
+# ClickHouse cannot decorrelate inside these aggregates. An unknown or NULL id has no region (NULL).
+REGION_SQL = "$unit_region[municipality_id]"
+
 DIMENSIONS: dict[str, Dimension] = {
     d.name: d
     for d in (
+        Dimension("region", "region_id", REGION_SQL, REGION_SQL),
         Dimension("municipality", "municipality_id", "municipality_id", "municipality_id"),
         Dimension("sector", "sector_id", "sector_id", "sector_id"),
         Dimension("category", "category_id", "category_id", "category_id"),
@@ -75,6 +84,7 @@ DIMENSIONS: dict[str, Dimension] = {
 }
 # filter name -> (column, python type of its values)
 FILTERS: dict[str, tuple[str, type]] = {
+    "region": ("municipality_id", int),  # region ids, expanded to their municipalities (_clean_filters)
     "municipality": ("municipality_id", int),
     "sector": ("sector_id", int),
     "category": ("category_id", int),
@@ -252,7 +262,9 @@ def _compute(
     joins_c = ""
     extra_c: list[str] = []
     if use_rollup:
-        source = _smallest_table(con, MONTHLY_TABLES, by, filters, scope)
+        # a severe count reads the category of each row: severity is joined at query time, never stored
+        source = _smallest_table(con, MONTHLY_TABLES, by, filters, scope,
+                                 also={"category_id"} if "n_severe" in needed else set())
         group = [f"{DIMENSIONS[b].rollup_sql} AS {DIMENSIONS[b].column}" for b in by]
         aggs = [f"sum({m}) AS {m}" if m.startswith("sum_") else f"CAST(sum({m}) AS BIGINT) AS {m}" for m in cohort]
         if "eligible_30d" in needed:
@@ -287,9 +299,17 @@ def _compute(
             aggs.append(f"CAST(sum(CASE WHEN {OPEN_SQL} AND due_at < $now THEN 1 ELSE 0 END) AS BIGINT) AS n_overdue")
     if "eligible_30d" in needed:
         params["cut"] = cut
+    if "n_severe" in needed:
+        params["severe"] = _severe_ids(con)
+        aggs.append(f"CAST(sum(CASE WHEN list_contains($severe, category_id) THEN {'n' if use_rollup else '1'} "
+                    "ELSE 0 END) AS BIGINT) AS n_severe")
+    if "n_prev" in needed:
+        ctes.append(_previous_volume_cte(by, periods, filters, scope, params, use_rollup, source, facts))
+        joins_c += " LEFT JOIN pv ON " + _same("pv", "m", keys)
+        extra_c.append("coalesce(pv.n_prev, 0) AS n_prev")
     ctes.insert(0, f"m AS (SELECT {', '.join([f'{period_sql} AS _p', *group, *aggs])} FROM {source} "  # noqa: S608
                 f"WHERE {where} GROUP BY ALL)")
-    measure_cols = cohort + [m for m in ("eligible_30d", "n_overdue") if m in needed]
+    measure_cols = cohort + [m for m in ("eligible_30d", "n_overdue", "n_severe", "n_prev") if m in needed]
     # m's columns (every item of m ends «AS name») named one by one: after two joins ClickHouse names
     # a ``m.*`` column by its table
     replaced = {c.rsplit(" AS ", 1)[1] for c in extra_c}
@@ -302,7 +322,7 @@ def _compute(
     if stock_codes:
         # a stock at t ≤ as_of does not depend on what was known at as_of (an answer after it came
         # after t as well), so the snapshots serve an earlier as_of too
-        columns = {DIMENSIONS[b].column for b in by if not DIMENSIONS[b].is_time} | {FILTERS[f][0] for f in filters}
+        columns = {_stored_column(b) for b in by if not DIMENSIONS[b].is_time} | {FILTERS[f][0] for f in filters}
         columns |= {c for c, ids in (("municipality_id", effective(scope).municipality_ids),
                                      ("sector_id", effective(scope).sector_ids)) if ids is not None}
         points = _snapshot_points(by, periods, as_of, None if _facts_only.get() else data_as_of(con),
@@ -319,6 +339,8 @@ def _compute(
         cols.append("coalesce(c.n_closed_due, 0) + coalesce(c.n_overdue, 0) AS on_time_base")
     if "response_base" in needed:
         cols.append("coalesce(c.n_closed, 0) + coalesce(c.n_overdue, 0) AS response_base")
+    if "n_excess" in needed:
+        cols.append("greatest(coalesce(c.n, 0) - coalesce(c.n_prev, 0), 0) AS n_excess")
     if stock_codes and not stock_cols:  # no snapshot point (every bucket after the moment)
         cols += [f"CAST(0 AS BIGINT) AS {c}" for c in ("backlog_open", *(n for n, _, _ in AGE_BUCKETS), "overdue_open")]
     if keys:
@@ -334,13 +356,23 @@ def _compute(
 
     # 4. the declared arithmetic of every indicator, exact quantiles included
     population = None
+    joins_pop = ""
     if "rate_10k" in codes:
         if "municipality" in by:
             population = "pop.population"
+        elif "region" in by:  # the residents of the region's units the query covers
+            population = "rpop.population"
+            clauses, _ = _filter_clauses({k: v for k, v in filters.items() if FILTERS[k][0] == "municipality_id"},
+                                         scope, params)
+            where_m = " AND ".join(c.replace("municipality_id", "id") for c in clauses
+                                   if "municipality_id" in c) or "TRUE"
+            joins_pop = (f" LEFT JOIN (SELECT coalesce(region_id, 1) AS region_id, sum(population) AS population "  # noqa: S608
+                         f"FROM municipality WHERE {where_m} GROUP BY ALL) rpop ON rpop.region_id = r.region_id")
         else:
             params["population"] = _population_in_scope(con, filters, scope)
             population = "$population"
     joins = " LEFT JOIN municipality pop ON pop.id = r.municipality_id" if population == "pop.population" else ""
+    joins += joins_pop if population == "rpop.population" else ""
     medians: dict[str, str] = {}
     median_codes = [c for c in codes if ind.get(c).kind == "median"]
     stored = _stored_quantile_route(by, periods, filters, scope, median_codes) if use_rollup else None
@@ -406,6 +438,8 @@ def _compute(
                  f"ON l{j}.{DIMENSIONS[b].column} = f.{DIMENSIONS[b].column}")  # registry identifiers only
     sql = f"WITH {', '.join(ctes)} {final}"
     used = set(re.findall(r"\$(\w+)", sql))  # DuckDB refuses parameters the statement does not use
+    if "unit_region" in used:  # the region dimension, wherever it was written (REGION_SQL)
+        params["unit_region"] = _unit_regions(con)
     return con.execute(sql, {k: v for k, v in params.items() if k in used}).df()
 
 
@@ -571,7 +605,8 @@ def _stock_cte(by: list[str], points: list[dict], filters: dict[str, list], scop
     where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
     keys = [DIMENSIONS[b].column for b in by]
     time_key = [f"pt.k AS {DIMENSIONS[b].column}" for b in by if DIMENSIONS[b].is_time]
-    plain = [DIMENSIONS[b].column for b in by if not DIMENSIONS[b].is_time]
+    plain = [f"{DIMENSIONS[b].rollup_sql} AS {DIMENSIONS[b].column}" if b in _DERIVED_DIMENSIONS
+             else DIMENSIONS[b].column for b in by if not DIMENSIONS[b].is_time]
     head = ["pt.p AS _p", *time_key, *plain]
     buckets = [n for n, _, _ in AGE_BUCKETS]
     sums = [f"sum({c}) AS {c}" for c in [*buckets, "overdue"]]
@@ -608,6 +643,13 @@ def _indicator_sql(code: str, population: str | None, quantile: str | None) -> l
     elif spec.kind == "rate":
         value = f"CAST(r.n AS DOUBLE) * 10000 / CASE WHEN {population} > 0 THEN {population} END"
         base = "CAST(r.n AS BIGINT)"
+    elif spec.kind == "index":  # 100 × Σ weight × part / Σ weight, the parts being shares of one denominator
+        parts = [(ind.get(part), float(weight)) for part, weight in spec.parts]
+        terms = " + ".join(f"{weight!r} * CAST(r.{part.numerator} AS DOUBLE)" for part, weight in parts)
+        denominator = parts[0][0].denominator
+        total = sum(weight for _, weight in parts)
+        value = f"100.0 * ({terms}) / nullif({total!r} * CAST(r.{denominator} AS DOUBLE), 0)"
+        base = f"CAST(r.{denominator} AS DOUBLE)"
     elif spec.kind == "median":
         value = f"CAST({quantile or 'NULL'} AS DOUBLE)"
         base = f"CAST(r.{spec.denominator} AS BIGINT)"
@@ -628,13 +670,102 @@ def _needed_measures(codes: list[str]) -> set[str]:
     for code in codes:
         spec = ind.get(code)
         needed |= {m for m in (spec.numerator, spec.denominator) if m}
+        for part, _ in spec.parts:
+            needed |= {m for m in (ind.get(part).numerator, ind.get(part).denominator) if m}
     if "on_time_base" in needed:
         needed |= {"n_closed_due", "n_overdue"}
     if "response_base" in needed:
         needed |= {"n_closed", "n_overdue"}
     if "eligible_30d" in needed:
         needed.add("n_within_30d")
+    if "n_excess" in needed:
+        needed.add("n_prev")
     return needed
+
+
+# time dimension -> (months, days) of one bucket
+_BUCKET_STEP: dict[str, tuple[int, int]] = {"month": (1, 0), "quarter": (3, 0), "year": (12, 0), "week": (0, 7),
+                                            "day": (0, 1)}
+
+
+def _shift_back(d: dt.date, months: int, days: int) -> dt.date:
+    """``d`` moved ``months`` months (the day kept, or the month's last) and ``days`` days earlier."""
+    k = d.year * 12 + d.month - 1 - months
+    y, m = divmod(k, 12)
+    return dt.date(y, m + 1, min(d.day, calendar.monthrange(y, m + 1)[1])) - dt.timedelta(days=days)
+
+
+def _previous_volume_cte(by: list[str], periods: list[Period], filters: dict[str, list], scope: Scope,
+                         params: dict, use_rollup: bool, source: str, facts: str) -> str:
+    """A CTE ``pv`` (``_p``, keys, ``n_prev``): the appeals of the comparable span just before each
+    period and group — the previous period (``Period.previous``), or with a time dimension the same
+    span one bucket earlier, each row keyed by the bucket it precedes."""
+    time_dims = [b for b in by if DIMENSIONS[b].is_time]
+    if len(time_dims) > 1:
+        raise QueryError("прирост к прошлому периоду строится не более чем по одному измерению времени")
+    if time_dims:
+        months, days = _BUCKET_STEP[time_dims[0]]
+        spans = [(_shift_back(p.start, months, days), _shift_back(p.end, months, days)) for p in periods]
+    else:
+        spans = [(q.start, q.end) for q in (p.previous() for p in periods)]
+    rollup = use_rollup and all(a.day == 1 and b.day == 1 for a, b in spans)
+    column = "month" if rollup else "received_at"
+    group = []
+    for b in by:
+        dim = DIMENSIONS[b]
+        if dim.is_time:
+            step = f"INTERVAL {months} MONTH" if months else f"INTERVAL {days} DAY"
+            group.append(f"CAST(date_trunc('{b}', {column} + {step}) AS DATE) AS {dim.column}")
+        else:
+            group.append(f"{dim.rollup_sql if rollup else dim.fact_sql} AS {dim.column}")
+    clauses, _ = _filter_clauses(filters, scope, params)
+    ranges = []
+    for i, (start, end) in enumerate(spans):
+        params[f"v{i}_start"], params[f"v{i}_end"] = start, end
+        ranges.append(f"{column} >= $v{i}_start AND {column} < $v{i}_end")
+    count = "CAST(sum(n) AS BIGINT)" if rollup else "CAST(count(*) AS BIGINT)"
+    table = source if rollup else facts
+    ordered = sorted(spans)
+    if all(a[1] <= b[0] for a, b in zip(ordered, ordered[1:], strict=False)):  # one pass, a row in one span
+        index = "CASE " + " ".join(f"WHEN {r} THEN {i}" for i, r in enumerate(ranges)) + " END"
+        where = " AND ".join(["(" + " OR ".join(f"({r})" for r in ranges) + ")", *clauses])
+        return (f"pv AS (SELECT {', '.join([f'{index} AS _p', *group, f'{count} AS n_prev'])} "  # noqa: S608
+                f"FROM {table} WHERE {where} GROUP BY ALL)")
+    parts = [f"SELECT {', '.join([f'{i} AS _p', *group, f'{count} AS n_prev'])} FROM {table} "  # noqa: S608
+             f"WHERE {' AND '.join([r, *clauses])} GROUP BY ALL" for i, r in enumerate(ranges)]
+    return f"pv AS ({' UNION ALL '.join(parts)})"
+
+
+def _severe_ids(con: duckdb.DuckDBPyConnection) -> list[int]:
+    """Categories of high severity (``category.severity``, ``data.severity``)."""
+    cache = _per_connection.setdefault(con, {}) if is_served(con) else {}
+    if "severe" not in cache:
+        try:
+            rows = con.execute("SELECT id FROM category WHERE severity = 'high' ORDER BY id").fetchall()
+        except duckdb.BinderException as exc:  # a warehouse from before severity, opened read-only
+            raise QueryError("в хранилище не задана тяжесть категорий: выполните python -m data severity") from exc
+        cache["severe"] = [r[0] for r in rows]
+    return cache["severe"]
+
+
+# a municipality id beyond this is no sequence number: the region list would not be a small lookup
+_MAX_UNIT_ID = 1_000_000
+
+
+def _unit_regions(con: duckdb.DuckDBPyConnection) -> list[int | None]:
+    """The region of each municipality, at the position of its id (``REGION_SQL``); None in the gaps.
+    A unit without a region belongs to region 1 (a warehouse from before the region level)."""
+    cache = _per_connection.setdefault(con, {}) if is_served(con) else {}
+    if "unit_region" not in cache:
+        rows = con.execute("SELECT id, coalesce(region_id, 1) FROM municipality WHERE id IS NOT NULL").fetchall()
+        ids = [int(i) for i, _ in rows]
+        if ids and (min(ids) < 1 or max(ids) > _MAX_UNIT_ID):
+            raise QueryError("номера муниципалитетов вне диапазона 1…1 000 000: разбивка по регионам недоступна")
+        regions: list[int | None] = [None] * max(ids, default=0)
+        for i, region in rows:
+            regions[int(i) - 1] = int(region)
+        cache["unit_region"] = regions
+    return cache["unit_region"]
 
 
 def _filter_clauses(filters: dict[str, list], scope: Scope, params: dict) -> tuple[list[str], dict]:
@@ -680,14 +811,15 @@ def _period_where(filters: dict[str, list], scope: Scope, periods: list[Period],
 
 
 def _smallest_table(con: duckdb.DuckDBPyConnection, tables: Mapping[str, tuple[str, ...]], by: Sequence[str],
-                    filters: Mapping[str, object], scope: Scope) -> str:
+                    filters: Mapping[str, object], scope: Scope, also: set[str] | None = None) -> str:
     """The first of ``tables`` (smallest first) present in the warehouse with every column the
     question groups or filters by, the scope's included; a warehouse built before a table existed
     simply lacks it."""
-    wanted = {DIMENSIONS[b].column for b in by if not DIMENSIONS[b].is_time} | {FILTERS[f][0] for f in filters}
+    wanted = {_stored_column(b) for b in by if not DIMENSIONS[b].is_time} | {FILTERS[f][0] for f in filters}
     scope = effective(scope)
     wanted |= {"municipality_id"} if scope.municipality_ids is not None else set()
     wanted |= {"sector_id"} if scope.sector_ids is not None else set()
+    wanted |= also or set()
     present = _tables(con)
     for table, dims in tables.items():
         if table in present and wanted <= set(dims):
@@ -700,6 +832,15 @@ def _tables(con: duckdb.DuckDBPyConnection) -> set[str]:
     if "tables" not in cache:
         cache["tables"] = table_names(con)
     return cache["tables"]
+
+
+# dimensions computed from a stored column (not stored themselves) -> that column
+_DERIVED_DIMENSIONS: dict[str, str] = {"region": "municipality_id"}
+
+
+def _stored_column(name: str) -> str:
+    """The stored column a dimension is read from: its own, or the one it is computed from."""
+    return _DERIVED_DIMENSIONS.get(name, DIMENSIONS[name].column)
 
 
 def _label_columns(con: duckdb.DuckDBPyConnection, name: str) -> list[str]:
@@ -724,6 +865,11 @@ def _clean_filters(con: duckdb.DuckDBPyConnection, filters: Mapping[str, Iterabl
             typed = [FILTERS[name][1](v) for v in values]
         except (TypeError, ValueError) as exc:
             raise QueryError(f"неверное значение фильтра {name}: {values!r}") from exc
+        if name == "region":  # a region stands for its municipalities
+            units = con.execute(
+                "SELECT id FROM municipality WHERE list_contains($r, coalesce(region_id, 1)) ORDER BY id", {"r": typed}
+            ).fetchall()
+            typed = [u for (u,) in units] or [-1]  # a region without units matches nothing, not everything
         if name == "category":
             # a parent («Прочие по направлению») stands for its sub-problems too
             children = con.execute(
@@ -755,6 +901,7 @@ def _ranks(df: pd.DataFrame, code: str) -> dict[str, pd.Series]:
 _REFERENCE_SQL: dict[str, str] = {
     "municipality": "SELECT id AS municipality_id, name AS municipality_name, population FROM municipality",
     "sector": "SELECT id AS sector_id, code AS sector_code, name AS sector_name FROM sector",
+    "region": "SELECT id AS region_id, name AS region_name, population AS region_population FROM region",
     "category": """SELECT c.id AS category_id, c.name AS category_name, c.parent_id AS category_parent_id,
                           p.name AS category_parent_name, c.is_other AS category_is_other
                    FROM category c LEFT JOIN category p ON p.id = c.parent_id""",
@@ -783,8 +930,9 @@ def _population_in_scope(con: duckdb.DuckDBPyConnection, filters: dict[str, list
     scope = effective(scope)
     ref = reference(con, "municipality")
     keep = pd.Series(True, index=ref.index)
-    if "municipality" in filters:
-        keep &= ref["municipality_id"].isin(filters["municipality"])
+    for name in ("municipality", "region"):  # a region filter holds its municipalities' ids
+        if name in filters:
+            keep &= ref["municipality_id"].isin(filters[name])
     if scope.municipality_ids is not None:
         keep &= ref["municipality_id"].isin(scope.municipality_ids)
     return float(ref.loc[keep, "population"].fillna(0).sum())

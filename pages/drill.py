@@ -246,7 +246,7 @@ def _tile(code: str, own: pd.Series, parent: pd.Series | None, label: str, unset
     low = bool(own.get(f"{code}_low", False)) and spec.kind not in ("count", "open")
     shown = "мало данных" if low else spec.format(value)
     compare: object = ""
-    if parent is not None and pd.notna(parent[code]) and spec.kind in ("ratio", "median", "mean"):
+    if parent is not None and pd.notna(parent[code]) and spec.kind in ("ratio", "median", "mean", "index"):
         better = (value >= parent[code]) if spec.higher_is_better else (value <= parent[code])
         # a value on too few appeals is not judged against the region: no colour
         colour = "text-muted" if low or pd.isna(value) else "text-success" if better else "text-danger"

@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 MAP_INDICATORS = (
     "volume", "rate_10k", "growth", "on_time_share", "overdue_open", "response_hours_median",
     "resolve_days_median", "resolved_share", "satisfaction_share", "repeat_share", "response_share",
+    "severe_share", "tension_index",
 )
 ALL = "all"
 DEFAULT_INDICATOR = "rate_10k"
@@ -66,6 +67,8 @@ def layout(**query_args: str) -> html.Div:
     selected = query_args.get("municipality")
     municipality = int(selected) if isinstance(selected, str) and selected.isdigit() and \
         int(selected) in set(catalog.municipalities()["municipality_id"]) else None
+    # ?region=<id> (from «Регионы»): the map and its filters narrow to that region's units
+    region = inputs.or_default(inputs.region, query_args.get("region"), None) if "region" in query_args else None
 
     def control(id_: str, label: str, options: list[dict], value: str) -> dbc.Col:
         return dbc.Col([dbc.Label(label, html_for=id_, className="small text-muted mb-0"),
@@ -86,6 +89,7 @@ def layout(**query_args: str) -> html.Div:
         dcc.Location(id="heatmap-url", refresh=False),
         dcc.Location(id="heatmap-go", refresh="callback-nav"),  # a matrix cell opens its drill-down
         dcc.Store(id="heatmap-selected", data=municipality),
+        dcc.Store(id="heatmap-region", data=region),
         controls,
         html.Div(id="heatmap-note", className="small text-muted mb-2"),
         dbc.Row([
@@ -102,7 +106,7 @@ def _placeholders() -> html.Div:
     """The components the callbacks expect, hidden: a page without data must not log id errors."""
     return html.Div([
         dcc.Location(id="heatmap-url", refresh=False), dcc.Location(id="heatmap-go", refresh="callback-nav"),
-        dcc.Store(id="heatmap-selected"),
+        dcc.Store(id="heatmap-selected"), dcc.Store(id="heatmap-region"),
         *(dropdown(id=i, options=[], value=None) for i in
           ("heatmap-period", "heatmap-sector", "heatmap-channel", "heatmap-indicator")),
         html.Div(id="heatmap-note"), html.Div(id="heatmap-profile"),
@@ -131,14 +135,21 @@ def selection(period_code: object, sector: object, channel: object,
     Input("heatmap-sector", "value"),
     Input("heatmap-channel", "value"),
     Input("heatmap-indicator", "value"),
+    State("heatmap-region", "data"),
 )
-def update(period_code: str | None, sector: str | None, channel: str | None, indicator: str | None):
+def update(period_code: str | None, sector: str | None, channel: str | None, indicator: str | None,
+           region: object = None):
     if period_code is None:  # no data behind the page: nothing to draw
         return figures.empty_figure("", ""), figures.empty_figure("", ""), ""
     try:
         period, filters, indicator = selection(period_code, sector, channel, indicator)
         spec = ind.get(indicator)
         geojson = catalog.region_geojson()
+        region = None if region is None else inputs.region(region)
+        if region is not None:  # one region of several: its units only, on the map and in every number
+            filters["region"] = [region]
+            units = catalog.region_municipalities(region)
+            geojson = {**geojson, "features": [f for f in geojson.get("features", []) if f["id"] in units]}
         by_muni = query([indicator], by=["municipality"], period=period, filters=filters)
         matrix_by = ["municipality", "category"] if "sector" in filters else ["municipality", "sector"]
         cells = query([indicator], by=matrix_by, period=period, filters=filters)
@@ -151,6 +162,8 @@ def update(period_code: str | None, sector: str | None, channel: str | None, ind
         return figures.empty_figure("", message), figures.empty_figure("", ""), message
 
     scope_text = _filters_text(sector, channel)
+    if region is not None:
+        scope_text = f" · {_region_name(region)}{scope_text}"
     as_of = catalog.as_of()
     # «неполный период» / «ответы ещё поступают» travel with the numbers, exported images included
     warning = period_warning(period, as_of, spec.answer_based)
@@ -167,6 +180,8 @@ def update(period_code: str | None, sector: str | None, channel: str | None, ind
     figures.mark_export(fig_matrix, figures.export_filename(spec.label, "матрица", filter_names, period.code), note)
     schematic = any(f["properties"].get("is_schematic") for f in geojson.get("features", []))
     notes = [f"Данные по состоянию на {as_of:%d.%m.%Y %H:%M}."]
+    if region is not None and not geojson.get("features"):
+        notes.append("Для муниципалитетов этого региона нет границ: карта пуста, данные — в матрице ниже.")
     standing = status_notes(period, as_of, spec.answer_based)
     if INCOMPLETE in standing:
         notes.append(f"{period.label.capitalize()} — неполный период: обращения за него ещё поступают.")
@@ -185,6 +200,11 @@ def update(period_code: str | None, sector: str | None, channel: str | None, ind
     return fig_map, fig_matrix, " ".join(notes)
 
 
+def _region_name(region_id: int) -> str:
+    names = catalog.regions()
+    return str(names.loc[names["region_id"] == region_id, "region_name"].iloc[0])
+
+
 def _filters_text(sector: str, channel: str) -> str:
     parts = []
     if sector != ALL:
@@ -194,8 +214,11 @@ def _filters_text(sector: str, channel: str) -> str:
     return f" · {', '.join(parts)}" if parts else ""
 
 
-def _search(period_code: str, sector: str, channel: str, indicator: str, municipality: int | None) -> str:
+def _search(period_code: str, sector: str, channel: str, indicator: str, municipality: int | None,
+            region: object = None) -> str:
     values = {"period": period_code, "sector": sector, "channel": channel, "indicator": indicator}
+    if region is not None:
+        values["region"] = region
     if municipality is not None:
         values["municipality"] = municipality
     return "?" + urlencode(values)
@@ -213,9 +236,11 @@ SELECTORS = ("heatmap-period", "heatmap-sector", "heatmap-channel", "heatmap-ind
     Input("heatmap-map", "clickData"),
     State("heatmap-selected", "data"),
     State("heatmap-url", "pathname"),
+    State("heatmap-region", "data"),
 )
 def sync_address(search: str | None, period_code: str | None, sector: str | None, channel: str | None,
-                 indicator: str | None, click: dict | None, selected: object, pathname: str | None = "/"):
+                 indicator: str | None, click: dict | None, selected: object, pathname: str | None = "/",
+                 region: object = None):
     """The view and the address follow each other. A choice on the page (a selector, a unit clicked on
     the map) writes the address — only values that passed the checks; each change is a history step;
     back or forward changes the address, and the page takes the view from it."""
@@ -243,7 +268,7 @@ def sync_address(search: str | None, period_code: str | None, sector: str | None
             unit = None if unit is None else inputs.municipality(unit, allow_all=False)
         except (inputs.InvalidInput, PeriodError, ValueError):
             values, unit = [period_code, sector, channel, indicator], selected  # keep the view, fix the address
-        fixed = _search(*values, unit)
+        fixed = _search(*values, unit, region)
         changed = [v if v != old else dash.no_update
                    for v, old in zip(values, (period_code, sector, channel, indicator), strict=True)]
         return (fixed if fixed != search else dash.no_update, *changed,
@@ -253,7 +278,7 @@ def sync_address(search: str | None, period_code: str | None, sector: str | None
         municipality = None if selected is None else inputs.municipality(selected, allow_all=False)
     except (inputs.InvalidInput, PeriodError):
         return keep
-    return (_search(period_code, sector, channel, indicator, municipality), *keep[1:5], new_unit)
+    return (_search(period_code, sector, channel, indicator, municipality, region), *keep[1:5], new_unit)
 
 
 def _by_name(ref, name_column: str, name: object, key: str) -> object:
@@ -302,9 +327,10 @@ def open_cell(click: dict | None, period_code: str, sector: str, channel: str, i
     Input("heatmap-sector", "value"),
     Input("heatmap-channel", "value"),
     Input("heatmap-indicator", "value"),
+    State("heatmap-region", "data"),
 )
 def profile(selected: object, period_code: str | None, sector: str | None, channel: str | None,
-            indicator: str | None):
+            indicator: str | None, region: object = None):
     """The selected unit within the page's filters: the indicator beside the region's and the unit's
     categories (each opening its drill-down)."""
     if selected is None or period_code is None:
@@ -312,6 +338,8 @@ def profile(selected: object, period_code: str | None, sector: str | None, chann
     try:
         municipality_id = inputs.municipality(selected, allow_all=False)
         period, filters, indicator = selection(period_code, sector, channel, indicator)
+        if region is not None:  # «в регионе» is the region opened from «Регионы»
+            filters["region"] = [inputs.region(region)]
         codes = list(dict.fromkeys(["volume", indicator]))
         own = query(codes, period=period, filters={**filters, "municipality": [municipality_id]}).iloc[0]
         region = query(codes, period=period, filters=filters).iloc[0]

@@ -99,6 +99,15 @@ def municipality(value: object, allow_all: bool = True) -> int | None:
     return int(text)
 
 
+def region(value: object) -> int:
+    """A region of the warehouse holding at least one municipality the user may see."""
+    rid = _id_text(value, "регион")
+    visible = set(catalog.municipalities()["municipality_id"])
+    if rid not in set(catalog.regions()["region_id"]) or not catalog.region_municipalities(rid) & visible:
+        raise InvalidInput(f"нет доступного региона с кодом {_shown(str(value))}")
+    return rid
+
+
 def _id_text(value: object, what: str) -> int:
     """A positive integer id sent as text or number (never a bool, a float or a list)."""
     if isinstance(value, bool) or not isinstance(value, str | int):

@@ -1,8 +1,9 @@
 """Экран ситуационного центра (``/wall``): a large screen seen from across a room, left running for days.
 
-Five panels rotate in the browser (``assets/wall.js``: no server round trip per turn): the heat map
+Six panels rotate in the browser (``assets/wall.js``: no server round trip per turn): the heat map
 of the last 7 whole days, the KPI tiles of the last complete month against their targets, the current
-signals, the priority problems and the five weakest organisations of the last complete month
+signals, the priority problems, the five weakest organisations of the last complete month and the
+municipalities with the highest social-tension index of that month
 (``metrics.periods``: one rule for "complete" everywhere; answer-based numbers of a month not yet
 settled say «ответы ещё поступают» and are compared at the same age, ``metrics.compare``). ``?rotate=20`` sets the seconds per panel, ``?refresh=30`` how
 often the server is asked whether the data changed, ``?stale=24`` after how many hours without new
@@ -50,6 +51,7 @@ PANELS: tuple[tuple[str, str], ...] = (
     ("signals", "Сигналы: рост сверх обычного"),
     ("priority", "Приоритетные проблемы"),
     ("weakest", "Пять слабейших организаций"),
+    ("tension", "Индекс социальной напряжённости"),
 )
 ROTATE = (20, 2, 3600)  # default, minimum, maximum seconds per panel
 REFRESH = (30, 2, 3600)  # default, minimum, maximum seconds between data checks
@@ -65,6 +67,9 @@ SIGNAL_ROWS = 7
 REGION_WIDE = 3  # a category signalling in this many municipalities at once is a regional rise
 PROBLEMS_PER_SECTOR = 3
 WEAKEST = 5
+TENSION = "tension_index"
+TENSION_PARTS = ("severe_share", "repeat_share", "surge_share")  # the index's declared parts, in its order
+TENSION_ROWS = 7
 
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -204,6 +209,7 @@ _RENDER_OUTPUTS = (
     Output("wall-priority", "children"),
     Output("wall-weakest", "children"),
     Output("wall-asof-iso", "children"),
+    Output("wall-tension", "children"),
 )
 
 
@@ -225,22 +231,23 @@ def render_all(scope: Scope) -> tuple:
         return ("", "нет хранилища данных",
                 message("Хранилище данных не найдено",
                         f"Файл {warehouse_path()} отсутствует. Экран покажет данные, как только они появятся."),
-                "wall-message is-shown", *empty, "")
+                "wall-message is-shown", *empty, "", "")
     except Exception:
         log.exception("wall: warehouse unreadable")
         return ("", "", message("Хранилище данных недоступно", "Ошибка чтения данных; повторю попытку."),
-                "wall-message is-shown", *empty, "")
+                "wall-message is-shown", *empty, "", "")
     stamp = f"данные на {as_of:%d.%m.%Y %H:%M}"
     iso = f"{as_of:%Y-%m-%dT%H:%M:%S}"  # the region's local time, read by the screen's clock (wall.js)
     if not has_data:
         return (region, stamp, message("Обращений пока нет", "Экран покажет их сразу после загрузки."),
-                "wall-message is-shown", *empty, iso)
+                "wall-message is-shown", *empty, iso, "")
     figure, side = _guarded(lambda: map_panel(scope, as_of), 2)
     return (region, stamp, "", "wall-message", figure, side,
             _guarded(lambda: kpi_panel(scope, as_of)),
             _guarded(lambda: signals_panel(scope, as_of)),
             _guarded(lambda: priority_panel(scope, as_of)),
-            _guarded(lambda: weakest_panel(scope, as_of)), iso)
+            _guarded(lambda: weakest_panel(scope, as_of)), iso,
+            _guarded(lambda: tension_panel(scope, as_of)))
 
 
 def _guarded(build: Callable[[], object], outputs: int = 1):
@@ -485,6 +492,39 @@ def weakest_panel(scope: Scope, as_of: dt.datetime) -> html.Div:
     return html.Div([_heading(f"Итоговая оценка (0–100) среди {len(ranked)} организаций в рейтинге", period.label,
                               status_notes(period, as_of)),
                      html.Div(rows, className="wall-orgs", id="wall-weakest-list")])
+
+
+def tension_panel(scope: Scope, as_of: dt.datetime) -> html.Div:
+    """The social-tension index of the last complete month: the region's value with its parts, and the
+    municipalities where it is highest (those with too few appeals are left out: «мало данных»)."""
+    period = last_complete_month(as_of)
+    codes = [TENSION, *TENSION_PARTS]
+    spec, parts = ind.get(TENSION), [ind.get(c) for c in TENSION_PARTS]
+    total = query(codes, period=period, scope=scope, as_of=as_of)
+    by_muni = query(codes, by=["municipality"], period=period, scope=scope, as_of=as_of)
+    heading = _heading("Где напряжённость выше всего (0–100)", period.label,
+                       status_notes(period, as_of, answer_based=False))
+    row = total.iloc[0] if len(total) else pd.Series(dtype="float64")
+    if row.empty or bool(row.get(f"{TENSION}_low", True)):
+        return html.Div([heading, html.Div("Мало обращений за месяц для индекса.", className="wall-calm")])
+    top = by_muni[~by_muni[f"{TENSION}_low"].fillna(True).astype(bool)].dropna(subset=[TENSION])
+    top = top.sort_values(TENSION, ascending=False).head(TENSION_ROWS)
+    rows = [html.Tr([html.Td(r.municipality_name, className="wall-name"),
+                     html.Td(spec.format(getattr(r, TENSION)), className="num"),
+                     *(html.Td(p.format(getattr(r, p.code)), className="num") for p in parts)])
+            for r in top.itertuples()]
+    return html.Div([
+        heading,
+        html.Div([html.Span("по региону ", className="wall-sub"),
+                  html.Span(spec.format(row[TENSION]), className="wall-big wall-tension-value", id="wall-tension-total"),
+                  html.Span(" · ".join(f"{p.label.lower()}: {p.format(row[p.code])}" for p in parts),
+                            className="wall-sub")], className="wall-tension-region"),
+        html.Table([
+            html.Thead(html.Tr([html.Th("Муниципалитет"), html.Th("Индекс", className="num"),
+                                *(html.Th(label, className="num") for label in ("Тяжёлые", "Повторные", "Прирост"))])),
+            html.Tbody(rows)], className="wall-table wall-tension-table", id="wall-tension-table"),
+        html.Div(spec.description, className="wall-footnote"),
+    ])
 
 
 clientside_callback(

@@ -167,7 +167,9 @@ def test_several_periods_and_a_range_read_the_same_on_both_paths(cutoff_demo: Pa
         if fast[column].dtype.kind in "fiub":
             assert fast[column].astype("float64").tolist() == pytest.approx(
                 slow[column].astype("float64").tolist(), rel=1e-12, nan_ok=True), column
-    # an arbitrary date range is the facts on both paths: it equals its month-aligned twin
+    # an arbitrary date range is the facts on both paths: it equals its month-aligned twin (but for
+    # what rests on the previous period: a range's is as many days before, a month's the month before)
+    codes = [c for c in codes if c not in ("surge_share", "tension_index")]
     twin = query_on(con, codes, ["sector"], parse_period("2025-10-01..2025-10-31"))
     month = query_on(con, codes, ["sector"], parse_period("2025-10"))
     assert twin.drop(columns=[]).shape == month.shape

@@ -1,9 +1,10 @@
 """The same questions on DuckDB and on ClickHouse (chDB in-process) give the same frames (DESIGN §6).
 
-A 20 000-appeal demo is built once in DuckDB and copied to chDB; every indicator is asked by every
-dimension over a calendar month, a quarter, an arbitrary day range and the unfinished current month
-(plus several periods at once, an earlier moment, filters and scopes), on the rollup path and on the
-facts path. The DuckDB answer is the reference: counts and shares must match exactly, floats to 1e-9
+A 20 000-appeal demo of three regions is built once in DuckDB and copied to chDB; every indicator (the
+social-tension index and its parts included) is asked by every dimension (the region too) over a
+calendar month, a quarter, an arbitrary day range and the unfinished current month (plus several
+periods at once, an earlier moment, filters and scopes), on the rollup path and on the facts path; the
+country rating, the wall and the pages built on them answer the same. The DuckDB answer is the reference: counts and shares must match exactly, floats to 1e-9
 (quantiles are exact on both engines: DuckDB's quantile_cont, ClickHouse's quantileExactInclusive).
 
 With ``CUR_TEST_CLICKHOUSE_URL`` (``clickhouse://user:password@host:8123/db``) the same tests also run
@@ -31,7 +32,7 @@ from metrics.periods import Period, month, quarter_of
 from metrics.scope import Scope
 
 CODES = [i.code for i in ind.INDICATORS]
-KEYS = ["period_index", "municipality_id", "sector_id", "category_id", "organisation_id", "channel", "kind",
+KEYS = ["period_index", "region_id", "municipality_id", "sector_id", "category_id", "organisation_id", "channel", "kind",
         "month", "quarter", "year", "week", "day"]
 TODAY = dt.date.today()
 CURRENT = month(TODAY.replace(day=1))  # the demo runs to now: this month is unfinished
@@ -41,7 +42,7 @@ DAYS = Period(LAST.start + dt.timedelta(days=3), LAST.start + dt.timedelta(days=
 PERIODS = {"month": LAST, "quarter": QUARTER, "days": DAYS, "current": CURRENT}
 DIMS = [(), ("municipality",), ("sector",), ("category",), ("organisation",), ("channel",), ("kind",),
         ("month",), ("quarter",), ("year",), ("week",), ("day",), ("municipality", "sector"),
-        ("category", "month")]
+        ("category", "month"), ("region",), ("region", "month"), ("region", "sector")]
 
 
 def _targets(tmp: Path) -> list[tuple[str, object]]:
@@ -58,7 +59,8 @@ def engines(request, tmp_path_factory):
     """(DuckDB connection, ClickHouse connection with the same warehouse)."""
     tmp = tmp_path_factory.mktemp("engines")
     db = tmp / "demo.duckdb"
-    build_demo(db, appeals=20_000, months=6, seed=11, end_month=f"{TODAY:%Y-%m}")
+    build_demo(db, appeals=20_000, months=6, seed=11, end_month=f"{TODAY:%Y-%m}", regions=3)
+    _add_region_shapes(db)
     target = dict(_targets(tmp))[request.param]
     copy_warehouse(db, target, rebuild=True)  # the rollups computed by ClickHouse from the facts
     duck = connect(db, read_only=True)
@@ -67,6 +69,23 @@ def engines(request, tmp_path_factory):
     if request.param == "server":
         target.command(f"DROP DATABASE IF EXISTS {target.database}", in_database=False)
     target.close()
+
+
+def _add_region_shapes(db: Path) -> None:
+    """Boundaries of two regions and of a subject the warehouse does not hold (what ``geo import-regions``
+    writes): squares, enough to see that ``copy`` carries them and the country map reads them alike."""
+    import json
+
+    import shapely
+    from shapely.geometry import mapping
+
+    w = connect(db)
+    for region_id, (lon, lat), name in ((1, (32.0, 54.8), None), (2, (35.9, 56.9), None), (-7, (40.0, 50.0), "Х")):
+        square = shapely.box(lon - 1, lat - 1, lon + 1, lat + 1)
+        w.execute("INSERT INTO region_shape VALUES ($id, $wkb, $geojson, 'test', TIMESTAMP '2025-01-02 03:04:05', $name)",
+                  {"id": region_id, "wkb": shapely.to_wkb(square), "geojson": json.dumps(mapping(square)),
+                   "name": name})
+    w.close()
 
 
 def same(duck: pd.DataFrame, ch: pd.DataFrame) -> None:
@@ -96,7 +115,8 @@ def test_every_indicator_by_every_dimension(engines, by, period):
     both(engines, q.query_on, CODES, list(by), PERIODS[period], compare=compare)
 
 
-@pytest.mark.parametrize("by", [(), ("organisation",), ("category", "week")], ids=lambda b: "+".join(b) or "total")
+@pytest.mark.parametrize("by", [(), ("organisation",), ("category", "week"), ("region",)],
+                         ids=lambda b: "+".join(b) or "total")
 @pytest.mark.parametrize("period", ["month", "days"])
 def test_facts_path(engines, by, period):
     """The same definitions read from the facts (what every non-aligned range and ``as_of`` uses)."""
@@ -104,7 +124,7 @@ def test_facts_path(engines, by, period):
         both(engines, q.query_on, CODES, list(by), PERIODS[period])
 
 
-@pytest.mark.parametrize("by", [("municipality",), ()], ids=lambda b: "+".join(b) or "total")
+@pytest.mark.parametrize("by", [("municipality",), (), ("region",)], ids=lambda b: "+".join(b) or "total")
 def test_several_periods_at_once(engines, by):
     months = [LAST.previous().previous(), LAST.previous(), LAST]
     both(engines, q.query_periods, [c for c in CODES if c != "growth"], list(by), months)
@@ -118,7 +138,8 @@ def test_an_earlier_moment(engines):
 
 
 FILTERS = {"sectors": {"sector": [1, 4]}, "channel": {"channel": ["pos"]}, "kind": {"kind": "appeal"},
-           "category-with-children": {"category": [1]}, "muni+sector-code": {"municipality": [1, 3], "sector": "housing"}}
+           "category-with-children": {"category": [1]}, "muni+sector-code": {"municipality": [1, 3], "sector": "housing"},
+           "region": {"region": [2]}, "regions+muni": {"region": [1, 3], "municipality": [2, 60, 61]}}
 
 
 @pytest.mark.parametrize("filters", list(FILTERS))
@@ -127,7 +148,8 @@ def test_filters(engines, filters):
 
 
 @pytest.mark.parametrize(("filters", "by"), [("sectors", "month"), ("channel", "organisation"),
-                                             ("category-with-children", "week")])
+                                             ("category-with-children", "week"), ("region", "region"),
+                                             ("regions+muni", "region")])
 def test_filters_by_other_dimensions(engines, filters, by):
     both(engines, q.query_on, CODES, [by], QUARTER, filters=FILTERS[filters])
 
@@ -135,7 +157,7 @@ def test_filters_by_other_dimensions(engines, filters, by):
 @pytest.mark.parametrize("scope", [Scope.municipalities({1, 3}), Scope.sectors({2}),
                                    Scope(municipality_ids=frozenset({2}), sector_ids=frozenset({1, 4}))],
                          ids=["municipalities", "sector", "both"])
-@pytest.mark.parametrize("by", [("sector",), ("day",)], ids=lambda b: "+".join(b) or "total")
+@pytest.mark.parametrize("by", [("sector",), ("day",), ("region",)], ids=lambda b: "+".join(b) or "total")
 def test_scopes(engines, scope, by):
     both(engines, q.query_on, CODES, list(by), DAYS if by == ("day",) else LAST, scope=scope)
 
@@ -159,7 +181,7 @@ def test_a_municipality_scope_never_shows_another_municipality(engines):
 def test_reference_and_data_date(engines):
     duck, ch = engines
     assert q.data_as_of(ch) == q.data_as_of(duck)
-    for name in ("municipality", "sector", "category", "organisation", "channel"):
+    for name in ("municipality", "sector", "category", "organisation", "channel", "region"):
         same(q.reference(duck, name), q.reference(ch, name))
 
 
@@ -181,6 +203,20 @@ def same_table(duck, ch, table: str) -> None:
         assert len(d) == len(c)
         assert all(pytest.approx(x, rel=1e-12) == y for x, y in zip(d.pop("micros"), c.pop("micros"), strict=True))
     same(d, c)
+
+
+def test_copy_carries_regions_shapes_and_severity(engines):
+    """The region level (``region``, ``municipality.region_id``, ``region_shape``) and the categories'
+    severity reach ClickHouse as they are in DuckDB; boundaries' bytes unchanged."""
+    duck, ch = engines
+    for table in ("region", "municipality", "category"):
+        same_table(duck, ch, table)
+    sql = ("SELECT region_id, hex(geometry_wkb) AS wkb, simplified_geojson, source, updated_at, name "
+           "FROM region_shape ORDER BY region_id")
+    shapes = duck.execute(sql).df()
+    assert len(shapes) == 3
+    same(shapes, ch.execute(sql).df())
+    assert duck.execute("SELECT count(*) FROM category WHERE severity = 'high'").fetchall()[0][0] > 0
 
 
 def test_a_copy_never_overwrites_a_warehouse(engines, tmp_path):
@@ -302,19 +338,26 @@ def test_several_threads_share_the_engine(engines):
         same(d, c)
 
 
+# name -> (a fragment of the callback's outputs, the values it is posted with; a period None = LAST)
 PAGE_CALLBACKS = {
-    "heatmap-map": {"heatmap-period": None, "heatmap-sector": "all", "heatmap-channel": "all",
-                    "heatmap-indicator": "on_time_share"},
-    "rating-grid": {"rating-period": None, "rating-who": "municipality", "rating-sector": "all"},
-    "kpi-trend": {"kpi-indicator": "resolve_days_median", "kpi-sector": "all", "kpi-municipality": None,
-                  "kpi-grain": "month"},
-    "problems-list": {"problems-period": None, "problems-municipality": None},
+    "heatmap": ("heatmap-map", {"heatmap-period": None, "heatmap-sector": "all", "heatmap-channel": "all",
+                                "heatmap-indicator": "on_time_share"}),
+    "heatmap-region-tension": ("heatmap-map", {"heatmap-period": None, "heatmap-sector": "all",
+                                               "heatmap-channel": "all", "heatmap-indicator": "tension_index",
+                                               "heatmap-region": 2}),
+    "rating": ("rating-grid", {"rating-period": None, "rating-who": "municipality", "rating-sector": "all"}),
+    "kpi": ("kpi-trend", {"kpi-indicator": "resolve_days_median", "kpi-sector": "all", "kpi-municipality": None,
+                          "kpi-grain": "month"}),
+    "problems": ("problems-list", {"problems-period": None, "problems-municipality": None}),
+    "regions": ("regions-table", {"regions-period": None, "regions-indicator": "tension_index"}),
+    "wall": ("wall-tension", {"wall-version": "v1"}),  # every panel of the wall, the tension panel too
 }
 
 
 def test_pages_answer_the_same_on_both_engines(engines):
-    """The dashboard's callbacks (heat map, rating, KPI, problems) on ``chdb:`` give the very JSON
-    they give on the DuckDB file (the boundaries' URL carries each warehouse's own version)."""
+    """The dashboard's callbacks (heat map, of a region too, rating, KPI, problems, «Регионы», the wall)
+    on ``chdb:`` give the very JSON they give on the DuckDB file (the boundaries' URL carries each
+    warehouse's own version)."""
     import re
 
     import app as app_module
@@ -332,17 +375,22 @@ def test_pages_answer_the_same_on_both_engines(engines):
             client = dash_app.server.test_client()
             client.get("/")
             out = {}
-            for fragment, values in PAGE_CALLBACKS.items():
+            for name, (fragment, values) in PAGE_CALLBACKS.items():
                 values = {k: (LAST.code if k.endswith("period") and v is None else v) for k, v in values.items()}
                 response = client.post("/_dash-update-component",
                                        json=callback_body(dash_app.callback_map, fragment, values))
                 assert response.status_code == 200, response.get_data(as_text=True)[:300]
-                out[fragment] = re.sub(r"region\.geojson\?v=[\w-]+", "region.geojson", response.get_data(as_text=True))
+                out[name] = re.sub(r"region\.geojson\?v=[\w-]+", "region.geojson", response.get_data(as_text=True))
             assert all(len(body) > 2000 for body in out.values()), {k: len(v) for k, v in out.items()}
+            # the panels asked about are drawn, not messages: the region's tension, the three regions ranked
+            assert "wall-tension-total" in out["wall"] and "Мало обращений" not in out["wall"]
+            assert all(name in out["regions"] for name in ("Смоленская", "Тверская", "Ярославская"))
+            assert "Тверская" in out["heatmap-region-tension"]  # narrowed to region 2
             answers.append(out)
     finally:
         source.configure(None)
-    assert answers[1] == answers[0]
+    for name in PAGE_CALLBACKS:
+        assert answers[1][name] == answers[0][name], name
 
 
 def test_an_import_refreshes_only_its_months_on_both_engines(engines, tmp_path):
@@ -399,3 +447,51 @@ def test_an_import_refreshes_only_its_months_on_both_engines(engines, tmp_path):
             same(q.query_on(changed, CODES, by, period), q.query_on(target, CODES, by, period))
     finally:
         changed.close()
+
+
+def test_country_view_served_from_either_engine(engines):
+    """``metrics.country`` (the /regions rating: rate per region's residents, exact medians and their
+    change, the tension index beside it) and the region lists of ``metrics.catalog`` answer the same
+    from the DuckDB file and from ``chdb:``."""
+    from metrics import catalog, country, source
+    from metrics.scope import system_scope
+
+    duck, ch = engines
+    if not isinstance(ch, ChdbConnection):
+        pytest.skip("the served engine is checked on chDB")
+    db = duck.execute("SELECT path FROM duckdb_databases() WHERE database_name = current_database()").fetchall()[0][0]
+    answers = []
+    try:
+        for setting in (db, f"chdb:{ch.directory}"):
+            source.configure(setting)
+            with system_scope():
+                answers.append({
+                    "rating-month": country.region_rating(LAST), "rating-quarter": country.region_rating(QUARTER),
+                    "rating-days": country.region_rating(DAYS), "rating-current": country.region_rating(CURRENT),
+                    "regions": catalog.regions(), "count": catalog.region_count(),
+                    "units": catalog.region_municipalities(2), "no-units": catalog.region_municipalities(99),
+                    "shapes": catalog.regions_geojson(),
+                })
+    finally:
+        source.configure(None)
+    duck_answers, ch_answers = answers
+    assert duck_answers["count"] == 3 and len(duck_answers["units"]) == 27
+    assert len(duck_answers["shapes"]["features"]) == 2 and len(duck_answers["shapes"]["background"]) == 1
+    assert duck_answers["rating-month"]["place"].notna().all()
+    for name, value in duck_answers.items():
+        equal(value, ch_answers[name])
+
+
+def test_a_missing_table_or_column_fails_as_on_duckdb(engines):
+    """Code written for a warehouse from before a table or column (``except duckdb.CatalogException``,
+    ``duckdb.BinderException``) handles ClickHouse's UNKNOWN_TABLE and UNKNOWN_IDENTIFIER the same way."""
+    import duckdb
+
+    for con in engines:
+        with pytest.raises(duckdb.CatalogException):
+            con.execute("SELECT count(*) FROM no_such_table").fetchall()
+        with pytest.raises(duckdb.BinderException):
+            con.execute("SELECT no_such_column FROM category").fetchall()
+    _, ch = engines
+    with pytest.raises(ClickHouseError):  # still the engine's own error, with its message
+        ch.execute("SELECT count(*) FROM no_such_table")

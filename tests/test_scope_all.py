@@ -101,6 +101,11 @@ def _refused(call: Callable[[], object], error: type[Exception]) -> Callable[[du
     return run
 
 
+def _was_refused(result: object, *more: object) -> None:
+    """A case whose call is refused outright (``_refused``) under any scope narrower than the region."""
+    assert (more[0] if more else result) == "refused"
+
+
 def _empty(df: object) -> None:
     assert isinstance(df, pd.DataFrame) and df.empty, df
 
@@ -365,6 +370,9 @@ CASES: dict[str, Case] = {
     "workload.staffing_plan": Case(lambda c: workload.staffing_plan(con=c), _check_staffing, _nothing_plan),
     "status.warehouse_status": Case(lambda c: status.warehouse_status(), _check_status, _nothing_status),
     "catalog.municipalities": Case(lambda c: catalog.municipalities(), _check_catalog_municipalities, _empty),
+    # the country view ranks whole regions: any narrower scope is refused, nothing is returned
+    "country.region_rating": Case(_refused(lambda: _module("country").region_rating(OCTOBER), query.QueryError),
+                                  _was_refused, _was_refused),
     "catalog.sectors": Case(lambda c: catalog.sectors(), _check_catalog_sectors, _empty),
     "appeals.appeal_list": Case(
         lambda c: (appeals.appeal_list(OCTOBER, limit=50, con=c),
@@ -414,6 +422,10 @@ REFERENCE: dict[str, str] = {
     "catalog.population_info": "есть ли в справочнике население и оценка ли оно (названия муниципалитетов без него)",
     "catalog.names": "справочник названий; по нему же строится область пользователя",
     "catalog.sector_ids": "коды направлений; по ним строится область пользователя",
+    "catalog.regions": "справочник регионов: названия и приблизительное население",
+    "catalog.region_count": "число регионов хранилища (пункт меню «Регионы»)",
+    "catalog.regions_geojson": "границы субъектов РФ (карта регионов)",
+    "catalog.region_municipalities": "состав региона: коды его муниципалитетов (справочник)",
     "query.reference": "справочники (названия, коды, население)",
     "query.data_as_of": "дата данных",
     "kpi.current_target": "опубликованные целевые значения всего региона",
@@ -433,6 +445,7 @@ NO_DATA: set[str] = {
     "workload.holt_winters", "workload.backtest", "workload.forecast_series", "workload.working_days_in_month",
     "workload.capacity_days",
     "workload.staff_needed", "workload.proposal_for",
+    "country.component_spec", "country.format_component",
 }
 # Modules that never open the warehouse: every function in them is a pure computation or the machinery
 # that carries the scope and the connection.

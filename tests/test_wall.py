@@ -17,7 +17,7 @@ from metrics import source
 from metrics.scope import REGION
 from tests.conftest import ARTIFACTS, _free_port, console_errors, requested_hosts, wait_js
 
-PANEL_COUNT = 5
+PANEL_COUNT = 6
 ACTIVE = "return document.querySelector('.wall-panel.is-active')?.dataset.panel ?? null"
 ASOF = "return document.getElementById('wall-asof')?.textContent || null"
 
@@ -117,7 +117,8 @@ def test_kpi_tiles_show_declared_labels_values_and_targets(wall, warehouse_at, s
 
 def test_every_panel_renders_on_the_small_demo(wall, warehouse_at, small_demo: Path) -> None:
     warehouse_at(small_demo)
-    region, stamp, message, message_class, figure, side, kpi, signals, priority, weakest, iso = wall.render_all(REGION)
+    (region, stamp, message, message_class, figure, side, kpi, signals, priority, weakest, iso,
+     tension) = wall.render_all(REGION)
     assert region == "Смоленская область" and stamp.startswith("данные на 31.10.2025")
     assert message == "" and "is-shown" not in message_class
     assert iso.startswith("2025-10-31T")
@@ -127,7 +128,9 @@ def test_every_panel_renders_on_the_small_demo(wall, warehouse_at, small_demo: P
     assert "Сигнал" in _text(signals) or "неделя" in _text(signals)
     assert "ЖКХ" in _text(priority) and "Дороги" in _text(priority)
     assert _text(weakest).count("из 100") == wall.WEAKEST
-    for panel in (side, kpi, signals, priority, weakest):
+    assert "Где напряжённость выше всего" in _text(tension) and "по региону" in _text(tension)
+    assert len(_rows(tension)) == wall.TENSION_ROWS
+    for panel in (side, kpi, signals, priority, weakest, tension):
         assert "Панель временно недоступна" not in _text(panel)
 
 
