@@ -61,14 +61,14 @@ from data.demo import build_demo  # noqa: E402
 from data.rollup import refresh_rollups  # noqa: E402
 from data.warehouse import get_meta, set_meta  # noqa: E402
 
-# Measured on this machine (2 cores, shared) at 1 M appeals with 12 regions; the bench prints its own
-# figures at every size and uses them for the larger sizes of the same run.
-EST_BUILD_S_PER_M = 6.0  # generate + rollups + checkpoint, seconds per million appeals
-EST_COPY_S_PER_M = 12.0  # python -m data copy --rebuild-rollups to chDB
-EST_DUCK_B = 95  # bytes per appeal: the DuckDB file (facts + rollups)
-EST_CHDB_B = 75  # bytes per appeal: the chDB directory
-# scratch while building: DuckDB's spill of the sorts (appeal_duration), the copy's Parquet files,
-# the import's copy of the warehouse (x2: the copy and the copy-and-switch file)
+# Measured on this machine (2 cores, shared with other work) at 10 M appeals, 12 regions: the estimates
+# printed before a run and the disk check. The bench prints its own figures at every size.
+EST_TEMPLATE_S_PER_M = 6.5  # the template demo (10 M: 65 s)
+EST_BUILD_S_PER_M = 7.0  # generate + rollups + checkpoint (10 M: 70 s)
+EST_COPY_S_PER_M = 10.0  # python -m data copy --rebuild-rollups to chDB (10 M: 95 s)
+EST_DUCK_B = 80  # bytes per appeal on disk: the DuckDB file, facts + rollups (10 M: 76)
+EST_CHDB_B = 165  # bytes per appeal on disk: the chDB directory (10 M: 158)
+# scratch at the worst moment: DuckDB's spill of the rollups' sorts or the copy's Parquet files
 EST_SCRATCH_B = 60
 SAFETY = 1.3
 MAX_APPEALS = 999_999_999  # source ids 'D' + 9 digits
@@ -97,11 +97,23 @@ def label(n: int) -> str:
     return str(n)
 
 
-def needed_bytes(n: int, engines: list[str], import_rows: int) -> int:
-    per = EST_DUCK_B + EST_SCRATCH_B + (EST_CHDB_B if "chdb" in engines else 0)
-    # the import's throwaway copy: the warehouse, its copy-and-switch file and the new rows
-    imp = 2 * (n + import_rows) * EST_DUCK_B if "duckdb" in engines else 0
-    return int(SAFETY * (n * per + imp))
+def kept_bytes(n: int, engines: list[str]) -> int:
+    """What a warehouse of ``n`` appeals keeps on disk (the DuckDB file is always built)."""
+    return n * (EST_DUCK_B + (EST_CHDB_B if "chdb" in engines else 0))
+
+
+def scratch_bytes(n: int, engines: list[str], import_rows: int) -> int:
+    """The most a size needs for a while: the build's spill, or the import's throwaway copy of the
+    warehouse with its copy-and-switch file."""
+    imp = 2 * (n + import_rows) * EST_DUCK_B if "duckdb" in engines and import_rows else 0
+    return max(n * EST_SCRATCH_B, imp)
+
+
+def needed_bytes(todo: list[int], engines: list[str], import_rows: int) -> int:
+    if not todo:
+        return 0
+    return int(SAFETY * (sum(kept_bytes(n, engines) for n in todo)
+                         + max(scratch_bytes(n, engines, import_rows) for n in todo)))
 
 
 def gib(n: float) -> str:
@@ -111,7 +123,7 @@ def gib(n: float) -> str:
 def check_disk(folder: Path, todo: list[int], engines: list[str], import_rows: int) -> None:
     """Refuse (exit 2) when the free disk cannot hold the warehouses still to build."""
     free = shutil.disk_usage(folder).free
-    need = sum(needed_bytes(n, engines, import_rows) for n in todo)
+    need = needed_bytes(todo, engines, import_rows)
     if need > free:
         sizes = ", ".join(label(n) for n in todo)
         print(f"ошибка: недостаточно места на диске для размеров {sizes}: нужно около {gib(need)} "
@@ -427,26 +439,33 @@ def main() -> int:
     scratch.mkdir(parents=True, exist_ok=True)
     template_n = args.template or min(TEMPLATE_MAX, sizes[-1])
     regions = args.regions if demo_regions_supported() else 1
+    tag = f"r{regions}-m{args.months}"
 
     def duck_path(n: int) -> Path:
-        return folder / f"scale-{label(n)}-r{regions}.duckdb"
+        return folder / f"scale-{label(n)}-{tag}.duckdb"
 
     def chdb_path(n: int) -> Path:
-        return folder / f"scale-{label(n)}-r{regions}.chdb"
+        return folder / f"scale-{label(n)}-{tag}.chdb"
 
     def built(n: int) -> bool:
         return args.keep and duck_path(n).exists() and ("chdb" not in engines or (chdb_path(n) / "data").exists())
 
     todo = [n for n in sizes if not built(n)]
-    check_disk(folder, todo, engines, 0 if args.no_import else args.import_rows)
+    import_rows = 0 if args.no_import else args.import_rows
+    check_disk(folder, todo, engines, import_rows)
     for n in todo:
         est = n / 1e6 * (EST_BUILD_S_PER_M + (EST_COPY_S_PER_M if "chdb" in engines else 0))
-        print(f"{label(n)}: estimated build {est / 60:.1f} min, disk ≈ {gib(needed_bytes(n, engines, args.import_rows))}"
-              " (with scratch)", flush=True)
+        print(f"{label(n)}: estimated build {est / 60:.1f} min (+ copy of the warehouse for the import), "
+              f"kept on disk ≈ {gib(kept_bytes(n, engines))}, scratch ≈ {gib(scratch_bytes(n, engines, import_rows))}",
+              flush=True)
+    if todo:
+        print(f"all sizes: disk needed ≈ {gib(needed_bytes(todo, engines, import_rows))} (×{SAFETY} margin), free "
+              f"{gib(shutil.disk_usage(folder).free)}; template demo of {label(template_n)} ≈ "
+              f"{template_n / 1e6 * EST_TEMPLATE_S_PER_M / 60:.1f} min", flush=True)
     if not demo_regions_supported():
         print("note: this version's demo has no regions: one region (its municipalities) is used", flush=True)
 
-    template = folder / f"template-{label(template_n)}-r{regions}-m{args.months}.duckdb"
+    template = folder / f"template-{label(template_n)}-{tag}.duckdb"
     if todo and not (args.keep and template.exists()):
         t = time.perf_counter()
         stats = build_template(template, template_n, args.months, regions, args.seed)
@@ -459,6 +478,7 @@ def main() -> int:
         r: dict = {"appeals": n}
         duck, chdb_dir = duck_path(n), chdb_path(n)
         if n in todo:
+            check_disk(folder, todo[todo.index(n):], engines, import_rows)  # other work may have used the disk
             print(f"{key}: building {duck.name}…", flush=True)
             r.update(build_warehouse(duck, template, n, args.seed, args.memory_limit, scratch))
             print(f"{key}: built in {r['build_s']:.1f} s (generate {r['generate_s']:.1f}, rollups "
