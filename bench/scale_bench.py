@@ -395,12 +395,17 @@ def time_pages(engine: str, runs: int) -> dict[str, tuple[float, float]]:
     try:
         with system_scope(), source.reader() as con:
             for name, run in all_page_queries(con).items():
-                run()  # warm-up: connection caches, the statement's translation
-                samples = []
-                for _ in range(runs):
-                    t = time.perf_counter()
-                    run()
-                    samples.append((time.perf_counter() - t) * 1000)
+                try:
+                    run()  # warm-up: connection caches, the statement's translation
+                    samples = []
+                    for _ in range(runs):
+                        t = time.perf_counter()
+                        run()
+                        samples.append((time.perf_counter() - t) * 1000)
+                except Exception as exc:  # one failing query must not lose an hour of measurements
+                    print(f"{engine}: {name} failed: {str(exc)[:300]}", file=sys.stderr, flush=True)
+                    out[name] = (float("nan"), float("nan"))
+                    continue
                 out[name] = (statistics.median(samples), p95(samples))
     finally:
         source.configure(None)
@@ -486,8 +491,12 @@ def main() -> int:
                   f"per million → 10M ≈ {r['build_s'] / n * 1e7 / 60:.1f} min, 100M ≈ "
                   f"{r['build_s'] / n * 1e8 / 60:.0f} min if linear", flush=True)
             if "chdb" in engines:
-                r.update(copy_to_chdb(duck, chdb_dir, scratch))
-                print(f"{key}: copied to chDB in {r['copy_s']:.1f} s", flush=True)
+                try:
+                    r.update(copy_to_chdb(duck, chdb_dir, scratch))
+                    print(f"{key}: copied to chDB in {r['copy_s']:.1f} s", flush=True)
+                except RuntimeError as exc:  # the DuckDB figures of this size are still worth having
+                    print(f"{key}: copy to chDB failed: {exc}", file=sys.stderr, flush=True)
+                    shutil.rmtree(chdb_dir, ignore_errors=True)
         r["duckdb_bytes"] = du(duck)
         if "chdb" in engines and chdb_dir.exists():
             r["chdb_bytes"] = du(chdb_dir)
@@ -499,16 +508,16 @@ def main() -> int:
                       f"{r['rejected']:,})", flush=True)
             r["duckdb_ms"] = time_pages(f"duckdb:{duck}", args.runs)
             print(f"{key}: DuckDB page queries timed", flush=True)
-        if "chdb" in engines:
+        if "chdb" in engines and chdb_dir.exists():
             r["chdb_ms"] = time_pages(f"chdb:{chdb_dir}", args.runs)
             print(f"{key}: chDB page queries timed", flush=True)
         results[key] = r
+        if args.json:  # after every size: a long run stopped midway keeps what it measured
+            args.json.write_text(json.dumps(results, indent=1, ensure_ascii=False, default=str), encoding="utf-8")
         shutil.rmtree(scratch, ignore_errors=True)
         scratch.mkdir(parents=True, exist_ok=True)
 
     report(results, engines, args.runs)
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=1, ensure_ascii=False, default=str), encoding="utf-8")
     return 0
 
 
