@@ -3,7 +3,7 @@ time, size on disk, import rows/s, and p50/p95 of every page query at each size,
 between the two largest sizes as a ratio.
 
     python bench/scale_bench.py [--sizes 10M,100M] [--runs 20] [--engines duckdb,chdb] [--dir var/scale]
-                                [--keep] [--regions 12] [--template 2M] [--import-rows 1M]
+                                [--keep] [--regions 12] [--template 10M] [--import-rows 1M] [--estimate]
 
 How a warehouse of N appeals is made, fast (the demo generator in Python would take ~7 s per million):
 1. a small demo warehouse (``data.demo.build_demo``, several regions where this version of the demo
@@ -431,6 +431,7 @@ def main() -> int:
     ap.add_argument("--memory-limit", default="6GB", help="DuckDB memory while building")
     ap.add_argument("--seed", type=int, default=17)
     ap.add_argument("--json", type=Path, help="also write every figure to this JSON file")
+    ap.add_argument("--estimate", action="store_true", help="print the time and disk estimates and stop")
     args = ap.parse_args()
     try:
         sizes = sorted({parse_size(s) for s in args.sizes.split(",") if s.strip()})
@@ -457,7 +458,6 @@ def main() -> int:
 
     todo = [n for n in sizes if not built(n)]
     import_rows = 0 if args.no_import else args.import_rows
-    check_disk(folder, todo, engines, import_rows)
     for n in todo:
         est = n / 1e6 * (EST_BUILD_S_PER_M + (EST_COPY_S_PER_M if "chdb" in engines else 0))
         print(f"{label(n)}: estimated build {est / 60:.1f} min (+ copy of the warehouse for the import), "
@@ -467,6 +467,9 @@ def main() -> int:
         print(f"all sizes: disk needed ≈ {gib(needed_bytes(todo, engines, import_rows))} (×{SAFETY} margin), free "
               f"{gib(shutil.disk_usage(folder).free)}; template demo of {label(template_n)} ≈ "
               f"{template_n / 1e6 * EST_TEMPLATE_S_PER_M / 60:.1f} min", flush=True)
+    check_disk(folder, todo, engines, import_rows)
+    if args.estimate:
+        return 0
     if not demo_regions_supported():
         print("note: this version's demo has no regions: one region (its municipalities) is used", flush=True)
 
