@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import re
+import time
 from pathlib import Path
 
 import plotly.graph_objects as go
@@ -20,13 +21,20 @@ DASH_PLOTLY = "/_dash-component-suites/plotly/"  # where dcc.Graph fetches its o
 
 
 def _builder_trace_types() -> set[str]:
-    """Trace types charts/figures.py constructs (go.Scatter → "scatter"), read from its source."""
-    tree = ast.parse((ROOT / "charts" / "figures.py").read_text(encoding="utf-8"))
+    """Trace types charts/figures.py constructs, read from its source: plain figure data
+    (``{"type": "choropleth", ...}``, keeping the literals that name a Plotly trace type) and graph
+    objects (go.Scatter → "scatter")."""
+    from plotly.basedatatypes import BaseTraceType
+
+    source = (ROOT / "charts" / "figures.py").read_text(encoding="utf-8")
+    known = {getattr(go, n)().type for n in dir(go)
+             if isinstance(getattr(go, n), type) and issubclass(getattr(go, n), BaseTraceType)}
+    traces = set(re.findall(r'"type":\s*"(\w+)"', source)) & known
+    tree = ast.parse(source)
     names = {node.func.attr for node in ast.walk(tree)
              if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
              and isinstance(node.func.value, ast.Name) and node.func.value.id == "go"}
-    traces = {getattr(go, n)().type for n in names if n != "Figure" and hasattr(getattr(go, n)(), "type")}
-    return traces
+    return traces | {getattr(go, n)().type for n in names if n != "Figure" and hasattr(getattr(go, n)(), "type")}
 
 
 def test_bundle_is_the_plotly_version_dash_would_load_and_registers_every_builder_trace() -> None:
@@ -73,6 +81,13 @@ def test_pages_load_the_partial_bundle_and_draw_every_trace_type(served_app, bro
         assert "/assets/vendor/plotly/plotly-cur.min.js" in scripts
         assert not [s for s in scripts if s.startswith(DASH_PLOTLY)], scripts
         assert browser.execute_script("return window.Plotly.version") == get_plotlyjs_version()
+        # a map's shapes come from a URL fetched after the figure: wait until every trace has drawn
+        # (or the time runs out, and the assertion below says which did not)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and not all(
+                graph["drawn"].get(t, 0) > 0 for graph in browser.execute_script(PAGE_STATE, DRAWN)
+                for t in graph["types"]):
+            time.sleep(0.1)
         for graph in browser.execute_script(PAGE_STATE, DRAWN):
             for trace in graph["types"]:
                 assert trace in DRAWN, f"{path}: a trace type the test does not know: {trace}"
