@@ -275,12 +275,21 @@ def cmd_roadmap(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_rejected(args: argparse.Namespace) -> int:
-    from data.importer import rejected_rows_csv
+def _read_only(args: argparse.Namespace):
+    """A reading connection to the warehouse: the ClickHouse one of ``--engine`` / ``CUR_ENGINE``, else
+    the DuckDB file."""
+    from data.engine import open_clickhouse
     from data.warehouse import connect
 
-    db = _existing_db(args)
-    con = connect(db, read_only=True)
+    if (spec := _import_engine(args)) is not None:
+        return open_clickhouse(spec)
+    return connect(_existing_db(args), read_only=True)
+
+
+def cmd_rejected(args: argparse.Namespace) -> int:
+    from data.importer import rejected_rows_csv
+
+    con = _read_only(args)
     try:
         rejected_rows_csv(con, args.import_id, sys.stdout)
     finally:
@@ -290,10 +299,8 @@ def cmd_rejected(args: argparse.Namespace) -> int:
 
 def cmd_imports(args: argparse.Namespace) -> int:
     from data.revert import list_imports
-    from data.warehouse import connect
 
-    db = _existing_db(args)
-    con = connect(db, read_only=True)
+    con = _read_only(args)
     try:
         imports = list_imports(con)
     finally:
@@ -387,9 +394,12 @@ def main(argv: list[str] | None = None) -> int:
 
     p = with_db(sub.add_parser("rejected", help="отклонённые строки с причинами (CSV)"))
     p.add_argument("--import-id", type=int)
+    p.add_argument("--engine", help="хранилище в ClickHouse: chdb:ПАПКА или clickhouse://…")
     p.set_defaults(func=cmd_rejected)
 
-    with_db(sub.add_parser("imports", help="список загрузок: файл, время, счётчики")).set_defaults(func=cmd_imports)
+    p = with_db(sub.add_parser("imports", help="список загрузок: файл, время, счётчики"))
+    p.add_argument("--engine", help="хранилище в ClickHouse: chdb:ПАПКА или clickhouse://…")
+    p.set_defaults(func=cmd_imports)
     p = with_db(sub.add_parser("revert", help="отменить загрузку: удалить её строки и вернуть заменённые"))
     p.add_argument("import_id", type=int, help="номер загрузки (python -m data imports)")
     p.add_argument("--engine", help="движок хранилища (отмена пока только для DuckDB)")

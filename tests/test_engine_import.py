@@ -293,6 +293,12 @@ def test_the_command_imports_into_clickhouse_and_revert_says_it_cannot(warehouse
                                  cwd=PROJECT, capture_output=True, text=True, timeout=60, env=env)
         assert refused.returncode == 2
         assert "только в хранилище DuckDB" in refused.stderr and "Traceback" not in refused.stderr
+        listed = subprocess.run([sys.executable, "-m", "data", "imports", "--engine", f"chdb:{ch.directory}"],
+                                cwd=PROJECT, capture_output=True, text=True, timeout=60, env=env)
+        assert listed.returncode == 0 and "cli.csv\t51\t50\t50\t0\t0\t1\tдействует" in listed.stdout, listed.stderr
+        quarantined = subprocess.run([sys.executable, "-m", "data", "rejected", "--engine", f"chdb:{ch.directory}"],
+                                     cwd=PROJECT, capture_output=True, text=True, timeout=60, env=env)
+        assert quarantined.returncode == 0 and "CX" in quarantined.stdout and "Атлантида" in quarantined.stdout
     finally:
         fresh = ChdbConnection(ch.directory)
     assert fresh.execute("SELECT count(*) FROM appeal").fetchall()[0][0] == count + 50
