@@ -319,10 +319,17 @@ def cmd_revert(args: argparse.Namespace) -> int:
     from data.revert import revert_import
     from data.swap import writing
 
-    if _import_engine(args) is not None:
-        raise CommandError("отмена загрузки пока работает только в хранилище DuckDB (--db ФАЙЛ); в ClickHouse "
-                           "заменённые строки сохранены (appeal_replaced), но отменить загрузку можно только так: "
-                           "отменить её в файле DuckDB и скопировать хранилище заново (python -m data copy)")
+    if (spec := _import_engine(args)) is not None:
+        from data.chimport import revert_on_clickhouse
+        from data.engine import open_clickhouse
+
+        con = open_clickhouse(spec)
+        try:
+            result = revert_on_clickhouse(con, args.import_id)
+        finally:
+            con.close()
+        print(result.summary())
+        return 0
     db = _existing_db(args)
     with writing(db) as con:  # the dashboard switches to the reverted file at once
         result = revert_import(con, args.import_id)
@@ -402,7 +409,7 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=cmd_imports)
     p = with_db(sub.add_parser("revert", help="отменить загрузку: удалить её строки и вернуть заменённые"))
     p.add_argument("import_id", type=int, help="номер загрузки (python -m data imports)")
-    p.add_argument("--engine", help="движок хранилища (отмена пока только для DuckDB)")
+    p.add_argument("--engine", help="хранилище в ClickHouse: chdb:ПАПКА или clickhouse://…")
     p.set_defaults(func=cmd_revert)
 
     p = with_db(sub.add_parser("copy", help="скопировать хранилище DuckDB в ClickHouse (chdb:ПАПКА или clickhouse://…)"))

@@ -38,6 +38,7 @@ from data.clickhouse import REBUILT, ChdbConnection, ClickHouseConnection, Click
 from data.importer import ImportHooks, ImportResult, run_import
 from data.mapping import Mapping
 from data.regions import DDL as REGION_DDL
+from data.revert import RevertResult, revert_import
 from data.rollup import create_rollup_tables
 from data.schema import APPEAL_COLUMNS, create_schema
 from data.swap import writer_lock
@@ -60,51 +61,91 @@ def import_to_clickhouse(
     """Import ``path`` into the ClickHouse warehouse of ``ch``; raises ImportFailed / MappingError as the
     DuckDB import does (nothing written), ClickHouseError when the engine fails (nothing visible)."""
     started = time.perf_counter()
-    lock = writer_lock(Path(ch.directory)) if isinstance(ch, ChdbConnection) else contextlib.nullcontext()
-    with lock:
-        return _import(ch, Path(path), mapping, source, now, started)
-
-
-def _import(ch: ClickHouseConnection, path: Path, mapping: Mapping, source: str | None,
-            now: dt.datetime | None, started: float) -> ImportResult:
-    db = ch.database
-    tables = ch.tables()
-    if "appeal" not in tables:
-        raise ClickHouseError(f"в ClickHouse нет хранилища {db}: сначала python -m data copy или demo --engine")
-    side = f"{db}_importing"
-    scratch = duckdb.connect()
-    work = Path(tempfile.mkdtemp(prefix="cur_chimport_"))
-    ch.command(f"DROP DATABASE IF EXISTS {side}", in_database=False)  # left by an import that was killed
-    ch.command(f"CREATE DATABASE {side}", in_database=False)
-    try:
+    with _writer(ch) as (side, scratch, work, tables):
         _load_reference(ch, scratch, tables)
         touched: list[dt.date] = []
         hooks = ImportHooks(before_upsert=lambda con: _bring_existing(ch, con, side, work),
                             refresh=lambda _con, days: touched.extend(days))
-        result = run_import(scratch, path, mapping, source=source, now=now, hooks=hooks)
+        result = run_import(scratch, Path(path), mapping, source=source, now=now, hooks=hooks)
         result.lap("clickhouse: read")
         changed = [t for t in CHANGED if t in tables]
-        _clone(ch, db, side, changed)
+        _clone(ch, side, changed, _REPLACED_WHOLE)
         result.lap("clickhouse: clone")
         _apply(ch, scratch, side, result.import_id, work)
         result.lap("clickhouse: write")
-        if touched:
-            ch.database = side
-            try:
-                build_rollups(ch, sorted(set(touched)))
-            finally:
-                ch.database = db
-        _set_meta(ch, side)
-        result.lap("clickhouse: rollups")
-        _switch(ch, db, side, changed)
-        result.lap("clickhouse: switch")
-    finally:
-        scratch.close()
-        shutil.rmtree(work, ignore_errors=True)
-        with contextlib.suppress(ClickHouseError):  # after the switch it holds the old tables
-            ch.command(f"DROP DATABASE IF EXISTS {side}", in_database=False)
+        _finish(ch, side, changed, touched)
+        result.lap("clickhouse: rollups, switch")
     result.seconds = time.perf_counter() - started
     return result
+
+
+def revert_on_clickhouse(ch: ClickHouseConnection, import_id: int) -> RevertResult:
+    """``data.revert.revert_import`` for a ClickHouse warehouse: the same rules (run on a scratch DuckDB
+    holding this import's rows, its pre-images and the log), the result switched in at once."""
+    with _writer(ch) as (side, scratch, work, tables):
+        _load_reference(ch, scratch, tables & {"meta", "region", "import_log"})
+        cols = ", ".join(APPEAL_COLUMNS)
+        for table, sql in (
+            ("appeal", f"SELECT {cols} FROM appeal WHERE import_id = {{id:Int32}}"),  # noqa: S608 - our constants
+            ("appeal_replaced", f"SELECT replaced_by, {cols} FROM appeal_replaced "  # noqa: S608
+                                "WHERE replaced_by = {id:Int32} OR import_id = {id:Int32}"),
+        ):
+            rows = ch.native(sql, {"id": str(int(import_id))} if ch.params_as_text else {"id": int(import_id)}).arrow()
+            if rows.num_rows:
+                scratch.register("ch_rows", rows)
+                names = ", ".join(rows.column_names)
+                scratch.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM ch_rows")  # noqa: S608
+                scratch.unregister("ch_rows")
+        touched: list[dt.date] = []
+        result = revert_import(scratch, import_id, refresh=lambda _con, days: touched.extend(days))
+        changed = [t for t in ("appeal", "appeal_replaced", "import_log", "meta", *REBUILT) if t in tables]
+        _clone(ch, side, changed, ("import_log",))
+        # the import's rows out, the pre-images it replaced back (all the scratch's appeals now)
+        ch.command(f"DELETE FROM {side}.appeal WHERE import_id = {{id:Int32}}",  # noqa: S608 - our names
+                   {"id": str(int(import_id))} if ch.params_as_text else {"id": int(import_id)}, in_database=False)
+        _push(ch, scratch, f"{side}.appeal", f"SELECT {cols} FROM appeal", list(APPEAL_COLUMNS), work)  # noqa: S608
+        ch.command(f"DELETE FROM {side}.appeal_replaced WHERE replaced_by = {{id:Int32}}",  # noqa: S608
+                   {"id": str(int(import_id))} if ch.params_as_text else {"id": int(import_id)}, in_database=False)
+        _push_whole(ch, scratch, side, "import_log", work)
+        _finish(ch, side, changed, touched)
+    return result
+
+
+@contextlib.contextmanager
+def _writer(ch: ClickHouseConnection):
+    """One writer at a time (chDB: the directory's lock file), a side database for the changes and a
+    scratch DuckDB; on leaving, whatever happened, the side database and the scratch are gone."""
+    lock = writer_lock(Path(ch.directory)) if isinstance(ch, ChdbConnection) else contextlib.nullcontext()
+    with lock:
+        tables = ch.tables()
+        if "appeal" not in tables:
+            raise ClickHouseError(f"в ClickHouse нет хранилища {ch.database}: "
+                                  "сначала python -m data copy или demo --engine")
+        side = f"{ch.database}_importing"
+        ch.command(f"DROP DATABASE IF EXISTS {side}", in_database=False)  # left by a writer that was killed
+        ch.command(f"CREATE DATABASE {side}", in_database=False)
+        scratch = duckdb.connect()
+        work = Path(tempfile.mkdtemp(prefix="cur_chimport_"))
+        try:
+            yield side, scratch, work, tables
+        finally:
+            scratch.close()
+            shutil.rmtree(work, ignore_errors=True)
+            with contextlib.suppress(ClickHouseError):  # after the switch it holds the old tables
+                ch.command(f"DROP DATABASE IF EXISTS {side}", in_database=False)
+
+
+def _finish(ch: ClickHouseConnection, side: str, changed: list[str], touched: list[dt.date]) -> None:
+    """The rollups of the touched months rebuilt on the side, the data date and version set, the switch."""
+    db = ch.database
+    if touched:
+        ch.database = side
+        try:
+            build_rollups(ch, sorted(set(touched)))
+        finally:
+            ch.database = db
+    _set_meta(ch, side)
+    _switch(ch, db, side, changed)
 
 
 def _load_reference(ch: ClickHouseConnection, scratch: duckdb.DuckDBPyConnection, tables: set[str]) -> None:
@@ -146,12 +187,13 @@ def _bring_existing(ch: ClickHouseConnection, scratch: duckdb.DuckDBPyConnection
         scratch.unregister("ch_rows")
 
 
-def _clone(ch: ClickHouseConnection, db: str, side: str, tables: list[str]) -> None:
-    """``side``.t for each table: the same structure, the same parts (hard links; the small lists the
-    import rewrites whole start empty)."""
+def _clone(ch: ClickHouseConnection, side: str, tables: list[str], whole: tuple[str, ...]) -> None:
+    """``side``.t for each table: the same structure, the same parts (hard links); the small tables of
+    ``whole``, which the writer rewrites whole, start empty."""
+    db = ch.database
     for table in tables:
         ch.command(f"CREATE TABLE {side}.{table} AS {db}.{table}", in_database=False)
-        if table in _REPLACED_WHOLE:
+        if table in whole:
             continue
         parts = ch.native("SELECT DISTINCT partition_id FROM system.parts WHERE database = {db:String} "
                           "AND table = {t:String} AND active", {"db": db, "t": table}).fetchall()
@@ -179,15 +221,21 @@ def _apply(ch: ClickHouseConnection, scratch: duckdb.DuckDBPyConnection, side: s
     _push(ch, scratch, f"{side}.appeal", f"SELECT {', '.join(cols)} FROM appeal WHERE import_id = $id",  # noqa: S608
           cols, work, params)
     for table in ("rejected_row", "import_log", *_REPLACED_WHOLE):
-        names = [r[0] for r in scratch.execute(
-            "SELECT column_name FROM duckdb_columns() WHERE table_name = $t ORDER BY column_index",
-            {"t": table}).fetchall()]
-        theirs = {r[0] for r in ch.native("SELECT name FROM system.columns WHERE database = {db:String} "
-                                          "AND table = {t:String}", {"db": side, "t": table}).fetchall()}
-        names = [n for n in names if n in theirs]
-        where = "" if table in _REPLACED_WHOLE else " WHERE import_id = $id"
-        _push(ch, scratch, f"{side}.{table}", f"SELECT {', '.join(names)} FROM {table}{where}",  # noqa: S608
-              names, work, params if where else None)
+        _push_whole(ch, scratch, side, table, work, None if table in _REPLACED_WHOLE else int(import_id))
+
+
+def _push_whole(ch: ClickHouseConnection, scratch: duckdb.DuckDBPyConnection, side: str, table: str, work: Path,
+                import_id: int | None = None) -> None:
+    """The scratch's ``table`` (only ``import_id``'s rows, if given) into ``side``, by the columns both have."""
+    names = [r[0] for r in scratch.execute(
+        "SELECT column_name FROM duckdb_columns() WHERE table_name = $t ORDER BY column_index",
+        {"t": table}).fetchall()]
+    theirs = {r[0] for r in ch.native("SELECT name FROM system.columns WHERE database = {db:String} "
+                                      "AND table = {t:String}", {"db": side, "t": table}).fetchall()}
+    names = [n for n in names if n in theirs]
+    where = "" if import_id is None else " WHERE import_id = $id"
+    _push(ch, scratch, f"{side}.{table}", f"SELECT {', '.join(names)} FROM {table}{where}",  # noqa: S608
+          names, work, None if import_id is None else {"id": import_id})
 
 
 def _set_meta(ch: ClickHouseConnection, side: str) -> None:
