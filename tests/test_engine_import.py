@@ -167,7 +167,7 @@ def _same_warehouse(db: Path, ch: ChdbConnection) -> None:
             _equal_frames(_rows(duck, sql), _rows(ch, sql))
         for table in REBUILT:
             same_table(duck, ch, table)
-        for by, period in (([], QUARTER), (["municipality"], LAST), (["category"], CURRENT), (["week"], QUARTER),
+        for by, period in ((["municipality"], QUARTER), (["category", "week"], CURRENT),
                            (["organisation", "channel"], LAST)):
             same(q.query_on(duck, CODES, by, period), q.query_on(ch, CODES, by, period))
     finally:
@@ -227,7 +227,7 @@ def test_a_revert_leaves_the_same_warehouse(warehouses):
         click = revert_on_clickhouse(ch, import_id)
         assert repr(click) == repr(duck)
         assert click.restored > 0
-        _same_warehouse(db, ch)
+    _same_warehouse(db, ch)
     with pytest.raises(RevertFailed, match="уже отменена"):
         revert_on_clickhouse(ch, last)
     assert ch.execute("SELECT count(*) FROM import_log WHERE reverted_at IS NOT NULL").fetchall()[0][0] == 2
