@@ -305,11 +305,13 @@ def test_the_commands_on_clickhouse(warehouses):
     env = {**os.environ, "CUR_IMPORT_NICE": "0"}
     env.pop("CUR_ENGINE", None)
     count = ch.execute("SELECT count(*) FROM appeal").fetchall()[0][0]
-    ChdbConnection.release(ch.directory)  # chDB: one process per directory
+    command = [sys.executable, "-m", "data", "import", str(path), "--source", "cli", "--engine", f"chdb:{ch.directory}"]
+    # chDB opens a directory in one process: while this one holds it, the command says so in Russian
+    busy = subprocess.run(command, cwd=PROJECT, capture_output=True, text=True, timeout=120, env=env)
+    assert busy.returncode == 2 and "держит другой процесс" in busy.stderr and "Traceback" not in busy.stderr
+    ChdbConnection.release(ch.directory)
     try:
-        done = subprocess.run([sys.executable, "-m", "data", "import", str(path), "--source", "cli",
-                               "--engine", f"chdb:{ch.directory}"], cwd=PROJECT, capture_output=True, text=True,
-                              timeout=120, env=env)
+        done = subprocess.run(command, cwd=PROJECT, capture_output=True, text=True, timeout=120, env=env)
         assert done.returncode == 0, done.stderr
         assert '"inserted": 50' in done.stdout and '"rejected": 1' in done.stdout
         refused = subprocess.run([sys.executable, "-m", "data", "revert", "99", "--engine", f"chdb:{ch.directory}"],
