@@ -21,6 +21,9 @@ How (DESIGN §6):
    after the import, never between. (On a server each exchange is atomic, the set of them is a few
    milliseconds' window.) Any failure before the switch drops the side database: the warehouse is as
    it was.
+
+``revert_on_clickhouse`` undoes an import the same way: ``data.revert.revert_import`` on a scratch
+holding the import's rows, its pre-images and the log, the result switched in like an import.
 """
 
 from __future__ import annotations
