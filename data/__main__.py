@@ -169,6 +169,8 @@ def cmd_import(args: argparse.Namespace) -> int:
     from data.swap import writing
 
     mapping = load_mapping(args.mapping)
+    if (spec := _import_engine(args)) is not None:
+        return _import_on_clickhouse(args, spec, mapping)
     db = _db(args)
     _yield_to_the_dashboard()
     # the served file is never written in place: the dashboard keeps answering with the old
@@ -180,6 +182,38 @@ def cmd_import(args: argparse.Namespace) -> int:
     print(summary_json(result))
     if warning := low_acceptance_warning(result):
         print(warning, file=sys.stderr)  # the rows that did load are good: exit 0, but say so
+    return 0
+
+
+def _import_engine(args: argparse.Namespace):
+    """The ClickHouse engine an import writes to: ``--engine``, else ``CUR_ENGINE`` unless ``--db`` names
+    a file; None for DuckDB."""
+    from data.engine import parse_engine
+
+    if args.engine is None and args.db:
+        return None
+    spec = parse_engine(args.engine)
+    if spec.kind == "duckdb":
+        if args.engine is not None:
+            args.db = spec.target
+        return None
+    return spec
+
+
+def _import_on_clickhouse(args: argparse.Namespace, spec, mapping) -> int:  # noqa: ANN001
+    from data.chimport import import_to_clickhouse
+    from data.engine import open_clickhouse
+    from data.importer import low_acceptance_warning, summary_json
+
+    _yield_to_the_dashboard()
+    con = open_clickhouse(spec)
+    try:
+        result = import_to_clickhouse(con, args.file, mapping, source=args.source)
+    finally:
+        con.close()
+    print(summary_json(result))
+    if warning := low_acceptance_warning(result):
+        print(warning, file=sys.stderr)
     return 0
 
 
@@ -241,12 +275,21 @@ def cmd_roadmap(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_rejected(args: argparse.Namespace) -> int:
-    from data.importer import rejected_rows_csv
+def _read_only(args: argparse.Namespace):
+    """A reading connection to the warehouse: the ClickHouse one of ``--engine`` / ``CUR_ENGINE``, else
+    the DuckDB file."""
+    from data.engine import open_clickhouse
     from data.warehouse import connect
 
-    db = _existing_db(args)
-    con = connect(db, read_only=True)
+    if (spec := _import_engine(args)) is not None:
+        return open_clickhouse(spec)
+    return connect(_existing_db(args), read_only=True)
+
+
+def cmd_rejected(args: argparse.Namespace) -> int:
+    from data.importer import rejected_rows_csv
+
+    con = _read_only(args)
     try:
         rejected_rows_csv(con, args.import_id, sys.stdout)
     finally:
@@ -256,10 +299,8 @@ def cmd_rejected(args: argparse.Namespace) -> int:
 
 def cmd_imports(args: argparse.Namespace) -> int:
     from data.revert import list_imports
-    from data.warehouse import connect
 
-    db = _existing_db(args)
-    con = connect(db, read_only=True)
+    con = _read_only(args)
     try:
         imports = list_imports(con)
     finally:
@@ -278,6 +319,17 @@ def cmd_revert(args: argparse.Namespace) -> int:
     from data.revert import revert_import
     from data.swap import writing
 
+    if (spec := _import_engine(args)) is not None:
+        from data.chimport import revert_on_clickhouse
+        from data.engine import open_clickhouse
+
+        con = open_clickhouse(spec)
+        try:
+            result = revert_on_clickhouse(con, args.import_id)
+        finally:
+            con.close()
+        print(result.summary())
+        return 0
     db = _existing_db(args)
     with writing(db) as con:  # the dashboard switches to the reverted file at once
         result = revert_import(con, args.import_id)
@@ -327,6 +379,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("file", type=Path)
     p.add_argument("--mapping", type=Path, help="файл соответствия столбцов (TOML)")
     p.add_argument("--source", help="имя источника (по умолчанию из соответствия или имя файла)")
+    p.add_argument("--engine", help="загрузить в ClickHouse: chdb:ПАПКА или clickhouse://… "
+                                    "(по умолчанию $CUR_ENGINE или файл DuckDB)")
     p.set_defaults(func=cmd_import)
 
     p = with_db(sub.add_parser("aliases", help="другие написания муниципалитетов (CSV: municipality, alias)"))
@@ -347,11 +401,15 @@ def main(argv: list[str] | None = None) -> int:
 
     p = with_db(sub.add_parser("rejected", help="отклонённые строки с причинами (CSV)"))
     p.add_argument("--import-id", type=int)
+    p.add_argument("--engine", help="хранилище в ClickHouse: chdb:ПАПКА или clickhouse://…")
     p.set_defaults(func=cmd_rejected)
 
-    with_db(sub.add_parser("imports", help="список загрузок: файл, время, счётчики")).set_defaults(func=cmd_imports)
+    p = with_db(sub.add_parser("imports", help="список загрузок: файл, время, счётчики"))
+    p.add_argument("--engine", help="хранилище в ClickHouse: chdb:ПАПКА или clickhouse://…")
+    p.set_defaults(func=cmd_imports)
     p = with_db(sub.add_parser("revert", help="отменить загрузку: удалить её строки и вернуть заменённые"))
     p.add_argument("import_id", type=int, help="номер загрузки (python -m data imports)")
+    p.add_argument("--engine", help="хранилище в ClickHouse: chdb:ПАПКА или clickhouse://…")
     p.set_defaults(func=cmd_revert)
 
     p = with_db(sub.add_parser("copy", help="скопировать хранилище DuckDB в ClickHouse (chdb:ПАПКА или clickhouse://…)"))

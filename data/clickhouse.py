@@ -170,7 +170,13 @@ class ChdbConnection(ClickHouseConnection):
                         old.close()
                     self._sessions.clear()
                 Path(self.directory).mkdir(parents=True, exist_ok=True)
-                session = chdb.connect(self.directory)
+                try:
+                    session = chdb.connect(self.directory)
+                except RuntimeError as exc:  # most often: another process holds the directory
+                    raise ClickHouseError(
+                        f"не удалось открыть хранилище chDB {self.directory}: его, вероятно, держит другой процесс "
+                        "(chDB открывает папку одним процессом — например, запущенная на ней панель); остановите его "
+                        f"или работайте через сервер ClickHouse ({str(exc)[:200]})") from exc
                 self._sessions[self.directory] = session
             self._session = session
         for name, value in SETTINGS.items():

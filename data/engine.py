@@ -4,8 +4,8 @@
 - ``chdb:DIR`` — ClickHouse inside this process (chDB), its data in a directory;
 - ``clickhouse://user:password@host:8123/db`` — a ClickHouse server or cluster.
 
-The same metrics answer on each; only DuckDB is written by imports and the demo today, and
-``python -m data copy`` carries a DuckDB warehouse to ClickHouse.
+The same metrics answer on each; ``python -m data copy`` carries a DuckDB warehouse to ClickHouse,
+and imports (and their revert) write to either (``data.chimport`` for ClickHouse).
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ import datetime as dt
 import json
 import re
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -137,6 +138,16 @@ class ImportResult:
         return out
 
 
+@dataclass
+class ImportHooks:
+    """Where an import into another engine (data/chimport.py) steps into the pipeline run on a scratch
+    DuckDB: ``before_upsert(con)`` once the accepted rows are known (``imp_chk``), to bring the
+    warehouse's appeals with the same keys; ``refresh(con, days)`` instead of the rollup refresh."""
+
+    before_upsert: Callable[[duckdb.DuckDBPyConnection], None] | None = None
+    refresh: Callable[[duckdb.DuckDBPyConnection, list[dt.date]], None] | None = None
+
+
 def _ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
@@ -147,8 +158,11 @@ def run_import(
     mapping: Mapping,
     source: str | None = None,
     now: dt.datetime | None = None,
+    hooks: ImportHooks | None = None,
 ) -> ImportResult:
-    """Import one file into the warehouse open on ``con``; raises ImportFailed when it cannot be used."""
+    """Import one file into the warehouse open on ``con``; raises ImportFailed when it cannot be used.
+
+    ``hooks`` lets another engine reuse the whole pipeline on a scratch DuckDB (data/chimport.py)."""
     clock = time.perf_counter()
     path = Path(path)
     if mapping.timezone:
@@ -178,7 +192,7 @@ def run_import(
     con.execute("SET preserve_insertion_order = false")
     con.execute("BEGIN TRANSACTION")
     try:
-        result = _run_in_transaction(con, path, staged, mapping, source, now, clock)
+        result = _run_in_transaction(con, path, staged, mapping, source, now, clock, hooks or ImportHooks())
         result.phases = {"stage": stage_seconds, **result.phases}
         con.execute("COMMIT")
         result.lap("commit")
@@ -200,6 +214,7 @@ def _run_in_transaction(
     source: str | None,
     now: dt.datetime | None,
     clock: float,
+    hooks: ImportHooks,
 ) -> ImportResult:
     ensure_initialised(con)
     region = read_region(con)  # every time is stored as the region's wall-clock time
@@ -230,7 +245,7 @@ def _run_in_transaction(
     )
     result = ImportResult(import_id=import_id)
     result.lap("prepare")
-    _import_staged(con, staged, columns, mapping, source_name, region_tz, now, result)
+    _import_staged(con, staged, columns, mapping, source_name, region_tz, now, result, hooks)
     result.seconds = time.perf_counter() - clock
     con.execute(
         """UPDATE import_log SET finished_at = ?, read = ?, accepted = ?, inserted = ?, updated = ?,
@@ -364,7 +379,9 @@ def _import_staged(
     region_tz: str,
     now: dt.datetime,
     result: ImportResult,
+    hooks: ImportHooks | None = None,
 ) -> None:
+    hooks = hooks or ImportHooks()
     types = dict(con.execute(f"SELECT column_name, column_type FROM (DESCRIBE {STAGE_TABLE})").fetchall())  # noqa: S608 - constant name
     default_sector_id = con.execute("SELECT id FROM sector WHERE code = ?", [mapping.default_sector]).fetchall()[0][0]
     defaults = {f: mapping.defaults.get(f) for f in FIELDS}
@@ -616,6 +633,8 @@ def _import_staged(
     )
 
     # 7. Upsert by (source, source_id): identical rows are left alone and counted as unchanged.
+    if hooks.before_upsert is not None:  # another engine brings the appeals the accepted keys name
+        hooks.before_upsert(con)
     same = " AND ".join(
         f"a.{c} IS NOT DISTINCT FROM e.{c}" for c in APPEAL_COLUMNS if c not in ("source", "source_id", "import_id")
     )
@@ -676,7 +695,7 @@ def _import_staged(
                WHERE c.reason IS NULL AND s.state <> 'same'"""
         ).fetchall()
     if new_days or old_days:
-        refresh_rollups(con, [d for (d,) in new_days] + [d for (d,) in old_days])
+        (hooks.refresh or refresh_rollups)(con, [d for (d,) in new_days] + [d for (d,) in old_days])
     result.lap("rollups")
     as_of = con.execute("SELECT max(received_at) FROM appeal").fetchall()[0][0]
     if as_of is not None:

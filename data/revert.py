@@ -14,6 +14,7 @@ file to the reverted one at once. The rollups follow for the days the touched ro
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import duckdb
@@ -58,8 +59,10 @@ def list_imports(con: duckdb.DuckDBPyConnection) -> list[dict]:
     return [dict(zip(names, r, strict=True)) for r in rows]
 
 
-def revert_import(con: duckdb.DuckDBPyConnection, import_id: int) -> RevertResult:
-    """Revert ``import_id`` on a writable connection (the caller switches the file in)."""
+def revert_import(con: duckdb.DuckDBPyConnection, import_id: int,
+                  refresh: Callable[[duckdb.DuckDBPyConnection, list], None] | None = None) -> RevertResult:
+    """Revert ``import_id`` on a writable connection (the caller switches the file in). ``refresh``
+    replaces the rollup refresh (data/chimport.py runs this on a scratch DuckDB)."""
     create_schema(con)
     row = con.execute("SELECT file, finished_at, reverted_at FROM import_log WHERE import_id = ?",
                       [import_id]).fetchall()
@@ -98,7 +101,7 @@ def revert_import(con: duckdb.DuckDBPyConnection, import_id: int) -> RevertResul
         con.execute("UPDATE import_log SET reverted_at = $now WHERE import_id = $id",
                     {"now": region_now(con), "id": import_id})
         if days:
-            refresh_rollups(con, sorted(days))
+            (refresh or refresh_rollups)(con, sorted(days))
         as_of = con.execute("SELECT max(received_at) FROM appeal").fetchall()[0][0]
         if as_of is not None:
             set_meta(con, "data_as_of", as_of.isoformat(sep=" "))
