@@ -294,7 +294,9 @@ def _check_value_maps(con: duckdb.DuckDBPyConnection, mapping: Mapping, file_reg
             if not target:
                 continue
             found = index.match(target, file_region)
-            if found.found_elsewhere and found.id is None:
+            if found.regions and found.id is None:
+                problems.append(f"[values.municipality] «{raw}» = «{target}»: {found.region_reason(target)}")
+            elif found.ambiguous and found.id is None:
                 problems.append(f"[values.municipality] «{raw}» = «{target}»: подходит несколько муниципалитетов "
                                 f"({', '.join(found.ambiguous)})")
             elif found.id is None:
