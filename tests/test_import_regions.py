@@ -23,6 +23,7 @@ from data.demo import build_demo
 from data.importer import ImportFailed, run_import
 from data.mapping import load_mapping
 from data.names import MunicipalityIndex
+from data.roadmap import import_roadmap
 from data.targets import import_targets
 from data.warehouse import connect
 
@@ -208,6 +209,26 @@ def test_targets_file_names_units_within_a_region(demo3: Path, tmp_path: Path) -
     finally:
         con.close()
     assert got == [(LENINSKY_TVE, 10.0), (LENINSKY_SMO, 20.0)]
+
+
+def test_roadmap_file_names_units_within_a_region(demo3: Path, tmp_path: Path) -> None:
+    db = fresh(demo3, tmp_path)
+    f = tmp_path / "r.csv"
+    f.write_text("title,municipality,sector,organisation,start_date\n"
+                 "Мера-тест,Ленинский район,roads,ГБУ Дороги,2025-09-01\n"
+                 "Мера-тест 2,\"Ленинский район, Смоленская область\",roads,ГБУ Дороги,2025-09-01\n",
+                 encoding="utf-8")
+    con = connect(db)
+    try:
+        first = import_roadmap(con, f)
+        assert (first.read, first.accepted, first.rejected) == (2, 1, 1)
+        assert "укажите регион" in first.rejected_rows[0]["reason"]
+        second = import_roadmap(con, f, region="RU-TVE")
+        assert (second.read, second.accepted, second.rejected) == (2, 1, 1)
+        got = con.execute("SELECT title, municipality_id FROM roadmap_item WHERE title LIKE 'Мера-тест%' ORDER BY title").fetchall()
+    finally:
+        con.close()
+    assert got == [("Мера-тест", LENINSKY_TVE), ("Мера-тест 2", LENINSKY_SMO)]
 
 
 def test_one_region_index_needs_no_region() -> None:
