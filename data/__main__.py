@@ -11,6 +11,9 @@ from pathlib import Path
 from data.swap import WriteFailed
 from data.warehouse import default_db_path
 
+REGION_HELP = ("регион, в котором искать муниципалитеты файла по названию (название, код ISO или ОКАТО, "
+               "например «Тверская область» или RU-TVE); в хранилище из нескольких регионов")
+
 
 def _db(args: argparse.Namespace) -> Path:
     return Path(args.db) if args.db else default_db_path()
@@ -90,7 +93,7 @@ def cmd_targets(args: argparse.Namespace) -> int:
 
     db = _existing_db(args)
     with writing(db) as con:  # the dashboard may be serving this file
-        result = import_targets(con, args.file)
+        result = import_targets(con, args.file, region=args.region)
     print(json.dumps(result.summary(), ensure_ascii=False))
     return 0
 
@@ -178,7 +181,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     with writing(db) as con:
         if threads := os.environ.get("CUR_IMPORT_THREADS"):  # leave cores to the dashboard
             con.execute("SET threads = $n", {"n": int(threads)})
-        result = run_import(con, args.file, mapping, source=args.source)
+        result = run_import(con, args.file, mapping, source=args.source, region=args.region)
     print(summary_json(result))
     if warning := low_acceptance_warning(result):
         print(warning, file=sys.stderr)  # the rows that did load are good: exit 0, but say so
@@ -208,7 +211,7 @@ def _import_on_clickhouse(args: argparse.Namespace, spec, mapping) -> int:  # no
     _yield_to_the_dashboard()
     con = open_clickhouse(spec)
     try:
-        result = import_to_clickhouse(con, args.file, mapping, source=args.source)
+        result = import_to_clickhouse(con, args.file, mapping, source=args.source, region=args.region)
     finally:
         con.close()
     print(summary_json(result))
@@ -270,7 +273,7 @@ def cmd_roadmap(args: argparse.Namespace) -> int:
 
     db = _existing_db(args)
     with writing(db) as con:  # the dashboard may be serving this file
-        result = import_roadmap(con, args.file, source=args.source)
+        result = import_roadmap(con, args.file, source=args.source, region=args.region)
     print(json.dumps(result.summary(), ensure_ascii=False))
     return 0
 
@@ -381,6 +384,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--source", help="имя источника (по умолчанию из соответствия или имя файла)")
     p.add_argument("--engine", help="загрузить в ClickHouse: chdb:ПАПКА или clickhouse://… "
                                     "(по умолчанию $CUR_ENGINE или файл DuckDB)")
+    p.add_argument("--region", help=REGION_HELP)
     p.set_defaults(func=cmd_import)
 
     p = with_db(sub.add_parser("aliases", help="другие написания муниципалитетов (CSV: municipality, alias)"))
@@ -389,6 +393,7 @@ def main(argv: list[str] | None = None) -> int:
 
     p = with_db(sub.add_parser("targets", help="загрузить целевые показатели (CSV, XLSX)"))
     p.add_argument("file", type=Path)
+    p.add_argument("--region", help=REGION_HELP)
     p.set_defaults(func=cmd_targets)
 
     p = with_db(sub.add_parser("refresh", help="пересчитать сводные таблицы (после обновления версии)"))
@@ -397,6 +402,7 @@ def main(argv: list[str] | None = None) -> int:
     p = with_db(sub.add_parser("roadmap", help="загрузить меры дорожной карты (CSV, XLSX)"))
     p.add_argument("file", type=Path)
     p.add_argument("--source", help="откуда меры (по умолчанию имя файла)")
+    p.add_argument("--region", help=REGION_HELP)
     p.set_defaults(func=cmd_roadmap)
 
     p = with_db(sub.add_parser("rejected", help="отклонённые строки с причинами (CSV)"))

@@ -60,16 +60,18 @@ def import_to_clickhouse(
     mapping: Mapping,
     source: str | None = None,
     now: dt.datetime | None = None,
+    region: str | None = None,
 ) -> ImportResult:
     """Import ``path`` into the ClickHouse warehouse of ``ch``; raises ImportFailed / MappingError as the
-    DuckDB import does (nothing written), ClickHouseError when the engine fails (nothing visible)."""
+    DuckDB import does (nothing written), ClickHouseError when the engine fails (nothing visible).
+    ``region`` as for the DuckDB import: the whole file's units within that region."""
     started = time.perf_counter()
     with _writer(ch) as (side, scratch, work, tables):
         _load_reference(ch, scratch, tables)
         touched: list[dt.date] = []
         hooks = ImportHooks(before_upsert=lambda con: _bring_existing(ch, con, side, work),
                             refresh=lambda _con, days: touched.extend(days))
-        result = run_import(scratch, Path(path), mapping, source=source, now=now, hooks=hooks)
+        result = run_import(scratch, Path(path), mapping, source=source, now=now, hooks=hooks, region=region)
         result.lap("clickhouse: read")
         changed = [t for t in CHANGED if t in tables]
         _clone(ch, side, changed, _REPLACED_WHOLE)

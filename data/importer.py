@@ -159,10 +159,12 @@ def run_import(
     source: str | None = None,
     now: dt.datetime | None = None,
     hooks: ImportHooks | None = None,
+    region: str | None = None,
 ) -> ImportResult:
     """Import one file into the warehouse open on ``con``; raises ImportFailed when it cannot be used.
 
-    ``hooks`` lets another engine reuse the whole pipeline on a scratch DuckDB (data/chimport.py)."""
+    ``hooks`` lets another engine reuse the whole pipeline on a scratch DuckDB (data/chimport.py);
+    ``region`` (a region's name, ISO code or ОКАТО) restricts the whole file's units to that region."""
     clock = time.perf_counter()
     path = Path(path)
     if mapping.timezone:
@@ -192,7 +194,8 @@ def run_import(
     con.execute("SET preserve_insertion_order = false")
     con.execute("BEGIN TRANSACTION")
     try:
-        result = _run_in_transaction(con, path, staged, mapping, source, now, clock, hooks or ImportHooks())
+        result = _run_in_transaction(con, path, staged, mapping, source, now, clock, hooks or ImportHooks(),
+                                     region)
         result.phases = {"stage": stage_seconds, **result.phases}
         con.execute("COMMIT")
         result.lap("commit")
@@ -215,8 +218,10 @@ def _run_in_transaction(
     now: dt.datetime | None,
     clock: float,
     hooks: ImportHooks,
+    region_text: str | None = None,
 ) -> ImportResult:
     ensure_initialised(con)
+    file_region = resolve_region(con, region_text)
     region = read_region(con)  # every time is stored as the region's wall-clock time
     region_tz = region.timezone
     if now is None:
@@ -236,7 +241,7 @@ def _run_in_transaction(
             f"нет обязательного столбца: {', '.join(missing)}; в файле: {', '.join(staged.header)}"
         )
     source_name = source or mapping.source_name or path.stem
-    _check_value_maps(con, mapping)
+    _check_value_maps(con, mapping, file_region)
 
     import_id = con.execute("SELECT coalesce(max(import_id), 0) + 1 FROM import_log").fetchall()[0][0]
     con.execute(
@@ -245,7 +250,8 @@ def _run_in_transaction(
     )
     result = ImportResult(import_id=import_id)
     result.lap("prepare")
-    _import_staged(con, staged, columns, mapping, source_name, region_tz, now, result, hooks)
+    _import_staged(con, staged, columns, mapping, source_name, region_tz, now, result, hooks,
+                   file_region=file_region)
     result.seconds = time.perf_counter() - clock
     con.execute(
         """UPDATE import_log SET finished_at = ?, read = ?, accepted = ?, inserted = ?, updated = ?,
@@ -272,7 +278,17 @@ def _check_date_format(fmt: str | None) -> None:
         raise MappingError(f"[source] date_format = {fmt!r}: {exc}") from exc
 
 
-def _check_value_maps(con: duckdb.DuckDBPyConnection, mapping: Mapping) -> None:
+def resolve_region(con: duckdb.DuckDBPyConnection, text: str | None) -> int | None:
+    """The region id ``--region`` names (name, ISO code, ОКАТО); ImportFailed when none is."""
+    from data.regions import UnknownRegion, region_by_text
+
+    try:
+        return region_by_text(con, text)
+    except UnknownRegion as exc:
+        raise ImportFailed(str(exc)) from exc
+
+
+def _check_value_maps(con: duckdb.DuckDBPyConnection, mapping: Mapping, file_region: int | None = None) -> None:
     allowed = {
         "status": set(STATUSES),
         "closure_reason": set(CLOSURE_REASONS),
@@ -293,8 +309,10 @@ def _check_value_maps(con: duckdb.DuckDBPyConnection, mapping: Mapping) -> None:
         for raw, target in sorted(mapping.values["municipality"].items()):
             if not target:
                 continue
-            found = index.match(target)
-            if found.ambiguous:
+            found = index.match(target, file_region)
+            if found.regions and found.id is None:
+                problems.append(f"[values.municipality] «{raw}» = «{target}»: {found.region_reason(target)}")
+            elif found.ambiguous and found.id is None:
                 problems.append(f"[values.municipality] «{raw}» = «{target}»: подходит несколько муниципалитетов "
                                 f"({', '.join(found.ambiguous)})")
             elif found.id is None:
@@ -380,6 +398,7 @@ def _import_staged(
     now: dt.datetime,
     result: ImportResult,
     hooks: ImportHooks | None = None,
+    file_region: int | None = None,
 ) -> None:
     hooks = hooks or ImportHooks()
     types = dict(con.execute(f"SELECT column_name, column_type FROM (DESCRIBE {STAGE_TABLE})").fetchall())  # noqa: S608 - constant name
@@ -466,7 +485,10 @@ def _import_staged(
 
     result.lap("raw view")
     # 2. Coded values and names: resolved once per distinct value, in Python.
-    _load_lookups(con, mapping, {f: defaults[f] for f in LOOKUP_FIELDS if f not in columns})
+    # a region column (or default) names each row's region: units are looked up per (name, region)
+    by_region = "region" in columns or defaults["region"] is not None
+    _load_lookups(con, mapping, {f: defaults[f] for f in LOOKUP_FIELDS if f not in columns},
+                  file_region=file_region, by_region=by_region)
     result.lap("lookups")
 
     # 3. Validation: every problem of a row, joined into one reason.
@@ -550,7 +572,8 @@ def _import_staged(
                    {''.join(f'{optional[c]} AS {c}, ' for c in kept)}
                    NULLIF(concat_ws('; ', {', '.join(reasons)}), '') AS reason
             FROM imp_raw r CROSS JOIN imp_params p
-            LEFT JOIN imp_muni mu ON mu.raw = r.municipality
+            LEFT JOIN imp_muni mu ON mu.raw = r.municipality{
+                " AND mu.region_raw IS NOT DISTINCT FROM r.region" if by_region else ""}
             LEFT JOIN imp_channel ch ON ch.raw = r.channel
             LEFT JOIN imp_status st ON st.raw = r.status
             LEFT JOIN imp_closure cl ON cl.raw = r.closure_reason
@@ -758,6 +781,29 @@ LOOKUP_FIELDS: tuple[str, ...] = (
 PYTHON_MAPPED: tuple[str, ...] = (*CODED_FIELDS, "municipality")
 
 
+class _RowRegions:
+    """A region column's text → (region id, None) or (None, the reason the row is refused)."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, file_region: int | None) -> None:
+        from data.regions import RegionIndex
+
+        self.index = RegionIndex(con)
+        self.file_region = file_region
+        self.cache: dict[str, tuple[int | None, str | None]] = {}
+
+    def get(self, text: str) -> tuple[int | None, str | None]:
+        if text not in self.cache:
+            rid = self.index.match(text, code=text)
+            if rid is None:
+                self.cache[text] = (None, f'неизвестный регион: "{text}"')
+            elif self.file_region is not None and rid != self.file_region:
+                self.cache[text] = (None, f'регион "{text}" не тот, что указан для файла '
+                                          f'(«{self.index.names[self.file_region]}»)')
+            else:
+                self.cache[text] = (rid, None)
+        return self.cache[text]
+
+
 class _Explicit:
     """A [values.<field>] table: the file's value as written, else case, «ё» and quotes aside."""
 
@@ -813,31 +859,42 @@ def _register_map(con: duckdb.DuckDBPyConnection, name: str, pairs: dict[str, ob
     _temp_table(con, name, {"raw": ("VARCHAR", list(pairs.keys())), "v": (value_type, list(pairs.values()))})
 
 
-def _load_lookups(con: duckdb.DuckDBPyConnection, mapping: Mapping, constant: dict[str, str | None]) -> None:
+def _load_lookups(con: duckdb.DuckDBPyConnection, mapping: Mapping, constant: dict[str, str | None],
+                  file_region: int | None = None, by_region: bool = False) -> None:
     distinct = _distinct_values(con, constant)
     # Municipalities: by code, name or alias (data/names.py) — never by the internal id. A value
     # the mapping recodes is looked up as its target; one it maps to empty has no municipality.
+    # With a region column, per distinct (name, region) pair, the name looked up within the region.
     index = MunicipalityIndex.from_warehouse(con)
     explicit_muni = _Explicit(mapping.values.get("municipality", {}))
     muni_ids: list[int | None] = []
     muni_raw: list[str] = []
+    muni_region: list[str | None] = []
     problems: list[str | None] = []
-    for raw in distinct["municipality"]:
+    pairs_in_file: list[tuple[str, str | None]] = (
+        con.execute("SELECT DISTINCT municipality, region FROM imp_raw WHERE municipality IS NOT NULL").fetchall()
+        if by_region else [(raw, None) for raw in distinct["municipality"]])
+    row_region = _RowRegions(con, file_region) if by_region else None
+    for raw, region_raw in pairs_in_file:
         named, target = explicit_muni.get(raw)
+        problem: str | None = None
+        rid = file_region
         if named and target is None:
-            muni_raw.append(raw)
-            muni_ids.append(None)
-            problems.append(f'не указан муниципалитет (значение "{raw}" в соответствии сопоставлено пустому)')
-            continue
-        found = index.match(target if named else raw)
-        if found.id is None and not found.ambiguous:
+            problem = f'не указан муниципалитет (значение "{raw}" в соответствии сопоставлено пустому)'
+        elif row_region is not None and region_raw is not None:
+            rid, problem = row_region.get(region_raw)
+        found = index.match(target if named else raw, rid) if problem is None else None
+        if found is not None and found.id is None and not found.found_elsewhere:
             continue  # unknown: the check says so with the value
         muni_raw.append(raw)
-        muni_ids.append(found.id)
-        problems.append(None if found.id is not None else
-                        f'неоднозначный муниципалитет: "{raw}" (подходят: {"; ".join(found.ambiguous)})')
-    _temp_table(con, "imp_muni", {"raw": ("VARCHAR", muni_raw), "id": ("INTEGER", muni_ids),
-                                  "problem": ("VARCHAR", problems)})
+        muni_region.append(region_raw)
+        muni_ids.append(found.id if found is not None else None)
+        if found is not None and found.id is None:
+            problem = found.region_reason(raw) or (
+                f'неоднозначный муниципалитет: "{raw}" (подходят: {"; ".join(found.ambiguous)})')
+        problems.append(problem)
+    _temp_table(con, "imp_muni", {"raw": ("VARCHAR", muni_raw), "region_raw": ("VARCHAR", muni_region),
+                                  "id": ("INTEGER", muni_ids), "problem": ("VARCHAR", problems)})
 
     channels = con.execute("SELECT code, name, kind FROM channel").fetchall()
     channel_syn = (

@@ -13,6 +13,7 @@ A mapping is a TOML file::
     source_id = "Номер"
     received_at = "Дата поступления"
     municipality = "Муниципалитет"
+    region = "Регион"                         # optional: name, ISO code or ОКАТО of the unit's region
 
     [defaults]                                # a constant for a field the source lacks
     channel = "pos"
@@ -73,6 +74,7 @@ FIELDS: tuple[str, ...] = (
     "lat",
     "lon",
     "organisation_kind",  # not an appeal column: the kind of the row's organisation
+    "region",  # not an appeal column: the region the row's municipality is named within
 )
 TIMESTAMP_FIELDS: tuple[str, ...] = (
     "received_at",

@@ -48,7 +48,9 @@ DDL: tuple[str, ...] = (
     )""",
 )
 # words that only say what kind of subject it is, spelled differently from source to source
-_GENERIC = frozenset({"республика", "г", "город", "федерального", "значения"})
+_GENERIC = frozenset({"республика", "респ", "г", "город", "федерального", "значения"})
+# abbreviations of the kind of subject: «Тверская обл.» is «Тверская область»
+_ABBREVIATIONS = {"обл": "область", "кр": "край", "авт": "автономный", "окр": "округ"}
 
 
 @dataclass(frozen=True)
@@ -80,7 +82,7 @@ def region_key(name: str) -> str:
     """Matching key of a federal subject's name: «Республика Татарстан», «Татарстан» and
     «республика  Татарстан» agree; «г. Москва» and «Москва» too. The dash, quote and case rules are
     those of municipality names (``data.names``)."""
-    tokens = [t for t in _tokens(name) if t not in _GENERIC]
+    tokens = [_ABBREVIATIONS.get(t, t) for t in _tokens(name) if t not in _GENERIC]
     return " ".join(tokens) or " ".join(_tokens(name))
 
 
@@ -142,6 +144,22 @@ def region_count(con: duckdb.DuckDBPyConnection) -> int:
         return 1
 
 
+class UnknownRegion(ValueError):
+    """A ``--region`` that names no region of the warehouse; the message is for a person."""
+
+
+def region_by_text(con: duckdb.DuckDBPyConnection, text: str | None) -> int | None:
+    """The region id ``text`` (name, ISO code, ОКАТО; «Тверская обл.» too) names, None for no text;
+    UnknownRegion when it names none of the warehouse's regions."""
+    if text is None or not text.strip():
+        return None
+    index = RegionIndex(con)
+    rid = index.match(text, code=text)
+    if rid is None:
+        raise UnknownRegion(f"неизвестный регион: «{text}»; в хранилище: {', '.join(sorted(index.names.values()))}")
+    return rid
+
+
 class RegionIndex:
     """Every way a file may name the warehouse's regions: ISO 3166-2 code, ОКАТО, name, shipped aliases."""
 
@@ -151,7 +169,9 @@ class RegionIndex:
         shipped = {s.code: s for s in federal_subjects()}
         for rid, name, code, okato in con.execute("SELECT id, name, code, okato FROM region").fetchall():
             self.names[int(rid)] = name
-            spellings = [name, *(shipped[code].aliases if code in shipped else ())]
+            subject = shipped.get(code)
+            # the shipped short and genitive forms too: «Тверская обл.», «… Тверской области»
+            spellings = [name, *((*subject.aliases, subject.short, subject.genitive) if subject else ())]
             for key in {region_key(s) for s in spellings} | {c.strip().upper() for c in (code, okato) if c}:
                 self._keys.setdefault(key, set()).add(int(rid))
 

@@ -213,10 +213,18 @@ def _columns(header: list[str]) -> dict[str, str]:
     return out
 
 
-def import_roadmap(con: duckdb.DuckDBPyConnection, path: Path, source: str | None = None) -> RoadmapImportResult:
-    """Read a CSV or XLSX file of measures into ``roadmap_item`` (read-write connection)."""
+def import_roadmap(con: duckdb.DuckDBPyConnection, path: Path, source: str | None = None,
+                   region: str | None = None) -> RoadmapImportResult:
+    """Read a CSV or XLSX file of measures into ``roadmap_item`` (read-write connection); ``region``
+    (name, ISO code, ОКАТО) is where the file's municipality names are looked up."""
+    from data.regions import UnknownRegion, region_by_text
+
     ensure_initialised(con)
     create_schema(con)
+    try:
+        region_id = region_by_text(con, region)
+    except UnknownRegion as exc:
+        raise RoadmapFileError(str(exc)) from exc
     try:
         staged = stage_file(con, Path(path))
     except SourceFileError as exc:
@@ -230,6 +238,7 @@ def import_roadmap(con: duckdb.DuckDBPyConnection, path: Path, source: str | Non
     for line, reason in staged.rejects:
         result.rejected_rows.append({"row": line, "reason": reason})
     lookups = Lookups(con)
+    lookups.municipalities.default_region = region_id
     accepted: list[RoadmapItem] = []
     for record in frame.to_dict("records"):
         raw = {field_name: record.get(col) for col, field_name in columns.items()}

@@ -237,10 +237,17 @@ def _text(value: object) -> str:
     return str(value)
 
 
-def import_targets(con: duckdb.DuckDBPyConnection, path: str | Path) -> TargetImportResult:
-    """Read a CSV or XLSX file of targets into ``target`` (read-write connection)."""
+def import_targets(con: duckdb.DuckDBPyConnection, path: str | Path, region: str | None = None) -> TargetImportResult:
+    """Read a CSV or XLSX file of targets into ``target`` (read-write connection); ``region`` (name,
+    ISO code, ОКАТО) is where the file's municipality names are looked up."""
+    from data.regions import UnknownRegion, region_by_text
+
     path = Path(path)
     ensure_initialised(con)
+    try:
+        region_id = region_by_text(con, region)
+    except UnknownRegion as exc:
+        raise TargetFileError(str(exc)) from exc
     try:
         staged = stage_file(con, path)
     except SourceFileError as exc:
@@ -254,6 +261,7 @@ def import_targets(con: duckdb.DuckDBPyConnection, path: str | Path) -> TargetIm
     for line, reason in staged.rejects:
         result.rejected_rows.append({"row": int(line), "reason": reason})
     lookups = _Lookups(con)
+    lookups.municipalities.default_region = region_id
     accepted: dict[tuple, TargetRow] = {}
     first_line: dict[tuple, int] = {}
     for record in frame.to_dict("records"):
