@@ -208,19 +208,24 @@ def test_stocks_by_week_and_at_odd_ends_read_the_same_snapshots_as_the_facts(req
     stocks = ["backlog_open", "overdue_open", "volume"]
     weeks = parse_period("2025-08-04..2025-10-31")
     for by, filters in (([], {}), (["week"], {}), (["week", "sector"], {"municipality": [1, 3]}),
-                        (["week"], {"organisation": [5]}), (["day"], {"sector": [4]})):
+                        (["week"], {"organisation": [5]}), (["day"], {"sector": [4]}),
+                        (["day", "municipality"], {}), (["day"], {"category": [3]}), (["region"], {}),
+                        (["municipality"], {"sector": [2, 4]})):
         period = parse_period("2025-10-20..2025-10-31") if "day" in by else weeks
         fast = query_on(con, stocks, by, period, filters)
         with facts_only():
             slow = query_on(con, stocks, by, period, filters)
-        keys = [c for c in ("week", "day", "sector_id") if c in fast.columns]
+        keys = [c for c in ("week", "day", "sector_id", "municipality_id", "region_id") if c in fast.columns]
         fast, slow = (f.sort_values(keys).reset_index(drop=True) if keys else f for f in (fast, slow))
         assert len(fast) == len(slow) > 0, by
         for column in ("backlog_open", "overdue_open", "backlog_le3", "backlog_gt30", "volume"):
             assert fast[column].tolist() == slow[column].tolist(), (by, column)
     # a range that ends on a Monday, and one that ends mid-week
+    # (a mid-week end by municipality or sector: the day-end snapshots)
     for code in ("2025-09-01..2025-09-28", "2025-09-01..2025-09-24"):
         _same(con, stocks, [], parse_period(code))
+        _same(con, stocks, ["municipality"], parse_period(code))
+        _same(con, stocks, ["sector"], parse_period(code))
     con.close()
 
 
