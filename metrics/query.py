@@ -615,6 +615,14 @@ def _stock_cte(by: list[str], points: list[dict], filters: dict[str, list], scop
     head = ["pt.p AS _p", *time_key, *plain]
     buckets = [n for n, _, _ in AGE_BUCKETS]
     sums = [f"sum({c}) AS {c}" for c in [*buckets, "overdue"]]
+    facts_from = f"{facts} a"
+    facts_t = [p["t"] for p in points if p["src"] == "facts"]
+    if facts_t:
+        # constant bounds ahead of the range join: only appeals received by the last point and not
+        # answered by the first one meet any point (the join sees those, not every appeal)
+        params["st_lo"], params["st_hi"] = min(facts_t), max(facts_t)
+        facts_from = (f"(SELECT * FROM {facts} f WHERE f.received_at <= $st_hi "  # noqa: S608 - registry identifiers
+                      "AND (f.answered_at IS NULL OR f.answered_at > $st_lo)) a")
     sources = {
         "month": f"SELECT {', '.join(head + sums)} FROM appeal_stock JOIN pts pt ON pt.src = 'month' "  # noqa: S608
                  f"AND month = pt.snap{where} GROUP BY ALL",
@@ -624,7 +632,7 @@ def _stock_cte(by: list[str], points: list[dict], filters: dict[str, list], scop
                f"AND day = pt.snap{where} GROUP BY ALL",
         "open": f"SELECT {', '.join(head + stock_sql('pt.t'))} FROM appeal_open "  # noqa: S608
                 f"JOIN pts pt ON pt.src = 'open' AND received_at <= pt.t{where} GROUP BY ALL",
-        "facts": f"SELECT {', '.join(head + stock_sql('pt.t'))} FROM {facts} a JOIN pts pt ON pt.src = 'facts' "  # noqa: S608
+        "facts": f"SELECT {', '.join(head + stock_sql('pt.t'))} FROM {facts_from} JOIN pts pt ON pt.src = 'facts' "  # noqa: S608
                  f"AND a.received_at <= pt.t AND (a.answered_at IS NULL OR a.answered_at > pt.t){where} "
                  "GROUP BY ALL",
     }
