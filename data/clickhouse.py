@@ -263,7 +263,7 @@ _TYPES = {"INTEGER": "Int32", "SMALLINT": "Int16", "TINYINT": "Int8", "BIGINT": 
 _FACTS = ("appeal", "appeal_open", "appeal_replaced")
 # sort keys: what the page queries filter on first (a column missing from a table is skipped)
 _FACT_KEY = ("toStartOfMonth(received_at)", "municipality_id", "sector_id", "received_at")
-_ROLLUP_KEY = ("month", "week", "start", "kind", "grain", "duration", "municipality_id", "sector_id")
+_ROLLUP_KEY = ("month", "week", "day", "start", "kind", "grain", "duration", "municipality_id", "sector_id")
 
 
 def clickhouse_type(duck_type: str, nullable: bool) -> str:
