@@ -327,7 +327,9 @@ def _compute(
         columns |= {c for c, ids in (("municipality_id", effective(scope).municipality_ids),
                                      ("sector_id", effective(scope).sector_ids)) if ids is not None}
         points = _snapshot_points(by, periods, as_of, None if _facts_only.get() else data_as_of(con),
-                                  weekly=columns <= set(WEEKLY_DIMENSIONS), daily=columns <= set(DAILY_DIMENSIONS))
+                                  weekly=columns <= set(WEEKLY_DIMENSIONS),
+                                  # a warehouse copied before the day-end snapshots existed reads the facts
+                                  daily=columns <= set(DAILY_DIMENSIONS) and "appeal_stock_daily" in _tables(con))
         if points:
             stock_cols = ["backlog_open", *(n for n, _, _ in AGE_BUCKETS), "overdue_open"]
             ctes.append(_stock_cte(by, points, filters, scope, params, facts, is_clickhouse(con)))

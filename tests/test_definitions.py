@@ -246,3 +246,24 @@ def test_as_of_earlier_reads_the_same_on_both_paths(small_demo: Path) -> None:
                 assert fast[column].astype("float64").tolist() == pytest.approx(
                     slow[column].astype("float64").tolist(), rel=1e-12, nan_ok=True), (by, column)
     con.close()
+
+
+def test_a_warehouse_without_day_end_snapshots_reads_stocks_from_the_facts(small_demo: Path, tmp_path: Path) -> None:
+    """A warehouse copied before ``appeal_stock_daily`` existed (opened read-only, never migrated)
+    answers a day range's stocks from the facts, with the same numbers."""
+    db = tmp_path / "old.duckdb"
+    db.write_bytes(small_demo.read_bytes())
+    con = duckdb.connect(str(db))
+    con.execute("DROP TABLE appeal_stock_daily")
+    con.close()
+    con = duckdb.connect(str(db), read_only=True)
+    stocks = ["backlog_open", "overdue_open"]
+    period = parse_period("2025-09-03..2025-09-17")
+    old = query_on(con, stocks, ["municipality"], period).sort_values("municipality_id").reset_index(drop=True)
+    con.close()
+    con = duckdb.connect(str(small_demo), read_only=True)
+    new = query_on(con, stocks, ["municipality"], period).sort_values("municipality_id").reset_index(drop=True)
+    con.close()
+    assert len(new) > 5
+    for column in ("backlog_open", "overdue_open", "backlog_le3", "backlog_gt30"):
+        assert old[column].tolist() == new[column].tolist(), column
