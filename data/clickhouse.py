@@ -269,7 +269,7 @@ _TYPES = {"INTEGER": "Int32", "SMALLINT": "Int16", "TINYINT": "Int8", "BIGINT": 
 _FACTS = ("appeal", "appeal_open", "appeal_replaced")
 # sort keys: what the page queries filter on first (a column missing from a table is skipped)
 _FACT_KEY = ("toStartOfMonth(received_at)", "municipality_id", "sector_id", "received_at")
-_ROLLUP_KEY = ("month", "week", "start", "kind", "grain", "duration", "municipality_id", "sector_id")
+_ROLLUP_KEY = ("month", "week", "day", "start", "kind", "grain", "duration", "municipality_id", "sector_id")
 
 
 def clickhouse_type(duck_type: str, nullable: bool) -> str:
@@ -380,12 +380,14 @@ def _build_stock(con: ClickHouseConnection, table: str, first: dt.date | None = 
     counted by ``stock_sql`` — the snapshot ends numbered (``range``) where DuckDB's rollup lists them
     (``generate_series`` over timestamps, which ClickHouse has no array form of)."""
     column, unit, dims_kept = rollup.STOCK_TABLES[table]
-    step, shift, count = (("INTERVAL 1 MONTH", "to_months(k)", "date_diff('month', first_t, last_t)") if unit == "month"
-                          else ("INTERVAL 7 DAY", "to_days(7 * k)", "date_diff('day', first_t, last_t) // 7"))
+    step = rollup.STOCK_STEPS[unit]
+    shift, count = {"month": ("to_months(k)", "date_diff('month', first_t, last_t)"),
+                    "week": ("to_days(7 * k)", "date_diff('day', first_t, last_t) // 7"),
+                    "day": ("to_days(k)", "date_diff('day', first_t, last_t)")}[unit]
     lo, hi = con.execute(f"SELECT CAST(date_trunc('{unit}', min(received_at)) AS DATE), "  # noqa: S608 - constants
                          f"CAST(date_trunc('{unit}', max(received_at)) AS DATE) FROM appeal").fetchall()[0]
     if first is not None:
-        lo = first.replace(day=1) if unit == "month" else rollup._monday(first)
+        lo = rollup._period_start(unit, first)
         text, values = to_clickhouse(f"DELETE FROM {table} WHERE {column} >= $lo", {"lo": lo},  # noqa: S608 - registry constants
                                      as_text=con.params_as_text)
         con.command(text, values)

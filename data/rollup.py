@@ -14,6 +14,9 @@ appeal), so the time grain is the month:
   answered by ``t``) by age at ``t`` in calendar days and overdue at ``t``, per month × dimensions;
 - ``appeal_stock_weekly``: the same at every week end (Monday 00:00) by municipality × sector ×
   category, for weekly series;
+- ``appeal_stock_daily``: the same at every day end (00:00) by municipality × sector, for day ranges
+  and daily series (a day range's heat map reads ~3 000 rows instead of every appeal received before
+  its end; with the category too it would be ~8× larger, so a category question reads the facts);
 - ``appeal_weekly``: week × municipality × sector × category → count, for signals;
 - ``appeal_open``: appeals still open at the data date (few rows), for the "right now" indicators.
 
@@ -74,6 +77,7 @@ MEASURES: dict[str, str] = {
 }
 DIMENSIONS: tuple[str, ...] = ("municipality_id", "sector_id", "category_id", "organisation_id", "channel", "kind")
 WEEKLY_DIMENSIONS: tuple[str, ...] = ("municipality_id", "sector_id", "category_id")
+DAILY_DIMENSIONS: tuple[str, ...] = ("municipality_id", "sector_id")
 
 # The same monthly measures over fewer dimensions, derived from ``appeal_monthly``. A query reads the
 # first table that has every column it groups or filters by: the heat map's municipality × sector
@@ -145,6 +149,10 @@ def create_rollup_tables(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(
         f"""CREATE TABLE IF NOT EXISTS appeal_stock_weekly (week DATE NOT NULL,
             {', '.join(f"{d} {_DIM_TYPES[d]}" for d in WEEKLY_DIMENSIONS)}, {stock}, overdue INTEGER)"""
+    )
+    con.execute(
+        f"""CREATE TABLE IF NOT EXISTS appeal_stock_daily (day DATE NOT NULL,
+            {', '.join(f"{d} {_DIM_TYPES[d]}" for d in DAILY_DIMENSIONS)}, {stock}, overdue INTEGER)"""
     )
     con.execute(
         """CREATE TABLE IF NOT EXISTS appeal_weekly (week DATE NOT NULL, municipality_id INTEGER,
@@ -232,6 +240,11 @@ def _monday(d: dt.date) -> dt.date:
     return d - dt.timedelta(days=d.weekday())
 
 
+def _period_start(unit: str, d: dt.date) -> dt.date:
+    """The start of the month, week or day holding ``d``."""
+    return d.replace(day=1) if unit == "month" else _monday(d) if unit == "week" else d
+
+
 def stock_sql(t: str) -> list[str]:
     """SELECT items counting one open appeal's place in the stock at the moment ``t`` (an SQL
     expression): its age bucket in calendar days at ``t`` and whether it is overdue at ``t``."""
@@ -245,21 +258,24 @@ def stock_sql(t: str) -> list[str]:
 STOCK_TABLES: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "appeal_stock": ("month", "month", DIMENSIONS),
     "appeal_stock_weekly": ("week", "week", WEEKLY_DIMENSIONS),
+    "appeal_stock_daily": ("day", "day", DAILY_DIMENSIONS),
 }
+# snapshot unit -> the SQL interval between two snapshots
+STOCK_STEPS: dict[str, str] = {"month": "INTERVAL 1 MONTH", "week": "INTERVAL 7 DAY", "day": "INTERVAL 1 DAY"}
 
 
 def _refresh_stock(con: duckdb.DuckDBPyConnection, first: dt.date | None) -> None:
-    """Month-end and week-end stocks from the period holding ``first`` (None: all) to the last period
+    """Month-end, week-end and day-end stocks from the period holding ``first`` (None: all) to the last period
     with appeals.
 
     An appeal is open at the end ``t`` of every month (week) from the one of its receipt (received by
     ``t``) until the one before its answer (answered after ``t``): one row per such end.
     """
     for table, (column, unit, dims_kept) in STOCK_TABLES.items():
-        step = "INTERVAL 1 MONTH" if unit == "month" else "INTERVAL 7 DAY"
+        step = STOCK_STEPS[unit]
         sql = f"SELECT CAST(date_trunc('{unit}', min(received_at)) AS DATE), CAST(date_trunc('{unit}', max(received_at)) AS DATE) FROM appeal"  # noqa: S608, E501 - constants
         bounds = con.execute(sql).fetchall()[0]
-        lo = bounds[0] if first is None else (first.replace(day=1) if unit == "month" else _monday(first))
+        lo = bounds[0] if first is None else _period_start(unit, first)
         if first is None:
             con.execute(f"DELETE FROM {table}")  # noqa: S608 - constant names
         else:

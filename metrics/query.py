@@ -23,6 +23,7 @@ import pandas as pd
 from data.engine import is_clickhouse, table_names
 from data.rollup import (
     AGE_BUCKETS,
+    DAILY_DIMENSIONS,
     DURATIONS,
     MEASURES,
     MONTHLY_TABLES,
@@ -326,7 +327,9 @@ def _compute(
         columns |= {c for c, ids in (("municipality_id", effective(scope).municipality_ids),
                                      ("sector_id", effective(scope).sector_ids)) if ids is not None}
         points = _snapshot_points(by, periods, as_of, None if _facts_only.get() else data_as_of(con),
-                                  weekly=columns <= set(WEEKLY_DIMENSIONS))
+                                  weekly=columns <= set(WEEKLY_DIMENSIONS),
+                                  # a warehouse copied before the day-end snapshots existed reads the facts
+                                  daily=columns <= set(DAILY_DIMENSIONS) and "appeal_stock_daily" in _tables(con))
         if points:
             stock_cols = ["backlog_open", *(n for n, _, _ in AGE_BUCKETS), "overdue_open"]
             ctes.append(_stock_cte(by, points, filters, scope, params, facts, is_clickhouse(con)))
@@ -542,13 +545,15 @@ def _bucket_starts(name: str, start: dt.date, end: dt.date) -> list[dt.date]:
 
 
 def _snapshot_points(by: list[str], periods: list[Period], now: dt.datetime, data_date: dt.datetime | None,
-                     weekly: bool) -> list[dict]:
+                     weekly: bool, daily: bool = False) -> list[dict]:
     """The moments stocks are taken at: t = min(bucket end, period end, ``now``) for each period (and
     each bucket of a time dimension in ``by``). Open at t = received by t and not answered by t.
 
     ``src`` says where the stock at t is read (``data_date`` None: always the facts): ``month`` /
     ``week`` the snapshot ``snap`` of ``appeal_stock`` / ``appeal_stock_weekly`` (t a month end, or a
-    week end when the question needs only the weekly table's dimensions), ``open`` the appeals open
+    week end when the question needs only the weekly table's dimensions), ``day`` the one of
+    ``appeal_stock_daily`` (any other midnight, the question needing only municipality and sector: a
+    day range, a daily series), ``open`` the appeals open
     at the data date (t after it), ``facts`` every appeal (any other t)."""
     time_dims = [b for b in by if DIMENSIONS[b].is_time]
     if len(time_dims) > 1:
@@ -573,6 +578,8 @@ def _snapshot_points(by: list[str], periods: list[Period], now: dt.datetime, dat
                     src, snap = "month", _month_before(end)
                 elif end.weekday() == 0 and weekly:
                     src, snap = "week", end - dt.timedelta(days=7)
+            if src == "facts" and data_date is not None and daily and t.time() == dt.time():
+                src, snap = "day", t.date() - dt.timedelta(days=1)
             points.append({"p": i, "k": key, "t": t, "src": src, "snap": snap})
     return points
 
@@ -610,14 +617,24 @@ def _stock_cte(by: list[str], points: list[dict], filters: dict[str, list], scop
     head = ["pt.p AS _p", *time_key, *plain]
     buckets = [n for n, _, _ in AGE_BUCKETS]
     sums = [f"sum({c}) AS {c}" for c in [*buckets, "overdue"]]
+    facts_from = f"{facts} a"
+    facts_t = [p["t"] for p in points if p["src"] == "facts"]
+    if facts_t:
+        # constant bounds ahead of the range join: only appeals received by the last point and not
+        # answered by the first one meet any point (the join sees those, not every appeal)
+        params["st_lo"], params["st_hi"] = min(facts_t), max(facts_t)
+        facts_from = (f"(SELECT * FROM {facts} f WHERE f.received_at <= $st_hi "  # noqa: S608 - registry identifiers
+                      "AND (f.answered_at IS NULL OR f.answered_at > $st_lo)) a")
     sources = {
         "month": f"SELECT {', '.join(head + sums)} FROM appeal_stock JOIN pts pt ON pt.src = 'month' "  # noqa: S608
                  f"AND month = pt.snap{where} GROUP BY ALL",
         "week": f"SELECT {', '.join(head + sums)} FROM appeal_stock_weekly JOIN pts pt ON pt.src = 'week' "  # noqa: S608
                 f"AND week = pt.snap{where} GROUP BY ALL",
+        "day": f"SELECT {', '.join(head + sums)} FROM appeal_stock_daily JOIN pts pt ON pt.src = 'day' "  # noqa: S608
+               f"AND day = pt.snap{where} GROUP BY ALL",
         "open": f"SELECT {', '.join(head + stock_sql('pt.t'))} FROM appeal_open "  # noqa: S608
                 f"JOIN pts pt ON pt.src = 'open' AND received_at <= pt.t{where} GROUP BY ALL",
-        "facts": f"SELECT {', '.join(head + stock_sql('pt.t'))} FROM {facts} a JOIN pts pt ON pt.src = 'facts' "  # noqa: S608
+        "facts": f"SELECT {', '.join(head + stock_sql('pt.t'))} FROM {facts_from} JOIN pts pt ON pt.src = 'facts' "  # noqa: S608
                  f"AND a.received_at <= pt.t AND (a.answered_at IS NULL OR a.answered_at > pt.t){where} "
                  "GROUP BY ALL",
     }

@@ -13,7 +13,8 @@ from data.mapping import load_mapping
 from data.rollup import MEASURES, MONTHLY_TABLES, create_rollup_tables, refresh_rollups
 from data.warehouse import connect
 
-TABLES = ("appeal_weekly", "appeal_open", "appeal_duration", "appeal_stock", "appeal_quantile", *MONTHLY_TABLES)
+TABLES = ("appeal_weekly", "appeal_open", "appeal_duration", "appeal_stock", "appeal_stock_weekly",
+          "appeal_stock_daily", "appeal_quantile", *MONTHLY_TABLES)
 
 
 def snapshot(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple]]:
@@ -45,6 +46,21 @@ def test_rollups_add_up_to_the_facts(small_demo: Path) -> None:
                        "FROM appeal_stock WHERE month = DATE '2025-08-01'").fetchall()[0] == con.execute(
         f"""SELECT count(*), count(*) FILTER (WHERE due_at < {t}) FROM appeal
             WHERE received_at <= {t} AND (answered_at IS NULL OR answered_at > {t})""").fetchall()[0]
+    # the stock at the end of Wednesday 17 September by municipality, age in calendar days at 18.09 00:00
+    t = "TIMESTAMP '2025-09-18'"
+    daily = con.execute(
+        """SELECT municipality_id, sum(backlog_le3), sum(backlog_4_10), sum(backlog_11_30), sum(backlog_gt30),
+                  sum(overdue) FROM appeal_stock_daily WHERE day = DATE '2025-09-17' GROUP BY 1 ORDER BY 1""").fetchall()
+    by_hand = con.execute(
+        f"""SELECT municipality_id,
+                   count(*) FILTER (WHERE CAST({t} AS DATE) - CAST(received_at AS DATE) <= 3),
+                   count(*) FILTER (WHERE CAST({t} AS DATE) - CAST(received_at AS DATE) BETWEEN 4 AND 10),
+                   count(*) FILTER (WHERE CAST({t} AS DATE) - CAST(received_at AS DATE) BETWEEN 11 AND 30),
+                   count(*) FILTER (WHERE CAST({t} AS DATE) - CAST(received_at AS DATE) > 30),
+                   count(*) FILTER (WHERE due_at < {t})
+            FROM appeal WHERE received_at <= {t} AND (answered_at IS NULL OR answered_at > {t})
+            GROUP BY 1 ORDER BY 1""").fetchall()
+    assert len(daily) > 5 and daily == by_hand
     sums = ", ".join(f"sum({m})" for m in MEASURES if not m.startswith("sum_"))
     assert all(v is not None for v in con.execute(f"SELECT {sums} FROM appeal_monthly").fetchall()[0])  # noqa: S608
 
