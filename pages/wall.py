@@ -297,7 +297,9 @@ def map_panel(scope: Scope, as_of: dt.datetime) -> tuple[dict, html.Div]:
     growth_low = bool(row.get("growth_low", True))
     growth_text = "—" if growth_low else growth.format(growth_value)
     top = by_muni[~by_muni[f"{code}_low"].fillna(True).astype(bool)]
-    top = top.dropna(subset=[code]).sort_values(code, ascending=False).head(TOP_MUNICIPALITIES)
+    top = top.dropna(subset=[code])
+    top = (top.assign(_rank=top[code].round(9)).sort_values(["_rank", "municipality_name"], ascending=[False, True])
+           .head(TOP_MUNICIPALITIES))  # ties in a fixed order, whatever order the engine returned
     schematic = any(f["properties"].get("is_schematic") for f in geojson.get("features", []))
     side = html.Div([
         _heading(volume.label, period.label),
@@ -508,7 +510,9 @@ def tension_panel(scope: Scope, as_of: dt.datetime) -> html.Div:
     if row.empty or bool(row.get(f"{TENSION}_low", True)):
         return html.Div([heading, html.Div("Мало обращений за месяц для индекса.", className="wall-calm")])
     top = by_muni[~by_muni[f"{TENSION}_low"].fillna(True).astype(bool)].dropna(subset=[TENSION])
-    top = top.sort_values(TENSION, ascending=False).head(TENSION_ROWS)
+    # ties (to float noise, which differs between engines) in a fixed order: by name
+    top = (top.assign(_rank=top[TENSION].round(9)).sort_values(["_rank", "municipality_name"], ascending=[False, True])
+           .head(TENSION_ROWS))
     rows = [html.Tr([html.Td(r.municipality_name, className="wall-name"),
                      html.Td(spec.format(getattr(r, TENSION)), className="num"),
                      *(html.Td(p.format(getattr(r, p.code)), className="num") for p in parts)])
