@@ -13,7 +13,8 @@ from __future__ import annotations
 import logging
 import threading
 from collections import OrderedDict
-from typing import NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 from urllib.parse import urlencode
 
 import dash
@@ -264,29 +265,32 @@ def _cell(code: str, row: object) -> html.Td:
 
 
 def _categories(view: View) -> html.Div:
-    codes = list(dict.fromkeys(["volume", view.indicator]))
-    df = query(codes, by=["category"], period=view.period, filters=view.filters())
-    df = df[df["volume"] > 0].sort_values(["volume", "category_name"], ascending=[False, True]).head(30)
-    rows = [html.Tr([html.Td(dcc.Link(r.category_name, href=address(view, category=int(r.category_id)),
-                                      className="drill-category-link")),
-                     *(_cell(c, r) for c in codes)]) for r in df.itertuples()]
-    head = [html.Th("Категория"), *(html.Th(ind.get(c).label, className="text-end") for c in codes)]
-    return html.Div([html.H4("Категории", className="mt-3"),
-                     dbc.Table([html.Thead(html.Tr(head)), html.Tbody(rows)], size="sm", hover=True,
-                               id="drill-categories") if rows else html.P("Обращений нет.")])
+    return _breakdown(view, "category", ("Категория", "Категории", "drill-categories"),
+                      lambda r: {"category": int(r.category_id)}, limit=30)
 
 
 def _municipalities(view: View) -> html.Div:
+    return _breakdown(view, "municipality", ("Муниципалитет", "Муниципалитеты", "drill-municipalities"),
+                      lambda r: {"unit": int(r.municipality_id)})
+
+
+def _breakdown(view: View, dimension: str, words: tuple[str, str, str], step: Callable[[Any], dict],
+               limit: int | None = None) -> html.Div:
+    """The view's appeals by one dimension (largest first), each row a link one drill step down;
+    ``words``: the column head, the heading and the table's id."""
+    column, title, table_id = words
     codes = list(dict.fromkeys(["volume", view.indicator]))
-    df = query(codes, by=["municipality"], period=view.period, filters=view.filters())
-    df = df[df["volume"] > 0].sort_values(["volume", "municipality_name"], ascending=[False, True])
-    rows = [html.Tr([html.Td(dcc.Link(r.municipality_name, href=address(view, unit=int(r.municipality_id)),
-                                      className="drill-municipality-link")),
+    df = query(codes, by=[dimension], period=view.period, filters=view.filters())
+    df = df[df["volume"] > 0].sort_values(["volume", f"{dimension}_name"], ascending=[False, True])
+    if limit is not None:
+        df = df.head(limit)
+    rows = [html.Tr([html.Td(dcc.Link(getattr(r, f"{dimension}_name"), href=address(view, **step(r)),
+                                      className=f"drill-{dimension}-link")),
                      *(_cell(c, r) for c in codes)]) for r in df.itertuples()]
-    head = [html.Th("Муниципалитет"), *(html.Th(ind.get(c).label, className="text-end") for c in codes)]
-    return html.Div([html.H4("Муниципалитеты", className="mt-3"),
+    head = [html.Th(column), *(html.Th(ind.get(c).label, className="text-end") for c in codes)]
+    return html.Div([html.H4(title, className="mt-3"),
                      dbc.Table([html.Thead(html.Tr(head)), html.Tbody(rows)], size="sm", hover=True,
-                               id="drill-municipalities") if rows else html.P("Обращений нет.")])
+                               id=table_id) if rows else html.P("Обращений нет.")])
 
 
 def _organisations(view: View) -> html.Div:

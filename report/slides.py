@@ -372,8 +372,13 @@ def _table_slides(prs: Presentation, pack: Pack, section: Section) -> None:
         return
     for part in table_parts(section):
         slide = prs.slides.add_slide(prs.slide_layouts[6])
-        _header(slide, pack, section.title + (f" ({part.number} из {part.count})" if part.count > 1 else ""))
+        _header(slide, pack, _part_title(section.title, part))
         _table(slide, part, layout.BODY_TOP)
+
+
+def _part_title(title: str, part) -> str:  # noqa: ANN001 - a table part of report.layout
+    """A slide's title; a table split over several slides says which part this is."""
+    return title + (f" ({part.number} из {part.count})" if part.count > 1 else "")
 
 
 def _heat_slides(prs: Presentation, pack: Pack, section: Section) -> None:
@@ -385,7 +390,7 @@ def _heat_slides(prs: Presentation, pack: Pack, section: Section) -> None:
         return
     for part in heat_parts(heat):
         slide = prs.slides.add_slide(prs.slide_layouts[6])
-        _header(slide, pack, section.title + (f" ({part.number} из {part.count})" if part.count > 1 else ""))
+        _header(slide, pack, _part_title(section.title, part))
         _table(slide, part, layout.BODY_TOP)
         _text(slide, MARGIN, pt(layout.BODY_BOTTOM - NOTE_ROOM), WIDTH - 2 * MARGIN, pt(NOTE_ROOM), heat.legend,
               NOTE_SIZE, colour=MUTED)

@@ -108,6 +108,12 @@ def both(engines, fn, *args, **kwargs) -> None:
     same(fn(duck, *args, **kwargs), fn(ch, *args, **kwargs))
 
 
+def _duck_file(duck) -> Path:  # noqa: ANN001 - a DuckDB connection of the fixture
+    """The file behind the fixture's DuckDB connection."""
+    return Path(duck.execute("SELECT path FROM duckdb_databases() WHERE database_name = current_database()")
+                .fetchall()[0][0])
+
+
 @pytest.mark.parametrize("by", DIMS, ids=lambda b: "+".join(b) or "total")
 @pytest.mark.parametrize("period", list(PERIODS), ids=str)
 def test_every_indicator_by_every_dimension(engines, by, period):
@@ -276,8 +282,7 @@ def test_served_through_the_engine_setting(engines, tmp_path):
     duck, ch = engines
     if not isinstance(ch, ChdbConnection):
         pytest.skip("the served engine is checked on chDB")
-    db = Path(duck.execute("SELECT path FROM duckdb_databases() WHERE database_name = current_database()")
-              .fetchall()[0][0])
+    db = _duck_file(duck)
     answers = []
     try:
         for setting in (str(db), f"chdb:{ch.directory}"):
@@ -305,8 +310,7 @@ def test_a_failed_copy_leaves_nothing_visible(engines, monkeypatch):
     duck, ch = engines
     if not isinstance(ch, ChdbConnection):
         pytest.skip("checked on chDB")
-    db = Path(duck.execute("SELECT path FROM duckdb_databases() WHERE database_name = current_database()")
-              .fetchall()[0][0])
+    db = _duck_file(duck)
     target = ChdbConnection(ch.directory, database="cur_failed", create=True)
     calls = []
 
@@ -367,7 +371,7 @@ def test_pages_answer_the_same_on_both_engines(engines):
     duck, ch = engines
     if not isinstance(ch, ChdbConnection):
         pytest.skip("the served engine is checked on chDB")
-    db = duck.execute("SELECT path FROM duckdb_databases() WHERE database_name = current_database()").fetchall()[0][0]
+    db = str(_duck_file(duck))
     answers = []
     try:
         for setting in (db, f"chdb:{ch.directory}"):
@@ -405,8 +409,7 @@ def test_an_import_refreshes_only_its_months_on_both_engines(engines, tmp_path):
     duck, ch = engines
     if not isinstance(ch, ChdbConnection):
         pytest.skip("checked on chDB")
-    original = Path(duck.execute("SELECT path FROM duckdb_databases() WHERE database_name = current_database()")
-                    .fetchall()[0][0])
+    original = _duck_file(duck)
     db = tmp_path / "changed.duckdb"
     shutil.copy(original, db)
     target = ChdbConnection(ch.directory, database="cur_changed", create=True)
@@ -459,7 +462,7 @@ def test_country_view_served_from_either_engine(engines):
     duck, ch = engines
     if not isinstance(ch, ChdbConnection):
         pytest.skip("the served engine is checked on chDB")
-    db = duck.execute("SELECT path FROM duckdb_databases() WHERE database_name = current_database()").fetchall()[0][0]
+    db = str(_duck_file(duck))
     answers = []
     try:
         for setting in (db, f"chdb:{ch.directory}"):

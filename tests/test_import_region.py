@@ -15,7 +15,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import duckdb
 import pandas as pd
 import pytest
 
@@ -24,6 +23,7 @@ from data.importer import low_acceptance_warning, run_import
 from data.mapping import MappingError, load_mapping
 from data.names import MunicipalityIndex
 from data.warehouse import connect, ensure_initialised
+from tests.test_import import query
 
 PROJECT = Path(__file__).resolve().parents[1]
 # CUR_REALDATA lets a worktree outside the shared checkout point at the same files
@@ -42,14 +42,6 @@ def cli(*args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "CUR_IMPORT_NICE": "0"}
     return subprocess.run([sys.executable, "-m", *args], cwd=PROJECT, capture_output=True, text=True,
                           timeout=300, env=env)
-
-
-def query(db: Path, sql: str, params: list | None = None) -> list[tuple]:
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        return con.execute(sql, params or []).fetchall()
-    finally:
-        con.close()
 
 
 def warehouse(tmp_path: Path, units: list[tuple[int, str, str | None]]) -> Path:

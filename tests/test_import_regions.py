@@ -16,7 +16,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from data.demo import build_demo
@@ -26,6 +25,7 @@ from data.names import MunicipalityIndex
 from data.roadmap import import_roadmap
 from data.targets import import_targets
 from data.warehouse import connect
+from tests.test_import import query
 
 PROJECT = Path(__file__).resolve().parents[1]
 NOW = dt.datetime(2025, 11, 20, 12, 0)
@@ -52,14 +52,6 @@ def fresh(demo3: Path, tmp_path: Path, duplicates: bool = True) -> Path:
              (KIROVSKY_YAR, "Кировский район", None, YAR)])
         con.close()
     return db
-
-
-def query(db: Path, sql: str, params: list | None = None) -> list[tuple]:
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        return con.execute(sql, params or []).fetchall()
-    finally:
-        con.close()
 
 
 def unit(db: Path, name: str) -> int:
