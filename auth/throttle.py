@@ -243,7 +243,7 @@ class ClickHouseState(AuthState):
 
     revocation_refresh = REVOCATION_REFRESH
 
-    def __init__(self, connect: Callable[[], object], description: str) -> None:
+    def __init__(self, connect: Callable[[bool], object], description: str) -> None:
         self._connect = connect
         self.description = description
         self._local = threading.local()
@@ -258,13 +258,13 @@ class ClickHouseState(AuthState):
         if target.startswith("chdb:"):
             directory = target.removeprefix("chdb:")
             name = database or f"{DATABASE}_auth"
-            return cls(lambda: ChdbConnection(directory, database=name, create=True), f"chdb:{directory} ({name})")
+            return cls(lambda create: ChdbConnection(directory, database=name, create=create), f"chdb:{directory} ({name})")
         parsed = urlparse(target)
         name = database or (parsed.path or "/").strip("/") or "default"
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):  # it is written into CREATE DATABASE
             raise StateUnavailable(f"хранилище отметок входа: недопустимое имя базы «{name[:60]}»")
         url = urlunparse(parsed._replace(path="/" + name))
-        return cls(lambda: ServerConnection(url), f"{parsed.scheme}://{parsed.hostname}:{parsed.port or 8123}/{name}")
+        return cls(lambda _create: ServerConnection(url), f"{parsed.scheme}://{parsed.hostname}:{parsed.port or 8123}/{name}")
 
     def _con(self):
         from data.clickhouse import ClickHouseError
@@ -272,7 +272,8 @@ class ClickHouseState(AuthState):
         con = getattr(self._local, "con", None)
         if con is None:
             try:
-                con = self._local.con = self._connect()
+                # the database is created once per process; a store that vanished later is not recreated empty
+                con = self._local.con = self._connect(not self._ready)
             except ClickHouseError as exc:
                 raise StateUnavailable(f"хранилище отметок входа {self.description} недоступно: {exc}") from exc
         if not self._ready:

@@ -250,7 +250,7 @@ def install(app: Dash, settings: AuthSettings) -> None:
         session["fp"] = user.fingerprint
         session.permanent = True
 
-    def session_user(users: dict[str, User]) -> User | None:
+    def session_user(users: dict[str, User], check_revocation: bool = True) -> User | None:
         """The session's user while the session is valid: same password, role and scope as when it
         was issued, younger than its absolute lifetime, not revoked by a logout since."""
         login = session.get("login")
@@ -259,7 +259,9 @@ def install(app: Dash, settings: AuthSettings) -> None:
         if user is None or not isinstance(issued, int | float) or session.get("fp") != user.fingerprint:
             return None
         lifetime = WALL_LIFETIME if user.role == "wall" else ABSOLUTE_LIFETIME
-        if time.time() - issued > lifetime.total_seconds() or issued <= revocations.revoked_before(login):
+        if time.time() - issued > lifetime.total_seconds():
+            return None
+        if check_revocation and issued <= revocations.revoked_before(login):
             return None
         return user
 
@@ -333,9 +335,13 @@ def install(app: Dash, settings: AuthSettings) -> None:
     def logout() -> Response:
         login = session.get("login")
         try:
-            recorded = not (isinstance(login, str) and session_user(users_file.users()) is not None) \
-                or revocations.revoke(login)  # every copy of every session of this login ends here
-        except (StateUnavailable, UsersError, OSError):
+            users = users_file.users()
+            try:
+                valid = session_user(users) is not None
+            except StateUnavailable:  # marks unknown: a leaving person is believed (at worst a second logout)
+                valid = session_user(users, check_revocation=False) is not None
+            recorded = not (isinstance(login, str) and valid) or revocations.revoke(login)  # every copy ends here
+        except (UsersError, OSError):
             recorded = False  # this device leaves all the same
         session.clear()
         if not recorded:
@@ -357,6 +363,8 @@ def install(app: Dash, settings: AuthSettings) -> None:
             log.exception("users file cannot be read")
             return Response("Сервис временно недоступен: файл пользователей не читается.", 503)
         except StateUnavailable as exc:
+            if path == "/logout":
+                return None  # leaving stays possible: the logout records its mark when the store answers
             log.error("logout marks unknown, request refused: %s", exc)
             return Response("Сервис временно недоступен: хранилище отметок входа не отвечает. Повторите через "
                             "минуту.", 503, mimetype="text/plain")
