@@ -119,6 +119,11 @@ def _auth_state_problem(env: dict[str, str], users: Path) -> str | None:
     from auth.throttle import ClickHouseState, StateUnavailable, open_state, state_spec
 
     spec = state_spec(env.get("CUR_AUTH_STATE"), env.get("CUR_ENGINE"))
+    engine = (env.get("CUR_ENGINE") or "").strip()
+    if spec.startswith("chdb:") and engine.startswith("chdb:") and \
+            Path(spec[5:].strip()).resolve() != Path(engine[5:].strip()).resolve():
+        return ("CUR_AUTH_STATE: chDB открывает в процессе одну папку — отметки входа можно держать только в папке "
+                "хранилища CUR_ENGINE")
     try:
         state = open_state(spec, users)
         try:

@@ -279,10 +279,25 @@ class ClickHouseState(AuthState):
         if not self._ready:
             with self._ready_lock:
                 if not self._ready:
-                    self._call(lambda: (con.command(f"CREATE DATABASE IF NOT EXISTS {con.database}", in_database=False),
-                                        con.command(_EVENTS), con.command(_MARKS)))
+                    self._call(lambda: self._create(con))
                     self._ready = True
         return con
+
+    @staticmethod
+    def _create(con) -> None:
+        """Create what is missing, and only that: a user allowed to write the tables but not to create
+        databases works once they exist (ClickHouse checks the right before ``IF NOT EXISTS``)."""
+        name, con.database = con.database, "default"  # asked from a database that surely exists
+        try:
+            databases = {r[0] for r in con.native("SELECT name FROM system.databases").fetchall()}
+        finally:
+            con.database = name
+        if name not in databases:
+            con.command(f"CREATE DATABASE IF NOT EXISTS {name}", in_database=False)
+        present = con.tables()
+        for table, ddl in (("signin_event", _EVENTS), ("logout_mark", _MARKS)):
+            if table not in present:
+                con.command(ddl)
 
     def _call(self, work: Callable[[], object]) -> object:
         from data.clickhouse import ClickHouseError
@@ -339,6 +354,12 @@ class ClickHouseState(AuthState):
 
     def _end(self, keys: list[tuple[str, int, int]], ticket: str, success: bool, now: float) -> None:
         self._add([(key, ticket, "ok" if success else "fail", now) for key, _, _ in keys])
+
+    def check(self) -> None:
+        """Read the marks and write a row that means nothing (a withdrawal of no attempt): a user
+        allowed only to read fails here, at start-up, not at the first sign-in."""
+        self.revocations()
+        self._add([("start-up check", secrets.token_hex(8), "done", time.time())])
 
     def revoke(self, login: str, at: float | None = None) -> None:
         self._command("INSERT INTO logout_mark (login, before) SELECT {login:String}, {before:Float64}",

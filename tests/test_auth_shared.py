@@ -170,6 +170,7 @@ def test_an_unreachable_store_refuses_sign_in_in_russian(machine, store, small_d
     found = problems({**env, "CUR_AUTH_STATE": UNREACHABLE})
     assert len(found) == 1 and "хранилище отметок входа" in found[0] and "Traceback" not in found[0]
     assert problems({**env, "CUR_AUTH_STATE": "memcached://x"})[0].startswith("CUR_AUTH_STATE: не понято")
+    assert "одну папку" in problems({**env, "CUR_AUTH_STATE": store, "CUR_ENGINE": "chdb:/elsewhere"})[-1]
     assert problems({**env, "CUR_AUTH_STATE": store}) == []
 
 
