@@ -395,7 +395,10 @@ def map_panel(scope: Scope, as_of: dt.datetime) -> tuple[dict, html.Div]:
     if scope.municipality_ids is not None:
         features = [f for f in geojson.get("features", []) if int(f["id"]) in scope.municipality_ids]
         geojson = {**geojson, "features": features}
-    figure = figures.wall_choropleth(by_muni, geojson, spec)
+    drawn = {int(f["id"]) for f in geojson.get("features", [])}
+    # a region whose boundaries were never imported: its units as bars rather than an empty map
+    no_shapes = not drawn & set(by_muni["municipality_id"].astype(int)) if len(by_muni) else not drawn
+    figure = figures.wall_bars(by_muni, spec) if no_shapes else figures.wall_choropleth(by_muni, geojson, spec)
 
     volume, growth = ind.get("volume"), ind.get("growth")
     row = total.iloc[0] if len(total) else pd.Series(dtype="float64")
@@ -416,7 +419,8 @@ def map_panel(scope: Scope, as_of: dt.datetime) -> tuple[dict, html.Div]:
         html.Ol([html.Li([html.Span(r.municipality_name, className="wall-name"),
                           html.Span(spec.format(getattr(r, code)), className="wall-value")])
                  for r in top.itertuples()], className="wall-list"),
-        html.Div("Границы схематичные (демо-режим)." if schematic else "", className="wall-footnote"),
+        html.Div("Границ муниципалитетов нет в хранилище: вместо карты — муниципалитеты по показателю."
+                 if no_shapes else "Границы схематичные (демо-режим)." if schematic else "", className="wall-footnote"),
     ])
     return figure, side
 
