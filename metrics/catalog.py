@@ -227,13 +227,19 @@ def find_region(text: str | int) -> int:
     from data.regions import UnknownRegion, region_by_text
 
     value = str(text).strip()
-    if value.isdigit() and int(value) in set(regions()["region_id"]):
+    every = regions()
+    if value.isdigit() and int(value) in set(every["region_id"]):
         return int(value)
     with reader() as con:
         try:
             rid = region_by_text(con, value)
+        except UnknownRegion:
+            rid = None
         except duckdb.Error:  # a warehouse from before the region level: one region, by name only
             rid = 1 if value.casefold() == region_name().casefold() else None
+    if rid is None and value:  # «Тверская»: the start of one region's name only
+        starts = every[every["region_name"].str.casefold().str.startswith(value.casefold())]
+        rid = int(starts["region_id"].iloc[0]) if len(starts) == 1 else None
     if rid is None:
         raise UnknownRegion(f"неизвестный регион: «{value}»")
     return rid
