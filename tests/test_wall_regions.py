@@ -215,3 +215,10 @@ def test_region_wall_in_the_browser(served_app, browser, three_regions: Path) ->
     assert len(wait_js(browser, "return document.getElementById('wall-clock')?.textContent")) == 5
     browser.save_screenshot(str(ARTIFACTS / "wall_regions_choice_1080.png"))
     assert console_errors(browser) == []
+
+
+def test_region_with_boundaries_draws_only_its_units(wall, served: Path) -> None:
+    ids = {r[0] for r in _hand(served, "SELECT id FROM municipality WHERE region_id = 1", [])}
+    figure = wall.render_all(REGION, "1", {})[4]
+    drawn = {int(i) for trace in figure["data"] if trace.get("type") == "choropleth" for i in trace["locations"]}
+    assert drawn == ids
