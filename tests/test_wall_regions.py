@@ -222,3 +222,39 @@ def test_region_with_boundaries_draws_only_its_units(wall, served: Path) -> None
     figure = wall.render_all(REGION, "1", {})[4]
     drawn = {int(i) for trace in figure["data"] if trace.get("type") == "choropleth" for i in trace["locations"]}
     assert drawn == ids
+
+
+def test_wall_tokens_through_the_real_sign_in(three_regions: Path, tmp_path: Path) -> None:
+    """A wall token bound to «город Смоленск» (region 1) and an unbound one, signed in by their token
+    URLs: the bound wall shows region 1 by itself and refuses ?region=2; the unbound one asks to choose."""
+    import app as app_module
+    from auth.users import make_user, save_users
+    from auth.web import AuthSettings
+    from metrics.scope import install_provider
+    from tests.dash_requests import callback_body
+
+    bound, bound_token = make_user("wall-smolensk", "wall", municipality="город Смоленск")
+    free, free_token = make_user("wall-all", "wall")
+    users = tmp_path / "users.toml"
+    save_users(users, {u.login: u for u in (bound, free)})
+    settings = AuthSettings(users_file=users, secret_key="k" * 40, throttle_path=tmp_path / "t.sqlite")
+    dash_app = app_module.create_app(three_regions, settings)
+    try:
+        def render(token: str, region: object) -> str:
+            client = dash_app.server.test_client()
+            assert client.get(f"/wall?token={token}").status_code == 302
+            body = callback_body(dash_app.callback_map, "wall-tension",
+                                 {"wall-version": "v1", "wall-address": {"region": region}})
+            response = client.post("/_dash-update-component", json=body)
+            assert response.status_code == 200, response.get_data(as_text=True)[:300]
+            return response.get_data(as_text=True)
+
+        refused = render(bound_token, "2")
+        assert "Регион не найден" in refused and "Тверская" not in refused and "wall-map-total" not in refused
+        own = render(bound_token, None)
+        assert "Смоленская область · время" in own and "wall-map-total" in own and "Тверск" not in own
+        assert "Выберите регион" in render(free_token, None)
+        assert "Тверская область · время" in render(free_token, "2")
+    finally:
+        install_provider(None)
+        source.configure(None)
