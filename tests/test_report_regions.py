@@ -7,7 +7,6 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-import duckdb
 import pytest
 from openpyxl import load_workbook
 from pptx import Presentation
@@ -15,30 +14,11 @@ from pptx import Presentation
 from metrics import source
 from metrics.scope import REGION, Scope
 from report import content, pack
-from tests.test_wall_regions import three_regions  # noqa: F401  (the 3-region demo)
+from tests.test_wall_regions import _hand, served, three_regions  # noqa: F401  (the 3-region demo)
+from tests.test_wall_regions import _unit_names as _names
 
 PERIOD = "2025-09"
 REGION_ID = 2
-
-
-@pytest.fixture
-def served(three_regions: Path):  # noqa: F811
-    before = source._configured
-    source.configure(three_regions)
-    yield three_regions
-    source.configure(before)
-
-
-def _hand(db: Path, sql: str, params: list) -> list[tuple]:
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        return con.execute(sql, params).fetchall()
-    finally:
-        con.close()
-
-
-def _names(db: Path, region_id: int) -> set[str]:
-    return {r[0] for r in _hand(db, "SELECT name FROM municipality WHERE region_id = ?", [region_id])}
 
 
 def _slide_texts(data: bytes) -> list[str]:
@@ -54,7 +34,7 @@ def _slide_texts(data: bytes) -> list[str]:
     return texts
 
 
-def test_region_pack_holds_only_that_regions_units_and_its_totals(served: Path) -> None:
+def test_region_pack_holds_only_that_regions_units_and_its_totals(served: Path) -> None:  # noqa: F811 - the fixture
     mine, others = _names(served, REGION_ID), _names(served, 1) | _names(served, 3)
     (total,), = _hand(served, """SELECT count(*) FROM appeal a JOIN municipality m ON m.id = a.municipality_id
                                  WHERE m.region_id = ? AND a.received_at >= DATE '2025-09-01'
@@ -87,7 +67,7 @@ def test_region_pack_holds_only_that_regions_units_and_its_totals(served: Path) 
     assert sum(n in words for n in mine) >= 20
 
 
-def test_region_pack_map_draws_only_that_regions_boundaries(served: Path) -> None:
+def test_region_pack_map_draws_only_that_regions_boundaries(served: Path) -> None:  # noqa: F811 - the fixture
     """Region 1 has boundaries: its map slide has its 27 units, and no one else's."""
     built = content.build(PERIOD, region=1)
     choropleth = next(s.choropleth for s in built.sections if s.choropleth is not None)
@@ -97,7 +77,7 @@ def test_region_pack_map_draws_only_that_regions_boundaries(served: Path) -> Non
     assert all(s.choropleth is None for s in content.build(PERIOD, region=2).sections)
 
 
-def test_unknown_or_forbidden_region_is_a_russian_refusal(served: Path, capsys, tmp_path: Path) -> None:
+def test_unknown_or_forbidden_region_is_a_russian_refusal(served: Path, capsys, tmp_path: Path) -> None:  # noqa: F811 - the fixture
     with pytest.raises(content.PackError, match="неизвестный регион: «9». Есть: 1 \\(Смоленская область\\)"):
         content.build(PERIOD, region="9")
     (unit,), = _hand(served, "SELECT id FROM municipality WHERE region_id = 1 ORDER BY id LIMIT 1", [])
