@@ -208,17 +208,22 @@ def region_settings(region_id: int) -> Region:
 def within_region(scope: Scope, region_id: int) -> Scope:
     """``scope`` narrowed to one region's units: every metric that takes a scope (signals, priority
     problems, the rating, the KPI series) then counts that region only. Never wider than ``scope``;
-    a narrower scope keeps its own label («доступ: …»)."""
-    units = Scope(municipality_ids=region_municipalities(region_id))
+    a narrower scope keeps its own label («доступ: …»), the whole one takes the region's name."""
+    units = Scope(municipality_ids=region_municipalities(region_id), label=region_settings(region_id).label)
     return units.intersect(scope)
 
 
 def visible_regions() -> pd.DataFrame:
     """``regions()`` holding at least one municipality the signed-in user may see."""
-    visible = set(municipalities()["municipality_id"])
+    visible = {int(i) for i in municipalities()["municipality_id"]}
+    with reader() as con:  # every unit's region: a short list, filtered here (plain SQL on every engine)
+        try:
+            rows = con.execute("SELECT id, coalesce(region_id, 1) FROM municipality").fetchall()
+        except duckdb.Error:  # a warehouse from before the region level: one region, every unit
+            rows = [(i, 1) for i in visible]
+    seen = {int(r) for i, r in rows if i is not None and int(i) in visible}
     every = regions()
-    keep = [bool(region_municipalities(int(r)) & visible) for r in every["region_id"]]
-    return every[keep].reset_index(drop=True)
+    return every[every["region_id"].isin(seen)].reset_index(drop=True)
 
 
 def find_region(text: str | int) -> int:
