@@ -47,6 +47,7 @@ from metrics.rating import STATUS_RANKED, rate_organisations
 from metrics.scope import Scope
 from metrics.signals import detect_signals
 from metrics.source import WarehouseMissing, warehouse_identity, warehouse_path
+from metrics.status import last_receipt
 from pages import inputs
 from pages.common import current_scope
 
@@ -332,10 +333,13 @@ def render_all(scope: Scope, region: object = None, keep: dict | None = None) ->
         settings = catalog.region_settings(rid)
         scope = catalog.within_region(scope, rid)
         timezone = settings.timezone
-        shown = local_stamp(as_of, home.timezone, timezone)
+        # the region's own last receipt: a regional feed that stopped reads «устарели» on its wall,
+        # whatever the other regions' feeds do (the periods still follow the warehouse's data date)
+        fresh = last_receipt(scope, since=as_of - dt.timedelta(days=31)) or as_of
+        shown = local_stamp(fresh, home.timezone, timezone)
         header = f"{settings.label} · время {zone_label(timezone, shown)}"
         # an absolute moment (with the warehouse clock's offset): the staleness is right on any screen
-        iso = _with_offset(as_of, home.timezone)
+        iso = _with_offset(fresh, home.timezone)
     stamp = f"данные на {shown:%d.%m.%Y %H:%M}"
     if not has_data:
         return (header, stamp, message("Обращений пока нет", "Экран покажет их сразу после загрузки."),

@@ -87,9 +87,11 @@ def test_region_two_numbers_equal_hand_queries_over_its_appeals(wall, served: Pa
     out = wall.render_all(REGION, str(REGION_ID), {})
     header, stamp, note = out[0], out[1], out[2]
     assert header == "Тверская область · время МСК+2 (UTC+5)"
-    # the data date (23:39 Moscow time on 31.10) on the region's own clock
-    assert stamp == "данные на 01.11.2025 01:39"
-    assert out[-1] == ZONE and out[10].endswith("+03:00")
+    # the region's last receipt (kept in Moscow time) on the region's own clock, two hours ahead
+    (last,), = _hand(served, """SELECT max(received_at) FROM appeal a JOIN municipality m ON m.id = a.municipality_id
+                                WHERE m.region_id = ?""", [REGION_ID])
+    assert stamp == f"данные на {last + dt.timedelta(hours=2):%d.%m.%Y %H:%M}"
+    assert out[-1] == ZONE and out[10] == f"{last:%Y-%m-%dT%H:%M:%S}+03:00"
     assert note == ""
     as_of = catalog.as_of()
     week = last_complete_days(7, as_of)
