@@ -321,7 +321,7 @@ def render_all(scope: Scope, region: object = None, keep: dict | None = None) ->
     except RegionChoice as choice:
         return ("Экран ситуационного центра", f"данные на {as_of:%d.%m.%Y %H:%M}",
                 message(choice.title, choice.text, _region_links(keep or {})),
-                "wall-message is-shown", *empty, "", "", "")
+                "wall-message is-shown is-choice", *empty, "", "", "")
     except Exception:
         log.exception("wall: warehouse unreadable")
         return ("", "", message("Хранилище данных недоступно", "Ошибка чтения данных; повторю попытку."),

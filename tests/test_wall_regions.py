@@ -141,7 +141,7 @@ def test_without_region_the_wall_names_the_regions_with_their_addresses(wall, se
     from dash import html
 
     out = wall.render_all(REGION, None, {"rotate": "15"})
-    assert out[3] == "wall-message is-shown"
+    assert out[3] == "wall-message is-shown is-choice"
     assert "Выберите регион" in _text(out[2])
     links = [a.href for a in _find_all(out[2], html.A)]
     assert links == [f"/wall?region={i}&rotate=15" for i in (1, 2, 3)]
@@ -151,7 +151,7 @@ def test_without_region_the_wall_names_the_regions_with_their_addresses(wall, se
 def test_unknown_region_is_a_russian_message_not_a_traceback(wall, served: Path) -> None:
     for raw in ("9", "abc", "-1", "2; DROP TABLE appeal"):
         out = wall.render_all(REGION, raw, {})
-        assert out[3] == "wall-message is-shown"
+        assert out[3] == "wall-message is-shown is-choice"
         assert "Регион не найден" in _text(out[2]), raw
         assert "Traceback" not in _text(out[2])
 
@@ -215,6 +215,8 @@ def test_region_wall_in_the_browser(served_app, browser, three_regions: Path) ->
     wait_js(browser, "return document.querySelectorAll('#wall-region-links a').length === 3")
     # the choice screen keeps its clock (the screen's own time: no region chosen yet)
     assert len(wait_js(browser, "return document.getElementById('wall-clock')?.textContent")) == 5
+    assert browser.execute_script(
+        "return getComputedStyle(document.getElementById('wall-panel-title')).visibility") == "hidden"
     browser.save_screenshot(str(ARTIFACTS / "wall_regions_choice_1080.png"))
     assert console_errors(browser) == []
 
