@@ -18,7 +18,7 @@ import pandas as pd
 from data.warehouse import Region, read_region
 from geo.store import load_region_geojson
 from metrics.query import data_as_of, reference
-from metrics.scope import request_scope
+from metrics.scope import Scope, request_scope
 from metrics.source import reader
 
 _geojson_cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -189,3 +189,62 @@ def region_municipalities(region_id: int) -> frozenset[int]:
         except duckdb.Error:  # a warehouse from before the region level: one region, every unit
             rows = con.execute("SELECT id FROM municipality").fetchall() if region_id == 1 else []
     return frozenset(int(r[0]) for r in rows)
+
+
+def region_settings(region_id: int) -> Region:
+    """One region of the warehouse as a ``Region`` (name, its own time zone, the warehouse's calendar);
+    the warehouse's own settings for a warehouse from before the region level. Unscoped (a name)."""
+    home = region()
+    with reader() as con:
+        try:
+            row = con.execute("SELECT name, timezone FROM region WHERE id = ?", [region_id]).fetchone()
+        except duckdb.Error:
+            row = None
+    if row is None:
+        return home
+    return Region(name=row[0] or home.name, timezone=row[1] or home.timezone, calendar=home.calendar)
+
+
+def within_region(scope: Scope, region_id: int) -> Scope:
+    """``scope`` narrowed to one region's units: every metric that takes a scope (signals, priority
+    problems, the rating, the KPI series) then counts that region only. Never wider than ``scope``;
+    a narrower scope keeps its own label («доступ: …»), the whole one takes the region's name."""
+    units = Scope(municipality_ids=region_municipalities(region_id), label=region_settings(region_id).label)
+    return units.intersect(scope)
+
+
+def visible_regions() -> pd.DataFrame:
+    """``regions()`` holding at least one municipality the signed-in user may see."""
+    visible = {int(i) for i in municipalities()["municipality_id"]}
+    with reader() as con:  # every unit's region: a short list, filtered here (plain SQL on every engine)
+        try:
+            rows = con.execute("SELECT id, coalesce(region_id, 1) FROM municipality").fetchall()
+        except duckdb.Error:  # a warehouse from before the region level: one region, every unit
+            rows = [(i, 1) for i in visible]
+    seen = {int(r) for i, r in rows if i is not None and int(i) in visible}
+    every = regions()
+    return every[every["region_id"].isin(seen)].reset_index(drop=True)
+
+
+def find_region(text: str | int) -> int:
+    """The region a person named: its id, name («Тверская обл.» too), ISO code or ОКАТО;
+    ``data.regions.UnknownRegion`` (a Russian message) when none of the warehouse's regions."""
+    from data.regions import UnknownRegion, region_by_text
+
+    value = str(text).strip()
+    every = regions()
+    if value.isdigit() and int(value) in set(every["region_id"]):
+        return int(value)
+    with reader() as con:
+        try:
+            rid = region_by_text(con, value)
+        except UnknownRegion:
+            rid = None
+        except duckdb.Error:  # a warehouse from before the region level: one region, by name only
+            rid = 1 if value.casefold() == region_name().casefold() else None
+    if rid is None and value:  # «Тверская»: the start of one region's name only
+        starts = every[every["region_name"].str.casefold().str.startswith(value.casefold())]
+        rid = int(starts["region_id"].iloc[0]) if len(starts) == 1 else None
+    if rid is None:
+        raise UnknownRegion(f"неизвестный регион: «{value}»")
+    return rid
