@@ -227,6 +227,18 @@ def local_now(timezone: str) -> dt.datetime:
         return (dt.datetime.now(dt.UTC) + dt.timedelta(hours=3)).replace(tzinfo=None, microsecond=0)
 
 
+def local_time(moment: dt.datetime, warehouse_tz: str, region_tz: str) -> dt.datetime:
+    """A naive time kept in the warehouse's clock (``warehouse_tz``) on another region's clock: the
+    data date a multi-region warehouse shows one region (its wall, its pack, its brief). Unchanged when
+    the zones agree or one is unknown."""
+    if warehouse_tz == region_tz:
+        return moment
+    try:
+        return moment.replace(tzinfo=ZoneInfo(warehouse_tz)).astimezone(ZoneInfo(region_tz)).replace(tzinfo=None)
+    except (ZoneInfoNotFoundError, ValueError):
+        return moment
+
+
 def read_region(con: duckdb.DuckDBPyConnection) -> Region:
     """The warehouse's region settings; defaults (no name, Moscow time, Russian calendar) where unset."""
     try:

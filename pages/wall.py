@@ -47,7 +47,6 @@ from metrics.rating import STATUS_RANKED, rate_organisations
 from metrics.scope import Scope
 from metrics.signals import detect_signals
 from metrics.source import WarehouseMissing, warehouse_identity, warehouse_path
-from metrics.status import last_receipt
 from pages import inputs
 from pages.common import current_scope
 
@@ -293,16 +292,6 @@ def zone_label(timezone: str, at: dt.datetime) -> str:
     return f"МСК{signed(msk)} (UTC{signed(hours) or '+0'})"
 
 
-def local_stamp(as_of: dt.datetime, warehouse_tz: str, region_tz: str) -> dt.datetime:
-    """The data date (kept in the warehouse's clock) on the region's own clock."""
-    if warehouse_tz == region_tz:
-        return as_of
-    try:
-        return as_of.replace(tzinfo=ZoneInfo(warehouse_tz)).astimezone(ZoneInfo(region_tz)).replace(tzinfo=None)
-    except (ZoneInfoNotFoundError, ValueError):
-        return as_of
-
-
 def render_all(scope: Scope, region: object = None, keep: dict | None = None) -> tuple:
     """Everything the screen shows for the current data: header texts, message, and each panel.
 
@@ -334,9 +323,9 @@ def render_all(scope: Scope, region: object = None, keep: dict | None = None) ->
         scope = catalog.within_region(scope, rid)
         timezone = settings.timezone
         # the region's own last receipt: a regional feed that stopped reads «устарели» on its wall,
-        # whatever the other regions' feeds do (the periods still follow the warehouse's data date)
-        fresh = last_receipt(scope, since=as_of - dt.timedelta(days=31)) or as_of
-        shown = local_stamp(fresh, home.timezone, timezone)
+        # whatever the other regions' feeds do (the periods still follow the warehouse's data date);
+        # the pack and the brief of the region state the same date (catalog.region_data_date)
+        fresh, shown = catalog.region_data_date(rid, scope, as_of)
         header = f"{settings.label} · время {zone_label(timezone, shown)}"
         # an absolute moment (with the warehouse clock's offset): the staleness is right on any screen
         iso = _with_offset(fresh, home.timezone)

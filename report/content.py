@@ -158,9 +158,16 @@ class Pack:
         """The line every slide carries: period (with «неполный период» while it is not complete),
         filters and data date."""
         label = self.period.label + "".join(f" ({n})" for n in status_notes(self.period, self.as_of, False))
-        return figures.data_note(f"{label}, {self.filters}", self.as_of)
+        return figures.data_note(f"{label}, {self.filters}", self.data_date)
 
     region_id: int | None = None  # one region of a multi-region warehouse; None: the warehouse's own
+    region_as_of: dt.datetime | None = None  # that region's «данные на», on its own clock
+
+    @property
+    def data_date(self) -> dt.datetime:
+        """The «данные на» the pack states: one region's on that region's clock (as its wall shows it),
+        else the warehouse's data date. The periods still follow ``as_of``."""
+        return self.region_as_of or self.as_of
 
     @property
     def file_stem(self) -> str:
@@ -262,6 +269,8 @@ def build(period: str, sector: str | None = None, municipality: str | int | None
     region_name = catalog.region_settings(region_id).label if region_id is not None else catalog.region_name()
     pack = Pack(kind, KINDS[kind], region_name, parsed, ", ".join(names) or "весь регион", as_of, scope,
                 indicator or default_indicator, region_id=region_id)
+    if region_id is not None:
+        pack.region_as_of = catalog.region_data_date(region_id, scope, as_of)[1]
     pack.sections.append(_key_numbers(parsed, filters, scope, as_of, indicator))
     pack.sections += _map_and_matrix(pack, filters, indicator or MATRIX_INDICATOR)
     pack.sections.append(_problems(parsed, sector_code, municipality_id, scope, "channel" in filters))
@@ -280,22 +289,14 @@ def build(period: str, sector: str | None = None, municipality: str | int | None
 
 
 def _region(region: str | int | None, scope: Scope) -> int | None:
-    """The region a pack is for: None without one, or in a warehouse of one region (nothing changes
-    there); ``PackError`` for a region the warehouse does not hold or the user may not see."""
-    if region in (None, "", "all"):
-        return None
+    """The region a pack is for (``catalog.pick_region``: None without one or in a warehouse of one);
+    ``PackError`` for a region the warehouse does not hold or the user may not see."""
     from data.regions import UnknownRegion
 
     try:
-        rid = catalog.find_region(region)
+        return catalog.pick_region(region, scope)
     except UnknownRegion as exc:
-        known = ", ".join(f"{int(r.region_id)} ({r.region_name})" for r in catalog.visible_regions().itertuples())
-        raise PackError(f"{exc}. Есть: {known}") from exc
-    units = catalog.region_municipalities(rid)
-    if scope.municipality_ids is not None and not units & scope.municipality_ids \
-            or not units & set(catalog.municipalities()["municipality_id"]):
-        raise PackError(f"регион «{catalog.region_settings(rid).label}» вне вашей зоны доступа ({scope.label})")
-    return None if catalog.region_count() <= 1 else rid
+        raise PackError(str(exc)) from exc
 
 
 def _key_numbers(period: Period, filters: dict[str, list], scope: Scope, as_of: dt.datetime,
