@@ -11,11 +11,12 @@ from __future__ import annotations
 import datetime as dt
 import weakref
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import duckdb
 import pandas as pd
 
-from data.warehouse import Region, local_time, read_region
+from data.warehouse import Region, local_time, read_region, zone_label
 from geo.store import load_region_geojson
 from metrics.query import data_as_of, reference
 from metrics.scope import Scope, effective, request_scope
@@ -290,15 +291,30 @@ def pick_region(text: str | int | None, scope: Scope, con: duckdb.DuckDBPyConnec
     return None if region_count(con) <= 1 else rid
 
 
+class RegionDataDate(NamedTuple):
+    """One region's «данные на» (``region_data_date``)."""
+
+    moment: dt.datetime  # the warehouse's clock (every stored time is written in it)
+    local: dt.datetime  # the same moment on the region's own clock
+    zone: str  # «МСК+2 (UTC+5)» when the region's clock differs from the warehouse's, else ""
+
+    @property
+    def text(self) -> str:
+        """«01.11.2025 01:32, время МСК+2 (UTC+5)»; only the date and time on the warehouse's clock."""
+        return f"{self.local:%d.%m.%Y %H:%M}" + (f", время {self.zone}" if self.zone else "")
+
+
 def region_data_date(region_id: int, scope: Scope, as_of: dt.datetime,
-                     con: duckdb.DuckDBPyConnection | None = None) -> tuple[dt.datetime, dt.datetime]:
+                     con: duckdb.DuckDBPyConnection | None = None) -> RegionDataDate:
     """One region's «данные на» — the wall's, the pack's and the brief's: its last receipt within
     ``scope`` (a regional feed that stopped shows its own date, whatever the other regions' feeds do;
-    the warehouse's data date when it has none), as (the warehouse's clock, the region's own clock)."""
+    the warehouse's data date when it has none), on the warehouse's clock and on the region's own."""
     from metrics.status import last_receipt
 
     if con is None:
         with reader() as own:
             return region_data_date(region_id, scope, as_of, own)
     fresh = last_receipt(scope, since=as_of - dt.timedelta(days=31), con=con) or as_of
-    return fresh, local_time(fresh, region(con).timezone, region_settings(region_id, con).timezone)
+    home, zone = region(con).timezone, region_settings(region_id, con).timezone
+    local = local_time(fresh, home, zone)
+    return RegionDataDate(fresh, local, "" if zone == home else zone_label(zone, local))

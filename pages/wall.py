@@ -36,6 +36,7 @@ import pandas as pd
 from dash import ClientsideFunction, Input, Output, State, callback, clientside_callback, dcc, html
 
 from charts import figures
+from data.warehouse import zone_label
 from metrics import catalog, words
 from metrics import indicators as ind
 from metrics.compare import compare, direction
@@ -278,20 +279,6 @@ def _region_links(keep: dict) -> html.Ul:
         for r in catalog.visible_regions().itertuples()], className="wall-region-links", id="wall-region-links")
 
 
-def zone_label(timezone: str, at: dt.datetime) -> str:
-    """«МСК+2 (UTC+5)»: how a Russian centre names a time zone; «МСК (UTC+3)» for Moscow time."""
-    try:
-        offset = at.replace(tzinfo=ZoneInfo(timezone)).utcoffset() or dt.timedelta(0)
-    except (ZoneInfoNotFoundError, ValueError):
-        return timezone
-    hours = offset.total_seconds() / 3600
-    msk = hours - 3
-
-    def signed(value: float) -> str:
-        return "" if value == 0 else f"{value:+.0f}" if value == int(value) else f"{value:+.1f}".replace(".", ",")
-    return f"МСК{signed(msk)} (UTC{signed(hours) or '+0'})"
-
-
 def render_all(scope: Scope, region: object = None, keep: dict | None = None) -> tuple:
     """Everything the screen shows for the current data: header texts, message, and each panel.
 
@@ -325,7 +312,7 @@ def render_all(scope: Scope, region: object = None, keep: dict | None = None) ->
         # the region's own last receipt: a regional feed that stopped reads «устарели» on its wall,
         # whatever the other regions' feeds do (the periods still follow the warehouse's data date);
         # the pack and the brief of the region state the same date (catalog.region_data_date)
-        fresh, shown = catalog.region_data_date(rid, scope, as_of)
+        fresh, shown, _zone = catalog.region_data_date(rid, scope, as_of)
         header = f"{settings.label} · время {zone_label(timezone, shown)}"
         # an absolute moment (with the warehouse clock's offset): the staleness is right on any screen
         iso = _with_offset(fresh, home.timezone)

@@ -175,11 +175,11 @@ def build_brief(period: Period | str | None = None, scope: Scope = REGION,
     if not isinstance(period, Period):
         period = resolve_period(period, con)
     as_of = data_as_of(con)
-    region_name, stamp = read_region(con).label, as_of
+    region_name, stamp = read_region(con).label, f"{as_of:%d.%m.%Y %H:%M}"
     if region_id is not None:  # every section reads through the scope: narrowed, never widened
         scope = catalog.within_region(scope, region_id, con)
         region_name = catalog.region_settings(region_id, con).label
-        stamp = catalog.region_data_date(region_id, scope, as_of, con)[1]
+        stamp = catalog.region_data_date(region_id, scope, as_of, con).text  # as the region's wall states it
     last_day = period.end - dt.timedelta(days=1)
     sections = [
         _volume(con, period, scope),
@@ -194,7 +194,7 @@ def build_brief(period: Period | str | None = None, scope: Scope = REGION,
     where = "" if scope.municipality_ids is None and scope.sector_ids is None else f" ({scope.label})"
     return Brief(
         title=f"Обращения граждан: {period.label}{where}",
-        subtitle=(f"{region_name}. Доклад сформирован автоматически по данным на {stamp:%d.%m.%Y %H:%M}. "
+        subtitle=(f"{region_name}. Доклад сформирован автоматически по данным на {stamp}. "
                   "Числа — из тех же показателей, что на страницах панели." + _period_standing(period, as_of)),
         sections=sections,
         period_code=period.code,

@@ -161,13 +161,18 @@ class Pack:
         return figures.data_note(f"{label}, {self.filters}", self.data_date)
 
     region_id: int | None = None  # one region of a multi-region warehouse; None: the warehouse's own
-    region_as_of: dt.datetime | None = None  # that region's «данные на», on its own clock
+    region_as_of: catalog.RegionDataDate | None = None  # that region's «данные на», on its own clock
 
     @property
     def data_date(self) -> dt.datetime:
         """The «данные на» the pack states: one region's on that region's clock (as its wall shows it),
         else the warehouse's data date. The periods still follow ``as_of``."""
-        return self.region_as_of or self.as_of
+        return self.region_as_of.local if self.region_as_of else self.as_of
+
+    @property
+    def data_date_text(self) -> str:
+        """«31.10.2025 23:39»; with the region's clock named when it is not the warehouse's."""
+        return self.region_as_of.text if self.region_as_of else f"{self.as_of:%d.%m.%Y %H:%M}"
 
     @property
     def file_stem(self) -> str:
@@ -270,7 +275,7 @@ def build(period: str, sector: str | None = None, municipality: str | int | None
     pack = Pack(kind, KINDS[kind], region_name, parsed, ", ".join(names) or "весь регион", as_of, scope,
                 indicator or default_indicator, region_id=region_id)
     if region_id is not None:
-        pack.region_as_of = catalog.region_data_date(region_id, scope, as_of)[1]
+        pack.region_as_of = catalog.region_data_date(region_id, scope, as_of)
     pack.sections.append(_key_numbers(parsed, filters, scope, as_of, indicator))
     pack.sections += _map_and_matrix(pack, filters, indicator or MATRIX_INDICATOR)
     pack.sections.append(_problems(parsed, sector_code, municipality_id, scope, "channel" in filters))

@@ -22,7 +22,8 @@ from report import brief as brief_module
 from report import content, pack
 from report.brief import BriefError, build_brief
 from tests.conftest import ARTIFACTS, console_errors, wait_js
-from tests.test_wall_regions import ZONE, _hand, served, three_regions  # noqa: F401  (the 3-region demo)
+from tests.test_report_regions import _slide_texts
+from tests.test_wall_regions import _hand, served, three_regions  # noqa: F401  (the 3-region demo)
 from tests.test_wall_regions import _unit_names as _names
 
 PERIOD = "2025-09"
@@ -55,7 +56,7 @@ def test_region_brief_numbers_equal_hand_queries_over_its_appeals(served: Path) 
     # the region's last receipt (kept in Moscow time) on the region's own clock, two hours ahead — as its wall
     stamp = _last_receipt(served) + dt.timedelta(hours=2)
     assert brief.subtitle.startswith(f"Тверская область. Доклад сформирован автоматически по данным на "
-                                     f"{stamp:%d.%m.%Y %H:%M}.")
+                                     f"{stamp:%d.%m.%Y %H:%M}, время МСК+2 (UTC+5).")
     assert brief.file_stem == "doklad_2025-09_Тверская_область"
 
     # «Сколько обращений»: the month's total, August's, and each sector's
@@ -138,6 +139,12 @@ def test_region_pack_states_the_data_date_on_the_regions_clock(served: Path) -> 
     built = content.build(PERIOD, region=REGION_ID)
     assert built.note.endswith(f"данные на {stamp:%d.%m.%Y %H:%M}")
     assert built.as_of != built.data_date  # the periods still follow the warehouse's data date
+    slides, _name = pack.make("pptx", PERIOD, region=REGION_ID)  # the cover names the region's clock
+    assert f"Данные на {stamp:%d.%m.%Y %H:%M}, время МСК+2 (UTC+5)" in _slide_texts(slides)
+    # a region on the warehouse's own clock (Moscow): its last receipt as it is, no clock named
+    (last1,), = _hand(served, "SELECT max(a.received_at) FROM appeal a JOIN municipality m ON m.id = a.municipality_id "
+                              "WHERE m.region_id = 1", [])
+    assert f"Данные на {last1:%d.%m.%Y %H:%M}" in _slide_texts(pack.make("pptx", PERIOD, region=1)[0])
 
 
 def test_decisions_offers_the_region_next_to_the_month(served: Path) -> None:  # noqa: F811 - fixture
