@@ -163,6 +163,20 @@ def test_decisions_offers_the_region_next_to_the_month(served: Path) -> None:  #
     sent = decisions.download_brief(1, PERIOD, str(REGION_ID))
     assert sent["filename"] == "doklad_2025-09_Тверская_область.docx"
 
+    # a user who sees region 2 only: no choice shown, and the brief is that region's (its name, its clock)
+    from metrics import scope as scope_module
+
+    units = [u for (u,) in _hand(served, "SELECT id FROM municipality WHERE region_id = ?", [REGION_ID])]
+    scope_module.install_provider(lambda: Scope.municipalities(units, label="Тверская область"))
+    try:
+        dropdown = _by_id(decisions.layout(), "decisions-brief-region")
+        assert dropdown.options == [] and dropdown.value == str(REGION_ID)
+        view = decisions.update_brief(PERIOD, 0, dropdown.value)
+        assert view.children[0].children == "Обращения граждан: сентябрь 2025 (Тверская область)"
+        assert decisions.update_brief(PERIOD, 0, "1").children == "нет доступного региона с кодом 1"
+    finally:
+        scope_module.install_provider(None)
+
 
 def test_one_region_warehouse_brief_is_unchanged(small_demo: Path) -> None:
     """The brief of a warehouse of one region does not change with the region given: the same
