@@ -18,7 +18,10 @@ appeal), so the time grain is the month:
   and daily series (a day range's heat map reads ~3 000 rows instead of every appeal received before
   its end; with the category too it would be ~8× larger, so a category question reads the facts);
 - ``appeal_weekly``: week × municipality × sector × category → count, for signals;
-- ``appeal_open``: appeals still open at the data date (few rows), for the "right now" indicators.
+- ``appeal_open``: appeals still open at the data date (few rows), for the "right now" indicators;
+- ``appeal_known`` (and ``_o``, ``_ms``): the changes of the answer-based cohort measures per receipt
+  month × dimensions × day of the change, for a cohort measured at an earlier moment (the previous
+  period at the same age) without reading the facts (``KNOWN_EVENTS``).
 
 All are refreshed by every import (only the months it touched; month-end stocks from the first
 touched month on, since an answer moves every snapshot between receipt and answer) and by the demo
@@ -114,6 +117,89 @@ _QUANTILE_DIMS = ("municipality_id", "sector_id", "organisation_id")
 _OBSOLETE = ("appeal_monthly_hist_ms", "appeal_monthly_hist_o", "appeal_monthly_hist_body", "appeal_monthly_hist")
 
 
+# --- cohort measures as known at an earlier moment -------------------------------------------------
+# A cohort measure judged at a moment ``as_of`` before the data date (DESIGN §4: the previous period
+# measured at the same age) counts only the answers and first reactions made by then. Each appeal
+# changes such a measure at a few moments (its answer, its first reaction, its deadline passing
+# unanswered, its 30-day window ending); ``appeal_known`` keeps those changes as signed counts per
+# receipt month × municipality × sector × organisation × day of the change, so a measure as known at
+# ``as_of`` is the sum of the changes of the days before as_of's day, plus that day's changes up to
+# as_of itself (read from the facts: one day of one cohort). The receipt-only measures (``n``,
+# ``n_distinct``, ``n_repeat``) stay in ``appeal_monthly``.
+# event -> (its moment, which appeals have it, whether the moment must be strictly before as_of)
+KNOWN_EVENTS: dict[str, tuple[str, str, bool]] = {
+    "answer": ("answered_at", "answered_at IS NOT NULL", False),
+    "response": ("first_response_at", "first_response_at IS NOT NULL", False),
+    # overdue from the deadline on (strictly after it), until the answer; never when answered in time
+    "due": ("due_at", "due_at IS NOT NULL AND (answered_at IS NULL OR due_at < answered_at)", True),
+    # the 30-day window's end (a midnight) counts an appeal not answered inside it as eligible
+    "window": (WINDOW_END_SQL, f"NOT coalesce({WITHIN_30D_SQL}, FALSE)", False),
+}
+_FIRST_BY_ANSWER = "(first_response_at IS NULL OR answered_at < first_response_at)"
+# measure -> event -> the change it brings (a condition counted as 1, or a signed number / sum)
+KNOWN_MEASURES: dict[str, dict[str, str]] = {
+    **{m: {"answer": MEASURES[m]} for m in (
+        "n_closed", "n_answered", "n_redirected", "n_closed_due", "n_on_time", "n_resolved", "n_merits",
+        "n_rework", "n_rated", "n_satisfied", "n_within_30d")},
+    "n_responded": {"response": "TRUE"},
+    # the first reaction's deadline is judged on the first reaction, or on the answer while it is unknown
+    "n_first_due": {"answer": f"first_response_due_at IS NOT NULL AND {_FIRST_BY_ANSWER}",
+                    "response": "first_response_due_at IS NOT NULL AND (answered_at IS NULL OR "
+                                "first_response_at <= answered_at)"},
+    "n_first_on_time": {"answer": f"answered_at <= first_response_due_at AND {_FIRST_BY_ANSWER}",
+                        "response": "#(CASE WHEN first_response_at <= first_response_due_at THEN 1 ELSE 0 END"
+                                    " - CASE WHEN answered_at < first_response_at AND answered_at <= "
+                                    "first_response_due_at THEN 1 ELSE 0 END)"},
+    "sum_response_hours": {"response": MEASURES["sum_response_hours"]},
+    "sum_answer_hours": {"answer": MEASURES["sum_answer_hours"]},
+    "n_overdue": {"due": "TRUE", "answer": "#(CASE WHEN due_at < answered_at THEN -1 ELSE 0 END)"},
+    "eligible_30d": {"answer": WITHIN_30D_SQL, "window": "TRUE"},
+}
+KNOWN_DIMENSIONS: tuple[str, ...] = ("municipality_id", "sector_id", "organisation_id")
+# the same over fewer dimensions (smallest first); a question whose columns none holds reads the facts
+KNOWN_TABLES: dict[str, tuple[str, ...]] = {
+    "appeal_known_o": ("organisation_id",),
+    "appeal_known_ms": ("municipality_id", "sector_id"),
+    "appeal_known": KNOWN_DIMENSIONS,
+}
+
+
+def known_value_sql(measure: str, event: str) -> str:
+    """The change ``event`` brings to ``measure`` for one appeal row, as a number (0 when none)."""
+    expr = KNOWN_MEASURES[measure].get(event)
+    if expr is None:
+        return "0"
+    if expr.startswith("#"):
+        return expr[1:]
+    if measure.startswith("sum_"):
+        return expr
+    return "1" if expr == "TRUE" else f"CASE WHEN {expr} THEN 1 ELSE 0 END"
+
+
+def _refresh_known(con: duckdb.DuckDBPyConnection, months_where: str, params: dict,
+                   months: list[dt.date] | None) -> None:
+    """``appeal_known`` and its smaller copies for the receipt months selected by ``months_where``."""
+    dims = ", ".join(KNOWN_DIMENSIONS)
+    where = "" if months is None else "WHERE list_contains($m, month)"
+    for table in KNOWN_TABLES:
+        con.execute(f"DELETE FROM {table} {where}", {} if months is None else {"m": months})  # noqa: S608
+    parts = []
+    for event, (moment, has, _strict) in KNOWN_EVENTS.items():
+        values = [f"{known_value_sql(m, event)} AS {m}" for m in KNOWN_MEASURES]
+        cond = f"{months_where} AND ({has})" if months_where else f"WHERE {has}"
+        parts.append(f"SELECT CAST(date_trunc('month', received_at) AS DATE) AS month, {dims}, "  # noqa: S608
+                     f"CAST({moment} AS DATE) AS day, {', '.join(values)} FROM appeal {cond}")
+    sums = ", ".join(f"sum({m}) AS {m}" if m.startswith("sum_") else f"CAST(sum({m}) AS INTEGER) AS {m}"
+                     for m in KNOWN_MEASURES)
+    con.execute(f"INSERT INTO appeal_known SELECT month, {dims}, day, {sums} FROM ({' UNION ALL '.join(parts)}) "  # noqa: S608
+                "GROUP BY ALL ORDER BY month, day", params)
+    for table, kept in KNOWN_TABLES.items():
+        if table == "appeal_known":
+            continue
+        con.execute(f"INSERT INTO {table} SELECT month, {', '.join(kept)}, day, {sums} FROM appeal_known {where} "  # noqa: S608
+                    "GROUP BY ALL ORDER BY month, day", {} if months is None else {"m": months})
+
+
 def measure_sql(name: str, expr: str) -> str:
     if name.startswith("sum_"):
         return f"sum({expr}) AS {name}"
@@ -158,6 +244,10 @@ def create_rollup_tables(con: duckdb.DuckDBPyConnection) -> None:
         """CREATE TABLE IF NOT EXISTS appeal_weekly (week DATE NOT NULL, municipality_id INTEGER,
            sector_id SMALLINT, category_id INTEGER, n INTEGER NOT NULL)"""
     )
+    known_cols = [f"{m} {'DOUBLE' if m.startswith('sum_') else 'INTEGER'}" for m in KNOWN_MEASURES]
+    for table, kept in KNOWN_TABLES.items():
+        con.execute(f"CREATE TABLE IF NOT EXISTS {table} (month DATE NOT NULL, "  # noqa: S608 - constant names
+                    f"{', '.join(f'{d} {_DIM_TYPES[d]}' for d in kept)}, day DATE, {', '.join(known_cols)})")
     con.execute("CREATE TABLE IF NOT EXISTS appeal_open AS SELECT * FROM appeal LIMIT 0")
     columns = {(r[0], r[1]) for r in con.execute(
         "SELECT table_name, column_name FROM duckdb_columns() WHERE table_name LIKE 'appeal_%'").fetchall()}
@@ -176,8 +266,11 @@ def create_rollup_tables(con: duckdb.DuckDBPyConnection) -> None:
             return
         if con.execute("SELECT count(*) FROM appeal").fetchall()[0][0]:
             refresh_rollups(con)  # a warehouse from before these tables or definitions: rebuild them whole
-    elif any(t not in present for t in _DERIVED):
+        return
+    if any(t not in present for t in _DERIVED):
         _refresh_derived(con, None, [t for t in _DERIVED if t not in present])
+    if any(t not in present for t in KNOWN_TABLES):  # a warehouse from before the table: built whole once
+        _refresh_known(con, "", {}, None)
 
 
 def grain_code(dims: Iterable[str]) -> str:
@@ -344,6 +437,7 @@ def refresh_rollups(con: duckdb.DuckDBPyConnection, days: Iterable[dt.date] | No
                 FROM appeal {months_where} GROUP BY ALL ORDER BY month""",  # noqa: S608 - constants only
             month_params,
         )
+        _refresh_known(con, months_where, month_params, months if months_where else None)
         parts = [
             f"""SELECT CAST(date_trunc('month', received_at) AS DATE) AS month, CAST({code} AS TINYINT) AS duration,
                        {dims}, {micros} AS micros
