@@ -106,7 +106,8 @@ _DIM_TYPES = {"municipality_id": "INTEGER", "sector_id": "SMALLINT", "category_i
 # quarter) × grain (the dimensions a question groups or filters by, one value each) × duration →
 # ``quantile_cont`` at ``STORED_QUANTILES`` (microseconds). A rating, a heat map or a KPI series then
 # reads a few hundred rows instead of selecting among millions of durations (bench/metrics_bench.py);
-# any other question computes them from ``appeal_duration``.
+# any other question computes them from ``appeal_duration``. The same by region (the country rating):
+# ``appeal_quantile_region``, with the units' regions it was made with (``_refresh_region_quantiles``).
 STORED_QUANTILES: tuple[float, ...] = (0.5, 0.9)
 QUANTILE_KINDS: tuple[str, ...] = ("month", "quarter")
 QUANTILE_GRAINS: tuple[tuple[str, ...], ...] = (
@@ -164,6 +165,12 @@ KNOWN_TABLES: dict[str, tuple[str, ...]] = {
 }
 
 
+# The day holding the moment itself: its changes up to that moment come from ``appeal_known_head``
+# where the moment is the data date's time of day on one of the days a previous period is measured at
+# the same age (the data date minus a month's, a quarter's or a year's days), else from the facts.
+SAME_AGE_DAYS: tuple[int, ...] = (28, 29, 30, 31, 89, 90, 91, 92, 365, 366)
+
+
 def known_value_sql(measure: str, event: str) -> str:
     """The change ``event`` brings to ``measure`` for one appeal row, as a number (0 when none)."""
     expr = KNOWN_MEASURES[measure].get(event)
@@ -198,6 +205,38 @@ def _refresh_known(con: duckdb.DuckDBPyConnection, months_where: str, params: di
             continue
         con.execute(f"INSERT INTO {table} SELECT month, {', '.join(kept)}, day, {sums} FROM appeal_known {where} "  # noqa: S608
                     "GROUP BY ALL ORDER BY month, day", {} if months is None else {"m": months})
+    _refresh_known_head(con)
+
+
+def _refresh_known_head(con: duckdb.DuckDBPyConnection) -> None:
+    """``appeal_known_head``: the changes of each ``SAME_AGE_DAYS`` day before the data date up to the
+    data date's time of day on it (``appeal_known_head_day`` lists those moments). Rebuilt whole: a
+    new data date moves every such moment."""
+    con.execute("DELETE FROM appeal_known_head")
+    con.execute("DELETE FROM appeal_known_head_day")
+    last = con.execute("SELECT max(received_at) FROM appeal").fetchall()[0][0]
+    stated = con.execute("SELECT max(value) FROM meta WHERE key = 'data_as_of'").fetchall()[0][0] \
+        if con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'meta'").fetchall()[0][0] else None
+    # the data date the readers will see: the importer states the last receipt after this refresh
+    anchors = [m for m in (last, dt.datetime.fromisoformat(stated) if stated else None) if m is not None]
+    if not anchors:
+        return
+    anchor = max(anchors)
+    moments = sorted({anchor - dt.timedelta(days=k) for k in SAME_AGE_DAYS})
+    params = {"days": [m.date() for m in moments], "tod": anchor.time()}
+    dims = ", ".join(KNOWN_DIMENSIONS)
+    parts = []
+    for event, (moment, has, strict) in KNOWN_EVENTS.items():
+        values = [f"{known_value_sql(m, event)} AS {m}" for m in KNOWN_MEASURES]
+        parts.append(f"SELECT CAST(date_trunc('month', received_at) AS DATE) AS month, {dims}, "  # noqa: S608
+                     f"CAST({moment} AS DATE) AS day, {', '.join(values)} FROM appeal "
+                     f"WHERE ({has}) AND list_contains($days, CAST({moment} AS DATE)) "
+                     f"AND CAST({moment} AS TIME) {'<' if strict else '<='} $tod")
+    sums = ", ".join(f"sum({m}) AS {m}" if m.startswith("sum_") else f"CAST(sum({m}) AS INTEGER) AS {m}"
+                     for m in KNOWN_MEASURES)
+    con.execute(f"INSERT INTO appeal_known_head SELECT month, {dims}, day, {sums} FROM ({' UNION ALL '.join(parts)}) "  # noqa: S608
+                "GROUP BY ALL ORDER BY day, month", params)
+    con.executemany("INSERT INTO appeal_known_head_day VALUES (?, ?)", [[m.date(), m] for m in moments])
 
 
 def measure_sql(name: str, expr: str) -> str:
@@ -244,10 +283,14 @@ def create_rollup_tables(con: duckdb.DuckDBPyConnection) -> None:
         """CREATE TABLE IF NOT EXISTS appeal_weekly (week DATE NOT NULL, municipality_id INTEGER,
            sector_id SMALLINT, category_id INTEGER, n INTEGER NOT NULL)"""
     )
+    con.execute("""CREATE TABLE IF NOT EXISTS appeal_quantile_region (kind VARCHAR NOT NULL, start DATE NOT NULL,
+                   region_id INTEGER, duration TINYINT NOT NULL, micros DOUBLE[] NOT NULL)""")
+    con.execute("CREATE TABLE IF NOT EXISTS appeal_quantile_region_map (municipality_id INTEGER, region_id INTEGER)")
     known_cols = [f"{m} {'DOUBLE' if m.startswith('sum_') else 'INTEGER'}" for m in KNOWN_MEASURES]
-    for table, kept in KNOWN_TABLES.items():
+    for table, kept in {**KNOWN_TABLES, "appeal_known_head": KNOWN_DIMENSIONS}.items():
         con.execute(f"CREATE TABLE IF NOT EXISTS {table} (month DATE NOT NULL, "  # noqa: S608 - constant names
                     f"{', '.join(f'{d} {_DIM_TYPES[d]}' for d in kept)}, day DATE, {', '.join(known_cols)})")
+    con.execute("CREATE TABLE IF NOT EXISTS appeal_known_head_day (day DATE NOT NULL, upto TIMESTAMP NOT NULL)")
     con.execute("CREATE TABLE IF NOT EXISTS appeal_open AS SELECT * FROM appeal LIMIT 0")
     columns = {(r[0], r[1]) for r in con.execute(
         "SELECT table_name, column_name FROM duckdb_columns() WHERE table_name LIKE 'appeal_%'").fetchall()}
@@ -269,8 +312,10 @@ def create_rollup_tables(con: duckdb.DuckDBPyConnection) -> None:
         return
     if any(t not in present for t in _DERIVED):
         _refresh_derived(con, None, [t for t in _DERIVED if t not in present])
-    if any(t not in present for t in KNOWN_TABLES):  # a warehouse from before the table: built whole once
+    if any(t not in present for t in (*KNOWN_TABLES, "appeal_known_head")):  # a warehouse from before them
         _refresh_known(con, "", {}, None)
+    if "appeal_quantile_region" not in present:
+        _refresh_region_quantiles(con, None)
 
 
 def grain_code(dims: Iterable[str]) -> str:
@@ -302,6 +347,40 @@ def _refresh_quantiles(con: duckdb.DuckDBPyConnection, months: list[dt.date] | N
                     GROUP BY ALL""",  # noqa: S608 - constants only
                 params,
             )
+
+
+def _refresh_region_quantiles(con: duckdb.DuckDBPyConnection, months: list[dt.date] | None) -> None:
+    """Stored quantiles by region (a function of the municipality) of the months in ``months`` (None:
+    all), made with the units' regions of ``appeal_quantile_region_map``; all months again when the
+    regions of the units changed since (the readers use the table only while the map is current)."""
+    has_region = con.execute("SELECT count(*) FROM duckdb_columns() WHERE table_name = 'municipality' "
+                             "AND column_name = 'region_id'").fetchall()[0][0]
+    units = con.execute(
+        f"SELECT id, {'coalesce(region_id, 1)' if has_region else '1'} FROM municipality WHERE id IS NOT NULL "  # noqa: S608
+        "ORDER BY id").fetchall()
+    if units != con.execute("SELECT municipality_id, region_id FROM appeal_quantile_region_map "
+                            "ORDER BY municipality_id").fetchall():
+        months = None
+        con.execute("DELETE FROM appeal_quantile_region_map")
+        con.executemany("INSERT INTO appeal_quantile_region_map VALUES (?, ?)", units)
+    for kind in QUANTILE_KINDS:
+        if months is None:
+            con.execute("DELETE FROM appeal_quantile_region WHERE kind = $k", {"k": kind})
+            where, params = "", {}
+        else:
+            starts = sorted({d.replace(month=(d.month - 1) // 3 * 3 + 1) if kind == "quarter" else d for d in months})
+            con.execute("DELETE FROM appeal_quantile_region WHERE kind = $k AND list_contains($s, start)",
+                        {"k": kind, "s": starts})
+            where = f"WHERE list_contains($s, CAST(date_trunc('{kind}', d.month) AS DATE))"
+            params = {"s": starts}
+        con.execute(
+            f"""INSERT INTO appeal_quantile_region
+                SELECT '{kind}', CAST(date_trunc('{kind}', d.month) AS DATE) AS start, u.region_id, d.duration,
+                       quantile_cont(d.micros, {list(STORED_QUANTILES)!r}) AS micros
+                FROM appeal_duration d LEFT JOIN appeal_quantile_region_map u ON u.municipality_id = d.municipality_id
+                {where} GROUP BY ALL""",  # noqa: S608 - constants only
+            params,
+        )
 
 
 def _refresh_derived(con: duckdb.DuckDBPyConnection, months: list[dt.date] | None,
@@ -451,6 +530,7 @@ def refresh_rollups(con: duckdb.DuckDBPyConnection, days: Iterable[dt.date] | No
         )
         _refresh_derived(con, months if months_where else None)
         _refresh_quantiles(con, months if months_where else None)
+        _refresh_region_quantiles(con, months if months_where else None)
         con.execute(
             f"""INSERT INTO appeal_weekly
                 SELECT CAST(date_trunc('week', received_at) AS DATE) AS week, {', '.join(WEEKLY_DIMENSIONS)},

@@ -252,7 +252,7 @@ def _compute(
     # an earlier moment after every period's end (the previous period at the same age): the changes
     # kept in ``appeal_known`` up to that moment, where a table holds the question's columns
     known = _known_table(con, by, filters, scope) if (
-        earlier and not _facts_only.get() and not _no_known.get() and all(p.month_aligned for p in periods)
+        earlier and not _facts_only.get() and not is_clickhouse(con) and not _no_known.get() and all(p.month_aligned for p in periods)
         and all(DIMENSIONS[b].rollup_sql for b in by)
         and as_of >= dt.datetime.combine(max(p.end for p in periods), dt.time())) else None
     rolled = use_rollup or known is not None
@@ -312,7 +312,7 @@ def _compute(
         aggs += [f"CAST(sum({_DURATION_COUNT[d]}) AS BIGINT) AS _full{d}" for d in median_durations]
         counted = [m for m in KNOWN_MEASURES if m in needed or (m == "n_closed" and "n_open" in needed)]
         ctes += _known_ctes(known, period_sql, where, group, fact_period_sql, fact_where, fact_group, counted,
-                            params, as_of)
+                            params, as_of, head=_known_head(con, as_of))
         joins_c += " LEFT JOIN kd ON " + _same("kd", "m", keys) + " LEFT JOIN kp ON " + _same("kp", "m", keys)
         extra_c += [f"coalesce(kd.{m}, {'0.0' if m.startswith('sum_') else '0'}) + "
                     f"coalesce(kp.{m}, {'0.0' if m.startswith('sum_') else '0'}) AS {m}" for m in counted]
@@ -409,7 +409,8 @@ def _compute(
     joins += joins_pop if population == "rpop.population" else ""
     medians: dict[str, str] = {}
     median_codes = [c for c in codes if ind.get(c).kind == "median"]
-    stored = _stored_quantile_route(by, periods, filters, scope, median_codes) if rolled else None
+    stored = _stored_quantile_route(by, periods, filters, scope, median_codes,
+                                    region=_region_quantiles(con)) if rolled else None
     for duration in sorted({ind.get(c).duration for c in median_codes}):
         name = f"q{duration}"
         wanted = [c for c in median_codes if ind.get(c).duration == duration]
@@ -498,7 +499,7 @@ def _compute(
 
 
 def _stored_quantile_route(by: list[str], periods: list[Period], filters: dict[str, list], scope: Scope,
-                           median_codes: list[str]) -> tuple[str, str] | None:
+                           median_codes: list[str], region: bool = False) -> tuple[str, str] | None:
     """(grain, period kind) when ``appeal_quantile`` holds the exact answer, else None: every
     dimension grouped by or filtered on belongs to one stored grain, a dimension filtered on but not
     grouped by has exactly one allowed value, and each period (or each time bucket) is one calendar
@@ -518,8 +519,12 @@ def _stored_quantile_route(by: list[str], periods: list[Period], filters: dict[s
     if any(len(v) != 1 for c, v in allowed.items() if c not in grouped):
         return None
     dims = grouped | set(allowed)
-    grain = tuple(d for d in QUANTILE_GRAINS if set(d) == dims)
-    if not grain:
+    if dims == {"region_id"}:  # by region, the whole warehouse: ``appeal_quantile_region`` where current
+        grain_name = REGION_GRAIN if region else None
+    else:
+        grain = tuple(d for d in QUANTILE_GRAINS if set(d) == dims)
+        grain_name = grain_code(grain[0]) if grain else None
+    if grain_name is None:
         return None
 
     def spans(p: Period, months: int) -> bool:
@@ -541,21 +546,44 @@ def _stored_quantile_route(by: list[str], periods: list[Period], filters: dict[s
         kind = "quarter"
     else:
         return None
-    return grain_code(grain[0]), kind
+    return grain_name, kind
+
+
+REGION_GRAIN = "region"
+
+
+def _region_quantiles(con: duckdb.DuckDBPyConnection) -> bool:
+    """True when ``appeal_quantile_region`` answers by region: a DuckDB warehouse that has it, made with
+    the units' regions of today."""
+    cache = _per_connection.setdefault(con, {}) if is_served(con) else {}
+    if "region_quantiles" not in cache:
+        ok = not is_clickhouse(con) and {"appeal_quantile_region", "appeal_quantile_region_map"} <= _tables(con)
+        if ok:
+            stored = con.execute("SELECT municipality_id, region_id FROM appeal_quantile_region_map "
+                                 "ORDER BY municipality_id").fetchall()
+            current = [(i + 1, r) for i, r in enumerate(_unit_regions(con)) if r is not None]
+            ok = [(int(a), int(b)) for a, b in stored] == current
+        cache["region_quantiles"] = ok
+    return cache["region_quantiles"]
 
 
 def _stored_quantile_cte(name: str, duration: int, by: list[str], periods: list[Period], filters: dict[str, list],
                          scope: Scope, params: dict, grain: str, kind: str) -> str:
     """A CTE ``name`` (``_p``, keys, ``value`` = the stored quantiles in microseconds)."""
-    params["sq_grain"], params["sq_kind"] = grain, kind
+    params["sq_kind"] = kind
     ranges = [f"start >= $p{i}_start AND start < $p{i}_end" for i in range(len(periods))]
     index = "CASE " + " ".join(f"WHEN {r} THEN {i}" for i, r in enumerate(ranges)) + " END"
     keys = [f"start AS {DIMENSIONS[b].column}" if DIMENSIONS[b].is_time else DIMENSIONS[b].column for b in by]
     clauses, _ = _filter_clauses(filters, scope, params)
-    where = ["kind = $sq_kind", "grain = $sq_grain", f"duration = {int(duration)}",
-             "(" + " OR ".join(f"({r})" for r in ranges) + ")", *clauses]
+    where = ["kind = $sq_kind", f"duration = {int(duration)}", "(" + " OR ".join(f"({r})" for r in ranges) + ")",
+             *clauses]
+    table = "appeal_quantile_region"
+    if grain != REGION_GRAIN:
+        params["sq_grain"] = grain
+        where.insert(1, "grain = $sq_grain")
+        table = "appeal_quantile"
     return (f"{name} AS (SELECT {', '.join([f'{index} AS _p', *keys, 'micros AS value'])} "  # noqa: S608
-            f"FROM appeal_quantile WHERE {' AND '.join(where)})")
+            f"FROM {table} WHERE {' AND '.join(where)})")
 
 
 def _same(a: str, b: str, keys: list[str]) -> str:
@@ -581,16 +609,31 @@ def _known_table(con: duckdb.DuckDBPyConnection, by: Sequence[str], filters: Map
     return next((t for t, dims in KNOWN_TABLES.items() if t in present and wanted <= set(dims)), None)
 
 
+def _known_head(con: duckdb.DuckDBPyConnection, as_of: dt.datetime) -> bool:
+    """True when ``appeal_known_head`` holds the changes of ``as_of``'s day up to ``as_of`` itself."""
+    cache = _per_connection.setdefault(con, {}) if is_served(con) else {}
+    key = ("known_head", as_of)
+    if key not in cache:
+        cache[key] = {"appeal_known_head", "appeal_known_head_day"} <= _tables(con) and bool(con.execute(
+            "SELECT count(*) FROM appeal_known_head_day WHERE day = $d AND upto = $t",
+            {"d": as_of.date(), "t": as_of}).fetchall()[0][0])
+    return cache[key]
+
+
 def _known_ctes(table: str, period_sql: str, where: str, group: list[str], fact_period_sql: str, fact_where: str,
-                fact_group: list[str], measures: list[str], params: dict, as_of: dt.datetime) -> list[str]:
+                fact_group: list[str], measures: list[str], params: dict, as_of: dt.datetime,
+                head: bool = False) -> list[str]:
     """CTEs ``kd`` (the changes of the days before ``as_of``'s day, from ``table``) and ``kp`` (that
-    day's changes up to ``as_of`` itself, from the facts): their sums are ``measures`` as known at
-    ``as_of`` for cohorts received by then."""
+    day's changes up to ``as_of`` itself: from ``appeal_known_head`` when ``head``, else from the
+    facts): their sums are ``measures`` as known at ``as_of`` for cohorts received by then."""
     params["k_day"] = as_of.date()
     params["k_from"] = dt.datetime.combine(as_of.date(), dt.time())
     sums = [f"sum({m}) AS {m}" if m.startswith("sum_") else f"CAST(sum({m}) AS BIGINT) AS {m}" for m in measures]
     kd = (f"kd AS (SELECT {', '.join([f'{period_sql} AS _p', *group, *sums])} FROM {table} "  # noqa: S608
           f"WHERE {where} AND day < $k_day GROUP BY ALL)")
+    if head:
+        return [kd, f"kp AS (SELECT {', '.join([f'{period_sql} AS _p', *group, *sums])} "  # noqa: S608
+                    f"FROM appeal_known_head WHERE {where} AND day = $k_day GROUP BY ALL)"]
     events = [e for e in KNOWN_EVENTS if any(e in KNOWN_MEASURES[m] for m in measures)]
     inside = {e: f"({has}) AND {moment} >= $k_from AND {moment} {'<' if strict else '<='} $now"
               for e, (moment, has, strict) in KNOWN_EVENTS.items() if e in events}
