@@ -19,7 +19,7 @@ appeal), so the time grain is the month:
   its end; with the category too it would be ~8× larger, so a category question reads the facts);
 - ``appeal_weekly``: week × municipality × sector × category → count, for signals;
 - ``appeal_open``: appeals still open at the data date (few rows), for the "right now" indicators;
-- ``appeal_known`` (and ``_o``, ``_ms``): the changes of the answer-based cohort measures per receipt
+- ``appeal_known`` (and ``_o``, ``_m``): the changes of the answer-based cohort measures per receipt
   month × dimensions × day of the change, for a cohort measured at an earlier moment (the previous
   period at the same age) without reading the facts (``KNOWN_EVENTS``).
 
@@ -160,7 +160,7 @@ KNOWN_DIMENSIONS: tuple[str, ...] = ("municipality_id", "sector_id", "organisati
 # the same over fewer dimensions (smallest first); a question whose columns none holds reads the facts
 KNOWN_TABLES: dict[str, tuple[str, ...]] = {
     "appeal_known_o": ("organisation_id",),
-    "appeal_known_ms": ("municipality_id", "sector_id"),
+    "appeal_known_m": ("municipality_id",),
     "appeal_known": KNOWN_DIMENSIONS,
 }
 
