@@ -223,15 +223,24 @@ def _refresh_known_head(con: duckdb.DuckDBPyConnection) -> None:
         return
     anchor = max(anchors)
     moments = sorted({anchor - dt.timedelta(days=k) for k in SAME_AGE_DAYS})
-    params = {"days": [m.date() for m in moments], "tod": anchor.time()}
+    params: dict[str, object] = {}
+    for i, m in enumerate(moments):
+        params[f"d{i}"], params[f"t{i}"] = dt.datetime.combine(m.date(), dt.time()), m
+        # the window ends at a midnight: that of the receipts 31 days before
+        params[f"w{i}"] = params[f"d{i}"] - dt.timedelta(days=31)
+        params[f"x{i}"] = params[f"d{i}"] - dt.timedelta(days=30)
     dims = ", ".join(KNOWN_DIMENSIONS)
     parts = []
     for event, (moment, has, strict) in KNOWN_EVENTS.items():
         values = [f"{known_value_sql(m, event)} AS {m}" for m in KNOWN_MEASURES]
+        # ranges on a stored column, so that DuckDB skips the row groups outside every day
+        if event == "window":
+            ranges = [f"(received_at >= $w{i} AND received_at < $x{i})" for i in range(len(moments))]
+        else:
+            ranges = [f"({moment} >= $d{i} AND {moment} {'<' if strict else '<='} $t{i})" for i in range(len(moments))]
         parts.append(f"SELECT CAST(date_trunc('month', received_at) AS DATE) AS month, {dims}, "  # noqa: S608
                      f"CAST({moment} AS DATE) AS day, {', '.join(values)} FROM appeal "
-                     f"WHERE ({has}) AND list_contains($days, CAST({moment} AS DATE)) "
-                     f"AND CAST({moment} AS TIME) {'<' if strict else '<='} $tod")
+                     f"WHERE ({' OR '.join(ranges)}) AND ({has})")
     sums = ", ".join(f"sum({m}) AS {m}" if m.startswith("sum_") else f"CAST(sum({m}) AS INTEGER) AS {m}"
                      for m in KNOWN_MEASURES)
     con.execute(f"INSERT INTO appeal_known_head SELECT month, {dims}, day, {sums} FROM ({' UNION ALL '.join(parts)}) "  # noqa: S608
