@@ -19,6 +19,9 @@ appeal), so the time grain is the month:
   its end; with the category too it would be ~8× larger, so a category question reads the facts);
 - ``appeal_weekly``: week × municipality × sector × category → count, for signals;
 - ``appeal_open``: appeals still open at the data date (few rows), for the "right now" indicators;
+- ``appeal_daily``: day of receipt × municipality × sector, the cohort measures of ``appeal_monthly``
+  (as known at the data date), for day ranges (a 35-day heat map reads ~100 000 rows, not millions of
+  appeals);
 - ``appeal_known`` (and ``_o``, ``_m``): the changes of the answer-based cohort measures per receipt
   month × dimensions × day of the change, for a cohort measured at an earlier moment (the previous
   period at the same age) without reading the facts (``KNOWN_EVENTS``).
@@ -183,6 +186,22 @@ def known_value_sql(measure: str, event: str) -> str:
     return "1" if expr == "TRUE" else f"CASE WHEN {expr} THEN 1 ELSE 0 END"
 
 
+def _refresh_daily(con: duckdb.DuckDBPyConnection, months_where: str, params: dict,
+                   months: list[dt.date] | None) -> None:
+    """``appeal_daily`` for the receipt months selected by ``months_where`` (all when ``months`` is None)."""
+    if months is None:
+        con.execute("DELETE FROM appeal_daily")
+    else:
+        con.execute("DELETE FROM appeal_daily WHERE list_contains($m, CAST(date_trunc('month', day) AS DATE))",
+                    {"m": months})
+    measures = ", ".join(measure_sql(name, expr) for name, expr in MEASURES.items())
+    con.execute(
+        f"""INSERT INTO appeal_daily SELECT CAST(received_at AS DATE) AS day, {', '.join(DAILY_DIMENSIONS)}, {measures}
+            FROM appeal {months_where} GROUP BY ALL ORDER BY day""",  # noqa: S608 - constants only
+        params,
+    )
+
+
 def _refresh_known(con: duckdb.DuckDBPyConnection, months_where: str, params: dict,
                    months: list[dt.date] | None) -> None:
     """``appeal_known`` and its smaller copies for the receipt months selected by ``months_where``."""
@@ -295,6 +314,8 @@ def create_rollup_tables(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("""CREATE TABLE IF NOT EXISTS appeal_quantile_region (kind VARCHAR NOT NULL, start DATE NOT NULL,
                    region_id INTEGER, duration TINYINT NOT NULL, micros DOUBLE[] NOT NULL)""")
     con.execute("CREATE TABLE IF NOT EXISTS appeal_quantile_region_map (municipality_id INTEGER, region_id INTEGER)")
+    con.execute(f"""CREATE TABLE IF NOT EXISTS appeal_daily (day DATE NOT NULL,
+                    {', '.join(f"{d} {_DIM_TYPES[d]}" for d in DAILY_DIMENSIONS)}, {', '.join(measures)})""")
     known_cols = [f"{m} {'DOUBLE' if m.startswith('sum_') else 'INTEGER'}" for m in KNOWN_MEASURES]
     for table, kept in {**KNOWN_TABLES, "appeal_known_head": KNOWN_DIMENSIONS}.items():
         con.execute(f"CREATE TABLE IF NOT EXISTS {table} (month DATE NOT NULL, "  # noqa: S608 - constant names
@@ -325,6 +346,8 @@ def create_rollup_tables(con: duckdb.DuckDBPyConnection) -> None:
         _refresh_known(con, "", {}, None)
     if "appeal_quantile_region" not in present:
         _refresh_region_quantiles(con, None)
+    if "appeal_daily" not in present:
+        _refresh_daily(con, "", {}, None)
 
 
 def grain_code(dims: Iterable[str]) -> str:
@@ -526,6 +549,7 @@ def refresh_rollups(con: duckdb.DuckDBPyConnection, days: Iterable[dt.date] | No
             month_params,
         )
         _refresh_known(con, months_where, month_params, months if months_where else None)
+        _refresh_daily(con, months_where, month_params, months if months_where else None)
         parts = [
             f"""SELECT CAST(date_trunc('month', received_at) AS DATE) AS month, CAST({code} AS TINYINT) AS duration,
                        {dims}, {micros} AS micros

@@ -258,6 +258,10 @@ def _compute(
     rolled = use_rollup or known is not None
     keys = [DIMENSIONS[b].column for b in by]
     needed = _needed_measures(codes)
+    # a day range at the data date by municipality / sector: the cohort measures of ``appeal_daily``
+    daily = (not rolled and not earlier and not _facts_only.get() and not is_clickhouse(con)
+             and not any(DIMENSIONS[b].is_time for b in by) and needed <= _DAILY_MEASURES
+             and _question_columns(by, filters, scope) <= set(DAILY_DIMENSIONS) and "appeal_daily" in _tables(con))
     median_durations = sorted({ind.get(c).duration for c in codes if ind.get(c).kind == "median"})
     if known:  # a median is exact from the data date's durations only where none came after the moment
         needed |= {_DURATION_COUNT[d] for d in median_durations}
@@ -303,6 +307,20 @@ def _compute(
                 "GROUP BY ALL)")
             joins_c += " LEFT JOIN co ON " + _same("co", "m", keys)
             extra_c.append("coalesce(co.n_overdue, 0) AS n_overdue")
+    elif daily:
+        source = "appeal_daily"
+        group = [f"{DIMENSIONS[b].rollup_sql} AS {DIMENSIONS[b].column}" for b in by]
+        aggs = [f"sum({m}) AS {m}" if m.startswith("sum_") else f"CAST(sum({m}) AS BIGINT) AS {m}" for m in cohort]
+        if "eligible_30d" in needed:  # the cut is a midnight: each day is wholly before or after it
+            params["cut_day"] = cut.date()
+            aggs.append("CAST(sum(CASE WHEN day < $cut_day THEN n ELSE n_within_30d END) AS BIGINT) AS eligible_30d")
+        if "n_overdue" in needed:  # open cohort appeals: the few of ``appeal_open``
+            ctes.append(
+                f"co AS (SELECT {', '.join([f'{fact_period_sql} AS _p', *fact_group])}, "  # noqa: S608
+                f"count(*) FILTER (WHERE due_at < $now) AS n_overdue FROM appeal_open WHERE {fact_where} "
+                "GROUP BY ALL)")
+            joins_c += " LEFT JOIN co ON " + _same("co", "m", keys)
+            extra_c.append("coalesce(co.n_overdue, 0) AS n_overdue")
     elif known:
         source = _smallest_table(con, MONTHLY_TABLES, by, filters, scope,
                                  also={"category_id"} if "n_severe" in needed else set())
@@ -337,8 +355,11 @@ def _compute(
         ctes.append(_previous_volume_cte(by, periods, filters, scope, params, rolled, source, facts))
         joins_c += " LEFT JOIN pv ON " + _same("pv", "m", keys)
         extra_c.append("coalesce(pv.n_prev, 0) AS n_prev")
-    ctes.insert(0, f"m AS (SELECT {', '.join([f'{period_sql} AS _p', *group, *aggs])} FROM {source} "  # noqa: S608
-                f"WHERE {where} GROUP BY ALL)")
+    m_period_sql, m_where = period_sql, where
+    if daily:
+        m_period_sql, m_where, _ = _period_where(filters, scope, periods, rollup=False, column="day")
+    ctes.insert(0, f"m AS (SELECT {', '.join([f'{m_period_sql} AS _p', *group, *aggs])} FROM {source} "  # noqa: S608
+                f"WHERE {m_where} GROUP BY ALL)")
     measure_cols = cohort + [m for m in ("eligible_30d", "n_overdue", "n_severe", "n_prev") if m in needed]
     if known:
         measure_cols += [f"_full{d}" for d in median_durations]
@@ -597,14 +618,24 @@ _DURATION_COUNT: dict[int, str] = {0: "n_responded", 1: "n_answered"}
 _no_known: ContextVar[bool] = ContextVar("no_known", default=False)
 
 
-def _known_table(con: duckdb.DuckDBPyConnection, by: Sequence[str], filters: Mapping[str, object],
-                 scope: Scope) -> str | None:
-    """The smallest ``appeal_known`` table holding every column the question groups or filters by;
-    None when none does or the warehouse has none (an older copy, ClickHouse): the facts answer."""
+# measures ``appeal_daily`` answers (the severe count needs the category, growth the span before)
+_DAILY_MEASURES = frozenset(MEASURES) | {"eligible_30d", "n_overdue", "on_time_base", "response_base"}
+
+
+def _question_columns(by: Sequence[str], filters: Mapping[str, object], scope: Scope) -> set[str]:
+    """The stored columns a question groups or filters by, the scope's included."""
     wanted = {_stored_column(b) for b in by if not DIMENSIONS[b].is_time} | {FILTERS[f][0] for f in filters}
     scope = effective(scope)
     wanted |= {"municipality_id"} if scope.municipality_ids is not None else set()
     wanted |= {"sector_id"} if scope.sector_ids is not None else set()
+    return wanted
+
+
+def _known_table(con: duckdb.DuckDBPyConnection, by: Sequence[str], filters: Mapping[str, object],
+                 scope: Scope) -> str | None:
+    """The smallest ``appeal_known`` table holding every column the question groups or filters by;
+    None when none does or the warehouse has none (an older copy, ClickHouse): the facts answer."""
+    wanted = _question_columns(by, filters, scope)
     present = _tables(con)
     return next((t for t, dims in KNOWN_TABLES.items() if t in present and wanted <= set(dims)), None)
 
@@ -943,9 +974,11 @@ def _where(filters: dict[str, list], scope: Scope, period: Period, rollup: bool)
     return " AND ".join([f"{column} >= $p_start", f"{column} < $p_end", *clauses]), params
 
 
-def _period_where(filters: dict[str, list], scope: Scope, periods: list[Period], rollup: bool) -> tuple[str, str, dict]:
-    """(period index expression, WHERE clause, parameters) for one or several periods."""
-    column = "month" if rollup else "received_at"
+def _period_where(filters: dict[str, list], scope: Scope, periods: list[Period], rollup: bool,
+                  column: str | None = None) -> tuple[str, str, dict]:
+    """(period index expression, WHERE clause, parameters) for one or several periods; ``column``
+    the time column (default: ``month`` of the rollups, ``received_at`` of the facts)."""
+    column = column or ("month" if rollup else "received_at")
     params: dict[str, object] = {}
     ranges = []
     for i, p in enumerate(periods):
