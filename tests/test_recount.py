@@ -190,7 +190,10 @@ def _add_months(d: dt.date, n: int) -> dt.date:
 
 
 def _previous_start(period: Period) -> dt.date:
-    """The previous month or quarter (growth's comparison), counted here, not by the project."""
+    """The previous month or quarter (growth's comparison), counted here, not by the project; a range
+    of days: as many days before."""
+    if period.kind == "range":
+        return period.start - (period.end - period.start)
     months = {"month": 1, "quarter": 3}[period.kind]
     return _add_months(period.start, -months)
 
@@ -587,6 +590,43 @@ def test_same_age_is_the_warehouse_of_that_date(warehouses, monkeypatch, wh: str
         assert len(calls) == (1 if later == 0 else 2), later
         lines += compare(project, recounted, dim, where + ", first reaction median", _value,
                          lambda row: {k: v for k, v in _expected(row).items() if k == "response_hours_median"})
+    assert not lines, _report(lines)
+
+
+# Day ranges (the heat map's «свой период»): the cohort measures come from ``appeal_daily`` where
+# the question needs only the municipality and the sector, from the facts otherwise; both equal the
+# recount. The full warehouse's range ends at the data date; the cut one's starts on 18.09, whose
+# 30-day windows ended five minutes before its data date.
+RANGE_CASES = [(wh, Period(a, b, "range", f"{a}..{b - dt.timedelta(days=1)}"), d, path)
+               for wh, a, b in (("full", dt.date(2025, 9, 6), dt.date(2025, 11, 1)),
+                                ("cut", dt.date(2025, 9, 18), dt.date(2025, 10, 5)))
+               for d in DIMENSIONS for path in PATHS]
+
+
+@pytest.mark.parametrize(("wh", "period", "dim", "path"), RANGE_CASES,
+                         ids=[f"{w}-{d}-{path}" for w, _, d, path in RANGE_CASES])
+def test_day_ranges_equal_the_recount(warehouses, monkeypatch, wh: str, period: Period, dim: str, path: str) -> None:
+    import metrics.query as mq
+
+    w = warehouses[wh]
+    by = [] if dim == "region" else [dim]
+    codes = [c for c in INDICATORS if c in registry() and c != "growth"]
+    days = []
+    where_of = mq._period_where
+    monkeypatch.setattr(mq, "_period_where", lambda *a, **k: days.append(k.get("column")) or where_of(*a, **k))
+    if path == "facts":
+        with facts_only():
+            project = query_on(w.con, codes, by, period)
+    else:
+        project = query_on(w.con, codes, by, period)
+    # the route under test: the day-grained rollup for a question by municipality or sector
+    assert ("day" in days) == (path == "rollup" and dim in ("region", "municipality", "sector")), days
+    where = f"by {dim}, {period.code} (range, {wh} warehouse, data date {w.data_date}, {path} path)"
+    recounted = _recount(warehouses, wh, period, dim)
+    lines = compare(project, recounted, dim, where, _value,
+                    lambda row: {k: v for k, v in _expected(row).items() if k != "growth"})
+    lines += compare(project, recounted, dim, where + ", _base", _base,
+                     lambda row: {k: v for k, v in _expected_bases(row).items() if k != "growth"})
     assert not lines, _report(lines)
 
 
