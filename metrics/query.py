@@ -258,10 +258,12 @@ def _compute(
     rolled = use_rollup or known is not None
     keys = [DIMENSIONS[b].column for b in by]
     needed = _needed_measures(codes)
-    # a day range at the data date by municipality / sector: the cohort measures of ``appeal_daily``
-    daily = (not rolled and not earlier and not _facts_only.get() and not is_clickhouse(con)
-             and not any(DIMENSIONS[b].is_time for b in by) and needed <= _DAILY_MEASURES
-             and _question_columns(by, filters, scope) <= set(DAILY_DIMENSIONS) and "appeal_daily" in _tables(con))
+    # a question by municipality / sector at most (no time dimension) that ``appeal_daily`` can serve
+    daily_columns = (not _facts_only.get() and not is_clickhouse(con) and not any(DIMENSIONS[b].is_time for b in by)
+                     and _question_columns(by, filters, scope) <= set(DAILY_DIMENSIONS)
+                     and "appeal_daily" in _tables(con))
+    # a day range at the data date: its cohort measures from ``appeal_daily``
+    daily = daily_columns and not rolled and not earlier and needed <= _DAILY_MEASURES
     median_durations = sorted({ind.get(c).duration for c in codes if ind.get(c).kind == "median"})
     if known:  # a median is exact from the data date's durations only where none came after the moment
         needed |= {_DURATION_COUNT[d] for d in median_durations}
@@ -292,7 +294,17 @@ def _compute(
             aggs.append("CAST(sum(CASE WHEN month + INTERVAL 1 MONTH <= $cut THEN n ELSE n_within_30d END) "
                         "AS BIGINT) AS eligible_30d")
             cut_month = cut.date().replace(day=1)
-            if cut.date().day != 1 and any(p.start <= cut_month < p.end for p in periods):
+            if cut.date().day != 1 and any(p.start <= cut_month < p.end for p in periods) and daily_columns:
+                # its days before the cut from the day-grained rollup (the cut is a midnight)
+                params["cut_month"], params["cut_day"] = cut_month, cut.date()
+                day_period_sql, day_where, _ = _period_where(filters, scope, periods, rollup=False, column="day")
+                ctes.append(
+                    f"e AS (SELECT {', '.join([f'{day_period_sql} AS _p', *group])}, "  # noqa: S608
+                    "CAST(sum(n - n_within_30d) AS BIGINT) AS extra "
+                    f"FROM appeal_daily WHERE {day_where} AND day >= $cut_month AND day < $cut_day GROUP BY ALL)")
+                joins_c += " LEFT JOIN e ON " + _same("e", "m", keys)
+                extra_c.append("m.eligible_30d + coalesce(e.extra, 0) AS eligible_30d")
+            elif cut.date().day != 1 and any(p.start <= cut_month < p.end for p in periods):
                 params["cut_month"] = cut_month
                 ctes.append(
                     f"e AS (SELECT {', '.join([f'{fact_period_sql} AS _p', *fact_group])}, count(*) AS extra "  # noqa: S608
