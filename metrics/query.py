@@ -1,9 +1,11 @@
 """The one entry point: indicators × dimensions × filters × period × scope → a tidy DataFrame.
 
 Every value from outside is a bound parameter; identifiers come only from the registries below.
-Month-aligned periods read the rollups (``data.rollup``); other ranges, and any moment ``as_of``
-earlier than the data date, read the facts with the same definitions (DESIGN §4): both paths give
-the same value for every indicator, medians and percentiles included (both exact).
+Month-aligned periods read the rollups (``data.rollup``); a day range by municipality / sector reads
+``appeal_daily`` (its medians the facts); a moment ``as_of`` earlier than the data date but after the
+periods' end (the previous period at the same age) reads the known changes of ``appeal_known``;
+anything else reads the facts with the same definitions (DESIGN §4): every path gives the same value
+for every indicator, medians and percentiles included (all exact).
 """
 
 from __future__ import annotations
@@ -243,8 +245,8 @@ def _compute(
     ``stacked`` (a row per period and group, ``period_index``). Ranks (``compare``) are added by
     ``query_on``. ``as_of`` is the moment everything is judged at (DESIGN §4): cohort appeals are
     open or overdue at it, 30-day windows have ended by it, stocks are taken at min(period end,
-    ``as_of``); earlier than the data date, only answers and first reactions made by then exist
-    and the facts are read (the rollups know the data date only).
+    ``as_of``); earlier than the data date, only answers and first reactions made by then exist:
+    ``appeal_known`` sums their changes up to then (a cohort received by then), else the facts are read.
     """
     earlier = as_of < data_as_of(con)
     use_rollup = (not _facts_only.get() and not earlier and all(p.month_aligned for p in periods)
