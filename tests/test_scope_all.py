@@ -327,6 +327,47 @@ def _form(municipality: str) -> dict[str, object]:
 
 SIGNAL_ARGS = {"min_count": 2, "z_threshold": 2.0}  # low thresholds: the region has signals in many places
 
+_AS_OF = dt.datetime(2025, 10, 31, 23, 59)
+
+
+def _last_mine(con) -> dt.datetime:
+    return con.execute("SELECT max(received_at) FROM appeal WHERE municipality_id = ?", [MINE]).fetchall()[0][0]
+
+
+def _check_last_receipt(con, found) -> None:
+    latest = con.execute("SELECT max(received_at) FROM appeal").fetchall()[0][0]
+    assert found == _last_mine(con) and found < latest  # MINE's own feed, not the region's newest appeal
+
+
+def _check_data_date_nothing(result) -> None:
+    assert result.moment == _AS_OF  # no appeal of anybody's: the warehouse's date, no unit's last receipt
+
+
+def _is_none(result) -> None:
+    assert result is None
+
+
+def _check_visible_regions(con, df) -> None:
+    assert list(df["region_id"]) == [1]
+
+
+def _pick(con):
+    from data.regions import UnknownRegion
+
+    try:
+        return catalog.pick_region(1, REGION, con)
+    except UnknownRegion as exc:
+        return exc
+
+
+def _check_pick(con, result) -> None:
+    assert result is None  # a warehouse of one region: the whole document, scoped by the reader
+
+
+def _check_pick_nothing(result) -> None:
+    assert "вне вашей зоны доступа" in str(result)
+
+
 CASES: dict[str, Case] = {
     "query.query": Case(lambda c: query.query(["volume"], ["municipality"], OCTOBER), _check_query, _nothing_volume),
     "query.query_on": Case(
@@ -373,7 +414,16 @@ CASES: dict[str, Case] = {
     # the country view ranks whole regions: any narrower scope is refused, nothing is returned
     "country.region_rating": Case(_refused(lambda: _module("country").region_rating(OCTOBER), query.QueryError),
                                   _was_refused, _was_refused),
+    "country.all_regions": Case(_refused(lambda: _module("country").all_regions(OCTOBER), query.QueryError),
+                                _was_refused, _was_refused),
     "catalog.sectors": Case(lambda c: catalog.sectors(), _check_catalog_sectors, _empty),
+    # the regions a user may choose, and one region's «данные на», follow the request's scope
+    "catalog.visible_regions": Case(lambda c: catalog.visible_regions(c), _check_visible_regions, _empty),
+    "catalog.pick_region": Case(lambda c: _pick(c), _check_pick, _check_pick_nothing),
+    "status.last_receipt": Case(lambda c: status.last_receipt(REGION, con=c), _check_last_receipt,
+                                lambda r: _is_none(r)),
+    "catalog.region_data_date": Case(lambda c: catalog.region_data_date(1, REGION, _AS_OF, c),
+                                     lambda c, r: _check_last_receipt(c, r.moment), _check_data_date_nothing),
     "appeals.appeal_list": Case(
         lambda c: (appeals.appeal_list(OCTOBER, limit=50, con=c),
                    appeals.appeal_list(OCTOBER, municipality=OTHER, con=c)),
@@ -426,6 +476,9 @@ REFERENCE: dict[str, str] = {
     "catalog.region_count": "число регионов хранилища (пункт меню «Регионы»)",
     "catalog.regions_geojson": "границы субъектов РФ (карта регионов)",
     "catalog.region_municipalities": "состав региона: коды его муниципалитетов (справочник)",
+    "catalog.region_settings": "название и часовой пояс одного региона",
+    "catalog.find_region": "код региона по его названию (справочник регионов)",
+    "catalog.within_region": "строит область из состава региона; читающие функции сужают её областью запроса",
     "query.reference": "справочники (названия, коды, население)",
     "query.data_as_of": "дата данных",
     "kpi.current_target": "опубликованные целевые значения всего региона",
