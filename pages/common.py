@@ -105,13 +105,24 @@ def compared_with(scope: Scope, unit: int | None = None) -> str | None:
     return "в ваших муниципалитетах"
 
 
-def scope_note(scope: Scope) -> str:
-    """For a user who sees only some municipalities, what a region-wide page actually shows; "" for the whole region."""
+def scope_note(scope: Scope, tail: tuple[str, str] = ("все числа здесь — только по нему, а не по всему региону",
+                                                     "все числа здесь — только по ним, а не по всему региону")) -> str:
+    """For a user who sees only some municipalities, what a region-wide view actually shows: their
+    municipalities by name, then ``tail`` (its wording for one municipality, for several); "" for the whole region."""
     ids = scope.municipality_ids
     if ids is None:
         return ""
     names = sorted(n for i, n in catalog.names("municipality").items() if i in ids)
     if len(names) == 1:
-        return f"Вам доступен только муниципалитет «{names[0]}»: все числа здесь — только по нему, а не по всему региону."
+        return f"Вам доступен только муниципалитет «{names[0]}»: {tail[0]}."
     listed = ", ".join(f"«{n}»" for n in names) or "нет"
-    return f"Вам доступны только муниципалитеты {listed}: все числа здесь — только по ним, а не по всему региону."
+    return f"Вам доступны только муниципалитеты {listed}: {tail[1]}."
+
+
+def scope_place(scope: Scope) -> str:
+    """What «весь регион» is for the user, in a chart's subtitle: the region, or their municipalities by name."""
+    ids = scope.municipality_ids
+    if ids is None:
+        return "весь регион"
+    names = sorted(n for i, n in catalog.names("municipality").items() if i in ids)
+    return ", ".join(names) if 0 < len(names) <= 3 else f"доступные вам муниципалитеты ({len(names)})"

@@ -32,6 +32,7 @@ from pages.common import (
     missing_warehouse,
     no_appeals,
     period_options,
+    scope_note,
 )
 from report.brief import BriefError, build_brief
 
@@ -199,7 +200,14 @@ def workload_view(plan, sector_code: str) -> html.Div:
     name = history["sector_name"].iloc[0] if len(history) else sector_code
     chart = dcc.Graph(id="decisions-workload-chart", figure=figures.workload_chart(history, forecast, f"Блок «{name}»"),
                       config=figures.graph_config("workload"))
-    proposals = [dbc.ListGroupItem(p.text, color=ACTION_COLOURS[p.action]) for p in plan.proposals]
+    limited = scope_note(current_scope(), (
+        "нагрузка и прогноз — только по его обращениям, а численность блоков в настройках — региональная, "
+        "поэтому предложения по кадрам для одного муниципалитета не строятся",
+        "нагрузка и прогноз — только по их обращениям, а численность блоков в настройках — региональная, "
+        "поэтому предложения по кадрам для них не строятся"))
+    # staff counts are the region's: set against one municipality's load they would propose nonsense
+    proposals = ([dbc.ListGroupItem(limited, color="info", id="decisions-scope-note")] if limited else
+                 [dbc.ListGroupItem(p.text, color=ACTION_COLOURS[p.action]) for p in plan.proposals])
     rows, method_rows = [], []
     tests = plan.backtest.set_index(["sector_code", "model"]) if not plan.backtest.empty else None
     # the numbers of the chosen block only: the proposals above cover every block, and a table of all
@@ -276,7 +284,8 @@ def update_workload(sector_code: str | None):
 
 def roadmap_table(effects: pd.DataFrame) -> dbc.Table | dbc.Alert:
     if effects.empty:
-        return dbc.Alert("Мер дорожной карты пока нет: добавьте меру формой ниже или загрузите файл командой "
+        where = "" if current_scope().municipality_ids is None else " в доступных вам муниципалитетах"
+        return dbc.Alert(f"Мер дорожной карты{where} пока нет: добавьте меру формой ниже или загрузите файл командой "
                          "python -m data roadmap ФАЙЛ.", color="info", id="decisions-roadmap-empty")
     rows = []
     for r in effects.itertuples():
@@ -318,8 +327,8 @@ def update_roadmap(_version: int | None, chosen: int | None):
 
 @callback(Output("decisions-item-chart", "figure"), Input("decisions-item", "value"))
 def update_item_chart(item_id: int | None):
-    if item_id is None:
-        return figures.empty_figure("Мера дорожной карты", "Выберите меру")
+    if item_id is None:  # the list always has a measure chosen when it has any
+        return figures.empty_figure("Мера дорожной карты", "Мер пока нет — график появится с первой мерой")
     if isinstance(item_id, bool) or not isinstance(item_id, int):
         return figures.empty_figure("Мера дорожной карты", "Недопустимый номер меры")
     try:

@@ -197,6 +197,12 @@ def update(period_code: str | None, sector: str | None, channel: str | None, ind
         notes.append(f"{limited} Остальные муниципалитеты на карте — серым, без чисел.")
     if no_shapes:
         notes.append("Для муниципалитетов этого региона нет границ: карта пуста, данные — в матрице ниже.")
+    else:
+        drawn = {f["id"] for f in geojson.get("features", [])}
+        units = set(by_muni["municipality_id"].astype(int))
+        if drawn and units - drawn:  # several regions, boundaries loaded for some: the map is not all of it
+            notes.append(f"Границы есть не у всех муниципалитетов: на карте {len(units & drawn)} из {len(units)}, "
+                         "все — в матрице ниже.")
     standing = status_notes(period, as_of, spec.answer_based)
     if INCOMPLETE in standing:
         notes.append(f"{period.label.capitalize()} — неполный период: обращения за него ещё поступают.")

@@ -35,7 +35,7 @@ from metrics.rating import (
 )
 from metrics.source import WarehouseMissing
 from pages import inputs
-from pages.common import dropdown, missing_warehouse, no_appeals
+from pages.common import current_scope, dropdown, missing_warehouse, no_appeals, scope_note
 from pages.common import period_options as period_options_for
 
 dash.register_page(__name__, path="/rating", name="Рейтинг", title="ЦУР Heatmap — рейтинг", order=10)
@@ -301,6 +301,11 @@ def update(period_code: str | None, who: str | None, sector: str | None):
             f"{words.number(len(df))}; меньше {words.count(min_volume, words.APPEALS)} за период — «недостаточно "
             f"данных». Изменение места — против предыдущего периода ({period.previous().label}), только там, где "
             f"оно больше погрешности.{aged}{alone_text}")
+    # organisations are rated on the appeals the user may see; the municipalities' rating is the whole region's
+    limited = scope_note(current_scope(), ("организации оцениваются только по его обращениям",
+                                           "организации оцениваются только по их обращениям"))
+    if limited and who == "organisations":
+        note = f"{limited} {note}"
     chart = figures.mark_export(
         top_bottom_figure(df, who, title),
         figures.export_filename("рейтинг", WHO[who].lower(), sector_text.removeprefix(" · "), period.code),

@@ -1,8 +1,10 @@
 """What a user stumbled on when looking at every page (screenshots at 1920 and 1366 px), now fixed:
 
-- an МЦУ (one municipality) on a region-wide view is told that the numbers are only their
-  municipality's, and their municipality is not compared «в регионе» with itself;
-- the map of a region without boundaries says so on the map itself, not only in the note above;
+- an МЦУ (one municipality) on a region-wide view (map, drill-down, KPI, problems, organisations'
+  rating, «Решения») is told that the numbers are only their municipality's, their municipality is
+  not compared «в регионе» with itself, and no staffing is proposed from the region's staff counts;
+- the map of a region without boundaries says so on the map itself, not only in the note above, and
+  a map of several regions says how many of the units it draws;
 - «Решения»'s opening view is computed by the server's warm-up, before the first user opens it;
 - the unfinished month's bar of the workload chart is drawn (it was 1 ms wide, invisible);
 - the grids' headers and the appeals' dates are not cut to «…» at 1366 px.
@@ -40,9 +42,10 @@ def pages(small_demo: Path) -> Iterator[dict]:
 
     before = source._configured
     app_module.create_app(small_demo)
-    from pages import decisions, drill, heatmap, municipality
+    from pages import decisions, drill, heatmap, kpi, municipality, problems, rating
 
-    yield {"drill": drill, "heatmap": heatmap, "municipality": municipality, "decisions": decisions}
+    yield {"drill": drill, "heatmap": heatmap, "municipality": municipality, "decisions": decisions, "rating": rating,
+           "kpi": kpi, "problems": problems}
     install_provider(None)
     source.configure(before)
 
@@ -58,6 +61,15 @@ def test_a_municipal_user_is_told_what_the_region_wide_views_show(pages: dict) -
     assert said in _text(region_view)
     _, _, note = heatmap.update(PERIOD, heatmap.ALL, heatmap.ALL, "volume")
     assert said in note and "Остальные муниципалитеты на карте — серым" in note
+    trend, multiples, note, _ = pages["kpi"].update("on_time_share", "all", "all", "month")
+    assert note.startswith(said) and "весь регион" not in multiples["layout"]["title"]["subtitle"]["text"]
+    assert trend["layout"]["title"]["text"].endswith("Ярцевский")
+    assert said in _text(pages["problems"].update(PERIOD, "all")[0])
+    # the blocks' staff counts are the region's: no staffing proposals against one municipality's load
+    workload = _text(pages["decisions"].update_workload("housing"))
+    assert "предложения по кадрам для одного муниципалитета не строятся" in workload and "Усилить" not in workload
+    note = pages["rating"].update(PERIOD, "organisations", "all")[3]
+    assert note.startswith("Вам доступен только муниципалитет «Ярцевский»: организации оцениваются только по его")
     # their municipality beside «the region» they may see would be itself: no such comparison
     for page in (municipality.layout(str(YARTSEVO), period=PERIOD), drill.layout(str(YARTSEVO), period=PERIOD)):
         assert "в регионе" not in _text(page)
@@ -79,6 +91,10 @@ def test_a_region_without_boundaries_says_so_on_the_map(tmp_path: Path) -> None:
         texts = [a["text"] for a in fig_map["layout"]["annotations"]]
         assert any("нет границ" in t and "данные в матрице ниже" in t for t in texts)
         assert "Тверская область" in fig_map["layout"]["title"]["text"]
+        # both regions together: the map draws the 27 Smolensk units only, and the note says so
+        fig_map, matrix, note = heatmap.update(PERIOD, "all", "all", "volume")
+        total = len(set(matrix["data"][0]["y"]))
+        assert total > 27 and f"Границы есть не у всех муниципалитетов: на карте 27 из {total}" in note
     finally:
         source.configure(before)
 
