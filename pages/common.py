@@ -99,10 +99,8 @@ def compared_with(scope: Scope, unit: int | None = None) -> str | None:
         return "в регионе"
     if unit is not None and ids == {unit}:
         return None
-    if len(ids) == 1:
-        name = catalog.names("municipality").get(next(iter(ids)))
-        return f"в муниципалитете «{name}»" if name else "в вашем муниципалитете"
-    return "в ваших муниципалитетах"
+    # short: a tile is ~200 px wide at 1366 px, and the user has just this one municipality
+    return "в муниципалитете" if len(ids) == 1 else "в ваших муниципалитетах"
 
 
 def scope_note(scope: Scope, tail: tuple[str, str] = ("все числа здесь — только по нему, а не по всему региону",

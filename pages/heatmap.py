@@ -22,6 +22,7 @@ from metrics.query import query
 from metrics.source import WarehouseMissing
 from pages import inputs
 from pages.common import (
+    compared_with,
     current_scope,
     default_period,
     dropdown,
@@ -371,6 +372,7 @@ def profile(selected: object, period_code: str | None, sector: str | None, chann
         log.exception("municipality panel failed")
         return dbc.Alert("Не удалось загрузить профиль муниципалитета: ошибка на сервере.", color="danger")
     spec = ind.get(indicator)
+    compared = compared_with(current_scope(), municipality_id)  # an МЦУ's unit is not set against itself
     name = catalog.names("municipality").get(municipality_id, "")
     common = {"period": period_code, "sector": sector, "channel": channel, "indicator": indicator}
     drill = f"/drill/{municipality_id}?" + urlencode(common)
@@ -385,8 +387,8 @@ def profile(selected: object, period_code: str | None, sector: str | None, chann
     value = "мало данных" if own[f"{indicator}_low"] and spec.kind not in ("count", "open") else spec.format(own[indicator])
     return html.Div([
         html.H4(name, id="heatmap-profile-name"),
-        html.P([html.Strong(f"{spec.label}: {value}"), f" (в регионе {spec.format(region[indicator])})"
-                if spec.kind not in ("count", "open") else ""], className="mb-1"),
+        html.P([html.Strong(f"{spec.label}: {value}"), f" ({compared} {spec.format(region[indicator])})"
+                if compared and spec.kind not in ("count", "open") else ""], className="mb-1"),
         html.P([f"{period.label}{_filters_text(sector, channel)} · ",
                 dcc.Link("разбор: организации и обращения →", href=drill, id="heatmap-profile-drill"), " · ",
                 dcc.Link("полный профиль →", href=f"/municipality/{municipality_id}?" + urlencode(common),

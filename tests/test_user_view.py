@@ -42,10 +42,10 @@ def pages(small_demo: Path) -> Iterator[dict]:
 
     before = source._configured
     app_module.create_app(small_demo)
-    from pages import decisions, drill, heatmap, kpi, municipality, problems, rating
+    from pages import decisions, drill, heatmap, kpi, municipality, organisation, problems, rating
 
     yield {"drill": drill, "heatmap": heatmap, "municipality": municipality, "decisions": decisions, "rating": rating,
-           "kpi": kpi, "problems": problems}
+           "kpi": kpi, "problems": problems, "organisation": organisation}
     install_provider(None)
     source.configure(before)
 
@@ -54,6 +54,7 @@ def test_a_municipal_user_is_told_what_the_region_wide_views_show(pages: dict) -
     drill, heatmap, municipality = pages["drill"], pages["heatmap"], pages["municipality"]
     # the curator first: the whole region, units compared with it (the check below has teeth)
     assert "в регионе" in _text(municipality.layout(str(YARTSEVO), period=PERIOD))
+    assert "в регионе" in _text(heatmap.profile(YARTSEVO, PERIOD, heatmap.ALL, heatmap.ALL, "on_time_share"))
     assert "Вам доступ" not in _text(drill.layout("region", period=PERIOD))
     install_provider(lambda: Scope.municipalities({YARTSEVO}, label="Ярцевский"))
     said = "Вам доступен только муниципалитет «Ярцевский»: все числа здесь — только по нему"
@@ -61,6 +62,7 @@ def test_a_municipal_user_is_told_what_the_region_wide_views_show(pages: dict) -
     assert said in _text(region_view)
     _, _, note = heatmap.update(PERIOD, heatmap.ALL, heatmap.ALL, "volume")
     assert said in note and "Остальные муниципалитеты на карте — серым" in note
+    assert "в регионе" not in _text(heatmap.profile(YARTSEVO, PERIOD, heatmap.ALL, heatmap.ALL, "on_time_share"))
     trend, multiples, note, _ = pages["kpi"].update("on_time_share", "all", "all", "month")
     assert note.startswith(said) and "весь регион" not in multiples["layout"]["title"]["subtitle"]["text"]
     assert trend["layout"]["title"]["text"].endswith("Ярцевский")
@@ -73,6 +75,13 @@ def test_a_municipal_user_is_told_what_the_region_wide_views_show(pages: dict) -
     # their municipality beside «the region» they may see would be itself: no such comparison
     for page in (municipality.layout(str(YARTSEVO), period=PERIOD), drill.layout(str(YARTSEVO), period=PERIOD)):
         assert "в регионе" not in _text(page)
+    # an organisation is compared with what the user sees — their municipality — and the tile says so
+    from metrics.periods import parse_period
+    from metrics.query import query
+
+    busiest = query(["volume"], by=["organisation"], period=parse_period(PERIOD)).sort_values("volume").iloc[-1]
+    tiles = _text(pages["organisation"].layout(str(int(busiest["organisation_id"])), period=PERIOD))
+    assert "в муниципалитете " in tiles and "в регионе" not in tiles
 
 
 def test_a_region_without_boundaries_says_so_on_the_map(tmp_path: Path) -> None:
