@@ -7,7 +7,8 @@
   a map of several regions says how many of the units it draws;
 - «Решения»'s opening view is computed by the server's warm-up, before the first user opens it;
 - the unfinished month's bar of the workload chart is drawn (it was 1 ms wide, invisible);
-- the grids' headers and the appeals' dates are not cut to «…» at 1366 px.
+- the grids' headers and the appeals' dates are not cut to «…» at 1366 px;
+- a country warehouse's navbar stays one line at 1920 px (the pack menu was pushed to a second).
 """
 
 from __future__ import annotations
@@ -130,7 +131,8 @@ def test_warm_up_computes_the_opening_view_of_decisions(pages: dict, monkeypatch
 
 
 @pytest.mark.browser
-def test_unfinished_month_bar_and_uncut_grids_at_1366(served_app, browser, small_demo: Path) -> None:
+def test_unfinished_month_bar_uncut_grids_and_a_country_navbar(served_app, browser, small_demo: Path,
+                                                                tmp_path: Path) -> None:
     browser.set_window_size(1366, 768)
     base = served_app(small_demo)
     browser.get(base + "/decisions")
@@ -165,3 +167,16 @@ def test_unfinished_month_bar_and_uncut_grids_at_1366(served_app, browser, small
     dates = "#drill-grid .ag-cell[col-id='received_at']"
     assert browser.execute_script(f"return document.querySelectorAll(\"{dates}\").length") > 0
     assert browser.execute_script(cut, dates) == []
+
+    # a warehouse of several regions: «Регионы» and a long data line still leave the navbar one line at 1920
+    from data.demo import build_demo
+
+    country = tmp_path / "country.duckdb"
+    build_demo(country, appeals=4_000, months=2, seed=3, end_month=PERIOD, regions=3)
+    browser.set_window_size(1920, 1080)
+    browser.get(served_app(country) + "/")
+    wait_js(browser, "return document.getElementById('navbar-status')?.textContent.includes('регионов')")
+    tops = browser.execute_script("""return [...document.querySelectorAll(
+        'nav .navbar-brand, nav .nav-link, #navbar-status, #pack-area')].filter(e => e.offsetParent)
+        .map(e => Math.round(e.getBoundingClientRect().top + e.getBoundingClientRect().height / 2));""")
+    assert len(tops) >= 10 and max(tops) - min(tops) <= 6, tops
