@@ -180,3 +180,34 @@ def test_unfinished_month_bar_uncut_grids_and_a_country_navbar(served_app, brows
         'nav .navbar-brand, nav .nav-link, #navbar-status, #pack-area')].filter(e => e.offsetParent)
         .map(e => Math.round(e.getBoundingClientRect().top + e.getBoundingClientRect().height / 2));""")
     assert len(tops) >= 10 and max(tops) - min(tops) <= 6, tops
+
+
+@pytest.mark.browser
+def test_a_municipal_user_in_the_browser(served_app, browser, small_demo: Path, tmp_path: Path) -> None:
+    from auth.web import AuthSettings
+    from tests.test_auth import PASSWORD, add_user
+
+    users = tmp_path / "users.toml"
+    assert add_user(users, "yartsevo", "municipal", "--municipality", "Ярцевский муниципальный округ",
+                    "--db", str(small_demo)).returncode == 0
+    settings = AuthSettings(users_file=users, secret_key="k" * 40, throttle_path=tmp_path / "t.sqlite")
+    try:
+        base = served_app(small_demo, settings)
+        browser.set_window_size(1366, 768)
+        browser.get(f"{base}/drill/region?period={PERIOD}")
+        wait_js(browser, "return document.querySelector('#login-submit')")
+        browser.find_element("id", "login").send_keys("yartsevo")
+        browser.find_element("id", "password").send_keys(PASSWORD)
+        browser.find_element("id", "login-submit").click()
+        # the region-wide drill-down says whose numbers these are
+        note = wait_js(browser, "return document.getElementById('drill-scope-note')?.innerText")
+        assert note.startswith("Вам доступен только муниципалитет") and "а не по всему региону" in note
+        # «Состояние данных» is a curator's page: the sign-in guard sends an МЦУ from it to the map,
+        # so the menu does not offer it (it read as a link that lands on the wrong page)
+        shown = wait_js(browser, """const l = [...document.querySelectorAll('nav .nav-link')];
+            return document.getElementById('navbar-no-curator-pages') && l.length
+                ? l.filter(e => e.offsetParent).map(e => e.textContent) : null;""")
+        assert "Тепловая карта" in shown and "Решения" in shown and "Состояние данных" not in shown
+    finally:
+        install_provider(None)
+        source.configure(None)
