@@ -649,6 +649,24 @@ def _symbols(flags: list[str]) -> list[str]:
     return ["circle-open" if f else "circle" for f in flags]
 
 
+TITLE_LINE = 80  # characters of a chart title on one line: longer ran under the modebar at 1366 px
+
+
+def wrapped_title(title: str, width: int = TITLE_LINE) -> tuple[str, int]:
+    """A long title broken after its separators (« — », « · ») into lines of about ``width``
+    characters, and the number of breaks (the caller makes room for them)."""
+    if len(title) <= width:
+        return title, 0
+    lines, line = [], ""
+    for part in re.split(r"(?<= — )|(?<= · )", title):
+        if line and len(line) + len(part) > width:
+            lines.append(line.rstrip())
+            line = ""
+        line += part
+    lines.append(line)
+    return "<br>".join(lines), len(lines) - 1
+
+
 def kpi_trend(df: pd.DataFrame, spec: Indicator, title: str) -> Figure:
     """An indicator by period with its target (dashed) and the same period a year earlier (grey).
 
@@ -671,8 +689,10 @@ def kpi_trend(df: pd.DataFrame, spec: Indicator, title: str) -> Figure:
         data.append({"type": "scatter", "x": [None], "y": [None], "mode": "markers", "name": FLAGGED_NAME,
                      "hoverinfo": "skip",
                      "marker": {"symbol": "circle-open", "size": 9, "color": "#2c7bb6", "line": {"width": 2}}})
+    title, breaks = wrapped_title(title)
     return figure(data, {
-        "title": {"text": title, "x": 0.01}, "height": 420, "margin": {"l": 10, "r": 10, "t": 48, "b": 10},
+        "title": {"text": title, "x": 0.01}, "height": 420 + 22 * breaks,
+        "margin": {"l": 10, "r": 10, "t": 48 + 22 * breaks, "b": 10},
         "font": {"family": FONT}, "separators": ", ", "hovermode": "x unified",
         "yaxis": {"ticksuffix": _tick_suffix(spec), "rangemode": "tozero"},
         "legend": {"orientation": "h", "y": -0.15},
@@ -748,6 +768,9 @@ def rating_top_bottom(df: pd.DataFrame, name_column: str, title: str, n: int = 1
     })
 
 
+MONTH_BAR_MS = 20 * 24 * 3600 * 1000  # a month's bar on a date axis: 20 days of its ~30
+
+
 def workload_chart(history: pd.DataFrame, forecast: pd.DataFrame, title: str) -> Figure:
     """One block's load by month: received (with the forecast dashed), open and overdue at month end.
 
@@ -757,11 +780,15 @@ def workload_chart(history: pd.DataFrame, forecast: pd.DataFrame, title: str) ->
         return empty_figure(title, "Нет данных о нагрузке")
     x = pd.to_datetime(history["month"])
     complete = history["complete"].astype(bool)
+    # a bar's width in ms: plotly sizes a trace's bars by the gap between its own points, so the one
+    # bar of the unfinished month (a trace of its own) would be drawn 1 ms wide — invisible
     data = [{"type": "bar", "x": _dates(x), "y": history["received"].where(complete).to_numpy(), "name": "поступило",
-             "marker": {"color": "#2c7bb6"}, "hovertemplate": "%{x|%m.%Y}: %{y:,.0f}<extra>поступило</extra>"}]
+             "width": MONTH_BAR_MS, "marker": {"color": "#2c7bb6"},
+             "hovertemplate": "%{x|%m.%Y}: %{y:,.0f}<extra>поступило</extra>"}]
     if (~complete).any():
         data.append({"type": "bar", "x": _dates(x[~complete]), "y": history.loc[~complete, "received"].to_numpy(),
-                     "name": "поступило (месяц не закончен)", "marker": {"color": "#abd9e9"}})
+                     "name": "поступило (месяц не закончен)", "width": MONTH_BAR_MS, "marker": {"color": "#abd9e9"},
+                     "hovertemplate": "%{x|%m.%Y}: %{y:,.0f}<extra>поступило, месяц не закончен</extra>"})
     if not forecast.empty:
         # the dashed line starts from the last complete month so that it reads as a continuation
         last = history[complete].tail(1)

@@ -183,9 +183,11 @@ def warm_common_views() -> None:
     """Build each page's opening view once, as the server's own work (``system_scope``) at a worker's
     start: the first answers of a process pay for what is then kept for its life (imports, the map's
     label places and name fits, the chart templates) — without this the first users after a start
-    waited for it all at once. Nothing is stored as an answer: the answers cache keeps users' own."""
+    waited for it all at once. Nothing is stored as an answer: the answers cache keeps users' own; what
+    is kept is the pages' shared pieces (``per_data``: «Решения»'s brief and its measures' effects) and
+    the staffing plan, so the first open of «Решения» reads them instead of computing them."""
     from metrics import catalog
-    from pages import heatmap, kpi, problems, rating
+    from pages import decisions, heatmap, kpi, problems, rating
     from pages.common import default_period
 
     period = default_period(catalog.months_with_data(), catalog.as_of())
@@ -195,6 +197,7 @@ def warm_common_views() -> None:
     kpi.update(kpi.KPI_INDICATORS[0], kpi.ALL, kpi.ALL, "month")
     rating.update(period, "organisations", rating.ALL)
     problems.update(period, problems.ALL)
+    decisions.warm_opening_view(period)  # its pieces are kept per data (the brief, the measures' effects)
 
 
 def install(app: Dash) -> _Lru:

@@ -10,7 +10,9 @@ import dash_bootstrap_components as dbc
 from dash import dcc, html
 
 from auth.session import current_scope  # noqa: F401  (pages read the scope here)
+from metrics import catalog
 from metrics.periods import Period, default_month, is_complete, month, parse_period, quarter_of, status_notes
+from metrics.scope import Scope
 from metrics.source import warehouse_path
 
 # dcc.Dropdown's own texts (search box, multi-select actions) are English; the component does not
@@ -85,3 +87,40 @@ def missing_warehouse(alert_id: str) -> dbc.Alert:
 def no_appeals(alert_id: str) -> dbc.Alert:
     return dbc.Alert("В хранилище пока нет обращений: загрузите файл командой python -m data import.",
                      color="info", id=alert_id)
+
+
+def compared_with(scope: Scope, unit: int | None = None) -> str | None:
+    """The words before a tile's comparison value, as the user's scope sees the «region»: «в регионе»
+    for the whole region; otherwise the user's own municipalities (the queries run under the scope,
+    so the «region» of an МЦУ is their municipality). None when the comparison would set ``unit``
+    against itself: a municipality's tiles beside the only municipality its user may see."""
+    ids = scope.municipality_ids
+    if ids is None:
+        return "в регионе"
+    if unit is not None and ids == {unit}:
+        return None
+    # short: a tile is ~200 px wide at 1366 px, and the user has just this one municipality
+    return "в муниципалитете" if len(ids) == 1 else "в ваших муниципалитетах"
+
+
+def scope_note(scope: Scope, tail: tuple[str, str] = ("все числа здесь — только по нему, а не по всему региону",
+                                                     "все числа здесь — только по ним, а не по всему региону")) -> str:
+    """For a user who sees only some municipalities, what a region-wide view actually shows: their
+    municipalities by name, then ``tail`` (its wording for one municipality, for several); "" for the whole region."""
+    ids = scope.municipality_ids
+    if ids is None:
+        return ""
+    names = sorted(n for i, n in catalog.names("municipality").items() if i in ids)
+    if len(names) == 1:
+        return f"Вам доступен только муниципалитет «{names[0]}»: {tail[0]}."
+    listed = ", ".join(f"«{n}»" for n in names) or "нет"
+    return f"Вам доступны только муниципалитеты {listed}: {tail[1]}."
+
+
+def scope_place(scope: Scope) -> str:
+    """What «весь регион» is for the user, in a chart's subtitle: the region, or their municipalities by name."""
+    ids = scope.municipality_ids
+    if ids is None:
+        return "весь регион"
+    names = sorted(n for i, n in catalog.names("municipality").items() if i in ids)
+    return ", ".join(names) if 0 < len(names) <= 3 else f"доступные вам муниципалитеты ({len(names)})"

@@ -34,7 +34,15 @@ from metrics.rating import STATUS_RANKED, place_text, rate_organisations
 from metrics.scope import request_scope
 from metrics.source import WarehouseMissing, warehouse_identity
 from pages import inputs
-from pages.common import default_period, missing_warehouse, no_appeals, period_badges
+from pages.common import (
+    compared_with,
+    current_scope,
+    default_period,
+    missing_warehouse,
+    no_appeals,
+    period_badges,
+    scope_note,
+)
 from pages.heatmap import DEFAULT_INDICATOR, MAP_INDICATORS
 
 dash.register_page(__name__, path_template="/drill/<unit>", name="Разбор", title="ЦУР Heatmap — разбор", order=96)
@@ -54,8 +62,9 @@ GRID_LOCALE = {
     "pageSizeSelectorLabel": "Строк на странице:",
 }
 # ISO time from the server, shown as «31.10.2025 14:05» (the CSV writes the same text); sorting stays by time
-WIDTHS = {"received_at": 150, "topic": 340, "organisation_name": 230, "status_name": 120, "closure_name": 170,
-          "channel_name": 190, "due_at": 150, "answered_at": 150, "municipality_name": 180, "sector_name": 120,
+# «30.11.2026 20:15» needs 170 px with the grid's padding: at 150 the time was cut to «30.11.2026 2…»
+WIDTHS = {"received_at": 170, "topic": 340, "organisation_name": 230, "status_name": 120, "closure_name": 190,
+          "channel_name": 190, "due_at": 170, "answered_at": 170, "municipality_name": 180, "sector_name": 130,
           "category_name": 220}
 TIME_FORMAT = {"function": "params.value ? params.value.slice(8, 10) + '.' + params.value.slice(5, 7) + '.' + "
                            "params.value.slice(0, 4) + ' ' + params.value.slice(11, 16) : ''"}
@@ -200,7 +209,10 @@ def _page(view: View, unit: object, args: dict) -> html.Div:
         codes.remove("rate_10k")  # residents belong to units, not to a body
     own = query(codes, period=view.period, filters=view.filters()).iloc[0]
     parent_filters = view.filters(municipality=False, organisation=False)
-    compare_label = "в регионе" if view.municipality is not None or view.organisation is not None else ""
+    scope = current_scope()
+    # the «region» of the comparison is what the scope sees: an МЦУ's municipality is not set against itself
+    compare_label = (compared_with(scope, view.municipality if view.organisation is None else None) or ""
+                     if view.municipality is not None or view.organisation is not None else "")
     parent = query(codes, period=view.period, filters=parent_filters).iloc[0] if compare_label else None
     unsettled = not is_settled(view.period, as_of)
     tiles = dbc.Row([_tile(c, own, parent, compare_label, unsettled) for c in codes], className="g-2 mb-3",
@@ -232,6 +244,8 @@ def _page(view: View, unit: object, args: dict) -> html.Div:
     return html.Div([
         breadcrumbs(view, names),
         html.H2(title, id="drill-title", className="h3"),
+        *([dbc.Alert(scope_note(scope), color="info", className="py-2 small", id="drill-scope-note")]
+          if view.municipality is None and scope.municipality_ids is not None else []),
         html.P([f"{_filters_text(view)} · ", period_badges(view.period, as_of, id="drill-period-warnings"),
                 f"данные по состоянию на {as_of:%d.%m.%Y %H:%M}"], className="text-muted", id="drill-filters"),
         tiles,
@@ -380,7 +394,7 @@ def _appeals(view: View, stored: dict) -> html.Div:
         dcc.Download(id="drill-csv"),
         dcc.Store(id="drill-view", data=stored),
         dag.AgGrid(id="drill-grid", rowData=data.to_dict("records"), columnDefs=columns,
-                   defaultColDef={"wrapText": False},
+                   defaultColDef={"wrapText": False, "wrapHeaderText": True, "autoHeaderHeight": True},
                    dashGridOptions={"pagination": True, "paginationPageSize": 50, "localeText": GRID_LOCALE,
                                     "enableCellTextSelection": True, "tooltipShowDelay": 300},
                    style={"height": "560px"}, className="ag-theme-alpine"),

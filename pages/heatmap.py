@@ -21,7 +21,16 @@ from metrics.periods import INCOMPLETE, UNSETTLED, Period, PeriodError, status_n
 from metrics.query import query
 from metrics.source import WarehouseMissing
 from pages import inputs
-from pages.common import default_period, dropdown, missing_warehouse, no_appeals, period_warning
+from pages.common import (
+    compared_with,
+    current_scope,
+    default_period,
+    dropdown,
+    missing_warehouse,
+    no_appeals,
+    period_warning,
+    scope_note,
+)
 from pages.common import period_options as period_options_for
 from pages.shell import map_allowed, map_reference, region_geojson_url
 
@@ -37,6 +46,7 @@ ALL = "all"
 DEFAULT_INDICATOR = "rate_10k"
 PROFILE_HINT = "Щёлкните муниципалитет на карте или строку матрицы, чтобы увидеть его проблемы."
 PANEL_CATEGORIES = 8
+NO_SHAPES = "Для муниципалитетов этого региона нет границ —<br>данные в матрице ниже"
 
 
 def _valid(value: str | None, allowed: list[str], default: str) -> str:
@@ -168,8 +178,11 @@ def update(period_code: str | None, sector: str | None, channel: str | None, ind
     # «неполный период» / «ответы ещё поступают» travel with the numbers, exported images included
     warning = period_warning(period, as_of, spec.answer_based)
     title = f"{spec.label} — {period.label}{warning}{scope_text}"
-    fig_map = figures.choropleth(by_muni, geojson, spec, title, geojson_url=region_geojson_url(),
-                                 reference=map_reference(spec, period, filters), allowed=map_allowed())
+    no_shapes = region is not None and not geojson.get("features")
+    # a blank map says why on itself (an exported image too), not only in the note above it
+    fig_map = (figures.empty_figure(title, NO_SHAPES) if no_shapes else
+               figures.choropleth(by_muni, geojson, spec, title, geojson_url=region_geojson_url(),
+                                  reference=map_reference(spec, period, filters), allowed=map_allowed()))
     column = "category_name" if "sector" in filters else "sector_name"
     fig_matrix = figures.matrix(cells, spec, "municipality_name", column,
                                 f"{spec.label} по муниципалитетам и {'категориям' if 'sector' in filters else 'блокам'}"
@@ -180,8 +193,17 @@ def update(period_code: str | None, sector: str | None, channel: str | None, ind
     figures.mark_export(fig_matrix, figures.export_filename(spec.label, "матрица", filter_names, period.code), note)
     schematic = any(f["properties"].get("is_schematic") for f in geojson.get("features", []))
     notes = [f"Данные по состоянию на {as_of:%d.%m.%Y %H:%M}."]
-    if region is not None and not geojson.get("features"):
+    limited = scope_note(current_scope())
+    if limited:  # an МЦУ: the other units are grey on the map for want of access, not of appeals
+        notes.append(f"{limited} Остальные муниципалитеты на карте — серым, без чисел.")
+    if no_shapes:
         notes.append("Для муниципалитетов этого региона нет границ: карта пуста, данные — в матрице ниже.")
+    else:
+        drawn = {f["id"] for f in geojson.get("features", [])}
+        units = set(by_muni["municipality_id"].astype(int))
+        if drawn and units - drawn:  # several regions, boundaries loaded for some: the map is not all of it
+            notes.append(f"Границы есть не у всех муниципалитетов: на карте {len(units & drawn)} из {len(units)}, "
+                         "все — в матрице ниже.")
     standing = status_notes(period, as_of, spec.answer_based)
     if INCOMPLETE in standing:
         notes.append(f"{period.label.capitalize()} — неполный период: обращения за него ещё поступают.")
@@ -350,6 +372,7 @@ def profile(selected: object, period_code: str | None, sector: str | None, chann
         log.exception("municipality panel failed")
         return dbc.Alert("Не удалось загрузить профиль муниципалитета: ошибка на сервере.", color="danger")
     spec = ind.get(indicator)
+    compared = compared_with(current_scope(), municipality_id)  # an МЦУ's unit is not set against itself
     name = catalog.names("municipality").get(municipality_id, "")
     common = {"period": period_code, "sector": sector, "channel": channel, "indicator": indicator}
     drill = f"/drill/{municipality_id}?" + urlencode(common)
@@ -364,8 +387,8 @@ def profile(selected: object, period_code: str | None, sector: str | None, chann
     value = "мало данных" if own[f"{indicator}_low"] and spec.kind not in ("count", "open") else spec.format(own[indicator])
     return html.Div([
         html.H4(name, id="heatmap-profile-name"),
-        html.P([html.Strong(f"{spec.label}: {value}"), f" (в регионе {spec.format(region[indicator])})"
-                if spec.kind not in ("count", "open") else ""], className="mb-1"),
+        html.P([html.Strong(f"{spec.label}: {value}"), f" ({compared} {spec.format(region[indicator])})"
+                if compared and spec.kind not in ("count", "open") else ""], className="mb-1"),
         html.P([f"{period.label}{_filters_text(sector, channel)} · ",
                 dcc.Link("разбор: организации и обращения →", href=drill, id="heatmap-profile-drill"), " · ",
                 dcc.Link("полный профиль →", href=f"/municipality/{municipality_id}?" + urlencode(common),

@@ -17,7 +17,7 @@ from metrics.periods import INCOMPLETE, UNSETTLED
 from metrics.source import WarehouseMissing
 from pages import inputs
 from pages.callback_cache import per_data
-from pages.common import dropdown, missing_warehouse
+from pages.common import current_scope, dropdown, missing_warehouse, scope_note, scope_place
 
 dash.register_page(__name__, path="/kpi", name="Показатели", title="ЦУР Heatmap — показатели", order=15)
 log = logging.getLogger(__name__)
@@ -53,7 +53,8 @@ def layout(**query_args: str) -> html.Div:
                     md=3),
             dbc.Col([dbc.Label("Муниципалитет", className="small text-muted mb-0"),
                      dropdown(id="kpi-municipality", value=municipality, clearable=False,
-                                  options=[{"label": "Весь регион", "value": ALL}]
+                                  options=[{"label": "Весь регион" if current_scope().municipality_ids is None
+                                            else "Все доступные вам", "value": ALL}]
                                   + [{"label": r.municipality_name, "value": str(r.municipality_id)}
                                      for r in municipalities.itertuples()])], md=3),
             dbc.Col([dbc.Label("Шаг", className="small text-muted mb-0"),
@@ -107,11 +108,15 @@ def update(indicator: str | None, sector: str | None, municipality: str | None, 
         message = "Не удалось построить график: ошибка на сервере."
         return figures.empty_figure("", message), figures.empty_figure("", ""), message, search
     where = catalog.names("sector").get(sector_arg, "весь регион") if sector_arg else "все блоки"
+    scope = current_scope()
     if muni_arg is not None:
         where += " · " + catalog.names("municipality").get(muni_arg, "")
+    elif scope.municipality_ids is not None:  # an МЦУ: «all» is their municipality, not the region
+        where += " · " + scope_place(scope)
     title = f"{spec.label} — {where}"
     met = series.dropna(subset=["meets_target"])
-    note = [f"Данные по состоянию на {catalog.as_of():%d.%m.%Y %H:%M}. Серая линия — тот же период год назад, "
+    note = [scope_note(scope) + " " if muni_arg is None and scope.municipality_ids is not None else "",
+            f"Данные по состоянию на {catalog.as_of():%d.%m.%Y %H:%M}. Серая линия — тот же период год назад, "
             "красная пунктирная — цель."]
     if len(met):
         note.append(f" Цель достигнута в {int(met['meets_target'].sum())} из {len(met)} периодов"
@@ -136,7 +141,8 @@ def sector_panels(indicator: str, grain: str, municipality: int | None) -> figur
     so built once per data file and scope, not on every change of the sector."""
     spec = ind.get(indicator)
     multiples = kpi_small_multiples(indicator, grain=grain, municipality=municipality)
-    region = catalog.names("municipality").get(municipality, "") if municipality is not None else "весь регион"
+    region = (catalog.names("municipality").get(municipality, "") if municipality is not None
+              else scope_place(current_scope()))
     return figures.mark_export(
         figures.kpi_small_multiples(multiples, spec, f"{spec.label} по отраслевым блокам"),
         figures.export_filename(spec.label, "по блокам", region, grain),

@@ -22,7 +22,7 @@ from metrics.scope import Scope
 from metrics.signals import detect_signals
 from metrics.source import WarehouseMissing
 from pages import inputs
-from pages.common import missing_warehouse, no_appeals, period_badges
+from pages.common import compared_with, current_scope, missing_warehouse, no_appeals, period_badges
 from pages.heatmap import MAP_INDICATORS
 from pages.problems import drill_link, problems_table, signals_view
 
@@ -32,18 +32,21 @@ log = logging.getLogger(__name__)
 TILES = ("volume", "rate_10k", "on_time_share", "overdue_open", "satisfaction_share", "resolve_days_median")
 
 
-def _tile(code: str, value: float, region: float, unsettled: bool = False) -> dbc.Col:
+def _tile(code: str, value: float, region: float, unsettled: bool = False,
+          label: str | None = "в регионе") -> dbc.Col:
     """One indicator beside the region's for the same period (equally unfinished, so the colour is
     fair); an answer-based one of an unsettled period says «ответы ещё поступают»."""
     spec = ind.get(code)
     compare = ""
     # shares, medians and rates compare with the region; a count would only compare sizes
-    if spec.kind in ("ratio", "median", "mean") and pd.notna(value) and pd.notna(region):
+    if label is None:  # the user sees only this municipality: a comparison would be with itself
+        pass
+    elif spec.kind in ("ratio", "median", "mean") and pd.notna(value) and pd.notna(region):
         better = value >= region if spec.higher_is_better else value <= region
-        compare = html.Div(f"в регионе {spec.format(region)}", className="small " +
+        compare = html.Div(f"{label} {spec.format(region)}", className="small " +
                            ("text-success" if better else "text-danger"))
     elif code == "rate_10k" and pd.notna(region):
-        compare = html.Div(f"в регионе {spec.format(region)}", className="small text-muted")
+        compare = html.Div(f"{label} {spec.format(region)}", className="small text-muted")
     note = html.Div(UNSETTLED, className="small text-warning") if unsettled and spec.answer_based else ""
     # a rate per residents of a unit without population is not «—» but says why
     shown = "нет данных о населении" if spec.kind == "rate" and pd.isna(value) else spec.format(value)
@@ -91,7 +94,8 @@ def _profile(mid: int, name: str, period, sector: str | None = None, channel: st
                                 catalog.names("channel").get(channel) if channel else None) if n]
     narrowed = "".join(f" · {n}" for n in filter_names)
     common = {"period": period.code, "sector": sector or "all", "channel": channel or "all", "indicator": indicator}
-    tiles = dbc.Row([_tile(c, own[c], region[c], unsettled) for c in TILES], className="g-2 mb-3",
+    label = compared_with(current_scope(), mid)
+    tiles = dbc.Row([_tile(c, own[c], region[c], unsettled, label) for c in TILES], className="g-2 mb-3",
                     id="municipality-tiles")
     spec = ind.get(indicator)
     trend = kpi_series(indicator, municipality=mid, scope=scope, sector=sector, channel=channel)

@@ -26,7 +26,7 @@ from metrics.query import query
 from metrics.rating import STATUS_RANKED, place_text
 from metrics.source import WarehouseMissing
 from pages import inputs
-from pages.common import missing_warehouse, no_appeals, period_badges
+from pages.common import compared_with, current_scope, missing_warehouse, no_appeals, period_badges
 from pages.drill import period_rating
 from pages.heatmap import MAP_INDICATORS
 
@@ -64,12 +64,12 @@ def layout(organisation_id: str | None = None, **query_args: str) -> html.Div:
         return dbc.Alert("Не удалось построить профиль организации: ошибка на сервере.", color="danger")
 
 
-def _tile(code: str, value: float, region: float, unsettled: bool) -> dbc.Col:
+def _tile(code: str, value: float, region: float, unsettled: bool, label: str = "в регионе") -> dbc.Col:
     spec = ind.get(code)
     compare: object = ""
     if spec.kind in ("ratio", "median", "mean") and pd.notna(value) and pd.notna(region):
         better = value >= region if spec.higher_is_better else value <= region
-        compare = html.Div(f"в регионе {spec.format(region)}", className="small " +
+        compare = html.Div(f"{label} {spec.format(region)}", className="small " +
                            ("text-success" if better else "text-danger"))
     note = html.Div("ответы ещё поступают", className="small text-warning") if unsettled and spec.answer_based else ""
     return dbc.Col(dbc.Card(dbc.CardBody([html.Div(spec.label, className="small text-muted"),
@@ -138,7 +138,8 @@ def _profile(oid: int, period, sector: str | None, channel: str | None, indicato
                 dcc.Link("все обращения организации", href="/drill/region?" + urlencode({**common, "organisation": oid}),
                          id="organisation-appeals-link")], className="text-muted"),
         html.P([html.Strong("Место в рейтинге: "), html.Span(place, id="organisation-place")]),
-        dbc.Row([_tile(c, own[c], region[c], unsettled) for c in TILES], className="g-2 mb-3", id="organisation-tiles"),
+        dbc.Row([_tile(c, own[c], region[c], unsettled, compared_with(current_scope())) for c in TILES],
+                className="g-2 mb-3", id="organisation-tiles"),
         dcc.Graph(figure=trend_fig, config=figures.graph_config(f"{spec.label} {card.name}"), id="organisation-trend"),
         dbc.Row([
             dbc.Col([html.H4("Проблемы"), by_category], lg=6),

@@ -20,12 +20,14 @@ from metrics.source import WarehouseMissing
 from pages import inputs
 from pages.callback_cache import per_data
 from pages.common import (
+    current_scope,
     default_period,
     dropdown,
     missing_warehouse,
     no_appeals,
     period_options,
     period_warning,
+    scope_note,
 )
 
 dash.register_page(__name__, path="/problems", name="Приоритетные проблемы",
@@ -70,7 +72,8 @@ def layout(**query_args: str) -> html.Div:
                      dropdown(id="problems-period", options=options, value=period, clearable=False)], md=3),
             dbc.Col([dbc.Label("Муниципалитет", className="small text-muted mb-0"),
                      dropdown(id="problems-municipality", value=municipality, clearable=False,
-                                  options=[{"label": "Весь регион (по блокам)", "value": ALL}]
+                                  options=[{"label": ("Весь регион" if current_scope().municipality_ids is None
+                                                      else "Все доступные вам") + " (по блокам)", "value": ALL}]
                                   + [{"label": r.municipality_name, "value": str(r.municipality_id)}
                                      for r in municipalities.itertuples()])], md=4),
         ], className="g-2 mb-3"),
@@ -225,9 +228,12 @@ def update(period_code: str | None, municipality: str | None):
                                  className="h-100"), lg=6, className="mb-3")
                 for (_, sector_name), part in df.groupby(["sector_id", "sector_name"], sort=True)
             ]
-            problems = html.Div([html.P(f"Самые острые проблемы каждого блока — {period.label}{warning}. Если в список "
-                                        "попадают «Прочие по направлению», вместо них показаны конкретные проблемы.",
-                                        className="text-muted"), dbc.Row(cards, id="problems-sectors")])
+            limited = scope_note(current_scope())  # an МЦУ: the blocks' problems are their municipality's
+            problems = html.Div([html.P(f"{limited + ' ' if limited else ''}Самые острые проблемы каждого блока — "
+                                        f"{period.label}{warning}. Если в список попадают «Прочие по направлению», "
+                                        "вместо них показаны конкретные проблемы.",
+                                        className="text-muted", id="problems-note"),
+                                 dbc.Row(cards, id="problems-sectors")])
             signals = signals_panel(None)
         else:
             df = municipality_problems(period, municipality_id, top=10)

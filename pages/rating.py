@@ -35,7 +35,7 @@ from metrics.rating import (
 )
 from metrics.source import WarehouseMissing
 from pages import inputs
-from pages.common import dropdown, missing_warehouse, no_appeals
+from pages.common import current_scope, dropdown, missing_warehouse, no_appeals, scope_note
 from pages.common import period_options as period_options_for
 
 dash.register_page(__name__, path="/rating", name="Рейтинг", title="ЦУР Heatmap — рейтинг", order=10)
@@ -160,7 +160,9 @@ def layout(**query_args: str) -> html.Div:
         html.Div(id="rating-note", className="small text-muted mb-2"),
         dag.AgGrid(
             id="rating-grid", rowData=[], columnDefs=_columns(who),
-            defaultColDef={"sortable": True, "filter": True, "resizable": True, "floatingFilter": True},
+            # long Russian headers wrap onto a second line instead of ending in «…» (1366 px and wider)
+            defaultColDef={"sortable": True, "filter": True, "resizable": True, "floatingFilter": True,
+                           "wrapHeaderText": True, "autoHeaderHeight": True},
             dashGridOptions={"pagination": True, "paginationPageSize": 20, "localeText": GRID_LOCALE,
                              "animateRows": False},
             columnSize="responsiveSizeToFit", style={"height": "560px"}, className="mb-3",
@@ -183,17 +185,19 @@ def _placeholders() -> html.Div:
 
 def _columns(who: str) -> list[dict]:
     body = ([{"field": "name", "headerName": "Организация", "minWidth": 260, "pinned": "left", "tooltipField": "name"},
-             {"field": "group", "headerName": "Группа сравнения", "minWidth": 170, "tooltipField": "group"},
-             {"field": "municipality", "headerName": "Муниципалитет", "minWidth": 140, "tooltipField": "municipality"}]
+             {"field": "group", "headerName": "Группа сравнения", "minWidth": 200, "tooltipField": "group"},
+             {"field": "municipality", "headerName": "Муниципалитет", "minWidth": 170,
+              "tooltipField": "municipality"}]
             if who == "organisations" else
             [{"field": "name", "headerName": "Муниципалитет", "minWidth": 200, "pinned": "left", "tooltipField": "name"}])
     number = {"type": "numericColumn", "filter": "agNumberColumnFilter", "valueFormatter": SHOW_TEXT}
     return [
         {"field": "place", "headerName": "Место в группе", "minWidth": 135, **number,
          "headerTooltip": "Диапазон мест, если интервалы оценок соседей пересекаются"},
-        {"field": "change", "headerName": "▲▼", "minWidth": 180, "sortable": False, "tooltipField": "change"},
+        {"field": "change", "headerName": "Изменение места", "minWidth": 200, "sortable": False,
+         "tooltipField": "change"},
         *body,
-        {"field": "volume", "headerName": "Обращений", "minWidth": 110, **number},
+        {"field": "volume", "headerName": "Обращений", "minWidth": 130, **number},
         {"field": "composite", "headerName": "Итог", "minWidth": 90, **number},
         {"field": "interval", "headerName": "90 % интервал", "minWidth": 120, "sortable": False},
         *({"field": code, "headerName": label.capitalize(), "minWidth": 110, **number}
@@ -283,8 +287,12 @@ def update(period_code: str | None, who: str | None, sector: str | None):
     ranked = int((df["status"] == STATUS_RANKED).sum())
     alone = sorted({str(k) for k in df.loc[df["peer_group"] == ALONE_PEER_GROUP, "organisation_kind"]}
                    if who == "organisations" else set())
-    alone_text = "".join(f" Вид «{kind}» представлен одной организацией в рейтинге — она сравнивается со всеми "
-                         "организациями." for kind in alone)
+    kinds = ", ".join(f"«{kind}»" for kind in alone)
+    alone_text = ("" if not alone else
+                  f" Вид {kinds} представлен в рейтинге одной организацией — она сравнивается со всеми организациями."
+                  if len(alone) == 1 else
+                  f" Виды {kinds} представлены в рейтинге одной организацией каждый — они сравниваются со всеми "
+                  "организациями.")
     standing = "".join(f" {n.capitalize()}." for n in status_notes(period, attrs["data_date"]))
     aged = "" if attrs["settled"] else (
         f" Прошлый период взят в том же возрасте — по состоянию на {attrs['previous_as_of']:%d.%m.%Y %H:%M}, "
@@ -293,6 +301,11 @@ def update(period_code: str | None, who: str | None, sector: str | None):
             f"{words.number(len(df))}; меньше {words.count(min_volume, words.APPEALS)} за период — «недостаточно "
             f"данных». Изменение места — против предыдущего периода ({period.previous().label}), только там, где "
             f"оно больше погрешности.{aged}{alone_text}")
+    # organisations are rated on the appeals the user may see; the municipalities' rating is the whole region's
+    limited = scope_note(current_scope(), ("организации оцениваются только по его обращениям",
+                                           "организации оцениваются только по их обращениям"))
+    if limited and who == "organisations":
+        note = f"{limited} {note}"
     chart = figures.mark_export(
         top_bottom_figure(df, who, title),
         figures.export_filename("рейтинг", WHO[who].lower(), sector_text.removeprefix(" · "), period.code),

@@ -11,6 +11,7 @@ from dash import Dash, Input, Output, html
 from flask import Response
 
 from auth.session import current_scope, current_user
+from auth.web import role_allows_page
 from charts.figures import MapReference
 from metrics import catalog
 from metrics.indicators import Indicator
@@ -76,8 +77,12 @@ def navbar_user(_pathname: str | None) -> list:
     user = current_user()
     if user is None:
         return []
+    marks = [] if role_allows_page(user.role, "/status") else [
+        # assets/shell.css hides the curators' pages from the menu when this mark is in the navbar: the
+        # sign-in guard sends everyone else from them to the map, which read as a broken link
+        html.Span(className="d-none", id="navbar-no-curator-pages")]
     return [f"{user.login} · {user.role_label} · ", html.A("Выйти", href="/logout", className="link-light",
-                                                         id="navbar-logout")]
+                                                         id="navbar-logout"), *marks]
 
 
 def register(app: Dash) -> None:
