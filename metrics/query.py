@@ -2,8 +2,9 @@
 
 Every value from outside is a bound parameter; identifiers come only from the registries below.
 Month-aligned periods read the rollups (``data.rollup``); a day range by municipality / sector reads
-``appeal_daily`` (its medians ``appeal_duration_daily``); a moment ``as_of`` earlier than the data date but after the
-periods' end (the previous period at the same age) reads the known changes of ``appeal_known``;
+``appeal_daily`` (its medians ``appeal_duration_daily``); a moment ``as_of`` earlier than the data
+date but after the periods' end (the previous period at the same age) reads the known changes of
+``appeal_known``;
 anything else reads the facts with the same definitions (DESIGN §4): every path gives the same value
 for every indicator, medians and percentiles included (all exact).
 """
