@@ -385,8 +385,10 @@ def p95(samples: list[float]) -> float:
     return s[min(len(s) - 1, int(round(0.95 * (len(s) - 1))))]
 
 
-def time_pages(engine: str, runs: int) -> dict[str, tuple[float, float]]:
-    """p50 and p95 (ms) of every page query on ``engine`` (``duckdb:FILE`` or ``chdb:DIR``)."""
+def time_pages(engine: str, runs: int, only: list[str] | None = None) -> dict[str, tuple[float, float, float]]:
+    """p50 and p95 wall ms and the median CPU ms of this process per call of every page query on ``engine``
+    (``duckdb:FILE`` or ``chdb:DIR``); ``only``: the queries whose name holds one of these words. On a shared
+    machine the CPU time per call is the steadier figure (an in-process engine's threads count in it)."""
     from metrics import source
     from metrics.scope import system_scope
 
@@ -395,18 +397,21 @@ def time_pages(engine: str, runs: int) -> dict[str, tuple[float, float]]:
     try:
         with system_scope(), source.reader() as con:
             for name, run in all_page_queries(con).items():
+                if only and not any(word in name for word in only):
+                    continue
                 try:
                     run()  # warm-up: connection caches, the statement's translation
-                    samples = []
+                    samples, cpu = [], []
                     for _ in range(runs):
-                        t = time.perf_counter()
+                        t, c = time.perf_counter(), time.process_time()
                         run()
                         samples.append((time.perf_counter() - t) * 1000)
+                        cpu.append((time.process_time() - c) * 1000)
                 except Exception as exc:  # one failing query must not lose an hour of measurements
                     print(f"{engine}: {name} failed: {str(exc)[:300]}", file=sys.stderr, flush=True)
-                    out[name] = (float("nan"), float("nan"))
+                    out[name] = (float("nan"), float("nan"), float("nan"))
                     continue
-                out[name] = (statistics.median(samples), p95(samples))
+                out[name] = (statistics.median(samples), p95(samples), statistics.median(cpu))
     finally:
         source.configure(None)
     return out
@@ -431,6 +436,7 @@ def main() -> int:
     ap.add_argument("--memory-limit", default="6GB", help="DuckDB memory while building")
     ap.add_argument("--seed", type=int, default=17)
     ap.add_argument("--json", type=Path, help="also write every figure to this JSON file")
+    ap.add_argument("--only", help="time only the page queries whose name holds one of these comma-separated words")
     ap.add_argument("--estimate", action="store_true", help="print the time and disk estimates and stop")
     args = ap.parse_args()
     try:
@@ -438,6 +444,7 @@ def main() -> int:
     except argparse.ArgumentTypeError as exc:
         ap.error(str(exc))
     engines = [e.strip() for e in args.engines.split(",") if e.strip()]
+    only = [w.strip() for w in (args.only or "").split(",") if w.strip()] or None
     if not sizes or not engines or set(engines) - {"duckdb", "chdb"}:
         ap.error("--engines: duckdb и/или chdb; --sizes: хотя бы один размер")
     folder = args.dir.resolve()
@@ -509,10 +516,10 @@ def main() -> int:
                 print(f"{key}: import of {args.import_rows:,} rows: {r['import_s']:.1f} s "
                       f"({r['import_rows_per_s']:,.0f} rows/s; accepted {r['accepted']:,}, rejected "
                       f"{r['rejected']:,})", flush=True)
-            r["duckdb_ms"] = time_pages(f"duckdb:{duck}", args.runs)
+            r["duckdb_ms"] = time_pages(f"duckdb:{duck}", args.runs, only)
             print(f"{key}: DuckDB page queries timed", flush=True)
         if "chdb" in engines and chdb_dir.exists():
-            r["chdb_ms"] = time_pages(f"chdb:{chdb_dir}", args.runs)
+            r["chdb_ms"] = time_pages(f"chdb:{chdb_dir}", args.runs, only)
             print(f"{key}: chDB page queries timed", flush=True)
         results[key] = r
         if args.json:  # after every size: a long run stopped midway keeps what it measured
@@ -550,15 +557,16 @@ def report(results: dict[str, dict], engines: list[str], runs: int) -> None:
         names = list(next((r[col] for r in results.values() if col in r), {}))
         if not names:
             continue
-        print(f"\npage queries on {'DuckDB' if engine == 'duckdb' else 'chDB'}, ms p50 / p95 over {runs} runs"
+        print(f"\npage queries on {'DuckDB' if engine == 'duckdb' else 'chDB'}, ms p50 / p95 (wall) / CPU per call "
+              f"over {runs} runs"
               + (f"; growth = p95 {keys[-1]} / p95 {keys[-2]}" if len(keys) > 1 else ""))
-        header = "".join(f"{k + ' p50/p95':>18s}" for k in keys)
+        header = "".join(f"{k + ' p50/p95/CPU':>26s}" for k in keys)
         print(f"{'query':42s}{header}{'growth':>8s}{'≤100 ms':>9s}")
         for name in names:
             cells = ""
             for k in keys:
-                p50, p95_ = results[k].get(col, {}).get(name, (float("nan"), float("nan")))
-                cells += f"{p50:9.1f} /{p95_:7.1f}"
+                p50, p95_, cpu = (tuple(results[k].get(col, {}).get(name, ())) + (float("nan"),) * 3)[:3]
+                cells += f"{p50:9.1f} /{p95_:7.1f} /{cpu:7.1f}"
             growth = ""
             if len(keys) > 1:
                 a = results[keys[-2]].get(col, {}).get(name, (0, 0))[1]

@@ -22,6 +22,10 @@ appeal), so the time grain is the month:
 - ``appeal_daily``: day of receipt × municipality × sector, the cohort measures of ``appeal_monthly``
   (as known at the data date), for day ranges (a 35-day heat map reads ~100 000 rows, not millions of
   appeals);
+- ``appeal_duration_daily``: ``appeal_duration``'s rows by day of receipt × municipality × sector, sorted
+  by kind, day, municipality, sector and value: a day range's exact medians by municipality / sector
+  select among two narrow columns instead of computing every duration from the facts (100 M appeals, a
+  35-day heat map's medians: ~130 → ~60 ms CPU; ~10 bytes per duration on disk);
 - ``appeal_known`` (and ``_o``, ``_m``): the changes of the answer-based cohort measures per receipt
   month × dimensions × day of the change, for a cohort measured at an earlier moment (the previous
   period at the same age) without reading the facts (``KNOWN_EVENTS``).
@@ -200,6 +204,27 @@ def _refresh_daily(con: duckdb.DuckDBPyConnection, months_where: str, params: di
             FROM appeal {months_where} GROUP BY ALL ORDER BY day""",  # noqa: S608 - constants only
         params,
     )
+    _refresh_day_durations(con, months_where, params, months)
+
+
+def _refresh_day_durations(con: duckdb.DuckDBPyConnection, months_where: str, params: dict,
+                           months: list[dt.date] | None) -> None:
+    """``appeal_duration_daily`` for the receipt months selected by ``months_where`` (all when None)."""
+    if months is None:
+        con.execute("DELETE FROM appeal_duration_daily")
+    else:
+        con.execute("DELETE FROM appeal_duration_daily WHERE list_contains($m, CAST(date_trunc('month', day) AS DATE))",
+                    {"m": months})
+    dims = ", ".join(DAILY_DIMENSIONS)
+    parts = [
+        f"""SELECT CAST(received_at AS DATE) AS day, CAST({code} AS TINYINT) AS duration, {dims}, {micros} AS micros
+            FROM appeal {months_where} {'AND' if months_where else 'WHERE'} {has}"""  # noqa: S608 - constants only
+        for code, (micros, has) in DURATIONS.items()
+    ]
+    # by kind, then day (zone maps skip the other kind and the days a range leaves out), then group: a
+    # day range's quantile_cont by municipality runs ~30 % faster on values arriving group by group
+    con.execute(f"INSERT INTO appeal_duration_daily {' UNION ALL '.join(parts)} "  # noqa: S608 - constants only
+                f"ORDER BY duration, day, {', '.join(DAILY_DIMENSIONS)}, micros", params)
 
 
 def _refresh_known(con: duckdb.DuckDBPyConnection, months_where: str, params: dict,
@@ -316,6 +341,8 @@ def create_rollup_tables(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("CREATE TABLE IF NOT EXISTS appeal_quantile_region_map (municipality_id INTEGER, region_id INTEGER)")
     con.execute(f"""CREATE TABLE IF NOT EXISTS appeal_daily (day DATE NOT NULL,
                     {', '.join(f"{d} {_DIM_TYPES[d]}" for d in DAILY_DIMENSIONS)}, {', '.join(measures)})""")
+    con.execute(f"""CREATE TABLE IF NOT EXISTS appeal_duration_daily (day DATE NOT NULL, duration TINYINT NOT NULL,
+                    {', '.join(f"{d} {_DIM_TYPES[d]}" for d in DAILY_DIMENSIONS)}, micros BIGINT NOT NULL)""")
     known_cols = [f"{m} {'DOUBLE' if m.startswith('sum_') else 'INTEGER'}" for m in KNOWN_MEASURES]
     for table, kept in {**KNOWN_TABLES, "appeal_known_head": KNOWN_DIMENSIONS}.items():
         con.execute(f"CREATE TABLE IF NOT EXISTS {table} (month DATE NOT NULL, "  # noqa: S608 - constant names
@@ -348,6 +375,8 @@ def create_rollup_tables(con: duckdb.DuckDBPyConnection) -> None:
         _refresh_region_quantiles(con, None)
     if "appeal_daily" not in present:
         _refresh_daily(con, "", {}, None)
+    elif "appeal_duration_daily" not in present:
+        _refresh_day_durations(con, "", {}, None)
 
 
 def grain_code(dims: Iterable[str]) -> str:

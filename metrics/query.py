@@ -2,8 +2,9 @@
 
 Every value from outside is a bound parameter; identifiers come only from the registries below.
 Month-aligned periods read the rollups (``data.rollup``); a day range by municipality / sector reads
-``appeal_daily`` (its medians the facts); a moment ``as_of`` earlier than the data date but after the
-periods' end (the previous period at the same age) reads the known changes of ``appeal_known``;
+``appeal_daily`` (its medians ``appeal_duration_daily``); a moment ``as_of`` earlier than the data
+date but after the periods' end (the previous period at the same age) reads the known changes of
+``appeal_known``;
 anything else reads the facts with the same definitions (DESIGN §4): every path gives the same value
 for every indicator, medians and percentiles included (all exact).
 """
@@ -266,6 +267,9 @@ def _compute(
                      and "appeal_daily" in _tables(con))
     # a day range at the data date: its cohort measures from ``appeal_daily``
     daily = daily_columns and not rolled and not earlier and needed <= _DAILY_MEASURES
+    # ... and its exact medians from the day-grained durations (a warehouse from before them: the facts)
+    day_durations = (daily_columns and not rolled and not earlier
+                     and "appeal_duration_daily" in _tables(con))
     median_durations = sorted({ind.get(c).duration for c in codes if ind.get(c).kind == "median"})
     if known:  # a median is exact from the data date's durations only where none came after the moment
         needed |= {_DURATION_COUNT[d] for d in median_durations}
@@ -464,6 +468,8 @@ def _compute(
             select = [f"{period_sql} AS _p", *group, f"quantile_cont(micros, {levels}) AS value"]
             ctes.append(f"{name} AS (SELECT {', '.join(select)} FROM appeal_duration "  # noqa: S608
                         f"WHERE duration = {int(duration)} AND {where} GROUP BY ALL)")
+        elif day_durations:
+            ctes.append(_day_quantile_cte(name, duration, levels, by, periods, filters, scope))
         else:
             select = [f"{period_sql} AS _p", *group, f"quantile_cont({micros}, {levels}) AS value"]
             ctes.append(f"{name} AS (SELECT {', '.join(select)} FROM {facts} "  # noqa: S608
@@ -619,6 +625,18 @@ def _stored_quantile_cte(name: str, duration: int, by: list[str], periods: list[
         table = "appeal_quantile"
     return (f"{name} AS (SELECT {', '.join([f'{index} AS _p', *keys, 'micros AS value'])} "  # noqa: S608
             f"FROM {table} WHERE {' AND '.join(where)})")
+
+
+def _day_quantile_cte(name: str, duration: int, levels: str, by: list[str], periods: list[Period],
+                      filters: dict[str, list], scope: Scope) -> str:
+    """Exact quantiles (``levels``, a literal list) of one duration kind per period and group of a day
+    range, from ``appeal_duration_daily`` (DuckDB only; by municipality / sector / region at most):
+    the same ``quantile_cont`` over the same microseconds as the facts give, two narrow columns read."""
+    period_sql, where, _ = _period_where(filters, scope, periods, rollup=False, column="day")
+    select = [f"{period_sql} AS _p", *(f"{DIMENSIONS[b].rollup_sql} AS {DIMENSIONS[b].column}" for b in by),
+              f"quantile_cont(micros, {levels}) AS value"]
+    return (f"{name} AS (SELECT {', '.join(select)} FROM appeal_duration_daily "  # noqa: S608 - registry identifiers
+            f"WHERE duration = {int(duration)} AND {where} GROUP BY ALL)")
 
 
 def _same(a: str, b: str, keys: list[str]) -> str:

@@ -593,9 +593,9 @@ def test_same_age_is_the_warehouse_of_that_date(warehouses, monkeypatch, wh: str
     assert not lines, _report(lines)
 
 
-# Day ranges (the heat map's «свой период»): the cohort measures come from ``appeal_daily`` where
-# the question needs only the municipality and the sector, from the facts otherwise; both equal the
-# recount. The full warehouse's range ends at the data date; the cut one's starts on 18.09, whose
+# Day ranges (the heat map's «свой период»): the cohort measures come from ``appeal_daily`` and the
+# medians from ``appeal_duration_daily`` where the question needs only the municipality and the sector,
+# both from the facts otherwise; both equal the recount. The full warehouse's range ends at the data date; the cut one's starts on 18.09, whose
 # 30-day windows ended five minutes before its data date.
 RANGE_CASES = [(wh, Period(a, b, "range", f"{a}..{b - dt.timedelta(days=1)}"), d, path)
                for wh, a, b in (("full", dt.date(2025, 9, 6), dt.date(2025, 11, 1)),
@@ -611,16 +611,21 @@ def test_day_ranges_equal_the_recount(warehouses, monkeypatch, wh: str, period: 
     w = warehouses[wh]
     by = [] if dim == "region" else [dim]
     codes = [c for c in INDICATORS if c in registry() and c != "growth"]
-    days = []
-    where_of = mq._period_where
+    days, day_quantiles = [], []
+    where_of, day_quantile_of = mq._period_where, mq._day_quantile_cte
     monkeypatch.setattr(mq, "_period_where", lambda *a, **k: days.append(k.get("column")) or where_of(*a, **k))
+    monkeypatch.setattr(mq, "_day_quantile_cte", lambda name, duration, *a: day_quantiles.append(duration)
+                        or day_quantile_of(name, duration, *a))
     if path == "facts":
         with facts_only():
             project = query_on(w.con, codes, by, period)
     else:
         project = query_on(w.con, codes, by, period)
-    # the route under test: the day-grained rollup for a question by municipality or sector
-    assert ("day" in days) == (path == "rollup" and dim in ("region", "municipality", "sector")), days
+    # the route under test: the day-grained rollups for a question by municipality or sector, its medians
+    # (both kinds) from the day-grained durations
+    daily = path == "rollup" and dim in ("region", "municipality", "sector")
+    assert ("day" in days) == daily, days
+    assert sorted(day_quantiles) == ([0, 1] if daily else []), day_quantiles
     where = f"by {dim}, {period.code} (range, {wh} warehouse, data date {w.data_date}, {path} path)"
     recounted = _recount(warehouses, wh, period, dim)
     lines = compare(project, recounted, dim, where, _value,

@@ -15,7 +15,8 @@ from data.warehouse import connect
 
 TABLES = ("appeal_weekly", "appeal_open", "appeal_duration", "appeal_stock", "appeal_stock_weekly",
           "appeal_stock_daily", "appeal_quantile", *MONTHLY_TABLES, *KNOWN_TABLES, "appeal_known_head",
-          "appeal_known_head_day", "appeal_quantile_region", "appeal_quantile_region_map", "appeal_daily")
+          "appeal_known_head_day", "appeal_quantile_region", "appeal_quantile_region_map", "appeal_daily",
+          "appeal_duration_daily")
 
 
 def snapshot(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple]]:
@@ -130,7 +131,7 @@ def test_a_warehouse_from_before_the_known_changes_gets_them_built(small_demo: P
     expected = snapshot(con)
     assert expected["appeal_known"] and expected["appeal_known_head"] and expected["appeal_quantile_region"]
     for table in (*KNOWN_TABLES, "appeal_known_head", "appeal_known_head_day", "appeal_quantile_region",
-                  "appeal_quantile_region_map", "appeal_daily"):
+                  "appeal_quantile_region_map", "appeal_daily", "appeal_duration_daily"):
         con.execute(f"DROP TABLE {table}")  # noqa: S608 - constant names
     create_rollup_tables(con)
     assert snapshot(con) == expected
