@@ -255,10 +255,10 @@ def test_a_failing_import_leaves_the_warehouse_as_it_was(warehouses, monkeypatch
     before = _state(ch)
     answer = q.query_on(ch, CODES, ["municipality"], CURRENT)
 
-    def broken(con, days):
+    def broken(*_args):
         raise ClickHouseError("обрыв связи")
 
-    monkeypatch.setattr(chimport, "build_rollups", broken)  # after the facts were written on the side
+    monkeypatch.setattr(chimport.chrollup, "feed", broken)  # after the facts were written on the side
     with pytest.raises(ClickHouseError, match="обрыв"):
         import_to_clickhouse(ch, _new_file(tmp, db, "failing.csv", "F"), load_mapping(None), source="f", now=NOW)
     assert _state(ch) == before
