@@ -14,8 +14,9 @@ How (DESIGN §6):
 2. Every table the import changes (facts, their pre-images, rejected rows, the log, categories,
    organisations, meta, every rollup) is cloned into a side database ``<db>_importing`` — the parts are
    hard-linked (``ATTACH PARTITION … FROM``), not copied — and changed there: the replaced appeals
-   deleted, the new versions inserted, the rollups of the touched months rebuilt by
-   ``data.clickhouse.build_rollups``.
+   deleted, the new versions inserted, both recorded with their signs (``imp_change``) and fed to the
+   change stream of ``data.chrollup``, whose materialized views append to the rollups (no month is
+   rebuilt; the open appeals follow the keys, the stored quantiles of the touched months are recomputed).
 3. The switch: ``EXCHANGE TABLES`` of each changed table with its clone. On chDB every statement of the
    process passes one engine lock, held for the whole switch: a reader sees the warehouse before or
    after the import, never between. (On a server each exchange is atomic, the set of them is a few

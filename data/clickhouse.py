@@ -319,8 +319,9 @@ def is_summed(con: ClickHouseConnection) -> bool:
 
 
 def latest_receipt(con: ClickHouseConnection, database: str | None = None) -> dt.datetime | None:
+    """The latest receipt of the facts (None: no facts; ClickHouse's max of no rows would be 1970)."""
     table = f"{database}.appeal" if database else "appeal"
-    return con.native(f"SELECT max(received_at) FROM {table}").fetchall()[0][0]  # noqa: S608 - our names
+    return con.native(f"SELECT maxOrNull(received_at) FROM {table}").fetchall()[0][0]  # noqa: S608 - our names
 
 
 def build_rollups(con: ClickHouseConnection) -> dict[str, int]:
