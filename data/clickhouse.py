@@ -346,26 +346,37 @@ def refresh_quantiles(con: ClickHouseConnection, months: list[dt.date] | None) -
     empty), from the live durations: exact quantiles merge from no partial state, so the stored ones of
     a touched month or quarter are computed again (a cache refresh, a few hundred rows)."""
     params: dict[str, object] = {}
-    statements = []
     if months is not None:
         quarters = sorted({m.replace(month=(m.month - 1) // 3 * 3 + 1) for m in months})
         params.update(months=months, quarters=quarters)
-        statements.append("DELETE FROM appeal_quantile WHERE (kind = 'month' AND list_contains($months, start)) "
-                          "OR (kind = 'quarter' AND list_contains($quarters, start))")
-    levels = repr([float(x) for x in rollup.STORED_QUANTILES])
-    for kind in rollup.QUANTILE_KINDS:
-        start = f"CAST(date_trunc('{kind}', month) AS DATE)"
-        which = "" if months is None else f" WHERE list_contains(${'months' if kind == 'month' else 'quarters'}, {start})"
-        for grain in rollup.QUANTILE_GRAINS:
-            cols = [d if d in grain else f"CAST(NULL AS {rollup._DIM_TYPES[d]}) AS {d}" for d in rollup._QUANTILE_DIMS]
-            statements.append(
-                f"INSERT INTO appeal_quantile SELECT '{kind}' AS kind, {start} AS start, "  # noqa: S608 - registry constants
-                f"'{rollup.grain_code(grain)}' AS grain, {', '.join(cols)}, duration, "
-                f"quantile_cont(micros, {levels}) AS micros FROM appeal_duration{which} GROUP BY ALL")
-    for sql in statements:
-        used = {k: v for k, v in params.items() if f"${k}" in sql}
-        text, values = to_clickhouse(sql, used, as_text=con.params_as_text)
-        con.command(text, values)
+
+    def run(sql: str, wrap: str = "{}") -> None:
+        text, values = to_clickhouse(sql, {k: v for k, v in params.items() if f"${k}" in sql},
+                                     as_text=con.params_as_text)
+        con.command(wrap.format(text), values)
+
+    # the live durations of the touched quarters, read (with FINAL) once for the ten statements below
+    durations = "quantile_durations"
+    kept = ", ".join(["month", "duration", *rollup._QUANTILE_DIMS, "micros"])
+    con.command(f"DROP TABLE IF EXISTS {durations}")
+    try:
+        run(f"SELECT {kept} FROM appeal_duration" + (  # noqa: S608 - registry constants
+            "" if months is None else " WHERE list_contains($quarters, CAST(date_trunc('quarter', month) AS DATE))"),
+            f"CREATE TABLE {durations} ENGINE = MergeTree ORDER BY (month, duration) AS {{}}")
+        if months is not None:
+            run("DELETE FROM appeal_quantile WHERE (kind = 'month' AND list_contains($months, start)) "
+                "OR (kind = 'quarter' AND list_contains($quarters, start))")
+        levels = repr([float(x) for x in rollup.STORED_QUANTILES])
+        for kind in rollup.QUANTILE_KINDS:
+            start = f"CAST(date_trunc('{kind}', month) AS DATE)"
+            which = "" if months is None else f" WHERE list_contains(${'months' if kind == 'month' else 'quarters'}, {start})"
+            for grain in rollup.QUANTILE_GRAINS:
+                cols = [d if d in grain else f"CAST(NULL AS {rollup._DIM_TYPES[d]}) AS {d}" for d in rollup._QUANTILE_DIMS]
+                run(f"INSERT INTO appeal_quantile SELECT '{kind}' AS kind, {start} AS start, "  # noqa: S608 - registry constants
+                    f"'{rollup.grain_code(grain)}' AS grain, {', '.join(cols)}, duration, "
+                    f"quantile_cont(micros, {levels}) AS micros FROM {durations}{which} GROUP BY ALL")
+    finally:
+        con.command(f"DROP TABLE IF EXISTS {durations}")
 
 
 def copy_warehouse(source: Path, target: ClickHouseConnection, progress=None, rebuild: bool = False) -> dict:
