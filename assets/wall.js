@@ -69,11 +69,30 @@
 
   function pad(n) { return n < 10 ? "0" + n : String(n); }
 
+  /* The shown region's time zone (#wall-timezone, IANA) when the screen shows one region of several:
+   * a centre's clock is its region's local time, whatever zone the screen's computer is set to. */
+  function zoneOptions() {
+    var el = document.getElementById("wall-timezone");
+    var zone = el ? el.textContent : "";
+    if (!zone) return {};
+    try {
+      new Intl.DateTimeFormat("ru-RU", { timeZone: zone });
+      return { timeZone: zone };
+    } catch (e) {
+      return {};  // an unknown zone: the screen's own clock rather than none
+    }
+  }
+
   function clock(now) {
     var d = new Date(now);
-    setText("wall-clock", pad(d.getHours()) + ":" + pad(d.getMinutes()), "clockText");
-    setText("wall-date", d.toLocaleDateString("ru-RU", { weekday: "long", day: "numeric", month: "long" }),
-            "dateText");
+    var zone = zoneOptions();
+    var parts = new Intl.DateTimeFormat("ru-RU", Object.assign({ hour: "2-digit", minute: "2-digit",
+                                                                 hourCycle: "h23" }, zone)).formatToParts(d);
+    var hm = { hour: "", minute: "" };
+    parts.forEach(function (p) { if (p.type in hm) hm[p.type] = p.value; });
+    setText("wall-clock", pad(parseInt(hm.hour, 10) % 24) + ":" + pad(parseInt(hm.minute, 10)), "clockText");
+    setText("wall-date", d.toLocaleDateString("ru-RU", Object.assign({ weekday: "long", day: "numeric",
+                                                                      month: "long" }, zone)), "dateText");
   }
 
   /* «данные устарели: N ч» once the data date (#wall-asof-iso, the region's local time) is older

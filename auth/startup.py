@@ -106,4 +106,34 @@ def problems(env: dict[str, str] | None = None) -> list[str]:
         problem = _warehouse_problem(Path(engine.removeprefix("duckdb:") or env.get("CUR_DB") or DEFAULT_DB))
     if problem:
         out.append(problem)
+    if users:
+        problem = _auth_state_problem(env, Path(users))
+        if problem:
+            out.append(problem)
     return out
+
+
+def _auth_state_problem(env: dict[str, str], users: Path) -> str | None:
+    """The store of sign-in attempts and logout marks (``auth.throttle``) cannot be read and written:
+    without it nobody could sign in, and guessing could not be slowed."""
+    from auth.throttle import ClickHouseState, StateUnavailable, open_state, state_spec
+
+    spec = state_spec(env.get("CUR_AUTH_STATE"), env.get("CUR_ENGINE"))
+    engine = (env.get("CUR_ENGINE") or "").strip()
+    if spec.startswith("chdb:") and engine.startswith("chdb:") and \
+            Path(spec[5:].strip()).resolve() != Path(engine[5:].strip()).resolve():
+        return ("CUR_AUTH_STATE: chDB открывает в процессе одну папку — отметки входа можно держать только в папке "
+                "хранилища CUR_ENGINE")
+    try:
+        state = open_state(spec, users)
+        try:
+            state.check()
+        finally:
+            state.close()
+            if isinstance(state, ClickHouseState) and spec.startswith("chdb:"):
+                from data.clickhouse import ChdbConnection
+
+                ChdbConnection.release(spec.removeprefix("chdb:"))  # the workers open their own after the fork
+    except StateUnavailable as exc:
+        return str(exc)
+    return None

@@ -30,7 +30,7 @@ from markupsafe import escape
 from auth import callback_guard
 from auth.session import scope_provider
 from auth.startup import parse_networks
-from auth.throttle import Revocations, Throttle, default_path
+from auth.throttle import REVOCATION_STALE_LIMIT, RevocationList, StateUnavailable, open_state, state_spec
 from auth.users import User, UsersError, UsersFile, check_password, user_for_token
 from data.names import normalise_municipality_name
 from metrics import catalog
@@ -61,7 +61,12 @@ class AuthSettings:
     trusted_proxies: tuple = ()  # networks allowed to set it (CUR_TRUSTED_PROXIES); required with the header
     wall_frame_ancestors: str = "'self'"  # CSP source list for /wall (the video-wall software may frame it)
     secure_cookies: bool = False  # behind TLS: cookies only over HTTPS
-    throttle_path: Path | None = None
+    throttle_path: Path | None = None  # the machine's SQLite file when the state is local (default: temp folder)
+    # where sign-in attempts and logout marks live (``auth.throttle.state_spec``): "" — the SQLite
+    # file; ``clickhouse://…`` — shared by every machine serving that ClickHouse
+    auth_state: str = ""
+    revocation_refresh: float | None = None  # seconds between reloads of the marks (None: the store's own)
+    revocation_stale_limit: float = REVOCATION_STALE_LIMIT
 
     @classmethod
     def from_env(cls, users_file: str | Path | None = None, secret_key: str | None = None) -> AuthSettings:
@@ -73,11 +78,15 @@ class AuthSettings:
             trusted_proxies=parse_networks(os.environ.get("CUR_TRUSTED_PROXIES")),
             wall_frame_ancestors=os.environ.get("CUR_WALL_FRAME_ANCESTORS", "'self'"),
             secure_cookies=os.environ.get("CUR_SECURE_COOKIES", "") == "1",
+            auth_state=state_spec(os.environ.get("CUR_AUTH_STATE"), os.environ.get("CUR_ENGINE")),
         )
 
     @property
     def enabled(self) -> bool:
         return self.users_file is not None
+
+
+STATE_DOWN = "Вход временно невозможен: хранилище отметок входа недоступно. Повторите через минуту."
 
 
 def _seconds_ru(seconds: float) -> str:
@@ -230,8 +239,8 @@ def install(app: Dash, settings: AuthSettings) -> None:
         raise UsersError("вход по заголовку CUR_TRUSTED_HEADER требует CUR_TRUSTED_PROXIES: адреса прокси, "
                          "которым разрешено его ставить")
     users_file = UsersFile(settings.users_file)
-    store = settings.throttle_path or default_path(settings.users_file)
-    throttle, revocations = Throttle(store), Revocations(store)
+    throttle = open_state(settings.auth_state, settings.users_file, settings.throttle_path)
+    revocations = RevocationList(throttle, settings.revocation_refresh, settings.revocation_stale_limit)
     scope_module.install_provider(scope_provider)
 
     def start_session(user: User) -> None:
@@ -241,7 +250,7 @@ def install(app: Dash, settings: AuthSettings) -> None:
         session["fp"] = user.fingerprint
         session.permanent = True
 
-    def session_user(users: dict[str, User]) -> User | None:
+    def session_user(users: dict[str, User], check_revocation: bool = True) -> User | None:
         """The session's user while the session is valid: same password, role and scope as when it
         was issued, younger than its absolute lifetime, not revoked by a logout since."""
         login = session.get("login")
@@ -250,7 +259,9 @@ def install(app: Dash, settings: AuthSettings) -> None:
         if user is None or not isinstance(issued, int | float) or session.get("fp") != user.fingerprint:
             return None
         lifetime = WALL_LIFETIME if user.role == "wall" else ABSOLUTE_LIFETIME
-        if time.time() - issued > lifetime.total_seconds() or issued <= revocations.revoked_before(login):
+        if time.time() - issued > lifetime.total_seconds():
+            return None
+        if check_revocation and issued <= revocations.revoked_before(login):
             return None
         return user
 
@@ -287,7 +298,11 @@ def install(app: Dash, settings: AuthSettings) -> None:
         if not expected or not secrets.compare_digest(expected, request.form.get("csrf", "")):
             return _login_page("Форма устарела, попробуйте ещё раз.", 400, next_path)
         address = request.remote_addr or "?"
-        wait, ticket = throttle.reserve(form_login, address)
+        try:
+            wait, ticket = throttle.reserve(form_login, address)
+        except StateUnavailable as exc:  # unthrottled guessing is no option: no sign-in until it answers
+            log.error("sign-in refused, attempts cannot be counted: %s", exc)
+            return _login_page(STATE_DOWN, 503, next_path)
         if wait > 0:
             log.warning("sign-in throttled: %r from %s", form_login, address)
             return _login_page(f"Слишком много неудачных попыток. Повторите через {_seconds_ru(wait)}.", 429,
@@ -298,7 +313,16 @@ def install(app: Dash, settings: AuthSettings) -> None:
             if user is not None and user.role == "wall":
                 user = None  # a wall token is not a password
         finally:
-            throttle.finish(form_login, address, ticket, success=user is not None)
+            try:
+                throttle.finish(form_login, address, ticket, success=user is not None)
+            except StateUnavailable as exc:  # an uncounted failure would be a free guess: refuse either way
+                log.error("sign-in refused, outcome not recorded: %s", exc)
+                user = None
+                finished = False
+            else:
+                finished = True
+        if not finished:
+            return _login_page(STATE_DOWN, 503, next_path)
         if user is None:
             log.warning("sign-in failed: %r from %s", form_login, address)
             return _login_page("Неверный логин или пароль.", 401, next_path)
@@ -310,9 +334,19 @@ def install(app: Dash, settings: AuthSettings) -> None:
     @server.route("/logout", methods=["GET", "POST"])
     def logout() -> Response:
         login = session.get("login")
-        if isinstance(login, str) and session_user(users_file.users()) is not None:
-            revocations.revoke(login)  # every copy of every session of this login ends here
+        try:
+            users = users_file.users()
+            try:
+                valid = session_user(users) is not None
+            except StateUnavailable:  # marks unknown: a leaving person is believed (at worst a second logout)
+                valid = session_user(users, check_revocation=False) is not None
+            recorded = not (isinstance(login, str) and valid) or revocations.revoke(login)  # every copy ends here
+        except (UsersError, OSError):
+            recorded = False  # this device leaves all the same
         session.clear()
+        if not recorded:
+            return _login_page("Вы вышли на этом устройстве. Хранилище отметок входа сейчас недоступно: на других "
+                               "серверах выход вступит в силу, когда оно ответит.", 503)
         return redirect("/login")
 
     @server.before_request
@@ -328,6 +362,12 @@ def install(app: Dash, settings: AuthSettings) -> None:
         except (UsersError, OSError):
             log.exception("users file cannot be read")
             return Response("Сервис временно недоступен: файл пользователей не читается.", 503)
+        except StateUnavailable as exc:
+            if path == "/logout":
+                return None  # leaving stays possible: the logout records its mark when the store answers
+            log.error("logout marks unknown, request refused: %s", exc)
+            return Response("Сервис временно недоступен: хранилище отметок входа не отвечает. Повторите через "
+                            "минуту.", 503, mimetype="text/plain")
         if user is None:
             if request.method == "GET" and not path.startswith("/_"):
                 return redirect("/login?next=" + _quote_path(request.full_path.rstrip("?")))

@@ -895,3 +895,32 @@ def region_choropleth(df: pd.DataFrame, geojson: dict, spec: Indicator, title: s
                    lataxis={**geo.get("lataxis", {}), "range": [y0 - pad_y, y1 + pad_y]},
                    projection={**geo.get("projection", {}), "rotation": {"lon": (x0 + x1) / 2}})
     return fig
+
+
+WALL_BARS = 20  # units a bar list shows on a 1920×1080 map panel; the rest would be unreadable
+
+
+def wall_bars(df: pd.DataFrame, spec: Indicator) -> Figure:
+    """The wall's map panel where the units have no boundaries in the warehouse (a region whose
+    shapes were never imported): the units as bars by the indicator, the highest on top, coloured on
+    the map's scale, so the panel still shows where it is worst. «Мало данных» units are left out."""
+    code = spec.code
+    low = df.get(f"{code}_low", pd.Series(False, index=df.index)).fillna(True).astype(bool)
+    shown = df[~low & df[code].notna()]
+    shown = (shown.assign(_rank=shown[code].astype("float64").round(9))
+             .sort_values(["_rank", "municipality_name"], ascending=[False, True]).head(WALL_BARS).iloc[::-1])
+    scale, reverse = wall_colour_scale(spec) if spec.kind != "growth" else _diverging(spec, wall=True)
+    values = _display_values(spec, shown[code].astype("float64"))
+    fig = figure([{
+        "type": "bar", "orientation": "h", "x": values.to_numpy(), "y": shown["municipality_name"].to_numpy(),
+        "marker": {"color": values.to_numpy(), "colorscale": plotly_scale(scale), "reversescale": reverse},
+        "text": [spec.format(v) for v in shown[code]], "textposition": "outside", "cliponaxis": False,
+        "hoverinfo": "skip",
+    }], {
+        "autosize": True, "margin": {"l": 10, "r": 90, "t": 10, "b": 10}, "showlegend": False,
+        "paper_bgcolor": "rgba(0,0,0,0)", "plot_bgcolor": "rgba(0,0,0,0)", "bargap": 0.25,
+        "font": {"family": FONT, "size": WALL_FONT_SIZE, "color": WALL_TEXT},
+        "xaxis": {"visible": False}, "yaxis": {"automargin": True, "tickfont": {"color": WALL_TEXT}},
+        "separators": ", ",
+    })
+    return fig

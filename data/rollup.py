@@ -18,7 +18,13 @@ appeal), so the time grain is the month:
   and daily series (a day range's heat map reads ~3 000 rows instead of every appeal received before
   its end; with the category too it would be ~8× larger, so a category question reads the facts);
 - ``appeal_weekly``: week × municipality × sector × category → count, for signals;
-- ``appeal_open``: appeals still open at the data date (few rows), for the "right now" indicators.
+- ``appeal_open``: appeals still open at the data date (few rows), for the "right now" indicators;
+- ``appeal_daily``: day of receipt × municipality × sector, the cohort measures of ``appeal_monthly``
+  (as known at the data date), for day ranges (a 35-day heat map reads ~100 000 rows, not millions of
+  appeals);
+- ``appeal_known`` (and ``_o``, ``_m``): the changes of the answer-based cohort measures per receipt
+  month × dimensions × day of the change, for a cohort measured at an earlier moment (the previous
+  period at the same age) without reading the facts (``KNOWN_EVENTS``).
 
 All are refreshed by every import (only the months it touched; month-end stocks from the first
 touched month on, since an answer moves every snapshot between receipt and answer) and by the demo
@@ -103,7 +109,8 @@ _DIM_TYPES = {"municipality_id": "INTEGER", "sector_id": "SMALLINT", "category_i
 # quarter) × grain (the dimensions a question groups or filters by, one value each) × duration →
 # ``quantile_cont`` at ``STORED_QUANTILES`` (microseconds). A rating, a heat map or a KPI series then
 # reads a few hundred rows instead of selecting among millions of durations (bench/metrics_bench.py);
-# any other question computes them from ``appeal_duration``.
+# any other question computes them from ``appeal_duration``. The same by region (the country rating):
+# ``appeal_quantile_region``, with the units' regions it was made with (``_refresh_region_quantiles``).
 STORED_QUANTILES: tuple[float, ...] = (0.5, 0.9)
 QUANTILE_KINDS: tuple[str, ...] = ("month", "quarter")
 QUANTILE_GRAINS: tuple[tuple[str, ...], ...] = (
@@ -112,6 +119,152 @@ _QUANTILE_DIMS = ("municipality_id", "sector_id", "organisation_id")
 
 # tables of earlier versions (duration histograms: estimated medians), dropped on sight
 _OBSOLETE = ("appeal_monthly_hist_ms", "appeal_monthly_hist_o", "appeal_monthly_hist_body", "appeal_monthly_hist")
+
+
+# --- cohort measures as known at an earlier moment -------------------------------------------------
+# A cohort measure judged at a moment ``as_of`` before the data date (DESIGN §4: the previous period
+# measured at the same age) counts only the answers and first reactions made by then. Each appeal
+# changes such a measure at a few moments (its answer, its first reaction, its deadline passing
+# unanswered, its 30-day window ending); ``appeal_known`` keeps those changes as signed counts per
+# receipt month × municipality × sector × organisation × day of the change, so a measure as known at
+# ``as_of`` is the sum of the changes of the days before as_of's day, plus that day's changes up to
+# as_of itself (read from the facts: one day of one cohort). The receipt-only measures (``n``,
+# ``n_distinct``, ``n_repeat``) stay in ``appeal_monthly``.
+# event -> (its moment, which appeals have it, whether the moment must be strictly before as_of)
+KNOWN_EVENTS: dict[str, tuple[str, str, bool]] = {
+    "answer": ("answered_at", "answered_at IS NOT NULL", False),
+    "response": ("first_response_at", "first_response_at IS NOT NULL", False),
+    # overdue from the deadline on (strictly after it), until the answer; never when answered in time
+    "due": ("due_at", "due_at IS NOT NULL AND (answered_at IS NULL OR due_at < answered_at)", True),
+    # the 30-day window's end (a midnight) counts an appeal not answered inside it as eligible
+    "window": (WINDOW_END_SQL, f"NOT coalesce({WITHIN_30D_SQL}, FALSE)", False),
+}
+_FIRST_BY_ANSWER = "(first_response_at IS NULL OR answered_at < first_response_at)"
+# measure -> event -> the change it brings (a condition counted as 1, or a signed number / sum)
+KNOWN_MEASURES: dict[str, dict[str, str]] = {
+    **{m: {"answer": MEASURES[m]} for m in (
+        "n_closed", "n_answered", "n_redirected", "n_closed_due", "n_on_time", "n_resolved", "n_merits",
+        "n_rework", "n_rated", "n_satisfied", "n_within_30d")},
+    "n_responded": {"response": "TRUE"},
+    # the first reaction's deadline is judged on the first reaction, or on the answer while it is unknown
+    "n_first_due": {"answer": f"first_response_due_at IS NOT NULL AND {_FIRST_BY_ANSWER}",
+                    "response": "first_response_due_at IS NOT NULL AND (answered_at IS NULL OR "
+                                "first_response_at <= answered_at)"},
+    "n_first_on_time": {"answer": f"answered_at <= first_response_due_at AND {_FIRST_BY_ANSWER}",
+                        "response": "#(CASE WHEN first_response_at <= first_response_due_at THEN 1 ELSE 0 END"
+                                    " - CASE WHEN answered_at < first_response_at AND answered_at <= "
+                                    "first_response_due_at THEN 1 ELSE 0 END)"},
+    "sum_response_hours": {"response": MEASURES["sum_response_hours"]},
+    "sum_answer_hours": {"answer": MEASURES["sum_answer_hours"]},
+    "n_overdue": {"due": "TRUE", "answer": "#(CASE WHEN due_at < answered_at THEN -1 ELSE 0 END)"},
+    "eligible_30d": {"answer": WITHIN_30D_SQL, "window": "TRUE"},
+}
+KNOWN_DIMENSIONS: tuple[str, ...] = ("municipality_id", "sector_id", "organisation_id")
+# the same over fewer dimensions (smallest first); a question whose columns none holds reads the facts
+KNOWN_TABLES: dict[str, tuple[str, ...]] = {
+    "appeal_known_o": ("organisation_id",),
+    "appeal_known_m": ("municipality_id",),
+    "appeal_known": KNOWN_DIMENSIONS,
+}
+
+
+# The day holding the moment itself: its changes up to that moment come from ``appeal_known_head``
+# where the moment is the data date's time of day on one of the days a previous period is measured at
+# the same age (the data date minus a month's, a quarter's or a year's days), else from the facts.
+SAME_AGE_DAYS: tuple[int, ...] = (28, 29, 30, 31, 89, 90, 91, 92, 365, 366)
+
+
+def known_value_sql(measure: str, event: str) -> str:
+    """The change ``event`` brings to ``measure`` for one appeal row, as a number (0 when none)."""
+    expr = KNOWN_MEASURES[measure].get(event)
+    if expr is None:
+        return "0"
+    if expr.startswith("#"):
+        return expr[1:]
+    if measure.startswith("sum_"):
+        return expr
+    return "1" if expr == "TRUE" else f"CASE WHEN {expr} THEN 1 ELSE 0 END"
+
+
+def _refresh_daily(con: duckdb.DuckDBPyConnection, months_where: str, params: dict,
+                   months: list[dt.date] | None) -> None:
+    """``appeal_daily`` for the receipt months selected by ``months_where`` (all when ``months`` is None)."""
+    if months is None:
+        con.execute("DELETE FROM appeal_daily")
+    else:
+        con.execute("DELETE FROM appeal_daily WHERE list_contains($m, CAST(date_trunc('month', day) AS DATE))",
+                    {"m": months})
+    measures = ", ".join(measure_sql(name, expr) for name, expr in MEASURES.items())
+    con.execute(
+        f"""INSERT INTO appeal_daily SELECT CAST(received_at AS DATE) AS day, {', '.join(DAILY_DIMENSIONS)}, {measures}
+            FROM appeal {months_where} GROUP BY ALL ORDER BY day""",  # noqa: S608 - constants only
+        params,
+    )
+
+
+def _refresh_known(con: duckdb.DuckDBPyConnection, months_where: str, params: dict,
+                   months: list[dt.date] | None) -> None:
+    """``appeal_known`` and its smaller copies for the receipt months selected by ``months_where``."""
+    dims = ", ".join(KNOWN_DIMENSIONS)
+    where = "" if months is None else "WHERE list_contains($m, month)"
+    for table in KNOWN_TABLES:
+        con.execute(f"DELETE FROM {table} {where}", {} if months is None else {"m": months})  # noqa: S608
+    parts = []
+    for event, (moment, has, _strict) in KNOWN_EVENTS.items():
+        values = [f"{known_value_sql(m, event)} AS {m}" for m in KNOWN_MEASURES]
+        cond = f"{months_where} AND ({has})" if months_where else f"WHERE {has}"
+        parts.append(f"SELECT CAST(date_trunc('month', received_at) AS DATE) AS month, {dims}, "  # noqa: S608
+                     f"CAST({moment} AS DATE) AS day, {', '.join(values)} FROM appeal {cond}")
+    sums = ", ".join(f"sum({m}) AS {m}" if m.startswith("sum_") else f"CAST(sum({m}) AS INTEGER) AS {m}"
+                     for m in KNOWN_MEASURES)
+    con.execute(f"INSERT INTO appeal_known SELECT month, {dims}, day, {sums} FROM ({' UNION ALL '.join(parts)}) "  # noqa: S608
+                "GROUP BY ALL ORDER BY month, day", params)
+    for table, kept in KNOWN_TABLES.items():
+        if table == "appeal_known":
+            continue
+        con.execute(f"INSERT INTO {table} SELECT month, {', '.join(kept)}, day, {sums} FROM appeal_known {where} "  # noqa: S608
+                    "GROUP BY ALL ORDER BY month, day", {} if months is None else {"m": months})
+    _refresh_known_head(con)
+
+
+def _refresh_known_head(con: duckdb.DuckDBPyConnection) -> None:
+    """``appeal_known_head``: the changes of each ``SAME_AGE_DAYS`` day before the data date up to the
+    data date's time of day on it (``appeal_known_head_day`` lists those moments). Rebuilt whole: a
+    new data date moves every such moment."""
+    con.execute("DELETE FROM appeal_known_head")
+    con.execute("DELETE FROM appeal_known_head_day")
+    last = con.execute("SELECT max(received_at) FROM appeal").fetchall()[0][0]
+    stated = con.execute("SELECT max(value) FROM meta WHERE key = 'data_as_of'").fetchall()[0][0] \
+        if con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'meta'").fetchall()[0][0] else None
+    # the data date the readers will see: the importer states the last receipt after this refresh
+    anchors = [m for m in (last, dt.datetime.fromisoformat(stated) if stated else None) if m is not None]
+    if not anchors:
+        return
+    anchor = max(anchors)
+    moments = sorted({anchor - dt.timedelta(days=k) for k in SAME_AGE_DAYS})
+    params: dict[str, object] = {}
+    for i, m in enumerate(moments):
+        params[f"d{i}"], params[f"t{i}"] = dt.datetime.combine(m.date(), dt.time()), m
+        # the window ends at a midnight: that of the receipts 31 days before
+        params[f"w{i}"] = params[f"d{i}"] - dt.timedelta(days=31)
+        params[f"x{i}"] = params[f"d{i}"] - dt.timedelta(days=30)
+    dims = ", ".join(KNOWN_DIMENSIONS)
+    parts = []
+    for event, (moment, has, strict) in KNOWN_EVENTS.items():
+        values = [f"{known_value_sql(m, event)} AS {m}" for m in KNOWN_MEASURES]
+        # ranges on a stored column, so that DuckDB skips the row groups outside every day
+        if event == "window":
+            ranges = [f"(received_at >= $w{i} AND received_at < $x{i})" for i in range(len(moments))]
+        else:
+            ranges = [f"({moment} >= $d{i} AND {moment} {'<' if strict else '<='} $t{i})" for i in range(len(moments))]
+        parts.append(f"SELECT CAST(date_trunc('month', received_at) AS DATE) AS month, {dims}, "  # noqa: S608
+                     f"CAST({moment} AS DATE) AS day, {', '.join(values)} FROM appeal "
+                     f"WHERE ({' OR '.join(ranges)}) AND ({has})")
+    sums = ", ".join(f"sum({m}) AS {m}" if m.startswith("sum_") else f"CAST(sum({m}) AS INTEGER) AS {m}"
+                     for m in KNOWN_MEASURES)
+    con.execute(f"INSERT INTO appeal_known_head SELECT month, {dims}, day, {sums} FROM ({' UNION ALL '.join(parts)}) "  # noqa: S608
+                "GROUP BY ALL ORDER BY day, month", params)
+    con.executemany("INSERT INTO appeal_known_head_day VALUES (?, ?)", [[m.date(), m] for m in moments])
 
 
 def measure_sql(name: str, expr: str) -> str:
@@ -158,6 +311,16 @@ def create_rollup_tables(con: duckdb.DuckDBPyConnection) -> None:
         """CREATE TABLE IF NOT EXISTS appeal_weekly (week DATE NOT NULL, municipality_id INTEGER,
            sector_id SMALLINT, category_id INTEGER, n INTEGER NOT NULL)"""
     )
+    con.execute("""CREATE TABLE IF NOT EXISTS appeal_quantile_region (kind VARCHAR NOT NULL, start DATE NOT NULL,
+                   region_id INTEGER, duration TINYINT NOT NULL, micros DOUBLE[] NOT NULL)""")
+    con.execute("CREATE TABLE IF NOT EXISTS appeal_quantile_region_map (municipality_id INTEGER, region_id INTEGER)")
+    con.execute(f"""CREATE TABLE IF NOT EXISTS appeal_daily (day DATE NOT NULL,
+                    {', '.join(f"{d} {_DIM_TYPES[d]}" for d in DAILY_DIMENSIONS)}, {', '.join(measures)})""")
+    known_cols = [f"{m} {'DOUBLE' if m.startswith('sum_') else 'INTEGER'}" for m in KNOWN_MEASURES]
+    for table, kept in {**KNOWN_TABLES, "appeal_known_head": KNOWN_DIMENSIONS}.items():
+        con.execute(f"CREATE TABLE IF NOT EXISTS {table} (month DATE NOT NULL, "  # noqa: S608 - constant names
+                    f"{', '.join(f'{d} {_DIM_TYPES[d]}' for d in kept)}, day DATE, {', '.join(known_cols)})")
+    con.execute("CREATE TABLE IF NOT EXISTS appeal_known_head_day (day DATE NOT NULL, upto TIMESTAMP NOT NULL)")
     con.execute("CREATE TABLE IF NOT EXISTS appeal_open AS SELECT * FROM appeal LIMIT 0")
     columns = {(r[0], r[1]) for r in con.execute(
         "SELECT table_name, column_name FROM duckdb_columns() WHERE table_name LIKE 'appeal_%'").fetchall()}
@@ -176,8 +339,15 @@ def create_rollup_tables(con: duckdb.DuckDBPyConnection) -> None:
             return
         if con.execute("SELECT count(*) FROM appeal").fetchall()[0][0]:
             refresh_rollups(con)  # a warehouse from before these tables or definitions: rebuild them whole
-    elif any(t not in present for t in _DERIVED):
+        return
+    if any(t not in present for t in _DERIVED):
         _refresh_derived(con, None, [t for t in _DERIVED if t not in present])
+    if any(t not in present for t in (*KNOWN_TABLES, "appeal_known_head")):  # a warehouse from before them
+        _refresh_known(con, "", {}, None)
+    if "appeal_quantile_region" not in present:
+        _refresh_region_quantiles(con, None)
+    if "appeal_daily" not in present:
+        _refresh_daily(con, "", {}, None)
 
 
 def grain_code(dims: Iterable[str]) -> str:
@@ -209,6 +379,40 @@ def _refresh_quantiles(con: duckdb.DuckDBPyConnection, months: list[dt.date] | N
                     GROUP BY ALL""",  # noqa: S608 - constants only
                 params,
             )
+
+
+def _refresh_region_quantiles(con: duckdb.DuckDBPyConnection, months: list[dt.date] | None) -> None:
+    """Stored quantiles by region (a function of the municipality) of the months in ``months`` (None:
+    all), made with the units' regions of ``appeal_quantile_region_map``; all months again when the
+    regions of the units changed since (the readers use the table only while the map is current)."""
+    has_region = con.execute("SELECT count(*) FROM duckdb_columns() WHERE table_name = 'municipality' "
+                             "AND column_name = 'region_id'").fetchall()[0][0]
+    units = con.execute(
+        f"SELECT id, {'coalesce(region_id, 1)' if has_region else '1'} FROM municipality WHERE id IS NOT NULL "  # noqa: S608
+        "ORDER BY id").fetchall()
+    if units != con.execute("SELECT municipality_id, region_id FROM appeal_quantile_region_map "
+                            "ORDER BY municipality_id").fetchall():
+        months = None
+        con.execute("DELETE FROM appeal_quantile_region_map")
+        con.executemany("INSERT INTO appeal_quantile_region_map VALUES (?, ?)", units)
+    for kind in QUANTILE_KINDS:
+        if months is None:
+            con.execute("DELETE FROM appeal_quantile_region WHERE kind = $k", {"k": kind})
+            where, params = "", {}
+        else:
+            starts = sorted({d.replace(month=(d.month - 1) // 3 * 3 + 1) if kind == "quarter" else d for d in months})
+            con.execute("DELETE FROM appeal_quantile_region WHERE kind = $k AND list_contains($s, start)",
+                        {"k": kind, "s": starts})
+            where = f"WHERE list_contains($s, CAST(date_trunc('{kind}', d.month) AS DATE))"
+            params = {"s": starts}
+        con.execute(
+            f"""INSERT INTO appeal_quantile_region
+                SELECT '{kind}', CAST(date_trunc('{kind}', d.month) AS DATE) AS start, u.region_id, d.duration,
+                       quantile_cont(d.micros, {list(STORED_QUANTILES)!r}) AS micros
+                FROM appeal_duration d LEFT JOIN appeal_quantile_region_map u ON u.municipality_id = d.municipality_id
+                {where} GROUP BY ALL""",  # noqa: S608 - constants only
+            params,
+        )
 
 
 def _refresh_derived(con: duckdb.DuckDBPyConnection, months: list[dt.date] | None,
@@ -344,6 +548,8 @@ def refresh_rollups(con: duckdb.DuckDBPyConnection, days: Iterable[dt.date] | No
                 FROM appeal {months_where} GROUP BY ALL ORDER BY month""",  # noqa: S608 - constants only
             month_params,
         )
+        _refresh_known(con, months_where, month_params, months if months_where else None)
+        _refresh_daily(con, months_where, month_params, months if months_where else None)
         parts = [
             f"""SELECT CAST(date_trunc('month', received_at) AS DATE) AS month, CAST({code} AS TINYINT) AS duration,
                        {dims}, {micros} AS micros
@@ -357,6 +563,7 @@ def refresh_rollups(con: duckdb.DuckDBPyConnection, days: Iterable[dt.date] | No
         )
         _refresh_derived(con, months if months_where else None)
         _refresh_quantiles(con, months if months_where else None)
+        _refresh_region_quantiles(con, months if months_where else None)
         con.execute(
             f"""INSERT INTO appeal_weekly
                 SELECT CAST(date_trunc('week', received_at) AS DATE) AS week, {', '.join(WEEKLY_DIMENSIONS)},

@@ -227,6 +227,32 @@ def local_now(timezone: str) -> dt.datetime:
         return (dt.datetime.now(dt.UTC) + dt.timedelta(hours=3)).replace(tzinfo=None, microsecond=0)
 
 
+def local_time(moment: dt.datetime, warehouse_tz: str, region_tz: str) -> dt.datetime:
+    """A naive time kept in the warehouse's clock (``warehouse_tz``) on another region's clock: the
+    data date a multi-region warehouse shows one region (its wall, its pack, its brief). Unchanged when
+    the zones agree or one is unknown."""
+    if warehouse_tz == region_tz:
+        return moment
+    try:
+        return moment.replace(tzinfo=ZoneInfo(warehouse_tz)).astimezone(ZoneInfo(region_tz)).replace(tzinfo=None)
+    except (ZoneInfoNotFoundError, ValueError):
+        return moment
+
+
+def zone_label(timezone: str, at: dt.datetime) -> str:
+    """«МСК+2 (UTC+5)»: how a Russian centre names a time zone; «МСК (UTC+3)» for Moscow time."""
+    try:
+        offset = at.replace(tzinfo=ZoneInfo(timezone)).utcoffset() or dt.timedelta(0)
+    except (ZoneInfoNotFoundError, ValueError):
+        return timezone
+    hours = offset.total_seconds() / 3600
+    msk = hours - 3
+
+    def signed(value: float) -> str:
+        return "" if value == 0 else f"{value:+.0f}" if value == int(value) else f"{value:+.1f}".replace(".", ",")
+    return f"МСК{signed(msk)} (UTC{signed(hours) or '+0'})"
+
+
 def read_region(con: duckdb.DuckDBPyConnection) -> Region:
     """The warehouse's region settings; defaults (no name, Moscow time, Russian calendar) where unset."""
     try:

@@ -70,6 +70,21 @@ def region_rating(period: Period, scope: Scope = REGION) -> pd.DataFrame:
     return df.sort_values(["place", "region_name"], na_position="last").reset_index(drop=True)
 
 
+def all_regions(period: Period, scope: Scope = REGION) -> pd.Series:
+    """The same columns as a row of ``region_rating`` for every region of the warehouse together (no
+    places): what a region is judged against on the country map and the table's last line. The values
+    come from the whole warehouse, not from averaging the regions (a share of all appeals, the median
+    of all reactions)."""
+    if not effective(scope).is_region:
+        raise QueryError("рейтинг регионов строится только по всем регионам хранилища (роль «куратор»)")
+    row = query(list(INDICATORS), period=period, compare=True).iloc[0].copy()
+    row["response_change"] = row["response_hours_median"] - row["response_hours_median_prev"]
+    row["response_change_low"] = bool(pd.isna(row["response_hours_median_low"]) or row["response_hours_median_low"]
+                                      or pd.isna(row["response_hours_median_low_prev"])
+                                      or row["response_hours_median_low_prev"])
+    return row
+
+
 def format_component(code: str, value: float | None) -> str:
     """A component's value the way pages print it («+0,4 ч» for the change)."""
     if value is None or pd.isna(value):

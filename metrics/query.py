@@ -1,9 +1,11 @@
 """The one entry point: indicators × dimensions × filters × period × scope → a tidy DataFrame.
 
 Every value from outside is a bound parameter; identifiers come only from the registries below.
-Month-aligned periods read the rollups (``data.rollup``); other ranges, and any moment ``as_of``
-earlier than the data date, read the facts with the same definitions (DESIGN §4): both paths give
-the same value for every indicator, medians and percentiles included (both exact).
+Month-aligned periods read the rollups (``data.rollup``); a day range by municipality / sector reads
+``appeal_daily`` (its medians the facts); a moment ``as_of`` earlier than the data date but after the
+periods' end (the previous period at the same age) reads the known changes of ``appeal_known``;
+anything else reads the facts with the same definitions (DESIGN §4): every path gives the same value
+for every indicator, medians and percentiles included (all exact).
 """
 
 from __future__ import annotations
@@ -25,6 +27,9 @@ from data.rollup import (
     AGE_BUCKETS,
     DAILY_DIMENSIONS,
     DURATIONS,
+    KNOWN_EVENTS,
+    KNOWN_MEASURES,
+    KNOWN_TABLES,
     MEASURES,
     MONTHLY_TABLES,
     OPEN_SQL,
@@ -34,6 +39,7 @@ from data.rollup import (
     WEEKLY_DIMENSIONS,
     WITHIN_30D_SQL,
     grain_code,
+    known_value_sql,
     measure_sql,
     stock_sql,
 )
@@ -239,16 +245,32 @@ def _compute(
     ``stacked`` (a row per period and group, ``period_index``). Ranks (``compare``) are added by
     ``query_on``. ``as_of`` is the moment everything is judged at (DESIGN §4): cohort appeals are
     open or overdue at it, 30-day windows have ended by it, stocks are taken at min(period end,
-    ``as_of``); earlier than the data date, only answers and first reactions made by then exist
-    and the facts are read (the rollups know the data date only).
+    ``as_of``); earlier than the data date, only answers and first reactions made by then exist:
+    ``appeal_known`` sums their changes up to then (a cohort received by then), else the facts are read.
     """
     earlier = as_of < data_as_of(con)
     use_rollup = (not _facts_only.get() and not earlier and all(p.month_aligned for p in periods)
                   and all(DIMENSIONS[b].rollup_sql for b in by))
+    # an earlier moment after every period's end (the previous period at the same age): the changes
+    # kept in ``appeal_known`` up to that moment, where a table holds the question's columns
+    known = _known_table(con, by, filters, scope) if (
+        earlier and not _facts_only.get() and not is_clickhouse(con) and not _no_known.get() and all(p.month_aligned for p in periods)
+        and all(DIMENSIONS[b].rollup_sql for b in by)
+        and as_of >= dt.datetime.combine(max(p.end for p in periods), dt.time())) else None
+    rolled = use_rollup or known is not None
     keys = [DIMENSIONS[b].column for b in by]
     needed = _needed_measures(codes)
+    # a question by municipality / sector at most (no time dimension) that ``appeal_daily`` can serve
+    daily_columns = (not _facts_only.get() and not is_clickhouse(con) and not any(DIMENSIONS[b].is_time for b in by)
+                     and _question_columns(by, filters, scope) <= set(DAILY_DIMENSIONS)
+                     and "appeal_daily" in _tables(con))
+    # a day range at the data date: its cohort measures from ``appeal_daily``
+    daily = daily_columns and not rolled and not earlier and needed <= _DAILY_MEASURES
+    median_durations = sorted({ind.get(c).duration for c in codes if ind.get(c).kind == "median"})
+    if known:  # a median is exact from the data date's durations only where none came after the moment
+        needed |= {_DURATION_COUNT[d] for d in median_durations}
     stock_codes = [c for c in codes if ind.get(c).kind == "open"]
-    period_sql, where, params = _period_where(filters, scope, periods, rollup=use_rollup)
+    period_sql, where, params = _period_where(filters, scope, periods, rollup=rolled)
     fact_period_sql, fact_where, fact_params = _period_where(filters, scope, periods, rollup=False)
     params.update(fact_params)  # the same names with the same values
     params["now"] = as_of
@@ -274,7 +296,17 @@ def _compute(
             aggs.append("CAST(sum(CASE WHEN month + INTERVAL 1 MONTH <= $cut THEN n ELSE n_within_30d END) "
                         "AS BIGINT) AS eligible_30d")
             cut_month = cut.date().replace(day=1)
-            if cut.date().day != 1 and any(p.start <= cut_month < p.end for p in periods):
+            if cut.date().day != 1 and any(p.start <= cut_month < p.end for p in periods) and daily_columns:
+                # its days before the cut from the day-grained rollup (the cut is a midnight)
+                params["cut_month"], params["cut_day"] = cut_month, cut.date()
+                day_period_sql, day_where, _ = _period_where(filters, scope, periods, rollup=False, column="day")
+                ctes.append(
+                    f"e AS (SELECT {', '.join([f'{day_period_sql} AS _p', *group])}, "  # noqa: S608
+                    "CAST(sum(n - n_within_30d) AS BIGINT) AS extra "
+                    f"FROM appeal_daily WHERE {day_where} AND day >= $cut_month AND day < $cut_day GROUP BY ALL)")
+                joins_c += " LEFT JOIN e ON " + _same("e", "m", keys)
+                extra_c.append("m.eligible_30d + coalesce(e.extra, 0) AS eligible_30d")
+            elif cut.date().day != 1 and any(p.start <= cut_month < p.end for p in periods):
                 params["cut_month"] = cut_month
                 ctes.append(
                     f"e AS (SELECT {', '.join([f'{fact_period_sql} AS _p', *fact_group])}, count(*) AS extra "  # noqa: S608
@@ -289,6 +321,35 @@ def _compute(
                 "GROUP BY ALL)")
             joins_c += " LEFT JOIN co ON " + _same("co", "m", keys)
             extra_c.append("coalesce(co.n_overdue, 0) AS n_overdue")
+    elif daily:
+        source = "appeal_daily"
+        group = [f"{DIMENSIONS[b].rollup_sql} AS {DIMENSIONS[b].column}" for b in by]
+        aggs = [f"sum({m}) AS {m}" if m.startswith("sum_") else f"CAST(sum({m}) AS BIGINT) AS {m}" for m in cohort]
+        if "eligible_30d" in needed:  # the cut is a midnight: each day is wholly before or after it
+            params["cut_day"] = cut.date()
+            aggs.append("CAST(sum(CASE WHEN day < $cut_day THEN n ELSE n_within_30d END) AS BIGINT) AS eligible_30d")
+        if "n_overdue" in needed:  # open cohort appeals: the few of ``appeal_open``
+            ctes.append(
+                f"co AS (SELECT {', '.join([f'{fact_period_sql} AS _p', *fact_group])}, "  # noqa: S608
+                f"count(*) FILTER (WHERE due_at < $now) AS n_overdue FROM appeal_open WHERE {fact_where} "
+                "GROUP BY ALL)")
+            joins_c += " LEFT JOIN co ON " + _same("co", "m", keys)
+            extra_c.append("coalesce(co.n_overdue, 0) AS n_overdue")
+    elif known:
+        source = _smallest_table(con, MONTHLY_TABLES, by, filters, scope,
+                                 also={"category_id"} if "n_severe" in needed else set())
+        group = [f"{DIMENSIONS[b].rollup_sql} AS {DIMENSIONS[b].column}" for b in by]
+        # receipt-only measures (and the data date's duration counts) from the monthly rollup
+        aggs = [f"CAST(sum({m}) AS BIGINT) AS {m}" for m in cohort if m not in KNOWN_MEASURES and m != "n_open"]
+        aggs += [f"CAST(sum({_DURATION_COUNT[d]}) AS BIGINT) AS _full{d}" for d in median_durations]
+        counted = [m for m in KNOWN_MEASURES if m in needed or (m == "n_closed" and "n_open" in needed)]
+        ctes += _known_ctes(known, period_sql, where, group, fact_period_sql, fact_where, fact_group, counted,
+                            params, as_of, head=_known_head(con, as_of))
+        joins_c += " LEFT JOIN kd ON " + _same("kd", "m", keys) + " LEFT JOIN kp ON " + _same("kp", "m", keys)
+        extra_c += [f"coalesce(kd.{m}, {'0.0' if m.startswith('sum_') else '0'}) + "
+                    f"coalesce(kp.{m}, {'0.0' if m.startswith('sum_') else '0'}) AS {m}" for m in counted]
+        if "n_open" in needed:
+            extra_c.append("m.n - coalesce(kd.n_closed, 0) - coalesce(kp.n_closed, 0) AS n_open")
     else:
         source = facts
         group = fact_group
@@ -302,15 +363,20 @@ def _compute(
         params["cut"] = cut
     if "n_severe" in needed:
         params["severe"] = _severe_ids(con)
-        aggs.append(f"CAST(sum(CASE WHEN list_contains($severe, category_id) THEN {'n' if use_rollup else '1'} "
+        aggs.append(f"CAST(sum(CASE WHEN list_contains($severe, category_id) THEN {'n' if rolled else '1'} "
                     "ELSE 0 END) AS BIGINT) AS n_severe")
     if "n_prev" in needed:
-        ctes.append(_previous_volume_cte(by, periods, filters, scope, params, use_rollup, source, facts))
+        ctes.append(_previous_volume_cte(by, periods, filters, scope, params, rolled, source, facts))
         joins_c += " LEFT JOIN pv ON " + _same("pv", "m", keys)
         extra_c.append("coalesce(pv.n_prev, 0) AS n_prev")
-    ctes.insert(0, f"m AS (SELECT {', '.join([f'{period_sql} AS _p', *group, *aggs])} FROM {source} "  # noqa: S608
-                f"WHERE {where} GROUP BY ALL)")
+    m_period_sql, m_where = period_sql, where
+    if daily:
+        m_period_sql, m_where, _ = _period_where(filters, scope, periods, rollup=False, column="day")
+    ctes.insert(0, f"m AS (SELECT {', '.join([f'{m_period_sql} AS _p', *group, *aggs])} FROM {source} "  # noqa: S608
+                f"WHERE {m_where} GROUP BY ALL)")
     measure_cols = cohort + [m for m in ("eligible_30d", "n_overdue", "n_severe", "n_prev") if m in needed]
+    if known:
+        measure_cols += [f"_full{d}" for d in median_durations]
     # m's columns (every item of m ends «AS name») named one by one: after two joins ClickHouse names
     # a ``m.*`` column by its table
     replaced = {c.rsplit(" AS ", 1)[1] for c in extra_c}
@@ -378,7 +444,8 @@ def _compute(
     joins += joins_pop if population == "rpop.population" else ""
     medians: dict[str, str] = {}
     median_codes = [c for c in codes if ind.get(c).kind == "median"]
-    stored = _stored_quantile_route(by, periods, filters, scope, median_codes) if use_rollup else None
+    stored = _stored_quantile_route(by, periods, filters, scope, median_codes,
+                                    region=_region_quantiles(con)) if rolled else None
     for duration in sorted({ind.get(c).duration for c in median_codes}):
         name = f"q{duration}"
         wanted = [c for c in median_codes if ind.get(c).duration == duration]
@@ -393,7 +460,7 @@ def _compute(
         # the levels are declarations, not values from outside: written into the statement (ClickHouse's
         # quantile functions take them only as constants)
         levels = repr([float(ind.get(c).quantile) for c in wanted])
-        if use_rollup:  # the narrow sorted copy of the durations
+        if rolled:  # the narrow sorted copy of the durations
             select = [f"{period_sql} AS _p", *group, f"quantile_cont(micros, {levels}) AS value"]
             ctes.append(f"{name} AS (SELECT {', '.join(select)} FROM appeal_duration "  # noqa: S608
                         f"WHERE duration = {int(duration)} AND {where} GROUP BY ALL)")
@@ -405,6 +472,14 @@ def _compute(
             medians[code] = f"{name}.value[{j + 1}] / {3.6e9 * ind.get(code).hours_per_unit!r}"
         joins += f" LEFT JOIN {name} ON {_same(name, 'r', keys)}"
     exprs = ["r._p AS _p", *(f"r.{k} AS {k}" for k in keys), "CAST(r.n AS BIGINT) AS volume"]
+    late = [f"_late{d}" for d in median_durations] if known else []
+    for d in median_durations if known else []:
+        # the data date's durations are those known at the moment when no more of them exist now
+        same = f"r._full{d} = r.{_DURATION_COUNT[d]}"
+        exprs.append(f"NOT ({same}) AS _late{d}")
+        for code in median_codes:
+            if ind.get(code).duration == d:
+                medians[code] = f"CASE WHEN {same} THEN {medians[code]} END"
     for code in codes:
         exprs += _indicator_sql(code, population, medians.get(code))
     ctes.append(f"i AS (SELECT {', '.join(exprs)} FROM r{joins})")  # noqa: S608 - registry identifiers only
@@ -427,6 +502,7 @@ def _compute(
                 "CAST(coalesce(p.volume, 0) AS DOUBLE) AS growth_base",
                 f"coalesce(p.volume, 0) < {int(spec.min_volume)} AS growth_low",
             ]
+        prev += [f"p.{flag} AS {flag}_prev" for flag in late]
         same = " AND ".join(["p._p = 1", *(f"c.{k} IS NOT DISTINCT FROM p.{k}" for k in keys)])
         final = f"SELECT c.* EXCLUDE (_p), {', '.join(prev)} FROM i c LEFT JOIN i p ON {same} WHERE c._p = 0"  # noqa: S608 - registry identifiers only
     elif mode == "stacked":
@@ -443,11 +519,22 @@ def _compute(
     used = set(re.findall(r"\$(\w+)", sql))  # DuckDB refuses parameters the statement does not use
     if "unit_region" in used:  # the region dimension, wherever it was written (REGION_SQL)
         params["unit_region"] = _unit_regions(con)
-    return con.execute(sql, {k: v for k, v in params.items() if k in used}).df()
+    out = con.execute(sql, {k: v for k, v in params.items() if k in used}).df()
+    if late:
+        flags = [c for c in out.columns if c.startswith("_late")]
+        if out[flags].fillna(False).to_numpy(dtype=bool).any():
+            # a duration came after the moment in some group: its median needs the facts as they stood
+            token = _no_known.set(True)
+            try:
+                return _compute(con, codes, by, periods, filters, scope, as_of, mode, compare, labels)
+            finally:
+                _no_known.reset(token)
+        out = out.drop(columns=flags)
+    return out
 
 
 def _stored_quantile_route(by: list[str], periods: list[Period], filters: dict[str, list], scope: Scope,
-                           median_codes: list[str]) -> tuple[str, str] | None:
+                           median_codes: list[str], region: bool = False) -> tuple[str, str] | None:
     """(grain, period kind) when ``appeal_quantile`` holds the exact answer, else None: every
     dimension grouped by or filtered on belongs to one stored grain, a dimension filtered on but not
     grouped by has exactly one allowed value, and each period (or each time bucket) is one calendar
@@ -467,8 +554,12 @@ def _stored_quantile_route(by: list[str], periods: list[Period], filters: dict[s
     if any(len(v) != 1 for c, v in allowed.items() if c not in grouped):
         return None
     dims = grouped | set(allowed)
-    grain = tuple(d for d in QUANTILE_GRAINS if set(d) == dims)
-    if not grain:
+    if dims == {"region_id"}:  # by region, the whole warehouse: ``appeal_quantile_region`` where current
+        grain_name = REGION_GRAIN if region else None
+    else:
+        grain = tuple(d for d in QUANTILE_GRAINS if set(d) == dims)
+        grain_name = grain_code(grain[0]) if grain else None
+    if grain_name is None:
         return None
 
     def spans(p: Period, months: int) -> bool:
@@ -490,26 +581,114 @@ def _stored_quantile_route(by: list[str], periods: list[Period], filters: dict[s
         kind = "quarter"
     else:
         return None
-    return grain_code(grain[0]), kind
+    return grain_name, kind
+
+
+REGION_GRAIN = "region"
+
+
+def _region_quantiles(con: duckdb.DuckDBPyConnection) -> bool:
+    """True when ``appeal_quantile_region`` answers by region: a DuckDB warehouse that has it, made with
+    the units' regions of today."""
+    cache = _per_connection.setdefault(con, {}) if is_served(con) else {}
+    if "region_quantiles" not in cache:
+        ok = not is_clickhouse(con) and {"appeal_quantile_region", "appeal_quantile_region_map"} <= _tables(con)
+        if ok:
+            stored = con.execute("SELECT municipality_id, region_id FROM appeal_quantile_region_map "
+                                 "ORDER BY municipality_id").fetchall()
+            current = [(i + 1, r) for i, r in enumerate(_unit_regions(con)) if r is not None]
+            ok = [(int(a), int(b)) for a, b in stored] == current
+        cache["region_quantiles"] = ok
+    return cache["region_quantiles"]
 
 
 def _stored_quantile_cte(name: str, duration: int, by: list[str], periods: list[Period], filters: dict[str, list],
                          scope: Scope, params: dict, grain: str, kind: str) -> str:
     """A CTE ``name`` (``_p``, keys, ``value`` = the stored quantiles in microseconds)."""
-    params["sq_grain"], params["sq_kind"] = grain, kind
+    params["sq_kind"] = kind
     ranges = [f"start >= $p{i}_start AND start < $p{i}_end" for i in range(len(periods))]
     index = "CASE " + " ".join(f"WHEN {r} THEN {i}" for i, r in enumerate(ranges)) + " END"
     keys = [f"start AS {DIMENSIONS[b].column}" if DIMENSIONS[b].is_time else DIMENSIONS[b].column for b in by]
     clauses, _ = _filter_clauses(filters, scope, params)
-    where = ["kind = $sq_kind", "grain = $sq_grain", f"duration = {int(duration)}",
-             "(" + " OR ".join(f"({r})" for r in ranges) + ")", *clauses]
+    where = ["kind = $sq_kind", f"duration = {int(duration)}", "(" + " OR ".join(f"({r})" for r in ranges) + ")",
+             *clauses]
+    table = "appeal_quantile_region"
+    if grain != REGION_GRAIN:
+        params["sq_grain"] = grain
+        where.insert(1, "grain = $sq_grain")
+        table = "appeal_quantile"
     return (f"{name} AS (SELECT {', '.join([f'{index} AS _p', *keys, 'micros AS value'])} "  # noqa: S608
-            f"FROM appeal_quantile WHERE {' AND '.join(where)})")
+            f"FROM {table} WHERE {' AND '.join(where)})")
 
 
 def _same(a: str, b: str, keys: list[str]) -> str:
     """Join condition: the same period and group in CTEs ``a`` and ``b``."""
     return " AND ".join([f"{a}._p = {b}._p", *(f"{a}.{k} IS NOT DISTINCT FROM {b}.{k}" for k in keys)])
+
+
+# duration kind -> the measure counting the appeals that have it (``DURATIONS``)
+_DURATION_COUNT: dict[int, str] = {0: "n_responded", 1: "n_answered"}
+# set while a question is recomputed from the facts after ``appeal_known`` could not answer it
+_no_known: ContextVar[bool] = ContextVar("no_known", default=False)
+
+
+# measures ``appeal_daily`` answers (the severe count needs the category, growth the span before)
+_DAILY_MEASURES = frozenset(MEASURES) | {"eligible_30d", "n_overdue", "on_time_base", "response_base"}
+
+
+def _question_columns(by: Sequence[str], filters: Mapping[str, object], scope: Scope) -> set[str]:
+    """The stored columns a question groups or filters by, the scope's included."""
+    wanted = {_stored_column(b) for b in by if not DIMENSIONS[b].is_time} | {FILTERS[f][0] for f in filters}
+    scope = effective(scope)
+    wanted |= {"municipality_id"} if scope.municipality_ids is not None else set()
+    wanted |= {"sector_id"} if scope.sector_ids is not None else set()
+    return wanted
+
+
+def _known_table(con: duckdb.DuckDBPyConnection, by: Sequence[str], filters: Mapping[str, object],
+                 scope: Scope) -> str | None:
+    """The smallest ``appeal_known`` table holding every column the question groups or filters by;
+    None when none does or the warehouse has none (an older copy, ClickHouse): the facts answer."""
+    wanted = _question_columns(by, filters, scope)
+    present = _tables(con)
+    return next((t for t, dims in KNOWN_TABLES.items() if t in present and wanted <= set(dims)), None)
+
+
+def _known_head(con: duckdb.DuckDBPyConnection, as_of: dt.datetime) -> bool:
+    """True when ``appeal_known_head`` holds the changes of ``as_of``'s day up to ``as_of`` itself."""
+    cache = _per_connection.setdefault(con, {}) if is_served(con) else {}
+    key = ("known_head", as_of)
+    if key not in cache:
+        cache[key] = {"appeal_known_head", "appeal_known_head_day"} <= _tables(con) and bool(con.execute(
+            "SELECT count(*) FROM appeal_known_head_day WHERE day = $d AND upto = $t",
+            {"d": as_of.date(), "t": as_of}).fetchall()[0][0])
+    return cache[key]
+
+
+def _known_ctes(table: str, period_sql: str, where: str, group: list[str], fact_period_sql: str, fact_where: str,
+                fact_group: list[str], measures: list[str], params: dict, as_of: dt.datetime,
+                head: bool = False) -> list[str]:
+    """CTEs ``kd`` (the changes of the days before ``as_of``'s day, from ``table``) and ``kp`` (that
+    day's changes up to ``as_of`` itself: from ``appeal_known_head`` when ``head``, else from the
+    facts): their sums are ``measures`` as known at ``as_of`` for cohorts received by then."""
+    params["k_day"] = as_of.date()
+    params["k_from"] = dt.datetime.combine(as_of.date(), dt.time())
+    sums = [f"sum({m}) AS {m}" if m.startswith("sum_") else f"CAST(sum({m}) AS BIGINT) AS {m}" for m in measures]
+    kd = (f"kd AS (SELECT {', '.join([f'{period_sql} AS _p', *group, *sums])} FROM {table} "  # noqa: S608
+          f"WHERE {where} AND day < $k_day GROUP BY ALL)")
+    if head:
+        return [kd, f"kp AS (SELECT {', '.join([f'{period_sql} AS _p', *group, *sums])} "  # noqa: S608
+                    f"FROM appeal_known_head WHERE {where} AND day = $k_day GROUP BY ALL)"]
+    events = [e for e in KNOWN_EVENTS if any(e in KNOWN_MEASURES[m] for m in measures)]
+    inside = {e: f"({has}) AND {moment} >= $k_from AND {moment} {'<' if strict else '<='} $now"
+              for e, (moment, has, strict) in KNOWN_EVENTS.items() if e in events}
+    day_sums = []
+    for m in measures:
+        terms = " + ".join(f"CASE WHEN {inside[e]} THEN {known_value_sql(m, e)} ELSE 0 END" for e in KNOWN_MEASURES[m])
+        day_sums.append(f"sum({terms}) AS {m}" if m.startswith("sum_") else f"CAST(sum({terms}) AS BIGINT) AS {m}")
+    kp = (f"kp AS (SELECT {', '.join([f'{fact_period_sql} AS _p', *fact_group, *day_sums])} FROM appeal "  # noqa: S608
+          f"WHERE {fact_where} AND ({' OR '.join(f'({inside[e]})' for e in events)}) GROUP BY ALL)")
+    return [kd, kp]
 
 
 def _facts_as_known(params: dict, moment: dt.datetime) -> str:
@@ -809,9 +988,11 @@ def _where(filters: dict[str, list], scope: Scope, period: Period, rollup: bool)
     return " AND ".join([f"{column} >= $p_start", f"{column} < $p_end", *clauses]), params
 
 
-def _period_where(filters: dict[str, list], scope: Scope, periods: list[Period], rollup: bool) -> tuple[str, str, dict]:
-    """(period index expression, WHERE clause, parameters) for one or several periods."""
-    column = "month" if rollup else "received_at"
+def _period_where(filters: dict[str, list], scope: Scope, periods: list[Period], rollup: bool,
+                  column: str | None = None) -> tuple[str, str, dict]:
+    """(period index expression, WHERE clause, parameters) for one or several periods; ``column``
+    the time column (default: ``month`` of the rollups, ``received_at`` of the facts)."""
+    column = column or ("month" if rollup else "received_at")
     params: dict[str, object] = {}
     ranges = []
     for i, p in enumerate(periods):

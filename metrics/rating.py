@@ -527,11 +527,15 @@ def _fields_known(con: duckdb.DuckDBPyConnection, key: str) -> dict[str, np.ndar
     the facts only when some source lacks a field; once per served connection."""
     cache = _known_cache.setdefault(con, {}) if is_served(con) else {}
     if key not in cache:
-        sources = [r[0] for r in con.execute("SELECT DISTINCT source FROM appeal").fetchall()]
+        if "filling" not in cache:  # which sources fill each field: one scan for both kinds of body
+            sources = [r[0] for r in con.execute("SELECT DISTINCT source FROM appeal").fetchall()]
+            cache["filling"] = sources, {field: [s for s in sources if con.execute(
+                f"SELECT 1 FROM appeal WHERE source = ? AND {field} IS NOT NULL LIMIT 1", [s]).fetchall()]  # noqa: S608 - fixed identifiers
+                for field in FIELD_OF.values()}
+        sources, fills = cache["filling"]
         known: dict[str, np.ndarray | None] = {}
         for code, field in FIELD_OF.items():
-            filling = [s for s in sources if con.execute(
-                f"SELECT 1 FROM appeal WHERE source = ? AND {field} IS NOT NULL LIMIT 1", [s]).fetchall()]  # noqa: S608 - fixed identifiers
+            filling = fills[field]
             if len(filling) == len(sources):
                 known[code] = None
             elif not filling:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
+import duckdb
 import pandas as pd
 
 from metrics.scope import REGION, Scope, effective
@@ -57,3 +59,28 @@ def warehouse_status(scope: Scope = REGION) -> WarehouseStatus:
         geometry_kind=meta.get("geometry_kind"),
         by_sector=by_sector,
     )
+
+
+def last_receipt(scope: Scope, since: dt.datetime | None = None,
+                 con: duckdb.DuckDBPyConnection | None = None) -> dt.datetime | None:
+    """The last receipt time of an appeal within the scope (narrowed to the signed-in user's): how
+    fresh one region's feed is in a warehouse of several (the wall of that region). ``since`` bounds
+    the search (a recent window reads a small part of the facts); nothing in it: the whole history."""
+    if con is None:
+        with reader() as own:
+            return last_receipt(scope, since, own)
+    seen = effective(scope)
+    clauses, params = ["TRUE"], {}
+    if seen.municipality_ids is not None:
+        clauses.append("list_contains($m, municipality_id)")
+        params["m"] = sorted(seen.municipality_ids)
+    if seen.sector_ids is not None:
+        clauses.append("list_contains($s, sector_id)")
+        params["s"] = sorted(seen.sector_ids)
+    for bound in ([since] if since is not None else []) + [None]:
+        where = " AND ".join([*clauses, *(["received_at >= $since"] if bound is not None else [])])
+        found = con.execute(f"SELECT max(received_at) FROM appeal WHERE {where}",  # noqa: S608 - fixed clauses
+                            {**params, **({"since": bound} if bound is not None else {})}).fetchall()[0][0]
+        if found is not None:
+            return pd.Timestamp(found).to_pydatetime()
+    return None

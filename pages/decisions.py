@@ -37,6 +37,7 @@ from report.brief import BriefError, build_brief
 dash.register_page(__name__, path="/decisions", name="Решения", title="ЦУР Heatmap — решения", order=40)
 log = logging.getLogger(__name__)
 REGION_VALUE = "__region__"
+ALL_REGIONS = "all"  # the brief's region choice: every region the user sees
 VERDICT_COLOURS = {"decrease": "success", "increase": "danger", "not_proven": "secondary", "too_few": "light",
                    "not_started": "info"}
 ACTION_COLOURS = {"reinforce": "warning", "surplus": "info", "enough": "success", "unknown": "light"}
@@ -57,6 +58,7 @@ def layout(**_query: str) -> html.Div:
     codes = list(sectors["sector_code"])
     default_sector = "housing" if "housing" in codes else codes[0]  # ЖКХ: the busiest block
     month_options = [o for o in period_options(months, as_of=catalog.as_of()) if "Q" not in o["value"]]
+    region_options, region_value = _region_choice()
     return html.Div([
         dcc.Store(id="decisions-roadmap-version", data=0),
         html.H3("Нагрузка и кадры", className="mt-2"),
@@ -86,6 +88,11 @@ def layout(**_query: str) -> html.Div:
                      dropdown(id="decisions-brief-period", options=month_options, clearable=False,
                                   value=default_period(months, catalog.as_of()) or month_options[0]["value"])],
                     md=3),
+            # a warehouse of several regions, the user seeing several: the brief of one, or of them all
+            dbc.Col([dbc.Label("Регион", className="small text-muted mb-0"),
+                     dropdown(id="decisions-brief-region", options=region_options, value=region_value,
+                              clearable=False)],
+                    md=3, style=None if region_options else {"display": "none"}),
             dbc.Col(dbc.Button("Скачать DOCX", id="decisions-brief-download-button", color="primary",
                                className="mt-3"), md=2),
         ], className="g-2 mb-2"),
@@ -94,11 +101,30 @@ def layout(**_query: str) -> html.Div:
     ])
 
 
+def _region_choice() -> tuple[list[dict], str | None]:
+    """(options, value) of the brief's region: no options (the choice hidden) in a warehouse of one
+    region, or when the user sees one region of several — then that region is the value, so the
+    brief bears its name and clock; otherwise «Все регионы» and each region the user sees."""
+    if catalog.region_count() <= 1:
+        return [], None
+    visible = catalog.visible_regions()
+    if len(visible) <= 1:
+        return [], None if visible.empty else str(int(visible["region_id"].iloc[0]))
+    return ([{"label": "Все регионы", "value": ALL_REGIONS}]
+            + [{"label": r.region_name, "value": str(int(r.region_id))} for r in visible.itertuples()]), ALL_REGIONS
+
+
+def _brief_region(value: object) -> int | None:
+    """The region the brief is for: None for all of them (or none chosen); ``inputs.InvalidInput``
+    for a region the user may not see."""
+    return None if value in (None, "", ALL_REGIONS) else inputs.region(value)
+
+
 def _placeholders() -> html.Div:
     return html.Div([
         dcc.Store(id="decisions-roadmap-version"), dropdown(id="decisions-sector"), html.Div(id="decisions-workload"),
         html.Div(id="decisions-roadmap"), dropdown(id="decisions-item"), dcc.Graph(id="decisions-item-chart"),
-        *_form_fields_hidden(), dropdown(id="decisions-brief-period"),
+        *_form_fields_hidden(), dropdown(id="decisions-brief-period"), dropdown(id="decisions-brief-region"),
         html.Button(id="decisions-brief-download-button"), dcc.Download(id="decisions-brief-download"),
         html.Div(id="decisions-brief"),
     ], style={"display": "none"})
@@ -349,13 +375,13 @@ def submit_item(_clicks, title, municipality, sector, categories, organisation, 
 
 
 @callback(Output("decisions-brief", "children"), Input("decisions-brief-period", "value"),
-          Input("decisions-roadmap-version", "data"))
-def update_brief(period_code: str | None, _version: int | None):
+          Input("decisions-roadmap-version", "data"), Input("decisions-brief-region", "value"))
+def update_brief(period_code: str | None, _version: int | None, region: object = None):
     if not period_code:
         return ""
     try:
         period_code = inputs.period(period_code).code
-        brief = build_brief(period_code, current_scope())
+        brief = build_brief(period_code, current_scope(), region=_brief_region(region))
     except inputs.InvalidInput as exc:
         return dbc.Alert(str(exc), color="warning")
     except BriefError as exc:
@@ -381,13 +407,14 @@ def brief_view(brief) -> html.Div:
 
 
 @callback(Output("decisions-brief-download", "data"), Input("decisions-brief-download-button", "n_clicks"),
-          State("decisions-brief-period", "value"), prevent_initial_call=True)
-def download_brief(_clicks, period_code: str | None):
+          State("decisions-brief-period", "value"), State("decisions-brief-region", "value"),
+          prevent_initial_call=True)
+def download_brief(_clicks, period_code: str | None, region: object = None):
     try:
-        period_code = inputs.period(period_code).code  # it also names the file
-    except inputs.InvalidInput:
+        period_code = inputs.period(period_code).code
+        brief = build_brief(period_code, current_scope(), region=_brief_region(region))
+    except (inputs.InvalidInput, BriefError):  # the text above already says why
         return dash.no_update
-    brief = build_brief(period_code, current_scope())
     buffer = io.BytesIO()
     brief.to_docx(buffer)
-    return dcc.send_bytes(buffer.getvalue(), f"doklad_{period_code}.docx")
+    return dcc.send_bytes(buffer.getvalue(), f"{brief.file_stem}.docx")  # «doklad_2025-10[_Тверская_область]»

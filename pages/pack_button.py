@@ -21,8 +21,9 @@ from report import content, pack
 log = logging.getLogger(__name__)
 FORMATS = {"pptx": "Презентация PPTX", "pdf": "Документ PDF", "xlsx": "Данные XLSX"}
 # page path → which of its query parameters are the pack's filters (the heat map's and the KPI page's
-# indicator: the pack's map, matrix and first trend show it)
-PAGES = {"/": ("period", "sector", "channel", "indicator"), "/rating": ("period", "sector"),
+# indicator: the pack's map, matrix and first trend show it; the heat map's region, opened from
+# «Регионы»: the pack of that region, checked against the user's scope in ``report.content``)
+PAGES = {"/": ("period", "sector", "channel", "indicator", "region"), "/rating": ("period", "sector"),
          "/kpi": ("indicator", "sector", "municipality"), "/problems": ("period", "municipality")}
 PROFILE = "/municipality/"
 ALL_VALUES = ("", "all", None)
@@ -71,7 +72,8 @@ def build(fmt: str, request: dict) -> tuple[bytes, str]:
             raise content.PackError("в хранилище нет обращений")
         period = default_month(months, catalog.as_of()).code  # the last complete month
     return pack.make(fmt, period, request.get("sector"), request.get("municipality"), current_scope(),
-                     indicator=request.get("indicator"), channel=request.get("channel"))
+                     indicator=request.get("indicator"), channel=request.get("channel"),
+                     region=request.get("region"))
 
 
 def _visible(pathname: str | None) -> dict:

@@ -17,15 +17,17 @@ import pandas as pd
 from dash import Input, Output, callback, dcc, html
 
 from charts import figures
+from charts.figures import MapReference
 from metrics import catalog
 from metrics import indicators as ind
-from metrics.country import COMPONENTS, EXTRA, component_spec, format_component, region_rating
+from metrics.country import COMPONENTS, EXTRA, all_regions, component_spec, format_component, region_rating
 from metrics.periods import PeriodError
 from metrics.query import QueryError
 from metrics.source import WarehouseMissing
 from pages import inputs
 from pages.common import default_period, dropdown, missing_warehouse, no_appeals, period_warning
 from pages.common import period_options as period_options_for
+from pages.shell import judged_against_reference
 
 dash.register_page(__name__, path="/regions", name="Регионы", title="ЦУР Heatmap — регионы", order=60)
 log = logging.getLogger(__name__)
@@ -86,8 +88,12 @@ def _place(value: object) -> str:
     return "—" if value is None or pd.isna(value) else str(int(value))
 
 
-def rating_table(df: pd.DataFrame) -> dbc.Table:
-    """Places, the four components with each one's place, and a link to every region's heat map."""
+ALL_REGIONS = "Все регионы"
+
+
+def rating_table(df: pd.DataFrame, overall: pd.Series | None = None) -> dbc.Table:
+    """Places, the four components with each one's place, and a link to every region's heat map; the
+    last line (``overall``) is every region together, without a place."""
     head = html.Thead(html.Tr([
         html.Th("Место"), html.Th("Регион"), html.Th("Население*", className="text-end"),
         html.Th("Обращений", className="text-end"),
@@ -112,7 +118,19 @@ def rating_table(df: pd.DataFrame) -> dbc.Table:
             cells.append(html.Td("мало данных" if low else format_component(code, getattr(r, code)),
                                  className="text-end text-muted"))
         rows.append(html.Tr(cells))
-    return dbc.Table([head, html.Tbody(rows)], size="sm", hover=True, striped=True, responsive=True,
+    foot = []
+    if overall is not None:
+        population = df["region_population"].sum(min_count=1)
+        cells = [html.Td(""), html.Td(ALL_REGIONS),
+                 html.Td(format_component("volume", population) if pd.notna(population) else "—",
+                         className="text-end"),
+                 html.Td(format_component("volume", overall["volume"]), className="text-end")]
+        for code in [c.code for c in COMPONENTS] + list(EXTRA):
+            low = bool(overall.get(f"{code}_low", False))
+            cells.append(html.Td("мало данных" if low else format_component(code, overall[code]),
+                                 className="text-end" + (" text-muted" if code in EXTRA else "")))
+        foot = [html.Tfoot(html.Tr(cells, className="fw-bold", id="regions-all-row"))]
+    return dbc.Table([head, html.Tbody(rows), *foot], size="sm", hover=True, striped=True, responsive=True,
                      id="regions-rating-table")
 
 
@@ -133,6 +151,7 @@ def update(period_code: str | None, indicator: str | None):
         period = inputs.period(period_code)
         indicator = inputs.choice(indicator, MAP_CHOICES, "цвет карты")
         df = region_rating(period)
+        overall = all_regions(period)
         geojson = catalog.regions_geojson()
         as_of = catalog.as_of()
     except (inputs.InvalidInput, PeriodError, QueryError) as exc:
@@ -151,14 +170,19 @@ def update(period_code: str | None, indicator: str | None):
     if catalog.regions()["population_is_approx"].any():
         notes.append("* Население — приблизительная оценка.")
     if not geojson.get("features"):
-        return (rating_table(df), empty, dbc.Alert(NO_SHAPES, color="secondary", id="regions-no-shapes"),
+        return (rating_table(df, overall), empty, dbc.Alert(NO_SHAPES, color="secondary", id="regions-no-shapes"),
                 " ".join(notes), "?" + urlencode({"period": period_code, "indicator": indicator}))
     spec = component_spec(indicator)
     title = f"{spec.label} — {period.label}{warning}"
-    fig = figures.region_choropleth(df, geojson, spec, title, size=MAP_SIZE)
+    # a share is painted around the value of all regions together (the federal rating's yardstick)
+    reference = None
+    if judged_against_reference(spec) and not bool(overall.get(f"{spec.code}_low", True)) \
+            and pd.notna(overall[spec.code]):
+        reference = MapReference(float(overall[spec.code]), "по всем регионам")
+    fig = figures.region_choropleth(df, geojson, spec, title, size=MAP_SIZE, reference=reference)
     figures.mark_export(fig, figures.export_filename("регионы", spec.label, period.code),
                         figures.data_note(period.label, as_of))
-    return (rating_table(df), fig, "", " ".join(notes),
+    return (rating_table(df, overall), fig, "", " ".join(notes),
             "?" + urlencode({"period": period_code, "indicator": indicator}))
 
 

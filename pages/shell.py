@@ -38,10 +38,15 @@ def region_geojson_response() -> Response:
     return response
 
 
+def judged_against_reference(spec: Indicator) -> bool:
+    """A share with a better side is painted around a reference (a target or the whole's value) on a map."""
+    return spec.kind == "ratio" and spec.number_format.endswith("%") and spec.higher_is_better is not None
+
+
 def map_reference(spec: Indicator, period: Period, filters: dict) -> MapReference | None:
     """What a share on a map is judged against: its region-wide target in force, else the value of
     the whole region (within the same filters and the user's scope); None for other indicators."""
-    if spec.kind != "ratio" or not spec.number_format.endswith("%") or spec.higher_is_better is None:
+    if not judged_against_reference(spec):
         return None
     target = current_target(spec.code) if not filters.get("channel") else None
     if target is not None:

@@ -7,7 +7,12 @@ municipalities with the highest social-tension index of that month
 (``metrics.periods``: one rule for "complete" everywhere; answer-based numbers of a month not yet
 settled say «ответы ещё поступают» and are compared at the same age, ``metrics.compare``). ``?rotate=20`` sets the seconds per panel, ``?refresh=30`` how
 often the server is asked whether the data changed, ``?stale=24`` after how many hours without new
-data the header says «данные устарели: N ч» (default: env ``CUR_WALL_STALE_HOURS``, else 24). The poll is cheap (file identity and data
+data the header says «данные устарели: N ч» (default: env ``CUR_WALL_STALE_HOURS``, else 24).
+``?region=<id>`` (a warehouse of several regions): the screen of that region's centre — its units on
+the map, every number counted over them, its name, time zone and local time in the header. Without it
+a user who sees one region only gets that region; anyone else gets a screen naming the regions with
+their addresses (an unattended screen is never blank). The parameter narrows, never widens: the
+signed-in user's (or the wall token's) scope still applies, and a region outside it is refused. The poll is cheap (file identity and data
 date); panels are rebuilt only when that version changes, so a screen left for days does not build
 a new figure every tick. Space or P pauses the rotation.
 
@@ -23,12 +28,15 @@ import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import dash
 import pandas as pd
 from dash import ClientsideFunction, Input, Output, State, callback, clientside_callback, dcc, html
 
 from charts import figures
+from data.warehouse import zone_label
 from metrics import catalog, words
 from metrics import indicators as ind
 from metrics.compare import compare, direction
@@ -40,6 +48,7 @@ from metrics.rating import STATUS_RANKED, rate_organisations
 from metrics.scope import Scope
 from metrics.signals import detect_signals
 from metrics.source import WarehouseMissing, warehouse_identity, warehouse_path
+from pages import inputs
 from pages.common import current_scope
 
 dash.register_page(__name__, path="/wall", name="Экран ЦУР", title="ЦУР — экран ситуационного центра", order=90)
@@ -112,8 +121,11 @@ def stale_hours(value: str | None) -> int:
 
 
 def layout(rotate: str | None = None, refresh: str | None = None, stale: str | None = None,
-           **_other: str) -> html.Div:
+           region: str | None = None, **_other: str) -> html.Div:
     rotate_s, refresh_s = seconds(rotate, ROTATE), seconds(refresh, REFRESH)
+    # the region is checked with the data, in the render callback (which answers a missing warehouse
+    # too); the other parameters travel along into the addresses the region choice offers
+    keep = {k: v for k, v in (("rotate", rotate), ("refresh", refresh), ("stale", stale)) if v not in (None, "")}
     panels = [
         html.Section(_panel_body(code), id=f"wall-panel-{code}", className="wall-panel",
                      **{"data-panel": str(i), "data-title": title})
@@ -143,7 +155,10 @@ def layout(rotate: str | None = None, refresh: str | None = None, stale: str | N
             dcc.Interval(id="wall-poll", interval=refresh_s * 1000),
             dcc.Store(id="wall-version"),
             dcc.Store(id="wall-map-figure"),
+            dcc.Store(id="wall-address", data={"region": region, "keep": keep}),
             html.Span(id="wall-asof-iso", className="wall-heartbeat"),
+            # the shown region's IANA time zone, read by the clock (wall.js); empty: the screen's own
+            html.Span(id="wall-timezone", className="wall-heartbeat"),
         ],
         id="wall-root",
         className="wall",
@@ -210,44 +225,115 @@ _RENDER_OUTPUTS = (
     Output("wall-weakest", "children"),
     Output("wall-asof-iso", "children"),
     Output("wall-tension", "children"),
+    Output("wall-timezone", "children"),
 )
 
 
-@callback(*_RENDER_OUTPUTS, Input("wall-version", "data"), prevent_initial_call=True)
-def render(version: str | None):
+@callback(*_RENDER_OUTPUTS, Input("wall-version", "data"), State("wall-address", "data"),
+          prevent_initial_call=True)
+def render(version: str | None, address: dict | None = None):
     if not version:
         raise dash.exceptions.PreventUpdate
-    return render_all(current_scope())
+    address = address if isinstance(address, dict) else {}
+    keep = address.get("keep") if isinstance(address.get("keep"), dict) else {}
+    return render_all(current_scope(), address.get("region"), keep)
 
 
-def render_all(scope: Scope) -> tuple:
-    """Everything the screen shows for the current data: header texts, message, and each panel."""
+class RegionChoice(Exception):
+    """No single region to show: the screen names the regions instead (``title``, ``text``)."""
+
+    def __init__(self, title: str, text: str) -> None:
+        super().__init__(title)
+        self.title, self.text = title, text
+
+
+def chosen_region(raw: object) -> int | None:
+    """The region the screen shows: None in a one-region warehouse (nothing changes there); the
+    address's region checked against the user's scope (``pages.inputs.region``); without one, the
+    only region the user sees. ``RegionChoice`` when there is none to show or it is not allowed."""
+    if raw in (None, ""):
+        if catalog.region_count() <= 1:
+            return None
+        visible = catalog.visible_regions()
+        if len(visible) == 1:
+            return int(visible["region_id"].iloc[0])
+        if visible.empty:
+            raise RegionChoice("Нет доступных регионов", "Учётной записи экрана не доступен ни один муниципалитет.")
+        raise RegionChoice("Выберите регион",
+                           f"Экран центра показывает один регион, а вам доступны {len(visible)}. "
+                           "Откройте адрес экрана нужного региона:")
+    try:
+        rid = inputs.region(raw)
+    except inputs.InvalidInput as exc:
+        text = str(exc)
+        raise RegionChoice("Регион не найден", f"{text[:1].upper()}{text[1:]}. Доступные регионы:") from exc
+    return None if catalog.region_count() <= 1 else rid
+
+
+def _region_links(keep: dict) -> html.Ul:
+    """Each region the user sees, as the address of its screen (rotation and the rest kept)."""
+    params = {k: str(v) for k, v in keep.items() if k in ("rotate", "refresh", "stale")}
+    return html.Ul([
+        html.Li(html.A(f"{r.region_name} — /wall?region={int(r.region_id)}",
+                       href=dash.get_relative_path("/wall") + "?" + urlencode({"region": int(r.region_id), **params})))
+        for r in catalog.visible_regions().itertuples()], className="wall-region-links", id="wall-region-links")
+
+
+def render_all(scope: Scope, region: object = None, keep: dict | None = None) -> tuple:
+    """Everything the screen shows for the current data: header texts, message, and each panel.
+
+    ``region``: the address's ``?region=`` (raw; checked here against the user's scope)."""
     empty = (None, "", "", "", "", "")
     try:
-        region = catalog.region_name()
+        home = catalog.region()
         as_of = catalog.as_of()
         has_data = bool(catalog.months_with_data())
+        rid = chosen_region(region)
     except WarehouseMissing:
         return ("", "нет хранилища данных",
                 message("Хранилище данных не найдено",
                         f"Файл {warehouse_path()} отсутствует. Экран покажет данные, как только они появятся."),
-                "wall-message is-shown", *empty, "", "")
+                "wall-message is-shown", *empty, "", "", "")
+    except RegionChoice as choice:
+        return ("Экран ситуационного центра", f"данные на {as_of:%d.%m.%Y %H:%M}",
+                message(choice.title, choice.text, _region_links(keep or {})),
+                "wall-message is-shown is-choice", *empty, "", "", "")
     except Exception:
         log.exception("wall: warehouse unreadable")
         return ("", "", message("Хранилище данных недоступно", "Ошибка чтения данных; повторю попытку."),
-                "wall-message is-shown", *empty, "", "")
-    stamp = f"данные на {as_of:%d.%m.%Y %H:%M}"
+                "wall-message is-shown", *empty, "", "", "")
+    timezone, header = "", home.label
     iso = f"{as_of:%Y-%m-%dT%H:%M:%S}"  # the region's local time, read by the screen's clock (wall.js)
+    shown = as_of
+    if rid is not None:  # one region of several: its units only, its name, its clock
+        settings = catalog.region_settings(rid)
+        scope = catalog.within_region(scope, rid)
+        timezone = settings.timezone
+        # the region's own last receipt: a regional feed that stopped reads «устарели» on its wall,
+        # whatever the other regions' feeds do (the periods still follow the warehouse's data date);
+        # the pack and the brief of the region state the same date (catalog.region_data_date)
+        fresh, shown, _zone = catalog.region_data_date(rid, scope, as_of)
+        header = f"{settings.label} · время {zone_label(timezone, shown)}"
+        # an absolute moment (with the warehouse clock's offset): the staleness is right on any screen
+        iso = _with_offset(fresh, home.timezone)
+    stamp = f"данные на {shown:%d.%m.%Y %H:%M}"
     if not has_data:
-        return (region, stamp, message("Обращений пока нет", "Экран покажет их сразу после загрузки."),
-                "wall-message is-shown", *empty, iso, "")
+        return (header, stamp, message("Обращений пока нет", "Экран покажет их сразу после загрузки."),
+                "wall-message is-shown", *empty, iso, "", timezone)
     figure, side = _guarded(lambda: map_panel(scope, as_of), 2)
-    return (region, stamp, "", "wall-message", figure, side,
+    return (header, stamp, "", "wall-message", figure, side,
             _guarded(lambda: kpi_panel(scope, as_of)),
             _guarded(lambda: signals_panel(scope, as_of)),
             _guarded(lambda: priority_panel(scope, as_of)),
             _guarded(lambda: weakest_panel(scope, as_of)), iso,
-            _guarded(lambda: tension_panel(scope, as_of)))
+            _guarded(lambda: tension_panel(scope, as_of)), timezone)
+
+
+def _with_offset(moment: dt.datetime, timezone: str) -> str:
+    try:
+        return moment.replace(tzinfo=ZoneInfo(timezone)).isoformat(timespec="seconds")
+    except (ZoneInfoNotFoundError, ValueError):
+        return f"{moment:%Y-%m-%dT%H:%M:%S}"
 
 
 def _guarded(build: Callable[[], object], outputs: int = 1):
@@ -260,9 +346,9 @@ def _guarded(build: Callable[[], object], outputs: int = 1):
         return (None, note) if outputs == 2 else note
 
 
-def message(title: str, text: str) -> html.Div:
-    return html.Div([html.Div(title, className="wall-message-title"), html.Div(text, className="wall-message-text")],
-                    className="wall-note")
+def message(title: str, text: str, *more: object) -> html.Div:
+    return html.Div([html.Div(title, className="wall-message-title"), html.Div(text, className="wall-message-text"),
+                     *more], className="wall-note")
 
 
 def _heading(text: str, period: str, notes: list[str] | None = None) -> html.Div:
@@ -289,7 +375,10 @@ def map_panel(scope: Scope, as_of: dt.datetime) -> tuple[dict, html.Div]:
     if scope.municipality_ids is not None:
         features = [f for f in geojson.get("features", []) if int(f["id"]) in scope.municipality_ids]
         geojson = {**geojson, "features": features}
-    figure = figures.wall_choropleth(by_muni, geojson, spec)
+    drawn = {int(f["id"]) for f in geojson.get("features", [])}
+    # a region whose boundaries were never imported: its units as bars rather than an empty map
+    no_shapes = not drawn & set(by_muni["municipality_id"].astype(int)) if len(by_muni) else not drawn
+    figure = figures.wall_bars(by_muni, spec) if no_shapes else figures.wall_choropleth(by_muni, geojson, spec)
 
     volume, growth = ind.get("volume"), ind.get("growth")
     row = total.iloc[0] if len(total) else pd.Series(dtype="float64")
@@ -310,7 +399,8 @@ def map_panel(scope: Scope, as_of: dt.datetime) -> tuple[dict, html.Div]:
         html.Ol([html.Li([html.Span(r.municipality_name, className="wall-name"),
                           html.Span(spec.format(getattr(r, code)), className="wall-value")])
                  for r in top.itertuples()], className="wall-list"),
-        html.Div("Границы схематичные (демо-режим)." if schematic else "", className="wall-footnote"),
+        html.Div("Границ муниципалитетов нет в хранилище: вместо карты — муниципалитеты по показателю."
+                 if no_shapes else "Границы схематичные (демо-режим)." if schematic else "", className="wall-footnote"),
     ])
     return figure, side
 

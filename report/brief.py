@@ -1,7 +1,9 @@
 """The monthly brief for the governor: short plain Russian generated from the metrics, no language model.
 
-``python -m report brief --period 2025-10 [--db PATH] [--out FILE.docx|FILE.md]`` (without ``--out``
-the Markdown goes to the standard output). The page «Решения» shows the same text: both call
+``python -m report brief --period 2025-10 [--region ID|NAME] [--db PATH] [--out FILE.docx|FILE.md]``
+(without ``--out`` the Markdown goes to the standard output). ``--region`` (a warehouse of several
+regions): the brief of one region — its name in the title, only its units named, every number counted
+over them, the data date on its own clock. The page «Решения» shows the same text: both call
 ``build_brief``. Every number comes from the functions the pages use — ``metrics.query`` (the declared
 indicators), ``metrics.priority``, ``metrics.signals``, ``metrics.rating``, ``metrics.workload``,
 ``metrics.roadmap`` — so the brief and the screens cannot disagree.
@@ -21,8 +23,10 @@ from typing import BinaryIO
 import duckdb
 import pandas as pd
 
+from charts.figures import export_filename
+from data.regions import UnknownRegion
 from data.warehouse import read_region
-from metrics import indicators, words
+from metrics import catalog, indicators, words
 from metrics.periods import (
     INCOMPLETE,
     UNSETTLED,
@@ -70,6 +74,13 @@ class Brief:
     title: str
     subtitle: str
     sections: list[Section]
+    period_code: str = ""
+    region: str = ""  # one region of a multi-region warehouse; "" — the warehouse's own brief
+
+    @property
+    def file_stem(self) -> str:
+        """«doklad_2025-10», «doklad_2025-10_Тверская_область» for one region of several."""
+        return export_filename("doklad", self.period_code, self.region)
 
     def to_markdown(self) -> str:
         """Markdown whose every text is plain: names come from imported files and a curator's form, so a
@@ -147,14 +158,28 @@ def resolve_period(text: str | None, con: duckdb.DuckDBPyConnection) -> Period:
 
 
 def build_brief(period: Period | str | None = None, scope: Scope = REGION,
-                con: duckdb.DuckDBPyConnection | None = None) -> Brief:
-    """The brief for a month (see ``resolve_period``) within the scope."""
+                con: duckdb.DuckDBPyConnection | None = None, region: str | int | None = None) -> Brief:
+    """The brief for a month (see ``resolve_period``) within the scope.
+
+    ``region`` (id, name, ISO code; a warehouse of several regions): the brief of that region, like
+    the meeting pack's (``catalog.pick_region``) — the scope narrowed to its units, its name in the
+    title and the file name, its data date on its own clock. In a warehouse of one region nothing
+    changes; a region the warehouse does not hold or the user may not see is a ``BriefError``."""
     if con is None:
         with reader() as own:
-            return build_brief(period, scope, own)
+            return build_brief(period, scope, own, region)
+    try:
+        region_id = catalog.pick_region(region, scope, con)
+    except UnknownRegion as exc:
+        raise BriefError(str(exc)) from exc
     if not isinstance(period, Period):
         period = resolve_period(period, con)
     as_of = data_as_of(con)
+    region_name, stamp = read_region(con).label, f"{as_of:%d.%m.%Y %H:%M}"
+    if region_id is not None:  # every section reads through the scope: narrowed, never widened
+        scope = catalog.within_region(scope, region_id, con)
+        region_name = catalog.region_settings(region_id, con).label
+        stamp = catalog.region_data_date(region_id, scope, as_of, con).text  # as the region's wall states it
     last_day = period.end - dt.timedelta(days=1)
     sections = [
         _volume(con, period, scope),
@@ -169,9 +194,11 @@ def build_brief(period: Period | str | None = None, scope: Scope = REGION,
     where = "" if scope.municipality_ids is None and scope.sector_ids is None else f" ({scope.label})"
     return Brief(
         title=f"Обращения граждан: {period.label}{where}",
-        subtitle=(f"{read_region(con).label}. Доклад сформирован автоматически по данным на {as_of:%d.%m.%Y %H:%M}. "
+        subtitle=(f"{region_name}. Доклад сформирован автоматически по данным на {stamp}. "
                   "Числа — из тех же показателей, что на страницах панели." + _period_standing(period, as_of)),
         sections=sections,
+        period_code=period.code,
+        region=region_name if region_id is not None else "",
     )
 
 
@@ -352,6 +379,7 @@ def _roadmap(con: duckdb.DuckDBPyConnection, scope: Scope, until: dt.date) -> Se
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m report brief", description="Доклад за месяц (DOCX или Markdown)")
     parser.add_argument("--period", help="месяц ГГГГ-ММ (по умолчанию последний полный месяц данных)")
+    parser.add_argument("--region", help="регион хранилища нескольких регионов: код (2), название или код ISO (RU-TVE)")
     parser.add_argument("--db", help="файл хранилища (по умолчанию $CUR_DB или var/warehouse.duckdb)")
     parser.add_argument("--out", type=Path, help="файл .docx или .md (без него — Markdown в стандартный вывод)")
     args = parser.parse_args(argv)
@@ -367,7 +395,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     con = connect(db, read_only=True)
     try:
-        brief = build_brief(args.period, REGION, con)
+        brief = build_brief(args.period, REGION, con, args.region)
     except BriefError as exc:
         print(f"ошибка: {exc}", file=sys.stderr)
         return 2

@@ -158,12 +158,26 @@ class Pack:
         """The line every slide carries: period (with «неполный период» while it is not complete),
         filters and data date."""
         label = self.period.label + "".join(f" ({n})" for n in status_notes(self.period, self.as_of, False))
-        return figures.data_note(f"{label}, {self.filters}", self.as_of)
+        return figures.data_note(f"{label}, {self.filters}", self.data_date)
+
+    region_id: int | None = None  # one region of a multi-region warehouse; None: the warehouse's own
+    region_as_of: catalog.RegionDataDate | None = None  # that region's «данные на», on its own clock
+
+    @property
+    def data_date(self) -> dt.datetime:
+        """The «данные на» the pack states: one region's on that region's clock (as its wall shows it),
+        else the warehouse's data date. The periods still follow ``as_of``."""
+        return self.region_as_of.local if self.region_as_of else self.as_of
+
+    @property
+    def data_date_text(self) -> str:
+        """«31.10.2025 23:39»; with the region's clock named when it is not the warehouse's."""
+        return self.region_as_of.text if self.region_as_of else f"{self.as_of:%d.%m.%Y %H:%M}"
 
     @property
     def file_stem(self) -> str:
-        return figures.export_filename(self.title, self.filters if self.filters != "весь регион" else "",
-                                       self.period.code)
+        return figures.export_filename(self.title, self.region if self.region_id is not None else "",
+                                       self.filters if self.filters != "весь регион" else "", self.period.code)
 
 
 def _indicator_format(code: str) -> str:
@@ -236,21 +250,32 @@ def _resolve(period: str, sector: str | None, municipality: str | int | None, sc
 
 def build(period: str, sector: str | None = None, municipality: str | int | None = None,
           scope: Scope = REGION, kind: str = "meeting", indicator: str | None = None,
-          channel: str | None = None) -> Pack:
+          channel: str | None = None, region: str | int | None = None) -> Pack:
     """Every section of the pack for the filters, within ``scope``.
 
     ``indicator`` is the page's (the heat map's or the KPI page's): the map, the ranking of
     municipalities and the matrix show it, the key numbers and the trends begin with it. ``channel``
-    narrows every section but the priority problems (a regional list, ranked over all channels)."""
+    narrows every section but the priority problems (a regional list, ranked over all channels).
+    ``region`` (id, name, ISO code; a warehouse of several regions): the pack of that region — its
+    name on the title, its units on the map, every number counted over them."""
+    region_id = _region(region, scope)
+    if region_id is not None:  # every section reads through the scope: narrowed, never widened
+        outer, scope = scope, catalog.within_region(scope, region_id)
     parsed, sector_code, municipality_id, filters, names = _resolve(period, sector, municipality, scope, kind,
                                                                     channel, indicator)
     as_of = catalog.as_of()
-    if scope is not REGION and scope.label and scope.label != REGION.label:
-        names.append(f"доступ: {scope.label}")
+    shown_scope = outer if region_id is not None else scope
+    if shown_scope is not REGION and shown_scope.label and shown_scope.label != REGION.label:
+        names.append(f"доступ: {shown_scope.label}")
+    if region_id is not None:
+        filters["region"] = [region_id]
     # like the heat map: without population in scope a rate per 10 000 residents is only grey
     default_indicator = MAP_INDICATOR if catalog.population_known() else "volume"
-    pack = Pack(kind, KINDS[kind], catalog.region_name(), parsed, ", ".join(names) or "весь регион", as_of, scope,
-                indicator or default_indicator)
+    region_name = catalog.region_settings(region_id).label if region_id is not None else catalog.region_name()
+    pack = Pack(kind, KINDS[kind], region_name, parsed, ", ".join(names) or "весь регион", as_of, scope,
+                indicator or default_indicator, region_id=region_id)
+    if region_id is not None:
+        pack.region_as_of = catalog.region_data_date(region_id, scope, as_of)
     pack.sections.append(_key_numbers(parsed, filters, scope, as_of, indicator))
     pack.sections += _map_and_matrix(pack, filters, indicator or MATRIX_INDICATOR)
     pack.sections.append(_problems(parsed, sector_code, municipality_id, scope, "channel" in filters))
@@ -266,6 +291,17 @@ def build(period: str, sector: str | None = None, municipality: str | int | None
     for code in trends:
         pack.sections.append(_kpi(code, sector_code, municipality_id, channel_code, scope, last_day, pack))
     return pack
+
+
+def _region(region: str | int | None, scope: Scope) -> int | None:
+    """The region a pack is for (``catalog.pick_region``: None without one or in a warehouse of one);
+    ``PackError`` for a region the warehouse does not hold or the user may not see."""
+    from data.regions import UnknownRegion
+
+    try:
+        return catalog.pick_region(region, scope)
+    except UnknownRegion as exc:
+        raise PackError(str(exc)) from exc
 
 
 def _key_numbers(period: Period, filters: dict[str, list], scope: Scope, as_of: dt.datetime,
@@ -304,10 +340,14 @@ def _map_and_matrix(pack: Pack, filters: dict[str, list], matrix_code: str) -> l
     codes = list(dict.fromkeys(["volume", spec.code]))
     by_muni = query(codes, by=["municipality"], period=pack.period, filters=filters, scope=pack.scope)
     title = f"{spec.label} — {pack.period.label}"
-    choropleth = maps.build(catalog.region_geojson(), by_muni, spec, pack.scope.municipality_ids)
+    geojson = catalog.region_geojson()
+    if pack.region_id is not None:  # one region of several: its units only, as the heat map draws it
+        units = catalog.region_municipalities(pack.region_id)
+        geojson = {**geojson, "features": [f for f in geojson.get("features", []) if int(f["id"]) in units]}
+    choropleth = maps.build(geojson, by_muni, spec, pack.scope.municipality_ids)
     value_kind = _indicator_format(spec.code)
     keep = ["municipality_name", *codes, *(["population"] if "population" in by_muni else [])]
-    map_data = by_muni.sort_values("municipality_name")[keep]
+    map_data = by_muni.sort_values("municipality_name", key=lambda names: names.str.casefold())[keep]
     if f"{spec.code}_low" in by_muni:
         map_data = map_data.assign(**{spec.code: by_muni[spec.code].where(~by_muni[f"{spec.code}_low"]
                                                                           .fillna(True).astype(bool))})

@@ -69,7 +69,7 @@ def write(pack: Pack) -> bytes:
                    Paragraph(_escape(pack.region), styles["big"]),
                    Paragraph(f"Период: {_escape(pack.period.label)}", styles["big"]),
                    Paragraph(f"Фильтры: {_escape(pack.filters)}", styles["big"]),
-                   Paragraph(f"Данные на {pack.as_of:%d.%m.%Y %H:%M}", styles["big"])]
+                   Paragraph(f"Данные на {pack.data_date_text}", styles["big"])]
     for section in pack.sections:
         if section.choropleth is not None:
             story += [PageBreak(), *_heading(section.title, pack, styles), draw_map(section.choropleth)]

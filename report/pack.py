@@ -2,7 +2,10 @@
 
     python -m report pack [--db PATH] --period 2025-10 [--sector S] [--municipality M]
                           [--indicator CODE] [--channel CODE] [--kind meeting|governor]
-                          --out FILE.pptx|FILE.pdf|FILE.xlsx
+                          [--region ID|NAME] --out FILE.pptx|FILE.pdf|FILE.xlsx
+
+``--region`` (a warehouse of several regions): the pack of one region — its name on the title and in
+the file name, its units on the map, every table and number counted over them.
 
 The dashboard's «Пакет к совещанию» button calls ``make`` with the page's filters and the user's scope.
 Charts and the map are native (PowerPoint chart objects and shapes, reportlab drawings): no browser
@@ -27,11 +30,11 @@ FORMATS = {"pptx": "application/vnd.openxmlformats-officedocument.presentationml
 
 def make(fmt: str, period: str, sector: str | None = None, municipality: str | int | None = None,
          scope: Scope = REGION, kind: str = "meeting", indicator: str | None = None,
-         channel: str | None = None) -> tuple[bytes, str]:
+         channel: str | None = None, region: str | int | None = None) -> tuple[bytes, str]:
     """(file content, suggested file name) for ``fmt`` in pptx / pdf / xlsx; ``PackError`` on bad input."""
     if fmt not in FORMATS:
         raise content.PackError(f"неизвестный формат: {fmt} (допустимы: {', '.join(FORMATS)})")
-    pack = content.build(period, sector, municipality, scope, kind, indicator, channel)
+    pack = content.build(period, sector, municipality, scope, kind, indicator, channel, region)
     if fmt == "xlsx":
         from report import sheets
 
@@ -54,6 +57,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--municipality", help="муниципалитет: код или точное название")
     parser.add_argument("--indicator", help="показатель карты, матрицы и первой динамики: код (on_time_share)")
     parser.add_argument("--channel", help="канал поступления: код (pos) или название")
+    parser.add_argument("--region", help="регион хранилища нескольких регионов: код (2), название или код ISO (RU-TVE)")
     parser.add_argument("--kind", default="meeting", choices=sorted(content.KINDS),
                         help="meeting — пакет к совещанию, governor — ежемесячный доклад губернатору")
     parser.add_argument("--out", required=True, help="файл результата: .pptx, .pdf или .xlsx")
@@ -76,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     try:
         data, _name = make(fmt, args.period, args.sector, args.municipality, REGION, args.kind,
-                             args.indicator, args.channel)
+                             args.indicator, args.channel, args.region)
     except content.PackError as exc:
         print(f"ошибка: {exc}", file=sys.stderr)
         return 2

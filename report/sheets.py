@@ -104,7 +104,7 @@ def write(pack: Pack) -> bytes:
         safe_text(about.cell(row=i, column=1), key)
         safe_text(about.cell(row=i, column=2), value)
     safe_text(about.cell(row=len(rows) + 1, column=1), "Данные на")
-    stamp = about.cell(row=len(rows) + 1, column=2, value=pack.as_of.replace(microsecond=0))
+    stamp = about.cell(row=len(rows) + 1, column=2, value=pack.data_date.replace(microsecond=0))
     stamp.number_format = "DD.MM.YYYY HH:MM"
     about.column_dimensions["A"].width, about.column_dimensions["B"].width = 16, 60
     for cell in about["A"]:

@@ -171,7 +171,7 @@ def _title_slide(prs: Presentation, pack: Pack) -> None:
     _text(slide, Inches(0.8), Inches(3.7), Inches(11.7), Inches(0.6), f"Период: {pack.period.label}", 24)
     _text(slide, Inches(0.8), Inches(4.3), Inches(11.7), Inches(0.6), f"Фильтры: {pack.filters}", 24)
     _text(slide, Inches(0.8), Inches(4.9), Inches(11.7), Inches(0.6),
-          f"Данные на {pack.as_of:%d.%m.%Y %H:%M}", 24, colour=MUTED)
+          f"Данные на {pack.data_date_text}", 24, colour=MUTED)
     _text(slide, Inches(0.8), HEIGHT - Inches(0.8), Inches(11.7), Inches(0.4),
           "Центр управления регионом · обращения граждан", 14, colour=MUTED)
 

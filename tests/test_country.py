@@ -151,6 +151,42 @@ def test_region_rating_ranks_every_region(country: Path) -> None:
     assert (df["response_change"] == df["response_hours_median"] - df["response_hours_median_prev"]).all()
 
 
+def test_all_regions_line_and_map_reference_equal_a_hand_written_recount(country: Path) -> None:
+    """The table's «Все регионы» line and the share the country map is painted around are counted over
+    every appeal of the warehouse (not averaged over regions): checked against DESIGN §4 written out."""
+    import app as app_module
+    from metrics.country import all_regions
+
+    con = duckdb.connect(str(country), read_only=True)
+    as_of = dt.datetime.fromisoformat(con.execute("SELECT value FROM meta WHERE key = 'data_as_of'").fetchall()[0][0])
+    volume, on_time, on_time_base, satisfied, rated, median = con.execute(
+        """SELECT count(*),
+                  count(*) FILTER (WHERE answered_at IS NOT NULL AND answered_at <= due_at),
+                  count(*) FILTER (WHERE answered_at IS NOT NULL AND due_at IS NOT NULL)
+                    + count(*) FILTER (WHERE answered_at IS NULL AND due_at < $as_of),
+                  count(*) FILTER (WHERE satisfaction >= 4), count(satisfaction),
+                  median(epoch(first_response_at - received_at) / 3600.0)
+           FROM appeal WHERE received_at >= '2025-09-01' AND received_at < '2025-10-01'""",
+        {"as_of": as_of}).fetchall()[0]
+    people = con.execute("SELECT sum(population) FROM municipality").fetchall()[0][0]
+    con.close()
+    app_module.create_app(country)
+    from pages import regions
+
+    try:
+        row = all_regions(parse_period("2025-09"))
+        assert row["volume"] == volume
+        assert row["on_time_share"] == pytest.approx(on_time / on_time_base, abs=1e-12)
+        assert row["satisfaction_share"] == pytest.approx(satisfied / rated, abs=1e-12)
+        assert row["response_hours_median"] == pytest.approx(median, abs=1e-9)
+        assert row["rate_10k"] == pytest.approx(volume * 10_000 / people)
+        table, _fig, _, _, _ = regions.update("2025-09", "on_time_share")
+        foot = json.dumps(table.to_plotly_json(), ensure_ascii=False, default=str)
+        assert "Все регионы" in foot and "regions-all-row" in foot
+    finally:
+        source.configure(None)
+
+
 def test_a_one_region_warehouse_is_migrated_and_unchanged(small_demo: Path, tmp_path: Path) -> None:
     from data.warehouse import connect, ensure_initialised
 
@@ -303,6 +339,10 @@ def test_regions_page_draws_the_map_and_a_click_opens_the_region(served_app, bro
     attribution = wait_js(browser, """const g = document.querySelector('#regions-map .js-plotly-plot');
         return (g?.layout?.annotations || []).map(a => a.text).join(' ') || null;""")
     assert "GIS-Lab" in attribution
+    hover = wait_js(browser, """const g = document.querySelector('#regions-map .js-plotly-plot');
+        const t = (g?.data || []).find(d => d.type === 'choropleth' && d.name !== 'background' && d.text);
+        return t ? t.text.join('|') : null;""")
+    assert "По всем регионам" in hover  # a share is judged against the whole warehouse's value
     ARTIFACTS.mkdir(exist_ok=True)
     browser.save_screenshot(str(ARTIFACTS / "regions.png"))
     assert console_errors(browser) == []

@@ -357,7 +357,8 @@ PAGE_CALLBACKS = {
                           "kpi-grain": "month"}),
     "problems": ("problems-list", {"problems-period": None, "problems-municipality": None}),
     "regions": ("regions-table", {"regions-period": None, "regions-indicator": "tension_index"}),
-    "wall": ("wall-tension", {"wall-version": "v1"}),  # every panel of the wall, the tension panel too
+    # every panel of the wall, the tension panel too; a warehouse of several regions: one region's wall
+    "wall": ("wall-tension", {"wall-version": "v1", "wall-address": {"region": "2"}}),
 }
 
 
@@ -391,6 +392,7 @@ def test_pages_answer_the_same_on_both_engines(engines):
             assert all(len(body) > 2000 for body in out.values()), {k: len(v) for k, v in out.items()}
             # the panels asked about are drawn, not messages: the region's tension, the three regions ranked
             assert "wall-tension-total" in out["wall"] and "Мало обращений" not in out["wall"]
+            assert "Тверская область" in out["wall"]  # the wall of region 2
             assert all(name in out["regions"] for name in ("Смоленская", "Тверская", "Ярославская"))
             assert "Тверская" in out["heatmap-region-tension"]  # narrowed to region 2
             answers.append(out)

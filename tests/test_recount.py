@@ -64,6 +64,7 @@ from data.warehouse import DEMO_MUNICIPALITIES, connect, ensure_initialised, set
 from metrics.indicators import registry
 from metrics.periods import Period, month, quarter_of
 from metrics.query import data_as_of, facts_only, query_on, query_periods
+from metrics.scope import REGION as REGION_SCOPE
 from tests.conftest import finish_warehouse
 
 T = dt.datetime
@@ -76,6 +77,9 @@ RATIO_TOLERANCE = 1e-12
 
 SEED, APPEALS, MONTHS, END_MONTH = 14, 30_000, 7, "2025-10"
 CUT = T(2025, 10, 19, 0, 5)
+# the cut warehouse's previous month at the same age: its data date 30 days earlier, five minutes after
+# the 30-day window of 19.08's receipts ended (``appeal_known_head`` holds that day up to 00:05)
+SAME_AGE = CUT - dt.timedelta(days=30)
 HAND_AS_OF = T(2025, 11, 5, 0, 5)
 
 # --- the recount: DESIGN §4 word by word ----------------------------------------------------------
@@ -186,7 +190,10 @@ def _add_months(d: dt.date, n: int) -> dt.date:
 
 
 def _previous_start(period: Period) -> dt.date:
-    """The previous month or quarter (growth's comparison), counted here, not by the project."""
+    """The previous month or quarter (growth's comparison), counted here, not by the project; a range
+    of days: as many days before."""
+    if period.kind == "range":
+        return period.start - (period.end - period.start)
     months = {"month": 1, "quarter": 3}[period.kind]
     return _add_months(period.start, -months)
 
@@ -324,13 +331,18 @@ def warehouses(tmp_path_factory) -> dict[str, Warehouse]:
     full = root / "full.duckdb"
     build_demo(full, appeals=APPEALS, months=MONTHS, seed=SEED, end_month=END_MONTH)
     _cut_copy(full, root / "cut.duckdb", CUT)
+    _cut_copy(root / "cut.duckdb", root / "cut_same_age.duckdb", SAME_AGE)
+    with duckdb.connect(str(full), read_only=True) as c:
+        full_same_age = c.execute("SELECT max(received_at) FROM appeal").fetchone()[0] - dt.timedelta(days=30)
+    _cut_copy(full, root / "full_same_age.duckdb", full_same_age)
     hand = root / "hand.duckdb"
     con = connect(hand)
     ensure_initialised(con, municipalities_csv=DEMO_MUNICIPALITIES)
     finish_warehouse(con, HAND_AS_OF.isoformat(sep=" "), HAND_ROWS)
     con.close()
     out = {}
-    for name, path in (("full", full), ("cut", root / "cut.duckdb"), ("hand", hand)):
+    for name, path in (("full", full), ("cut", root / "cut.duckdb"), ("hand", hand),
+                       ("cut_same_age", root / "cut_same_age.duckdb"), ("full_same_age", root / "full_same_age.duckdb")):
         c = duckdb.connect(str(path), read_only=True)
         stored = c.execute("SELECT value FROM meta WHERE key = 'data_as_of'").fetchall()[0][0]
         out[name] = Warehouse(c, dt.datetime.fromisoformat(stored))
@@ -530,6 +542,91 @@ def test_as_of_is_the_warehouse_of_that_date(warehouses, scenario: Scenario, dim
     where = f"by {dim}, {scenario.period.code} ({scenario.name}, full warehouse as_of={CUT}, {path} path)"
     lines = compare(_project(warehouses, "full", scenario.period, dim, path, CUT),
                     _recount(warehouses, "cut", scenario.period, dim), dim, where, _value, _expected)
+    assert not lines, _report(lines)
+
+
+# The previous period at the same age (DESIGN §4), as the ratings and the comparisons ask it: the
+# data date minus 30 days, after the period's end. The rollup path reads ``appeal_known`` for the days
+# before and ``appeal_known_head`` for that day up to the moment (the facts for a category or a
+# channel); it must equal the recount of the warehouse cut at that moment.
+SAME_AGE_CASES = [(wh, moment_of, p, d, path) for wh, moment_of, p in (
+    ("cut", "cut_same_age", month(dt.date(2025, 8, 1))), ("full", "full_same_age", month(dt.date(2025, 9, 1))))
+    for d in DIMENSIONS for path in PATHS]
+
+
+@pytest.mark.parametrize(("wh", "cut", "period", "dim", "path"), SAME_AGE_CASES,
+                         ids=[f"{w}-{d}-{p}" for w, _, _, d, p in SAME_AGE_CASES])
+def test_same_age_is_the_warehouse_of_that_date(warehouses, monkeypatch, wh: str, cut: str, period: Period,
+                                                dim: str, path: str) -> None:
+    import metrics.query as mq
+
+    moment = warehouses[cut].data_date
+    assert moment == warehouses[wh].data_date - dt.timedelta(days=30)
+    where = f"by {dim}, {period.code} ({wh} warehouse as_of={moment}, {path} path)"
+    recounted = _recount(warehouses, cut, period, dim)
+    lines = compare(_project(warehouses, wh, period, dim, path, moment), recounted, dim, where, _value, _expected)
+    lines += compare(_project(warehouses, wh, period, dim, path, moment), recounted, dim, where + ", _base", _base,
+                     _expected_bases)
+    if path == "rollup" and dim not in ("category", "channel"):
+        # the answer durations of the cohort still arrive after the moment, so a question with their
+        # medians is recomputed from the facts: without them it is answered by the known changes alone
+        con = warehouses[wh].con
+        assert mq._known_head(con, moment)
+        assert mq._known_table(con, [] if dim == "region" else [dim], {}, REGION_SCOPE)
+        calls = []
+        compute = mq._compute
+        monkeypatch.setattr(mq, "_compute", lambda *a, **k: calls.append(1) or compute(*a, **k))
+        by = [] if dim == "region" else [dim]
+        codes = [c for c in INDICATORS if c in registry() and c not in QUANTILES]
+        project = query_on(con, codes, by, period, as_of=moment)
+        assert calls == [1]  # no recomputation from the facts
+        lines += compare(project, recounted, dim, where + ", known changes only", _value,
+                         lambda row: {k: v for k, v in _expected(row).items() if k in codes})
+        # the median first reaction: the data date's durations where none came after the moment
+        later = con.execute("SELECT count(*) FROM appeal WHERE received_at >= $s AND received_at < $e "
+                            "AND first_response_at > $m", {"s": period.start, "e": period.end, "m": moment}).fetchone()[0]
+        calls.clear()
+        project = query_on(con, ["response_hours_median"], by, period, as_of=moment)
+        assert len(calls) == (1 if later == 0 else 2), later
+        lines += compare(project, recounted, dim, where + ", first reaction median", _value,
+                         lambda row: {k: v for k, v in _expected(row).items() if k == "response_hours_median"})
+    assert not lines, _report(lines)
+
+
+# Day ranges (the heat map's «свой период»): the cohort measures come from ``appeal_daily`` where
+# the question needs only the municipality and the sector, from the facts otherwise; both equal the
+# recount. The full warehouse's range ends at the data date; the cut one's starts on 18.09, whose
+# 30-day windows ended five minutes before its data date.
+RANGE_CASES = [(wh, Period(a, b, "range", f"{a}..{b - dt.timedelta(days=1)}"), d, path)
+               for wh, a, b in (("full", dt.date(2025, 9, 6), dt.date(2025, 11, 1)),
+                                ("cut", dt.date(2025, 9, 18), dt.date(2025, 10, 5)))
+               for d in DIMENSIONS for path in PATHS]
+
+
+@pytest.mark.parametrize(("wh", "period", "dim", "path"), RANGE_CASES,
+                         ids=[f"{w}-{d}-{path}" for w, _, d, path in RANGE_CASES])
+def test_day_ranges_equal_the_recount(warehouses, monkeypatch, wh: str, period: Period, dim: str, path: str) -> None:
+    import metrics.query as mq
+
+    w = warehouses[wh]
+    by = [] if dim == "region" else [dim]
+    codes = [c for c in INDICATORS if c in registry() and c != "growth"]
+    days = []
+    where_of = mq._period_where
+    monkeypatch.setattr(mq, "_period_where", lambda *a, **k: days.append(k.get("column")) or where_of(*a, **k))
+    if path == "facts":
+        with facts_only():
+            project = query_on(w.con, codes, by, period)
+    else:
+        project = query_on(w.con, codes, by, period)
+    # the route under test: the day-grained rollup for a question by municipality or sector
+    assert ("day" in days) == (path == "rollup" and dim in ("region", "municipality", "sector")), days
+    where = f"by {dim}, {period.code} (range, {wh} warehouse, data date {w.data_date}, {path} path)"
+    recounted = _recount(warehouses, wh, period, dim)
+    lines = compare(project, recounted, dim, where, _value,
+                    lambda row: {k: v for k, v in _expected(row).items() if k != "growth"})
+    lines += compare(project, recounted, dim, where + ", _base", _base,
+                     lambda row: {k: v for k, v in _expected_bases(row).items() if k != "growth"})
     assert not lines, _report(lines)
 
 

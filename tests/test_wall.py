@@ -118,10 +118,10 @@ def test_kpi_tiles_show_declared_labels_values_and_targets(wall, warehouse_at, s
 def test_every_panel_renders_on_the_small_demo(wall, warehouse_at, small_demo: Path) -> None:
     warehouse_at(small_demo)
     (region, stamp, message, message_class, figure, side, kpi, signals, priority, weakest, iso,
-     tension) = wall.render_all(REGION)
+     tension, timezone) = wall.render_all(REGION)
     assert region == "Смоленская область" and stamp.startswith("данные на 31.10.2025")
     assert message == "" and "is-shown" not in message_class
-    assert iso.startswith("2025-10-31T")
+    assert iso.startswith("2025-10-31T") and timezone == ""  # one region: the screen's own clock
     assert len(figure["data"]) == 3 and len(figure["data"][1]["locations"]) == 27
     assert figure["data"][2]["type"] == "scattergeo" and "Вяземский" in " ".join(figure["data"][2]["text"])
     assert "Количество обращений" in _text(side)
