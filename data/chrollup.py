@@ -46,8 +46,12 @@ STOCK_CHANGE = "appeal_stock_change"
 BOUNDS = "appeal_stock_bounds"
 # the rollups the views feed, in the order they are created: each is stored as ``<name>_signed`` (the
 # summing table) and read through a view of its own name that keeps the live rows (see ``create_view_sql``)
-SUMMED: tuple[str, ...] = ("appeal_monthly", *rollup._DERIVED, "appeal_duration", "appeal_weekly",
-                           *rollup.STOCK_TABLES)
+SUMMED: tuple[str, ...] = ("appeal_monthly", *rollup._DERIVED, "appeal_daily", "appeal_known",
+                           *(t for t in rollup.KNOWN_TABLES if t != "appeal_known"), "appeal_duration",
+                           "appeal_weekly", *rollup.STOCK_TABLES)
+# DuckDB rollups ClickHouse goes without: the known changes of one day up to the data date's time of day,
+# rebuilt whole by every import; without them the readers take that one day from the facts
+NOT_KEPT: tuple[str, ...] = ("appeal_known_head", "appeal_known_head_day")
 
 
 def stored(table: str) -> str:
@@ -84,6 +88,10 @@ def _dims_of(table: str) -> tuple[str, tuple[str, ...]]:
     """(time column, dimensions) of a summed rollup."""
     if table in rollup.MONTHLY_TABLES:
         return "month", rollup.MONTHLY_TABLES[table]
+    if table == "appeal_daily":
+        return "day", rollup.DAILY_DIMENSIONS
+    if table in rollup.KNOWN_TABLES:
+        return "month", rollup.KNOWN_TABLES[table]
     if table == "appeal_duration":
         return "month", rollup.DIMENSIONS
     if table == "appeal_weekly":
@@ -103,7 +111,12 @@ def create_table_sql(table: str) -> str:
         key.append("duration")
     cols += [f"`{d}` {_dim_type(d)}" for d in dims]
     key += list(dims)
-    if table in rollup.MONTHLY_TABLES:
+    if table in rollup.KNOWN_TABLES:  # per day of the change; ``events``: how many (non-zero on live rows)
+        cols.append(f"day Nullable({_DATE_TYPE})")
+        key.append("day")
+        cols += [f"`{_micros_column(m) if m in MICROS else m}` Int64" for m in rollup.KNOWN_MEASURES]
+        cols.append("events Int64")
+    elif table in rollup.MONTHLY_TABLES or table == "appeal_daily":
         for name in rollup.MEASURES:
             if name in MICROS:
                 cols.append(f"`{_micros_column(name)}` Int64")
@@ -129,7 +142,11 @@ def create_view_sql(table: str, database: str) -> str:
     every live row (the appeals counted: ``n``, ``weight``, the stock buckets' total) and keeps those."""
     column, dims = _dims_of(table)
     cols = [column, *(["duration"] if table == "appeal_duration" else []), *dims]
-    if table in rollup.MONTHLY_TABLES:
+    if table in rollup.KNOWN_TABLES:
+        cols += ["day", *(f"{_micros_column(name)} / {_US_PER_HOUR}.0 AS {name}" if name in MICROS else name
+                          for name in rollup.KNOWN_MEASURES)]
+        live = "events != 0"
+    elif table in rollup.MONTHLY_TABLES or table == "appeal_daily":
         cols += [f"{_micros_column(name)} / {_US_PER_HOUR}.0 AS {name}" if name in MICROS else name
                  for name in rollup.MEASURES]
         live = "n != 0"
@@ -180,6 +197,29 @@ def view_selects() -> list[tuple[str, str, str]]:
     for table, (source, dims) in rollup._DERIVED.items():
         views.append((f"{table}_view", table, f"SELECT month, {', '.join(dims)}, {sums} "  # noqa: S608
                                               f"FROM {stored(source)} GROUP BY ALL"))
+    views.append(("appeal_daily_view", "appeal_daily",
+                  f"SELECT CAST(received_at AS DATE) AS day, {', '.join(rollup.DAILY_DIMENSIONS)}, {measures} "  # noqa: S608
+                  f"FROM {CHANGE} GROUP BY ALL"))
+    # the known changes: one view per event (its moment's day), the smaller tables regrouped from the full one
+    known_dims = ", ".join(rollup.KNOWN_DIMENSIONS)
+    for event, (moment, has, _strict) in rollup.KNOWN_EVENTS.items():
+        values = []
+        for name in rollup.KNOWN_MEASURES:
+            value = rollup.known_value_sql(name, event)
+            if name in MICROS:
+                value = "0" if value == "0" else f"coalesce({MICROS[name]}, 0)"
+                values.append(f"CAST(sum(sign * {value}) AS BIGINT) AS {_micros_column(name)}")
+            else:
+                values.append(f"CAST(sum(sign * ({value})) AS BIGINT) AS {name}")
+        views.append((f"appeal_known_view_{event}", "appeal_known",
+                      f"SELECT {month} AS month, {known_dims}, CAST({moment} AS DATE) AS day, {', '.join(values)}, "  # noqa: S608
+                      f"CAST(sum(sign) AS BIGINT) AS events FROM {CHANGE} WHERE {has} GROUP BY ALL"))
+    known_sums = ", ".join(f"CAST(sum({c}) AS BIGINT) AS {c}" for c in (
+        *(_micros_column(m) if m in MICROS else m for m in rollup.KNOWN_MEASURES), "events"))
+    for table, kept in rollup.KNOWN_TABLES.items():
+        if table != "appeal_known":
+            views.append((f"{table}_view", table, f"SELECT month, {', '.join(kept)}, day, {known_sums} "  # noqa: S608
+                                                  f"FROM {stored('appeal_known')} GROUP BY ALL"))
     dims = ", ".join(rollup.DIMENSIONS)
     for code, (micros, has) in rollup.DURATIONS.items():
         views.append((f"appeal_duration_view_{code}", "appeal_duration",

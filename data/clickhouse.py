@@ -313,9 +313,9 @@ REBUILT: tuple[str, ...] = (*chrollup.SUMMED, "appeal_quantile", "appeal_open")
 
 def is_summed(con: ClickHouseConnection) -> bool:
     """Whether the warehouse's rollups are the view-fed summing tables (False: a copy made before them)."""
-    rows = con.native("SELECT engine FROM system.tables WHERE database = {db:String} AND name = {t:String}",
-                      {"db": con.database, "t": chrollup.stored("appeal_monthly")}).fetchall()
-    return bool(rows) and rows[0][0] == "SummingMergeTree"
+    rows = con.native("SELECT name FROM system.tables WHERE database = {db:String} AND engine = 'SummingMergeTree'",
+                      {"db": con.database}).fetchall()
+    return set(chrollup.STORED) <= {r[0] for r in rows}  # every one (a copy may predate a rollup)
 
 
 def latest_receipt(con: ClickHouseConnection, database: str | None = None) -> dt.datetime | None:
@@ -407,6 +407,7 @@ def copy_warehouse(source: Path, target: ClickHouseConnection, progress=None, re
         tables = [r[0] for r in duck.execute(
             "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main' ORDER BY table_name").fetchall()]
         target.database = building
+        tables = [t for t in tables if t not in chrollup.NOT_KEPT]
         for table in tables:
             columns = _duck_columns(duck, table)
             if table in chrollup.SUMMED:
