@@ -4,17 +4,21 @@ Every write of appeals goes through one stream: ``appeal_change`` (ENGINE = Null
 holds the appeal columns plus ``sign``. A write inserts the new versions of the appeals it writes with
 ``sign = +1`` and the old versions it removes with ``sign = -1``; the first build feeds every fact with
 ``+1``. Materialized views turn each inserted block into rows of the rollups, which are
-``SummingMergeTree`` tables: rows with the same key are added up on merge, and a row whose sums are
-all zero (a retracted appeal) is dropped. Reads run with ``final = 1`` (``data.clickhouse.SETTINGS``),
-so an answer sees the rows collapsed even before a merge; the tables are partitioned by month and
-FINAL never merges across months.
+``SummingMergeTree`` tables (``<rollup>_signed``): rows with the same key are added up on merge, and a
+row whose sums are all zero (a retracted appeal) is dropped. The metrics read each rollup under its
+DuckDB name through a plain VIEW giving DuckDB's columns of the live rows only (``create_view_sql``),
+with ``final = 1`` (``data.clickhouse.SETTINGS``), so an answer sees the rows collapsed even before a
+merge; the tables are partitioned by month and FINAL never merges across months.
 
 The views are written once, in DuckDB's SQL, from the declarations of ``data.rollup`` (the measures,
 durations, stock buckets), and translated by ``data.dialect``:
 
 - counts: ``sum(CASE WHEN cond THEN sign ELSE 0 END)``; the hour sums are kept as integer
   microseconds (``sum_*_us``, so that a retraction cancels exactly, which float sums do not) and read
-  as hours through an ALIAS column of the same name as on DuckDB;
+  as hours through the view, under DuckDB's name; the smaller monthly tables and ``appeal_known_o`` /
+  ``_m`` regroup the rows their source table receives (cascading views, as ``rollup._DERIVED``);
+- the known changes (``appeal_known``): one view per event of ``rollup.KNOWN_EVENTS``, with the number
+  of events as ``events`` (what tells a live row);
 - durations: one row per (month, duration, dimensions, microseconds, appeal key) with a signed
   ``weight``: FINAL keeps the live ones, and the quantiles stay exact;
 - stocks: one signed row per snapshot end an appeal version is open at, up to the stock horizon
