@@ -430,11 +430,18 @@ def copy_warehouse(source: Path, target: ClickHouseConnection, progress=None, re
             counts[table] = n
             if progress:
                 progress(table, n)
-        missing = [t for t in chrollup.SUMMED if t not in tables]  # a DuckDB file from before a rollup
-        for table in missing:
-            target.command(chrollup.create_table_sql(table))
-            target.command(chrollup.create_view_sql(table, building))
-        if "appeal" in tables and not missing and {"appeal_open", "appeal_quantile"} <= set(tables):
+        if "appeal" in tables:  # every rollup built here, even one the DuckDB file predates
+            for table in chrollup.SUMMED:
+                if table not in tables:
+                    target.command(chrollup.create_table_sql(table))
+                    target.command(chrollup.create_view_sql(table, building))
+            if "appeal_open" not in tables:
+                target.command("CREATE TABLE appeal_open AS appeal")
+            if "appeal_quantile" not in tables:
+                dims = [(d, rollup._DIM_TYPES[d], True) for d in rollup._QUANTILE_DIMS]
+                target.command(create_table_sql("appeal_quantile", [
+                    ("kind", "VARCHAR", False), ("start", "DATE", False), ("grain", "VARCHAR", False), *dims,
+                    ("duration", "TINYINT", False), ("micros", "DOUBLE[]", False)]))
             counts.update(build_rollups(target))
         stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
         target.command("INSERT INTO meta VALUES ('engine_version', {v:String})", {"v": stamp})
@@ -442,9 +449,11 @@ def copy_warehouse(source: Path, target: ClickHouseConnection, progress=None, re
         target.command(f"DROP DATABASE IF EXISTS {final}", in_database=False)  # only an empty one gets here
         target.command(f"RENAME DATABASE {building} TO {final}", in_database=False)
         # the views name their tables with the database: made again under its final name
+        present = target.tables()
         for table in chrollup.SUMMED:
-            target.command(f"DROP VIEW {final}.{table}", in_database=False)
-            target.command(chrollup.create_view_sql(table, final), in_database=False)
+            if table in present:
+                target.command(f"DROP VIEW {final}.{table}", in_database=False)
+                target.command(chrollup.create_view_sql(table, final), in_database=False)
     except BaseException:
         target.database = previous
         target.command(f"DROP DATABASE IF EXISTS {building}", in_database=False)

@@ -464,6 +464,29 @@ def test_an_import_refreshes_only_its_months_on_both_engines(engines, tmp_path):
         changed.close()
 
 
+def test_a_duckdb_file_from_before_a_rollup_gets_every_rollup_built(engines, tmp_path):
+    """A DuckDB file lacking some rollups (made before them): ``copy`` still builds every one on ClickHouse,
+    equal to what DuckDB builds from the same facts."""
+    import shutil
+
+    import duckdb
+
+    duck, ch = engines
+    if not isinstance(ch, ChdbConnection):
+        pytest.skip("checked on chDB")
+    old = tmp_path / "old.duckdb"
+    shutil.copy(_duck_file(duck), old)
+    con = duckdb.connect(str(old))
+    for table in ("appeal_daily", "appeal_known_o", "appeal_open", "appeal_quantile"):
+        con.execute(f"DROP TABLE {table}")  # noqa: S608 - constant names
+    con.close()
+    target = ChdbConnection(ch.directory, database="cur_from_old", create=True)
+    copy_warehouse(old, target)
+    for table in ("appeal_daily", "appeal_known_o", "appeal_open", "appeal_quantile", "appeal_monthly"):
+        same_table(duck, target, table)
+    target.command("DROP DATABASE cur_from_old", in_database=False)
+
+
 def test_country_view_served_from_either_engine(engines):
     """``metrics.country`` (the /regions rating: rate per region's residents, exact medians and their
     change, the tension index beside it) and the region lists of ``metrics.catalog`` answer the same
