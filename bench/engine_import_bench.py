@@ -4,7 +4,8 @@
 
 A fresh warehouse (reference lists and the demo's municipalities) is built in DuckDB and copied to
 chDB; the file of ``bench/import_bench.py`` is imported into each (first load), then again (every row
-unchanged: the upsert path). Prints rows/s and the phases of the chDB import.
+unchanged: the upsert path), then a day's changes (answers to 5 % of the appeals: the incremental
+path, where the rollups are appended to). Prints rows/s and the phases of the chDB import.
 """
 
 from __future__ import annotations
@@ -56,7 +57,37 @@ def main() -> None:
             print(f"{run}: {duck.read:,} rows ({args.format}) — DuckDB {duck_s:.1f} s, {duck.read / duck_s:,.0f} rows/s; "
                   f"chDB {ch_s:.1f} s, {click.read / ch_s:,.0f} rows/s")
             print("  chDB phases: " + ", ".join(f"{k} {v:.2f}" for k, v in click.phases.items() if v >= 0.05))
+        # a day's changes to a loaded warehouse: answers to 5 % of its appeals (the incremental case)
+        answers = _answers_file(csv, folder, max(1, args.rows // 20))
+        con = connect(db)
+        t0 = time.perf_counter()
+        duck = run_import(con, answers, mapping)
+        duck_s = time.perf_counter() - t0
+        con.close()
+        t0 = time.perf_counter()
+        click = import_to_clickhouse(ch, answers, mapping)
+        ch_s = time.perf_counter() - t0
+        assert (duck.updated, duck.inserted) == (click.updated, click.inserted)
+        print(f"answers to {click.updated:,} of them: DuckDB {duck_s:.1f} s; chDB {ch_s:.1f} s")
+        print("  chDB phases: " + ", ".join(f"{k} {v:.2f}" for k, v in click.phases.items() if v >= 0.05))
         ch.close()
+
+
+def _answers_file(csv: Path, folder: Path, n: int) -> Path:
+    """The first ``n`` unanswered rows of the bench file (received over 3 days ago), answered 2 days later."""
+    import duckdb
+
+    out = folder / f"answers-{n}.csv"
+    con = duckdb.connect()
+    con.execute(f"""COPY (SELECT * REPLACE (strftime(strptime("Дата поступления", '%d.%m.%Y %H:%M') + INTERVAL 2 DAY,
+                                                     '%Y-%m-%d %H:%M:%S') AS "Дата ответа")
+                          FROM read_csv('{csv}', delim = ';', header = true, all_varchar = true)
+                          WHERE "Дата ответа" IS NULL
+                            AND strptime("Дата поступления", '%d.%m.%Y %H:%M') < now()::TIMESTAMP - INTERVAL 3 DAY
+                          LIMIT {int(n)})
+                    TO '{out}' (HEADER, DELIMITER ';', FORCE_QUOTE *)""")  # noqa: S608 - our own file names
+    con.close()
+    return out
 
 
 if __name__ == "__main__":

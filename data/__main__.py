@@ -421,7 +421,7 @@ def main(argv: list[str] | None = None) -> int:
     p = with_db(sub.add_parser("copy", help="скопировать хранилище DuckDB в ClickHouse (chdb:ПАПКА или clickhouse://…)"))
     p.add_argument("--to", required=True, help="куда: chdb:ПАПКА или clickhouse://пользователь:пароль@сервер:8123/база")
     p.add_argument("--rebuild-rollups", action="store_true",
-                   help="сводные таблицы посчитать в ClickHouse из фактов, а не копировать")
+                   help="оставлен для совместимости: сводные таблицы всегда считаются в ClickHouse из фактов")
     p.set_defaults(func=cmd_copy)
 
     p = with_db(sub.add_parser("severity", help="задать тяжесть категорий из файла (индекс напряжённости)"))

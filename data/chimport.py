@@ -14,8 +14,9 @@ How (DESIGN §6):
 2. Every table the import changes (facts, their pre-images, rejected rows, the log, categories,
    organisations, meta, every rollup) is cloned into a side database ``<db>_importing`` — the parts are
    hard-linked (``ATTACH PARTITION … FROM``), not copied — and changed there: the replaced appeals
-   deleted, the new versions inserted, the rollups of the touched months rebuilt by
-   ``data.clickhouse.build_rollups``.
+   deleted, the new versions inserted, both recorded with their signs (``imp_change``) and fed to the
+   change stream of ``data.chrollup``, whose materialized views append to the rollups (no month is
+   rebuilt; the open appeals follow the keys, the stored quantiles of the touched months are recomputed).
 3. The switch: ``EXCHANGE TABLES`` of each changed table with its clone. On chDB every statement of the
    process passes one engine lock, held for the whole switch: a reader sees the warehouse before or
    after the import, never between. (On a server each exchange is atomic, the set of them is a few
@@ -37,7 +38,14 @@ from pathlib import Path
 
 import duckdb
 
-from data.clickhouse import REBUILT, ChdbConnection, ClickHouseConnection, ClickHouseError, build_rollups
+from data import chrollup
+from data.clickhouse import (
+    ChdbConnection,
+    ClickHouseConnection,
+    ClickHouseError,
+    is_summed,
+    latest_receipt,
+)
 from data.importer import ImportHooks, ImportResult, run_import
 from data.mapping import Mapping
 from data.regions import DDL as REGION_DDL
@@ -50,7 +58,9 @@ from data.swap import writer_lock
 REFERENCE = ("meta", "region", "municipality", "municipality_alias", "sector", "category", "organisation",
              "channel", "import_log")
 # what an import changes: cloned, changed on the side, exchanged at the end
-CHANGED = ("appeal", "appeal_replaced", "rejected_row", "import_log", "category", "organisation", "meta", *REBUILT)
+# (the rollups' summing tables: the views over them read whatever table has their name)
+ROLLUPS = (*chrollup.STORED, "appeal_quantile", "appeal_open")
+CHANGED = ("appeal", "appeal_replaced", "rejected_row", "import_log", "category", "organisation", "meta", *ROLLUPS)
 _REPLACED_WHOLE = ("category", "organisation")  # small lists the pipeline may extend or edit (kinds, severity)
 
 
@@ -68,9 +78,9 @@ def import_to_clickhouse(
     started = time.perf_counter()
     with _writer(ch) as (side, scratch, work, tables):
         _load_reference(ch, scratch, tables)
-        touched: list[dt.date] = []
+        # the rollups are not refreshed on the scratch: the change stream keeps ClickHouse's
         hooks = ImportHooks(before_upsert=lambda con: _bring_existing(ch, con, side, work),
-                            refresh=lambda _con, days: touched.extend(days))
+                            refresh=lambda _con, _days: None)
         result = run_import(scratch, Path(path), mapping, source=source, now=now, hooks=hooks, region=region)
         result.lap("clickhouse: read")
         changed = [t for t in CHANGED if t in tables]
@@ -78,7 +88,7 @@ def import_to_clickhouse(
         result.lap("clickhouse: clone")
         _apply(ch, scratch, side, result.import_id, work)
         result.lap("clickhouse: write")
-        _finish(ch, side, changed, touched)
+        _finish(ch, side, changed)
         result.lap("clickhouse: rollups, switch")
     result.seconds = time.perf_counter() - started
     return result
@@ -101,18 +111,22 @@ def revert_on_clickhouse(ch: ClickHouseConnection, import_id: int) -> RevertResu
                 names = ", ".join(rows.column_names)
                 scratch.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM ch_rows")  # noqa: S608
                 scratch.unregister("ch_rows")
-        touched: list[dt.date] = []
-        result = revert_import(scratch, import_id, refresh=lambda _con, days: touched.extend(days))
-        changed = [t for t in ("appeal", "appeal_replaced", "import_log", "meta", *REBUILT) if t in tables]
+        result = revert_import(scratch, import_id, refresh=lambda _con, _days: None)
+        changed = [t for t in ("appeal", "appeal_replaced", "import_log", "meta", *ROLLUPS) if t in tables]
         _clone(ch, side, changed, ("import_log",))
-        # the import's rows out, the pre-images it replaced back (all the scratch's appeals now)
-        ch.command(f"DELETE FROM {side}.appeal WHERE import_id = {{id:Int32}}",  # noqa: S608 - our names
-                   {"id": str(int(import_id))} if ch.params_as_text else {"id": int(import_id)}, in_database=False)
-        _push(ch, scratch, f"{side}.appeal", f"SELECT {cols} FROM appeal", list(APPEAL_COLUMNS), work)  # noqa: S608
+        # the import's rows out, the pre-images it replaced back (all the scratch's appeals now), each
+        # recorded with its sign for the rollups
+        with _in(ch, side):
+            chrollup.create_pending(ch)
+            chrollup.remove(ch, "import_id = {id:Int32}",
+                            {"id": str(int(import_id))} if ch.params_as_text else {"id": int(import_id)})
+            _push(ch, scratch, f"{side}.{chrollup.PENDING}", f"SELECT {cols}, 1 AS sign FROM appeal",  # noqa: S608
+                  [*APPEAL_COLUMNS, "sign"], work)
+            chrollup.add_pending(ch)
         ch.command(f"DELETE FROM {side}.appeal_replaced WHERE replaced_by = {{id:Int32}}",  # noqa: S608
                    {"id": str(int(import_id))} if ch.params_as_text else {"id": int(import_id)}, in_database=False)
         _push_whole(ch, scratch, side, "import_log", work)
-        _finish(ch, side, changed, touched)
+        _finish(ch, side, changed)
     return result
 
 
@@ -126,6 +140,12 @@ def _writer(ch: ClickHouseConnection):
         if "appeal" not in tables:
             raise ClickHouseError(f"в ClickHouse нет хранилища {ch.database}: "
                                   "сначала python -m data copy или demo --engine")
+        if not is_summed(ch):
+            raise ClickHouseError(
+                f"хранилище ClickHouse {ch.database} скопировано прежней версией: его сводные таблицы не умеют "
+                "дописываться импортом. Скопируйте хранилище DuckDB заново в новое место "
+                "(python -m data copy --db ФАЙЛ.duckdb --to chdb:НОВАЯ_ПАПКА --rebuild-rollups) "
+                "или удалите старое и скопируйте на его место; читать старое можно и дальше")
         side = f"{ch.database}_importing"
         ch.command(f"DROP DATABASE IF EXISTS {side}", in_database=False)  # left by a writer that was killed
         ch.command(f"CREATE DATABASE {side}", in_database=False)
@@ -140,15 +160,24 @@ def _writer(ch: ClickHouseConnection):
                 ch.command(f"DROP DATABASE IF EXISTS {side}", in_database=False)
 
 
-def _finish(ch: ClickHouseConnection, side: str, changed: list[str], touched: list[dt.date]) -> None:
-    """The rollups of the touched months rebuilt on the side, the data date and version set, the switch."""
+@contextlib.contextmanager
+def _in(ch: ClickHouseConnection, database: str):
+    """Statements without a database name run in ``database`` for a while."""
     db = ch.database
-    if touched:
-        ch.database = side
-        try:
-            build_rollups(ch, sorted(set(touched)))
-        finally:
-            ch.database = db
+    ch.database = database
+    try:
+        yield
+    finally:
+        ch.database = db
+
+
+def _finish(ch: ClickHouseConnection, side: str, changed: list[str]) -> None:
+    """The recorded change appended to the side's rollups through the views (no month is rebuilt), the
+    data date and version set, the switch."""
+    db = ch.database
+    old_latest = latest_receipt(ch, db)  # the warehouse as readers still see it
+    with _in(ch, side):
+        chrollup.apply_pending(ch, old_latest)
     _set_meta(ch, side)
     _switch(ch, db, side, changed)
 
@@ -215,16 +244,19 @@ def _apply(ch: ClickHouseConnection, scratch: duckdb.DuckDBPyConnection, side: s
     ch.command(f"CREATE TABLE {side}.imp_changed (source Nullable(String), source_id Nullable(String)) "
                "ENGINE = MergeTree ORDER BY tuple()", in_database=False)
     params = {"id": int(import_id)}
-    if _push(ch, scratch, f"{side}.imp_changed",
-             "SELECT source, source_id FROM appeal_replaced WHERE replaced_by = $id", ["source", "source_id"],
-             work, params):
-        ch.command(f"DELETE FROM {side}.appeal WHERE (source, source_id) IN "  # noqa: S608 - our names
-                   f"(SELECT source, source_id FROM {side}.imp_changed)", in_database=False)
-        _push(ch, scratch, f"{side}.appeal_replaced", "SELECT * FROM appeal_replaced WHERE replaced_by = $id",
-              ["replaced_by", *cols], work, params)
-    # the rows it wrote (new and changed ones; unchanged rows keep the import that wrote them)
-    _push(ch, scratch, f"{side}.appeal", f"SELECT {', '.join(cols)} FROM appeal WHERE import_id = $id",  # noqa: S608
-          cols, work, params)
+    with _in(ch, side):
+        chrollup.create_pending(ch)  # every removed and added version, signed, for the rollups
+        if _push(ch, scratch, f"{side}.imp_changed",
+                 "SELECT source, source_id FROM appeal_replaced WHERE replaced_by = $id", ["source", "source_id"],
+                 work, params):
+            chrollup.remove(ch, "(source, source_id) IN (SELECT source, source_id FROM imp_changed)")
+            _push(ch, scratch, f"{side}.appeal_replaced", "SELECT * FROM appeal_replaced WHERE replaced_by = $id",
+                  ["replaced_by", *cols], work, params)
+        # the rows it wrote (new and changed ones; unchanged rows keep the import that wrote them)
+        _push(ch, scratch, f"{side}.{chrollup.PENDING}",
+              f"SELECT {', '.join(cols)}, 1 AS sign FROM appeal WHERE import_id = $id",  # noqa: S608
+              [*cols, "sign"], work, params)
+        chrollup.add_pending(ch)
     for table in ("rejected_row", "import_log", *_REPLACED_WHOLE):
         _push_whole(ch, scratch, side, table, work, None if table in _REPLACED_WHOLE else int(import_id))
 

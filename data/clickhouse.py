@@ -6,9 +6,9 @@ takes the DuckDB SQL the metrics write (translated once by ``data.dialect``) and
 with ``df()`` and ``fetchall()``. Frames come out with DuckDB's own pandas types (the Arrow answer is
 turned into pandas by DuckDB), so a page cannot tell the engines apart.
 
-Storage: every warehouse table is a MergeTree; the facts are ordered by (month of receipt,
-municipality, sector, receipt time), the order every page query filters in; rollups by their time
-column and the same keys. ``copy_warehouse`` fills a new database and renames it into place at the
+Storage: the facts and reference tables are MergeTrees; the facts are ordered by (month of receipt,
+municipality, sector, receipt time), the order every page query filters in. The rollups are summing
+tables fed by materialized views from a signed change stream (``data.chrollup``), read with FINAL. ``copy_warehouse`` fills a new database and renames it into place at the
 end, so a failed copy leaves no half-filled warehouse visible.
 """
 
@@ -20,7 +20,7 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from data import rollup
+from data import chrollup, rollup
 from data.dialect import to_clickhouse
 
 DATABASE = "cur"  # the database of a chDB directory
@@ -37,7 +37,10 @@ DATABASE = "cur"  # the database of a chDB directory
 # (as in SQL and DuckDB), not the type's default
 SETTINGS: dict[str, object] = {"session_timezone": "UTC", "join_use_nulls": 1, "cast_keep_nullable": 1,
                                "output_format_arrow_string_as_string": 1, "allow_experimental_analyzer": 1,
-                               "prefer_column_name_to_alias": 1, "enable_materialized_cte": 1}
+                               "prefer_column_name_to_alias": 1, "enable_materialized_cte": 1,
+                               # the rollups are summing tables fed signed rows (data.chrollup): every read
+                               # sees them collapsed (a no-op on the plain MergeTree facts), month by month
+                               "final": 1, "do_not_merge_across_partitions_select_final": 1}
 
 
 class ClickHouseError(RuntimeError):
@@ -303,120 +306,85 @@ def _duck_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[tuple[str,
 
 # --- rollups built on ClickHouse from the facts, with the formulas of data.rollup ----------------------
 
-# what ``build_rollups`` makes: every rollup of ``data.rollup``
-REBUILT: tuple[str, ...] = ("appeal_monthly", *rollup._DERIVED, "appeal_duration", "appeal_quantile",
-                            "appeal_weekly", "appeal_open", *rollup.STOCK_TABLES)
+# every rollup of ``data.rollup``: the summed ones kept by views (``data.chrollup``), the open appeals and
+# the stored quantiles
+REBUILT: tuple[str, ...] = (*chrollup.SUMMED, "appeal_quantile", "appeal_open")
 
 
-def build_rollups(con: ClickHouseConnection, days: Iterable[dt.date] | None = None) -> dict[str, int]:
-    """Fill the rollup tables from the facts on ClickHouse with the very measure, duration, quantile
-    and stock definitions of ``data.rollup``, written once in DuckDB's SQL and translated
-    (``data.dialect``). ``days`` None: every table whole (they must be empty); else only the months
-    holding ``days`` (the quarters and weeks around them, the stocks from the month before on), their
-    old rows deleted first — what ``data.rollup.refresh_rollups`` does after an import. Row counts."""
-    months = None if days is None else sorted({d.replace(day=1) for d in days if d is not None})
-    if months == []:
-        return {}
-    dims = ", ".join(rollup.DIMENSIONS)
-    month = "CAST(date_trunc('month', received_at) AS DATE)"
-    params: dict[str, object] = {}
-    statements: list[str] = []
-    if months is None:
-        facts, facts_week, of_months = "appeal", "appeal", ""
-    else:
-        wlo = rollup._monday(months[0])
-        whi = rollup._monday(rollup._next_month(months[-1])) + dt.timedelta(days=7)
-        quarters = sorted({m.replace(month=(m.month - 1) // 3 * 3 + 1) for m in months})
-        params.update(lo=months[0], hi=rollup._next_month(months[-1]), months=months, wlo=wlo, whi=whi,
-                      quarters=quarters)
-        facts = ("(SELECT * FROM appeal WHERE received_at >= $lo AND received_at < $hi "  # noqa: S608 - constants
-                 f"AND list_contains($months, {month}))")
-        facts_week = "(SELECT * FROM appeal WHERE received_at >= $wlo AND received_at < $whi)"
-        of_months = " WHERE list_contains($months, month)"
-        for table in ("appeal_monthly", *rollup._DERIVED, "appeal_duration"):
-            statements.append(f"DELETE FROM {table} WHERE list_contains($months, month)")  # noqa: S608 - registry constants
-        statements.append("DELETE FROM appeal_quantile WHERE (kind = 'month' AND list_contains($months, start)) "
-                          "OR (kind = 'quarter' AND list_contains($quarters, start))")
-        statements.append("DELETE FROM appeal_weekly WHERE week >= $wlo AND week < $whi")
-    statements.append("DELETE FROM appeal_open WHERE TRUE")
-    measures = ", ".join(rollup.measure_sql(name, expr) for name, expr in rollup.MEASURES.items())
-    statements.append(f"INSERT INTO appeal_monthly SELECT {month} AS month, {dims}, {measures} "  # noqa: S608 - registry constants
-                      f"FROM {facts} GROUP BY ALL")
-    for table, (source, dimensions) in rollup._DERIVED.items():
-        sums = ", ".join(f"sum({m}) AS {m}" for m in rollup.MEASURES)
-        statements.append(f"INSERT INTO {table} SELECT month, {', '.join(dimensions)}, {sums} "  # noqa: S608 - registry constants
-                          f"FROM {source}{of_months} GROUP BY ALL")
-    parts = [f"SELECT {month} AS month, CAST({code} AS TINYINT) AS duration, {dims}, {micros} AS micros "  # noqa: S608 - registry constants
-             f"FROM {facts} WHERE {has}" for code, (micros, has) in rollup.DURATIONS.items()]
-    statements.append(f"INSERT INTO appeal_duration {' UNION ALL '.join(parts)}")
-    levels = repr([float(x) for x in rollup.STORED_QUANTILES])
-    for kind in rollup.QUANTILE_KINDS:
-        start = f"CAST(date_trunc('{kind}', month) AS DATE)"
-        which = "" if months is None else f" WHERE list_contains(${'months' if kind == 'month' else 'quarters'}, {start})"
-        for grain in rollup.QUANTILE_GRAINS:
-            cols = [d if d in grain else f"CAST(NULL AS {rollup._DIM_TYPES[d]}) AS {d}" for d in rollup._QUANTILE_DIMS]
-            statements.append(
-                f"INSERT INTO appeal_quantile SELECT '{kind}' AS kind, {start} AS start, "  # noqa: S608 - registry constants
-                f"'{rollup.grain_code(grain)}' AS grain, {', '.join(cols)}, duration, "
-                f"quantile_cont(micros, {levels}) AS micros FROM appeal_duration{which} GROUP BY ALL")
-    statements.append(
-        f"INSERT INTO appeal_weekly SELECT CAST(date_trunc('week', received_at) AS DATE) AS week, "  # noqa: S608 - registry constants
-        f"{', '.join(rollup.WEEKLY_DIMENSIONS)}, CAST(count(*) AS INTEGER) AS n FROM {facts_week} GROUP BY ALL")
-    statements.append(f"INSERT INTO appeal_open SELECT * FROM appeal WHERE {rollup.OPEN_SQL}")  # noqa: S608 - registry constants
-    for sql in statements:
-        used = {k: v for k, v in params.items() if f"${k}" in sql}
-        text, values = to_clickhouse(sql, used, as_text=con.params_as_text)
-        con.command(text, values)
-    # an appeal received at 00:00 on the 1st is open at the previous month's end
-    first = None if months is None else rollup._previous_month(months[0])
-    for table in rollup.STOCK_TABLES:
-        _build_stock(con, table, first)
+def is_summed(con: ClickHouseConnection) -> bool:
+    """Whether the warehouse's rollups are the view-fed summing tables (False: a copy made before them)."""
+    rows = con.native("SELECT name FROM system.tables WHERE database = {db:String} AND engine = 'SummingMergeTree'",
+                      {"db": con.database}).fetchall()
+    return set(chrollup.STORED) <= {r[0] for r in rows}  # every one (a copy may predate a rollup)
+
+
+def latest_receipt(con: ClickHouseConnection, database: str | None = None) -> dt.datetime | None:
+    """The latest receipt of the facts (None: no facts; ClickHouse's max of no rows would be 1970)."""
+    table = f"{database}.appeal" if database else "appeal"
+    return con.native(f"SELECT maxOrNull(received_at) FROM {table}").fetchall()[0][0]  # noqa: S608 - our names
+
+
+def build_rollups(con: ClickHouseConnection) -> dict[str, int]:
+    """Fill the (empty) rollup tables from the facts: every appeal fed with ``+1`` into the change
+    stream of ``data.chrollup``, whose views — the measure, duration and stock definitions of
+    ``data.rollup`` written once in DuckDB's SQL and translated — write the summed rollups; then the
+    open appeals and the stored quantiles. The same views keep the rollups on every import. Row counts."""
+    chrollup.create_stream(con)
+    try:
+        chrollup.feed(con, "SELECT *, CAST(1 AS Int8) FROM appeal", None, latest_receipt(con))  # noqa: S608
+    finally:
+        chrollup.drop_stream(con)
+    for table in chrollup.STORED:  # one block's partial sums each: merged once, before the first reader
+        con.command(f"OPTIMIZE TABLE {table} FINAL")
+    con.command(f"INSERT INTO appeal_open SELECT * FROM appeal WHERE {rollup.OPEN_SQL}")  # noqa: S608 - registry constants
+    refresh_quantiles(con, None)
     return {t: con.native(f"SELECT count() FROM {t}").fetchall()[0][0] for t in REBUILT}  # noqa: S608
 
 
-def _build_stock(con: ClickHouseConnection, table: str, first: dt.date | None = None) -> None:
-    """A stock table of ``data.rollup.STOCK_TABLES`` from the period holding ``first`` (None: all):
-    one row per appeal and snapshot end ``t`` it was open at (received by ``t``, answered after it),
-    counted by ``stock_sql`` — the snapshot ends numbered (``range``) where DuckDB's rollup lists them
-    (``generate_series`` over timestamps, which ClickHouse has no array form of)."""
-    column, unit, dims_kept = rollup.STOCK_TABLES[table]
-    step = rollup.STOCK_STEPS[unit]
-    shift, count = {"month": ("to_months(k)", "date_diff('month', first_t, last_t)"),
-                    "week": ("to_days(7 * k)", "date_diff('day', first_t, last_t) // 7"),
-                    "day": ("to_days(k)", "date_diff('day', first_t, last_t)")}[unit]
-    lo, hi = con.execute(f"SELECT CAST(date_trunc('{unit}', min(received_at)) AS DATE), "  # noqa: S608 - constants
-                         f"CAST(date_trunc('{unit}', max(received_at)) AS DATE) FROM appeal").fetchall()[0]
-    if first is not None:
-        lo = rollup._period_start(unit, first)
-        text, values = to_clickhouse(f"DELETE FROM {table} WHERE {column} >= $lo", {"lo": lo},  # noqa: S608 - registry constants
+def refresh_quantiles(con: ClickHouseConnection, months: list[dt.date] | None) -> None:
+    """``appeal_quantile`` for the months in ``months`` and the quarters holding them (None: all, the table
+    empty), from the live durations: exact quantiles merge from no partial state, so the stored ones of
+    a touched month or quarter are computed again (a cache refresh, a few hundred rows)."""
+    params: dict[str, object] = {}
+    if months is not None:
+        quarters = sorted({m.replace(month=(m.month - 1) // 3 * 3 + 1) for m in months})
+        params.update(months=months, quarters=quarters)
+
+    def run(sql: str, wrap: str = "{}") -> None:
+        text, values = to_clickhouse(sql, {k: v for k, v in params.items() if f"${k}" in sql},
                                      as_text=con.params_as_text)
-        con.command(text, values)
-    if lo is None or hi is None or lo > hi:
-        return
-    dims = ", ".join(dims_kept)
-    sql = f"""INSERT INTO {table}
-        SELECT CAST(t - {step} AS DATE) AS {column}, {dims}, {', '.join(rollup.stock_sql('t'))}
-        FROM (SELECT {dims}, received_at, due_at, first_t + {shift} AS t
-              FROM (SELECT {dims}, received_at, due_at, first_t, unnest(range(0, {count} + 1)) AS k
-                    FROM (SELECT {dims}, received_at, due_at,
-                                 greatest(date_trunc('{unit}', received_at - INTERVAL 1 MICROSECOND) + {step},
-                                          $t_lo + {step}) AS first_t,
-                                 least(coalesce(date_trunc('{unit}', answered_at - INTERVAL 1 MICROSECOND),
-                                                $t_hi + {step}), $t_hi + {step}) AS last_t
-                          FROM appeal
-                          WHERE received_at <= $t_hi + {step}
-                            AND (answered_at IS NULL OR answered_at > $t_lo + {step}))))
-        GROUP BY ALL"""  # noqa: S608 - registry constants
-    text, values = to_clickhouse(sql, {"t_lo": dt.datetime.combine(lo, dt.time()),
-                                       "t_hi": dt.datetime.combine(hi, dt.time())}, as_text=con.params_as_text)
-    con.command(text, values)
+        con.command(wrap.format(text), values)
+
+    # the live durations of the touched quarters, read (with FINAL) once for the ten statements below
+    durations = "quantile_durations"
+    kept = ", ".join(["month", "duration", *rollup._QUANTILE_DIMS, "micros"])
+    con.command(f"DROP TABLE IF EXISTS {durations}")
+    try:
+        run(f"SELECT {kept} FROM appeal_duration" + (  # noqa: S608 - registry constants
+            "" if months is None else " WHERE list_contains($quarters, CAST(date_trunc('quarter', month) AS DATE))"),
+            f"CREATE TABLE {durations} ENGINE = MergeTree ORDER BY (month, duration) AS {{}}")
+        if months is not None:
+            run("DELETE FROM appeal_quantile WHERE (kind = 'month' AND list_contains($months, start)) "
+                "OR (kind = 'quarter' AND list_contains($quarters, start))")
+        levels = repr([float(x) for x in rollup.STORED_QUANTILES])
+        for kind in rollup.QUANTILE_KINDS:
+            start = f"CAST(date_trunc('{kind}', month) AS DATE)"
+            which = "" if months is None else f" WHERE list_contains(${'months' if kind == 'month' else 'quarters'}, {start})"
+            for grain in rollup.QUANTILE_GRAINS:
+                cols = [d if d in grain else f"CAST(NULL AS {rollup._DIM_TYPES[d]}) AS {d}" for d in rollup._QUANTILE_DIMS]
+                run(f"INSERT INTO appeal_quantile SELECT '{kind}' AS kind, {start} AS start, "  # noqa: S608 - registry constants
+                    f"'{rollup.grain_code(grain)}' AS grain, {', '.join(cols)}, duration, "
+                    f"quantile_cont(micros, {levels}) AS micros FROM {durations}{which} GROUP BY ALL")
+    finally:
+        con.command(f"DROP TABLE IF EXISTS {durations}")
 
 
 def copy_warehouse(source: Path, target: ClickHouseConnection, progress=None, rebuild: bool = False) -> dict:
     """Copy every table of the DuckDB warehouse ``source`` (reference lists, facts, targets,
-    boundaries, region settings, rollups as built) into ``target``; a dict of row counts and seconds.
-    With ``rebuild`` the rollups of ``REBUILT`` are computed on ClickHouse from the copied facts
-    (``build_rollups``) instead of being copied.
+    boundaries, region settings) into ``target``; a dict of row counts and seconds. The rollups of
+    ``REBUILT`` are computed on ClickHouse from the copied facts (``build_rollups``: the change stream's
+    views, the ones every import then appends through); ``rebuild`` is kept for callers and has no
+    effect any more (DuckDB's rollups have another layout: no signs, hour sums as floats).
 
     The tables are filled in a new database, checked (the row counts must match) and renamed into
     place at the end: a failure leaves the target as it was. A target that already holds a warehouse
@@ -439,11 +407,16 @@ def copy_warehouse(source: Path, target: ClickHouseConnection, progress=None, re
         tables = [r[0] for r in duck.execute(
             "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main' ORDER BY table_name").fetchall()]
         target.database = building
+        tables = [t for t in tables if t not in chrollup.NOT_KEPT]
         for table in tables:
             columns = _duck_columns(duck, table)
-            target.command(create_table_sql(table, columns))
+            if table in chrollup.SUMMED:
+                target.command(chrollup.create_table_sql(table))
+                target.command(chrollup.create_view_sql(table, building))
+            else:
+                target.command(create_table_sql(table, columns))
             n = duck.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]  # noqa: S608 - catalog names
-            if rebuild and table in REBUILT:
+            if table in REBUILT:
                 continue
             if n:
                 path = scratch / f"{table}.parquet"
@@ -457,14 +430,30 @@ def copy_warehouse(source: Path, target: ClickHouseConnection, progress=None, re
             counts[table] = n
             if progress:
                 progress(table, n)
-        if rebuild:
-            built = build_rollups(target)
-            counts.update(built)
+        if "appeal" in tables:  # every rollup built here, even one the DuckDB file predates
+            for table in chrollup.SUMMED:
+                if table not in tables:
+                    target.command(chrollup.create_table_sql(table))
+                    target.command(chrollup.create_view_sql(table, building))
+            if "appeal_open" not in tables:
+                target.command("CREATE TABLE appeal_open AS appeal")
+            if "appeal_quantile" not in tables:
+                dims = [(d, rollup._DIM_TYPES[d], True) for d in rollup._QUANTILE_DIMS]
+                target.command(create_table_sql("appeal_quantile", [
+                    ("kind", "VARCHAR", False), ("start", "DATE", False), ("grain", "VARCHAR", False), *dims,
+                    ("duration", "TINYINT", False), ("micros", "DOUBLE[]", False)]))
+            counts.update(build_rollups(target))
         stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
         target.command("INSERT INTO meta VALUES ('engine_version', {v:String})", {"v": stamp})
         target.database = previous
         target.command(f"DROP DATABASE IF EXISTS {final}", in_database=False)  # only an empty one gets here
         target.command(f"RENAME DATABASE {building} TO {final}", in_database=False)
+        # the views name their tables with the database: made again under its final name
+        present = target.tables()
+        for table in chrollup.SUMMED:
+            if table in present:
+                target.command(f"DROP VIEW {final}.{table}", in_database=False)
+                target.command(chrollup.create_view_sql(table, final), in_database=False)
     except BaseException:
         target.database = previous
         target.command(f"DROP DATABASE IF EXISTS {building}", in_database=False)

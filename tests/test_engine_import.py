@@ -255,10 +255,10 @@ def test_a_failing_import_leaves_the_warehouse_as_it_was(warehouses, monkeypatch
     before = _state(ch)
     answer = q.query_on(ch, CODES, ["municipality"], CURRENT)
 
-    def broken(con, days):
+    def broken(*_args):
         raise ClickHouseError("обрыв связи")
 
-    monkeypatch.setattr(chimport, "build_rollups", broken)  # after the facts were written on the side
+    monkeypatch.setattr(chimport.chrollup, "feed", broken)  # after the facts were written on the side
     with pytest.raises(ClickHouseError, match="обрыв"):
         import_to_clickhouse(ch, _new_file(tmp, db, "failing.csv", "F"), load_mapping(None), source="f", now=NOW)
     assert _state(ch) == before
@@ -327,3 +327,135 @@ def test_the_commands_on_clickhouse(warehouses):
     finally:
         fresh = ChdbConnection(ch.directory)
     assert fresh.execute("SELECT count(*) FROM appeal").fetchall()[0][0] == count + 50
+
+
+# --- the rollups kept by views: moves, reopenings, the stock horizon, no rebuild ------------------------
+
+@pytest.fixture(scope="module")
+def moving(warehouses):
+    """A warehouse ending with last month (so that an import of this month's appeals moves every stock
+    horizon, and its revert moves them back): its DuckDB file and chDB copy (another database of the same
+    chDB directory)."""
+    _db, ch, tmp = warehouses
+    folder = tmp / "moving"
+    folder.mkdir()
+    db = folder / "w.duckdb"
+    build_demo(db, appeals=4000, months=3, seed=8, end_month=f"{LAST.start:%Y-%m}")
+    target = ChdbConnection(ch.directory, database="cur_moving", create=True)
+    copy_warehouse(db, target)
+    return db, target, folder
+
+
+def _moving_files(folder: Path, db: Path) -> tuple[Path, Path]:
+    """A first file (120 appeals of last month and this one, a third answered) and its re-import: appeals
+    moved to another municipality or category (so another sector), answered ones reopened, answers
+    arriving, the rest unchanged."""
+    munis, cats = _names(db)
+    header = "source_id,received_at,municipality,channel,category,answered_at,satisfaction"
+    first, second = [header], [header]
+    for i in range(120):
+        received = NOW - dt.timedelta(days=(i * 5) % 40, hours=2 + i % 7)
+        answer = min(received + dt.timedelta(days=1 + i % 4), NOW - dt.timedelta(minutes=5))
+        answered = f"{answer:%d.%m.%Y %H:%M}" if i % 3 == 0 else ""
+        row = [f"M{i}", f"{received:%d.%m.%Y %H:%M}", munis[i % 8], "pos", cats[i % 6], answered,
+               "4" if answered else ""]
+        first.append(",".join(row))
+        if i % 6 == 1:
+            row[2] = munis[(i + 3) % 8]  # moved to another municipality
+        elif i % 6 == 2:
+            row[4] = cats[(i + 2) % 6]  # another category (and with it, maybe, another sector)
+        elif i % 6 == 3:
+            row[5], row[6] = "", ""  # reopened (answered in the first file)
+        elif i % 6 == 4:
+            row[5] = f"{min(received + dt.timedelta(hours=20), NOW - dt.timedelta(minutes=5)):%d.%m.%Y %H:%M}"
+        second.append(",".join(row))
+    paths = folder / "moving_first.csv", folder / "moving_second.csv"
+    for path, lines in zip(paths, (first, second), strict=True):
+        path.write_text("\n".join(lines), encoding="utf-8")
+    return paths
+
+
+def _parts(ch: ChdbConnection, table: str) -> dict[str, set[str]]:
+    """Partition → the checksums of its active parts."""
+    out: dict[str, set[str]] = {}
+    for partition, digest in ch.native(
+            "SELECT partition, hash_of_all_files FROM system.parts WHERE database = {db:String} AND table = {t:String} "
+            "AND active", {"db": ch.database, "t": table}).fetchall():
+        out.setdefault(partition, set()).add(digest)
+    return out
+
+
+def test_moves_and_reopenings_then_reverts_keep_every_rollup_equal(moving):
+    """Import → re-import moving appeals between municipalities, categories and sectors, reopening some and
+    answering others → revert the re-import → revert the first: after each step every rollup on chDB (its
+    view: live rows, FINAL) equals the DuckDB warehouse's after the same step, table by table."""
+    from data.chimport import revert_on_clickhouse
+    from data.revert import revert_import
+
+    db, ch, folder = moving
+    first, second = _moving_files(folder, db)
+    before = ch.native("SELECT max(received_at) FROM appeal").fetchall()[0][0]
+    duck, click = _both(db, ch, first, "mv")
+    assert (click.inserted, click.rejected) == (duck.inserted, duck.rejected) == (120, 0)
+    assert ch.native("SELECT max(received_at) FROM appeal").fetchall()[0][0] > before  # the horizons moved
+    _same_warehouse(db, ch)
+    duck, click = _both(db, ch, second, "mv")
+    assert (click.updated, click.unchanged) == (duck.updated, duck.unchanged)
+    assert click.updated == 80
+    _same_warehouse(db, ch)
+    moved = ch.execute("SELECT count(*) FROM appeal_replaced a JOIN appeal b USING (source, source_id) "
+                       "WHERE a.municipality_id <> b.municipality_id OR a.sector_id <> b.sector_id").fetchall()[0][0]
+    assert moved >= 20
+    for import_id in (click.import_id, click.import_id - 1):
+        con = connect(db)
+        try:
+            revert_import(con, import_id)
+        finally:
+            con.close()
+        revert_on_clickhouse(ch, import_id)
+        _same_warehouse(db, ch)
+    assert ch.native("SELECT max(received_at) FROM appeal").fetchall()[0][0] == before  # and back
+
+
+def test_an_import_appends_to_the_rollups_and_rebuilds_none(moving):
+    """The honest observables of "no rollup rebuilt": the parts of the months an import did not touch are
+    the very same files (same checksums) in every summing table, and no rollup table but the open appeals
+    and the stored quantiles (a subset of the facts; a cache of exact quantiles) had a row deleted."""
+    from data import chrollup
+
+    db, ch, folder = moving
+    path = folder / "late.csv"
+    munis, cats = _names(db)
+    path.write_text("\n".join(["source_id,received_at,municipality,channel,category,answered_at"] + [
+        f"L{i},{NOW - dt.timedelta(hours=3 + i):%d.%m.%Y %H:%M},{munis[i % 8]},pos,{cats[i % 6]},"
+        f"{NOW - dt.timedelta(hours=2 + i):%d.%m.%Y %H:%M}" for i in range(30)]), encoding="utf-8")
+    summing = ("appeal_monthly", "appeal_monthly_ms", "appeal_duration", "appeal_weekly")
+    parts = {t: _parts(ch, chrollup.stored(t)) for t in summing}
+    duck, click = _both(db, ch, path, "late")
+    assert (click.inserted, duck.inserted) == (30, 30), click.summary()
+    received = [NOW - dt.timedelta(hours=3 + i) for i in range(30)]
+    for table in summing:
+        # the partitions (months; a week's is its Monday's) the new rows fall in
+        touched = {f"{d - dt.timedelta(days=d.weekday() if table == 'appeal_weekly' else 0):%Y%m}" for d in received}
+        after = _parts(ch, chrollup.stored(table))
+        untouched = set(parts[table]) - touched
+        assert untouched and all(after[p] == parts[table][p] for p in untouched), table
+        assert all(after[p] != parts[table].get(p) for p in touched), table  # appended there
+    deleted = {r[0] for r in ch.native(
+        "SELECT DISTINCT table FROM system.mutations WHERE database = {db:String}", {"db": ch.database}).fetchall()}
+    assert not deleted & {*chrollup.STORED, *chrollup.SUMMED}, deleted
+    assert "appeal_quantile" in deleted  # the observable sees deletes where there are some
+    _same_warehouse(db, ch)
+
+
+def test_an_old_copy_is_refused_for_imports_in_russian(warehouses):
+    """A warehouse copied before the view-fed rollups (plain MergeTree ``appeal_monthly``): an import says
+    what to do, and nothing is written; reading it still works."""
+    db, ch, tmp = warehouses
+    old = ChdbConnection(ch.directory, database="cur_old", create=True)
+    old.command(f"CREATE TABLE appeal AS {ch.database}.appeal")
+    old.command("CREATE TABLE appeal_monthly (month Date32, n Int32) ENGINE = MergeTree ORDER BY month")
+    with pytest.raises(ClickHouseError, match="прежней версией.*python -m data copy"):
+        import_to_clickhouse(old, _new_file(tmp, db, "old.csv", "O"), load_mapping(None), source="o", now=NOW)
+    assert old.execute("SELECT count(*) FROM appeal").fetchall()[0][0] == 0
+    old.command("DROP DATABASE cur_old", in_database=False)
