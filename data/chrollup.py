@@ -54,8 +54,11 @@ SUMMED: tuple[str, ...] = ("appeal_monthly", *rollup._DERIVED, "appeal_daily", "
                            *(t for t in rollup.KNOWN_TABLES if t != "appeal_known"), "appeal_duration",
                            "appeal_weekly", *rollup.STOCK_TABLES)
 # DuckDB rollups ClickHouse goes without: the known changes of one day up to the data date's time of day,
-# rebuilt whole by every import; without them the readers take that one day from the facts
-NOT_KEPT: tuple[str, ...] = ("appeal_known_head", "appeal_known_head_day")
+# rebuilt whole by every import (without them the readers take that one day from the facts); the day
+# ranges' durations and the stored medians by region, whose routes are DuckDB's only (``metrics.query``
+# answers those questions on ClickHouse from ``appeal_duration`` and the facts)
+NOT_KEPT: tuple[str, ...] = ("appeal_known_head", "appeal_known_head_day", "appeal_duration_daily",
+                             "appeal_quantile_region", "appeal_quantile_region_map")
 
 
 def stored(table: str) -> str:

@@ -704,8 +704,10 @@ def _known_ctes(table: str, period_sql: str, where: str, group: list[str], fact_
     for m in measures:
         terms = " + ".join(f"CASE WHEN {inside[e]} THEN {known_value_sql(m, e)} ELSE 0 END" for e in KNOWN_MEASURES[m])
         day_sums.append(f"sum({terms}) AS {m}" if m.startswith("sum_") else f"CAST(sum({terms}) AS BIGINT) AS {m}")
+    # measures no answer or reaction changes (the volume): that day adds nothing to them
+    changed = " OR ".join(f"({inside[e]})" for e in events) or "FALSE"
     kp = (f"kp AS (SELECT {', '.join([f'{fact_period_sql} AS _p', *fact_group, *day_sums])} FROM appeal "  # noqa: S608
-          f"WHERE {fact_where} AND ({' OR '.join(f'({inside[e]})' for e in events)}) GROUP BY ALL)")
+          f"WHERE {fact_where} AND ({changed}) GROUP BY ALL)")
     return [kd, kp]
 
 

@@ -582,6 +582,13 @@ def test_same_age_is_the_warehouse_of_that_date(warehouses, monkeypatch, wh: str
         assert calls == [1]  # no recomputation from the facts
         lines += compare(project, recounted, dim, where + ", known changes only", _value,
                          lambda row: {k: v for k, v in _expected(row).items() if k in codes})
+        # a question no answer changes (the volume alone), an hour earlier (that day from the facts): the
+        # day's changes add nothing to it (the cohort was whole long before either moment)
+        earlier = moment - dt.timedelta(hours=1)
+        assert not mq._known_head(con, earlier) and earlier >= dt.datetime.combine(period.end, dt.time())
+        volume = query_on(con, ["volume"], by, period, as_of=earlier)
+        lines += compare(volume, recounted, dim, where + ", volume alone", _value,
+                         lambda row: {k: v for k, v in _expected(row).items() if k == "volume"})
         # the median first reaction: the data date's durations where none came after the moment
         later = con.execute("SELECT count(*) FROM appeal WHERE received_at >= $s AND received_at < $e "
                             "AND first_response_at > $m", {"s": period.start, "e": period.end, "m": moment}).fetchone()[0]
