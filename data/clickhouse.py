@@ -157,6 +157,7 @@ class ChdbConnection(ClickHouseConnection):
 
     _lock = threading.RLock()
     _sessions: dict[str, object] = {}
+    _current: dict[str, str] = {}  # directory → the database its engine was last told to use
 
     def __init__(self, directory: str | Path, database: str = DATABASE, create: bool = False):
         super().__init__(database)
@@ -172,6 +173,7 @@ class ChdbConnection(ClickHouseConnection):
                     for old in self._sessions.values():
                         old.close()
                     self._sessions.clear()
+                    self._current.clear()
                 Path(self.directory).mkdir(parents=True, exist_ok=True)
                 try:
                     session = chdb.connect(self.directory)
@@ -181,6 +183,7 @@ class ChdbConnection(ClickHouseConnection):
                         "(chDB открывает папку одним процессом — например, запущенная на ней панель); остановите его "
                         f"или работайте через сервер ClickHouse ({str(exc)[:200]})") from exc
                 self._sessions[self.directory] = session
+                self._current.pop(self.directory, None)  # a new engine starts in ``default``
             self._session = session
         for name, value in SETTINGS.items():
             self._raw(f"SET {name} = {value!r}" if isinstance(value, str) else f"SET {name} = {value}")
@@ -198,16 +201,26 @@ class ChdbConnection(ClickHouseConnection):
             except Exception as exc:  # chDB raises its own RuntimeError text
                 raise _failure(exc) from exc
 
+    def _use(self, database: str) -> None:
+        """Make ``database`` the engine's current one (the lock held). Several warehouses may share the
+        engine, so each statement runs in its own; the ``USE`` is sent only when the database differs
+        from the one the engine was last told (a round trip less on nearly every statement)."""
+        if self._current.get(self.directory) != database:
+            self._current.pop(self.directory, None)  # unknown until the USE succeeds
+            self._raw(f"USE {database}")
+            self._current[self.directory] = database
+
     def native(self, sql: str, params: Mapping[str, str] | None = None) -> Result:
-        # every statement names its database: several warehouses may share the engine
         with self._lock:
-            self._raw(f"USE {self.database}")
+            self._use(self.database)
             table = self._raw(sql, params)
         return Result(table if isinstance(table, pa.Table) else pa.table({}))
 
     def command(self, sql: str, params: Mapping[str, str] | None = None, in_database: bool = True) -> None:
         with self._lock:
-            self._raw(f"USE {self.database if in_database else 'default'}")
+            self._use(self.database if in_database else "default")
+            if re.match(r"\s*(USE|DROP\s+DATABASE|RENAME\s+DATABASE)\b", sql, re.IGNORECASE):
+                self._current.pop(self.directory, None)  # the engine's current database may change or go
             self._raw(sql, params, fmt="CSV")
 
     @classmethod
@@ -215,6 +228,7 @@ class ChdbConnection(ClickHouseConnection):
         """Close the engine of ``directory`` (a process about to fork must not hold one)."""
         with cls._lock:
             session = cls._sessions.pop(str(Path(directory).resolve()), None)
+            cls._current.pop(str(Path(directory).resolve()), None)
             if session is not None:
                 session.close()
 
