@@ -1,7 +1,8 @@
 """The page queries on DuckDB and on ClickHouse (chDB) over the same warehouse: copy time, then the
 median and p95 of each query, warm (the statement's translation is cached after the first call); on
 chDB again after every 20th appeal was written again through the change stream (the rollups' parts
-unmerged, as after imports: what the reads' FINAL costs).
+unmerged, as after imports: what the reads' FINAL costs), and once more when the engine has merged
+them again in the background (``data.chrollup.FORCE_MERGE_SECONDS``).
 
     python bench/engine_bench.py --db var/warehouse.duckdb [--repeat 7] [--chdb DIR]
 
@@ -88,6 +89,19 @@ def touch(ch: ChdbConnection, every: int) -> float:
     return round(time.perf_counter() - started, 2)
 
 
+def wait_merged(ch: ChdbConnection, limit: float = 180.0) -> float:
+    """Seconds until every partition of the summing tables is one part again (at most ``limit``)."""
+    started = time.perf_counter()
+    while time.perf_counter() - started < limit:
+        split = ch.native("SELECT count() FROM (SELECT table, partition FROM system.parts WHERE active "
+                          "AND database = {db:String} AND table LIKE '%\\_signed' GROUP BY ALL HAVING count() > 1)",
+                          {"db": ch.database}).fetchall()[0][0]
+        if not split:
+            break
+        time.sleep(1)
+    return round(time.perf_counter() - started, 1)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--db", required=True, type=Path)
@@ -109,6 +123,9 @@ def main() -> int:
         # month's rollups hold unmerged parts and the reads' FINAL has work to do
         report["touch_seconds"] = touch(ch, 20)
         report["chdb_unmerged"] = timings(ch, args.repeat)
+        # the engine merges the written months in the background (``chrollup.FORCE_MERGE_SECONDS``)
+        report["merge_wait_seconds"] = wait_merged(ch)
+        report["chdb_merged_again"] = timings(ch, args.repeat)
         print(json.dumps(report, ensure_ascii=False, indent=1))
     finally:
         if scratch is not None:
