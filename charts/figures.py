@@ -243,6 +243,12 @@ def choropleth(df: pd.DataFrame, geojson: dict, spec: Indicator, title: str,
     colorbar: dict = {"title": {"text": spec.unit if spec.unit != "%" else ""}, "ticksuffix": _tick_suffix(spec)}
     if reference is not None and zmid is not None:
         colorbar.update(_reference_ticks(spec, reference, zmin, zmax))
+    # one unit with a value (an МЦУ's map): a colour scale from 152 to 152,8 says nothing — the unit
+    # takes the scale's middle colour, the bar goes and the value is written in its place
+    single = zmid is None and int(shown.notna().sum()) == 1
+    if single:
+        middle = float(shown.dropna().iloc[0])
+        zmin, zmid, zmax = middle - 1.0, middle, middle + 1.0
     data = [
         # grey base layer: every municipality is drawn even without data
         {"type": "choropleth", "geojson": source, "locations": ids, "z": [0] * len(ids), "featureidkey": "id",
@@ -251,7 +257,7 @@ def choropleth(df: pd.DataFrame, geojson: dict, spec: Indicator, title: str,
         {"type": "choropleth", "geojson": source, "locations": ids, "z": shown.to_numpy(), "featureidkey": "id",
          "colorscale": plotly_scale(scale), "reversescale": reverse, "text": hover,
          "hovertemplate": "%{text}<extra></extra>", "marker": {"line": {"color": "white", "width": 0.8}},
-         "colorbar": colorbar, "customdata": ids,
+         "colorbar": colorbar, "customdata": ids, "showscale": not single,
          **({"zmin": zmin, "zmid": zmid, "zmax": zmax} if zmid is not None else {})},
     ]
     if names:
@@ -265,6 +271,11 @@ def choropleth(df: pd.DataFrame, geojson: dict, spec: Indicator, title: str,
     })
     if names:
         recolour_labels(fig)
+    if single:
+        fig["layout"].setdefault("annotations", []).append({
+            "text": f"{spec.label}: <b>{spec.format(float(value.where(~low).dropna().iloc[0]))}</b>",
+            "x": 0.99, "y": 0.98, "xref": "paper", "yref": "paper", "xanchor": "right", "yanchor": "top",
+            "showarrow": False, "font": {"size": 14}, "bgcolor": "rgba(255,255,255,0.85)", "name": "single-value"})
     add_map_attribution(fig, geojson)
     return fig
 

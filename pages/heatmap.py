@@ -382,7 +382,7 @@ def profile(selected: object, period_code: str | None, sector: str | None, chann
                          className="heatmap-category-link")),
         html.Td(f"{int(r.volume):,}".replace(",", "\u00a0"), className="text-end"),
         *([html.Td("мало данных" if getattr(r, f"{indicator}_low") else spec.format(getattr(r, indicator)),
-                   className="text-end")] if indicator != "volume" else []),
+                   className="text-end text-nowrap")] if indicator != "volume" else []),
     ]) for r in cats.head(PANEL_CATEGORIES).itertuples()]
     value = "мало данных" if own[f"{indicator}_low"] and spec.kind not in ("count", "open") else spec.format(own[indicator])
     return html.Div([

@@ -216,6 +216,7 @@ def grid_rows(df: pd.DataFrame, who: str) -> list[dict]:
     def score(v: object) -> tuple[float | None, str]:
         return (None, "") if pd.isna(v) else (round(float(v), 1), words.number(float(v), 1))
 
+    regional = catalog.organisation_regions() if who == "organisations" else {}
     rows = []
     for r in df.to_dict("records"):
         row = {
@@ -238,7 +239,9 @@ def grid_rows(df: pd.DataFrame, who: str) -> list[dict]:
             row[f"{code}_text"] = "" if pd.isna(value) else ind.get(code).format(value)
         if who == "organisations":
             row["group"] = r["peer_group"] or ""
-            row["municipality"] = r["municipality_name"] if isinstance(r["municipality_name"], str) else "регион"
+            # a regional body: in a warehouse of several regions, which region
+            row["municipality"] = (r["municipality_name"] if isinstance(r["municipality_name"], str) else
+                                   regional.get(int(r["organisation_id"])) or "регион")
         rows.append(row)
     return rows
 

@@ -1,0 +1,205 @@
+"""Leftovers of the user-view pass, each as a user meets it: an МЦУ's monthly brief says no staffing
+verdict of the region's staff counts; the roadmap form's dates are Russian text fields whatever the
+browser's language, a bad date refused in Russian; a regional body in the rating of a warehouse of
+several regions names its region; «мало данных» stays on one line in narrow cells; the map of one
+visible unit shows its value instead of a meaningless colour scale."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+from docx import Document
+
+from metrics import scope as scope_module
+from metrics import source
+from metrics.scope import Scope
+from report.brief import build_brief
+from tests.test_wall_regions import _hand, served, three_regions  # noqa: F401  (the 3-region demo)
+
+MONTH = "2025-10"  # the small demo's last month: the brief carries its staffing section
+STAFFING = "Кадры: прогноз нагрузки на три месяца"
+
+
+def _unit(db: Path, name: str) -> int:
+    (unit,), = _hand(db, "SELECT id FROM municipality WHERE name = ?", [name])
+    return int(unit)
+
+
+def _section(brief, title: str):
+    return next(s for s in brief.sections if s.title == title)
+
+
+def _find(component, id_: str):
+    if getattr(component, "id", None) == id_:
+        return component
+    children = getattr(component, "children", None)
+    for child in children if isinstance(children, list | tuple) else [children]:
+        if child is not None and not isinstance(child, str | int | float):
+            found = _find(child, id_)
+            if found is not None:
+                return found
+    return None
+
+
+# --- 1. the brief of an МЦУ --------------------------------------------------------------------------
+
+
+def test_mcu_brief_gives_no_staffing_verdict_from_the_regions_staff(small_demo: Path) -> None:
+    con = duckdb.connect(str(small_demo), read_only=True)
+    try:
+        region = _section(build_brief(MONTH, con=con), STAFFING)
+        # the region's brief keeps its verdict: reinforcements or «хватает»
+        assert region.bullets or "хватает" in " ".join(region.paragraphs)
+        unit = _unit(small_demo, "Ярцевский")
+        brief = build_brief(MONTH, Scope.municipalities([unit], label="Ярцевский"), con=con)
+        staffing = _section(brief, STAFFING)
+        text = " ".join(staffing.paragraphs + staffing.bullets)
+        assert staffing.bullets == [] and "хватает" not in text
+        assert "«Ярцевский»" in text and "региональная" in text and "не делается" in text
+        two = [unit, _unit(small_demo, "Вяземский")]
+        several = " ".join(_section(build_brief(MONTH, Scope.municipalities(two), con=con), STAFFING).paragraphs)
+        assert "муниципалитетам «Вяземский», «Ярцевский»" in several
+    finally:
+        con.close()
+    buffer = io.BytesIO()
+    brief.to_docx(buffer)
+    docx_text = "\n".join(p.text for p in Document(io.BytesIO(buffer.getvalue())).paragraphs)
+    assert "хватает" not in docx_text and "оценка кадров для одного муниципалитета не делается" in docx_text
+
+
+def test_mcu_brief_on_the_decisions_page(small_demo: Path) -> None:
+    import app as app_module
+
+    before = source._configured
+    app_module.create_app(small_demo)
+    from pages import decisions
+
+    unit = _unit(small_demo, "Ярцевский")
+    scope_module.install_provider(lambda: Scope.municipalities([unit], label="Ярцевский"))
+    try:
+        view = decisions.update_brief(MONTH, 0, None)
+        text = " ".join(str(getattr(c, "children", "")) for c in _find(view, "decisions-brief-text").children)
+        assert "не делается" in text and "хватает" not in text
+    finally:
+        scope_module.install_provider(None)
+        source.configure(before)
+
+
+# --- 2. the roadmap form's dates ---------------------------------------------------------------------
+
+
+def test_roadmap_form_dates_are_russian_text_fields_checked_on_the_server(tmp_path: Path, small_demo: Path) -> None:
+    import app as app_module
+
+    db = tmp_path / "demo.duckdb"
+    db.write_bytes(small_demo.read_bytes())
+    before = source._configured
+    app_module.create_app(db)
+    from pages import decisions
+
+    try:
+        form = decisions.layout()
+        for field in ("decisions-form-start", "decisions-form-end"):
+            control = _find(form, field)
+            # not type=date: that field shows mm/dd/yyyy in an English-language browser
+            assert control.type == "text" and control.placeholder == "дд.мм.гггг"
+        args = ["Ремонт освещения", "Ярцевский", "energy", [], "Администрация Ярцевского округа"]
+        message, version = decisions.submit_item(1, *args, "31.02.2025", "", "in_progress", 0)
+        assert version is dash_no_update() and message.color == "danger"
+        assert "неверная дата начала: «31.02.2025» (нужно ДД.ММ.ГГГГ или ГГГГ-ММ-ДД)" in str(message.children)
+        message, version = decisions.submit_item(1, *args, "01.09.2025", "30.08.2025", "in_progress", 0)
+        assert "дата окончания раньше даты начала" in str(message.children)
+        message, version = decisions.submit_item(1, *args, "01.09.2025", "31.12.2025", "in_progress", 0)
+        assert message.color == "success" and version == 1
+    finally:
+        source.configure(before)
+    rows = _hand(db, "SELECT start_date, planned_end_date FROM roadmap_item WHERE title = ?", ["Ремонт освещения"])
+    assert [(str(a), str(b)) for a, b in rows] == [("2025-09-01", "2025-12-31")]
+
+
+def dash_no_update():
+    import dash
+
+    return dash.no_update
+
+
+# --- 3. a regional body in a warehouse of several regions --------------------------------------------
+
+
+def test_rating_names_the_region_of_a_regional_body(served: Path) -> None:  # noqa: F811 - fixture
+    from metrics.catalog import organisation_regions
+    from metrics.periods import parse_period
+    from metrics.rating import rate_organisations
+    from pages.rating import grid_rows
+
+    # by hand: the region most of each unhomed organisation's appeals come from
+    hand = dict(_hand(served, """
+        SELECT o.id, arg_max(r.name, c.n) FROM organisation o
+        JOIN (SELECT a.organisation_id, m.region_id, count(*) AS n FROM appeal a
+              JOIN municipality m ON m.id = a.municipality_id GROUP BY ALL) c ON c.organisation_id = o.id
+        JOIN region r ON r.id = c.region_id WHERE o.municipality_id IS NULL GROUP BY o.id""", []))
+    assert organisation_regions() == hand and len(set(hand.values())) == 3
+    df = rate_organisations(parse_period("2025-09"))
+    regional = df[df["municipality_name"].isna()]
+    assert len(regional)
+    rows = {r["name"]: r["municipality"] for r in grid_rows(df, "organisations")}
+    for r in regional.itertuples():
+        assert rows[r.organisation_name] == hand[int(r.organisation_id)]
+    # the demo names its regional bodies after their region: «… Тверской области» is in Тверская область
+    named = [(r.organisation_name, rows[r.organisation_name]) for r in regional.itertuples()
+             if "Тверской области" in r.organisation_name]
+    assert named and all(region == "Тверская область" for _, region in named)
+
+
+def test_one_region_rating_still_says_region(small_demo: Path) -> None:
+    from metrics.catalog import organisation_regions
+
+    before = source._configured
+    source.configure(small_demo)
+    try:
+        assert organisation_regions() == {}
+    finally:
+        source.configure(before)
+
+
+# --- 4. «мало данных» on one line ---------------------------------------------------------------------
+
+
+def test_low_data_cells_do_not_wrap() -> None:
+    from pages import drill
+
+    row = pd.DataFrame({"resolve_days_median": [12.0], "resolve_days_median_low": [True]}).iloc[0]
+    cell = drill._cell("resolve_days_median", type("Row", (), row.to_dict())())
+    assert cell.children == "мало данных" and "text-nowrap" in cell.className.split()
+    row = type("Row", (), {"resolve_days_median": 12.0, "resolve_days_median_low": False})()
+    assert "text-nowrap" not in drill._cell("resolve_days_median", row).className.split()
+
+
+# --- 5. the map of one visible unit ------------------------------------------------------------------
+
+
+def test_map_of_one_visible_unit_shows_its_value_not_a_range() -> None:
+    from charts import figures
+    from metrics import indicators as ind
+
+    spec = ind.get("resolve_days_median")
+    square = [[[0, 0], [1, 0], [1, 1], [0, 1], [0, 0]]]
+    geojson = {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "id": i, "properties": {"name": f"Округ {i}"},
+         "geometry": {"type": "Polygon", "coordinates": [[[x + i, y] for x, y in square[0]]]}} for i in (1, 2, 3)]}
+    df = pd.DataFrame({"municipality_id": [1, 2, 3], "resolve_days_median": [15.2, 9.0, 20.0],
+                       "resolve_days_median_low": [False, False, False]})
+    fig = figures.choropleth(df, geojson, spec, "Карта", allowed={1}, names=False)
+    values = fig["data"][1]
+    assert values["showscale"] is False and values["zmin"] < 15.2 < values["zmax"]
+    assert values["zmax"] - values["zmin"] == pytest.approx(2.0)
+    notes = [a["text"] for a in fig["layout"].get("annotations", []) if a.get("name") == "single-value"]
+    assert notes == [f"{spec.label}: <b>{spec.format(15.2)}</b>"]
+    # every unit visible: the colour bar as before, no written value
+    fig = figures.choropleth(df, geojson, spec, "Карта", names=False)
+    assert fig["data"][1]["showscale"] is True and "zmin" not in fig["data"][1]
+    assert not [a for a in fig["layout"].get("annotations", []) if a.get("name") == "single-value"]
