@@ -211,12 +211,13 @@ def _columns(who: str) -> list[dict]:
     ]
 
 
-def grid_rows(df: pd.DataFrame, who: str) -> list[dict]:
-    """Rows for the grid: numbers for sorting with their Russian text, names as plain text."""
+def grid_rows(df: pd.DataFrame, who: str, regional: dict[int, str] | None = None) -> list[dict]:
+    """Rows for the grid: numbers for sorting with their Russian text, names as plain text. ``regional``
+    (``catalog.organisation_regions``): the region of each organisation without a home municipality."""
     def score(v: object) -> tuple[float | None, str]:
         return (None, "") if pd.isna(v) else (round(float(v), 1), words.number(float(v), 1))
 
-    regional = catalog.organisation_regions() if who == "organisations" else {}
+    regional = regional or {}
     rows = []
     for r in df.to_dict("records"):
         row = {
@@ -313,4 +314,5 @@ def update(period_code: str | None, who: str | None, sector: str | None):
         top_bottom_figure(df, who, title),
         figures.export_filename("рейтинг", WHO[who].lower(), sector_text.removeprefix(" · "), period.code),
         figures.data_note(f"{period.label}{sector_text}".replace(" · ", ", "), catalog.as_of()))
-    return grid_rows(df, who), _columns(who), chart, note, search
+    regional = catalog.organisation_regions() if who == "organisations" else None
+    return grid_rows(df, who, regional), _columns(who), chart, note, search

@@ -131,6 +131,9 @@ def dash_no_update():
 
 
 def test_rating_names_the_region_of_a_regional_body(served: Path) -> None:  # noqa: F811 - fixture
+    import app as app_module
+
+    app_module.create_app(served)
     from metrics.catalog import organisation_regions
     from metrics.periods import parse_period
     from metrics.rating import rate_organisations
@@ -146,13 +149,19 @@ def test_rating_names_the_region_of_a_regional_body(served: Path) -> None:  # no
     df = rate_organisations(parse_period("2025-09"))
     regional = df[df["municipality_name"].isna()]
     assert len(regional)
-    rows = {r["name"]: r["municipality"] for r in grid_rows(df, "organisations")}
+    rows = {r["name"]: r["municipality"] for r in grid_rows(df, "organisations", organisation_regions())}
     for r in regional.itertuples():
         assert rows[r.organisation_name] == hand[int(r.organisation_id)]
+    assert {r["municipality"] for r in grid_rows(df, "organisations")} >= {"регион"}  # without the lookup, as before
     # the demo names its regional bodies after their region: «… Тверской области» is in Тверская область
     named = [(r.organisation_name, rows[r.organisation_name]) for r in regional.itertuples()
              if "Тверской области" in r.organisation_name]
     assert named and all(region == "Тверская область" for _, region in named)
+    # the page's grid, through its callback
+    from pages import rating
+
+    shown = {r["name"]: r["municipality"] for r in rating.update("2025-09", "organisations", "all")[0]}
+    assert all(shown[name] == region for name, region in named)
 
 
 def test_one_region_rating_still_says_region(small_demo: Path) -> None:
@@ -169,7 +178,12 @@ def test_one_region_rating_still_says_region(small_demo: Path) -> None:
 # --- 4. «мало данных» on one line ---------------------------------------------------------------------
 
 
-def test_low_data_cells_do_not_wrap() -> None:
+def test_low_data_cells_do_not_wrap(tmp_path: Path) -> None:
+    import app as app_module
+
+    before = source._configured
+    app_module.create_app(tmp_path / "absent.duckdb")
+    source.configure(before)
     from pages import drill
 
     row = pd.DataFrame({"resolve_days_median": [12.0], "resolve_days_median_low": [True]}).iloc[0]
