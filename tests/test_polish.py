@@ -217,3 +217,37 @@ def test_map_of_one_visible_unit_shows_its_value_not_a_range() -> None:
     fig = figures.choropleth(df, geojson, spec, "Карта", names=False)
     assert fig["data"][1]["showscale"] is True and "zmin" not in fig["data"][1]
     assert not [a for a in fig["layout"].get("annotations", []) if a.get("name") == "single-value"]
+
+
+# --- 6. the selected unit outlined on the map ----------------------------------------------------------
+
+
+def test_selected_unit_is_outlined_on_the_map(small_demo: Path) -> None:
+    import app as app_module
+    from charts import figures
+
+    before = source._configured
+    app_module.create_app(small_demo)
+    from pages import heatmap
+
+    try:
+        unit, other = _unit(small_demo, "Ярцевский"), _unit(small_demo, "Вяземский")
+        fig_map = heatmap.update("2025-10", "all", "all", "volume", None, str(unit))[0]
+        outline = [t for t in fig_map["data"] if t.get("name") == figures.SELECTION_TRACE]
+        assert [(t["locations"], t["marker"]["line"]["width"] > 0.8) for t in outline] == [([unit], True)]
+        # above the colours: the third trace, the names (scattergeo) over it
+        assert fig_map["data"].index(outline[0]) == 2 and fig_map["data"][3]["type"] == "scattergeo"
+        # a click elsewhere moves the outline without redrawing the map
+        patch = heatmap.outline_selected(other, fig_map).to_plotly_json()
+        ops = {tuple(o["location"]): o["params"]["value"] for o in patch["operations"]}
+        assert ops == {("data", 2, "locations"): [other], ("data", 2, "z"): [0]}
+        cleared = heatmap.outline_selected(None, fig_map).to_plotly_json()
+        assert {tuple(o["location"]): o["params"]["value"] for o in cleared["operations"]}[("data", 2, "locations")] == []
+        # no unit: nothing outlined; an empty map is left alone
+        assert [t["locations"] for t in heatmap.update("2025-10", "all", "all", "volume")[0]["data"]
+                if t.get("name") == figures.SELECTION_TRACE] == [[]]
+        import dash
+
+        assert heatmap.outline_selected(unit, figures.empty_figure("", "")) is dash.no_update
+    finally:
+        source.configure(before)
