@@ -254,11 +254,15 @@ def _problems(con: duckdb.DuckDBPyConnection, period: Period, scope: Scope) -> S
     if problems.empty:
         section.paragraphs.append("За месяц нет обращений с указанной категорией.")
         return section
-    ids = sorted({int(c) for c in problems["category_id"]})
-    places = query_on(con, ["volume"], ["category", "municipality"], period, filters={"category": ids}, scope=scope)
-    places = places[places["volume"] > 0].sort_values(["volume", "municipality_name"], ascending=[False, True])
-    # a parent («Прочие») was expanded to its children by the filter: its own rows are its own appeals
-    top_places = {cid: part.head(TOP_MUNICIPALITIES) for cid, part in places.groupby("category_id")}
+    top_places: dict = {}
+    # one municipality's brief (an МЦУ): «больше всего: <it>» after every problem would say nothing
+    if scope.municipality_ids is None or len(scope.municipality_ids) > 1:
+        ids = sorted({int(c) for c in problems["category_id"]})
+        places = query_on(con, ["volume"], ["category", "municipality"], period, filters={"category": ids},
+                          scope=scope)
+        places = places[places["volume"] > 0].sort_values(["volume", "municipality_name"], ascending=[False, True])
+        # a parent («Прочие») was expanded to its children by the filter: its own rows are its own appeals
+        top_places = {cid: part.head(TOP_MUNICIPALITIES) for cid, part in places.groupby("category_id")}
     for (_, sector_name), part in problems.groupby(["sector_id", "sector_name"], sort=True):
         items = []
         for r in part.sort_values("rank").head(3).itertuples():

@@ -60,6 +60,10 @@ def test_mcu_brief_gives_no_staffing_verdict_from_the_regions_staff(small_demo: 
         text = " ".join(staffing.paragraphs + staffing.bullets)
         assert staffing.bullets == [] and "хватает" not in text
         assert "«Ярцевский»" in text and "региональная" in text and "не делается" in text
+        # nor «больше всего: Ярцевский» after each of its own problems; the region's brief keeps the places
+        problems = _section(brief, "Самые острые проблемы по блокам").bullets
+        assert problems and not any("больше всего" in b for b in problems)
+        assert any("больше всего" in b for b in _section(build_brief(MONTH, con=con), "Самые острые проблемы по блокам").bullets)
         two = [unit, _unit(small_demo, "Вяземский")]
         several = " ".join(_section(build_brief(MONTH, Scope.municipalities(two), con=con), STAFFING).paragraphs)
         assert "муниципалитетам «Вяземский», «Ярцевский»" in several
