@@ -296,7 +296,8 @@ def _signals(con: duckdb.DuckDBPyConnection, period: Period, scope: Scope, as_of
             f"{name} — {words.count(int(n), words.MUNICIPALITIES)}" for name, n in summary.items()) + ".")
     if not local.empty:
         section.paragraphs.append(
-            f"Местных {words.plural(len(local), words.SIGNALS)}: {len(local)}. Самые сильные:")
+            # «Местных сигналов: 1», not «Местных сигнал: 1»: the count after the colon does not agree
+            f"Местных сигналов: {words.number(len(local))}. Самые сильные:")
         for r in local.head(SIGNALS_SHOWN).itertuples():
             ratio = f", в {words.number(r.ratio, 1)} раза больше" if pd.notna(r.ratio) else ""
             section.bullets.append(

@@ -61,6 +61,8 @@ def test_mcu_brief_gives_no_staffing_verdict_from_the_regions_staff(small_demo: 
         assert staffing.bullets == [] and "хватает" not in text
         assert "«Ярцевский»" in text and "региональная" in text and "не делается" in text
         # nor «больше всего: Ярцевский» after each of its own problems; the region's brief keeps the places
+        signals = _section(brief, "Сигналы: рост сверх обычного уровня").paragraphs
+        assert not any("сигнал:" in p or "сигнала:" in p for p in signals)
         problems = _section(brief, "Самые острые проблемы по блокам").bullets
         assert problems and not any("больше всего" in b for b in problems)
         assert any("больше всего" in b for b in _section(build_brief(MONTH, con=con), "Самые острые проблемы по блокам").bullets)
