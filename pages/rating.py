@@ -186,7 +186,7 @@ def _placeholders() -> html.Div:
 def _columns(who: str) -> list[dict]:
     body = ([{"field": "name", "headerName": "Организация", "minWidth": 260, "pinned": "left", "tooltipField": "name"},
              {"field": "group", "headerName": "Группа сравнения", "minWidth": 200, "tooltipField": "group"},
-             {"field": "municipality", "headerName": "Муниципалитет", "minWidth": 170,
+             {"field": "municipality", "headerName": "Муниципалитет", "minWidth": 190,  # «Ярославская область» whole
               "tooltipField": "municipality"}]
             if who == "organisations" else
             [{"field": "name", "headerName": "Муниципалитет", "minWidth": 200, "pinned": "left", "tooltipField": "name"}])
