@@ -257,3 +257,40 @@ def test_selected_unit_is_outlined_on_the_map(small_demo: Path) -> None:
         assert heatmap.outline_selected(unit, figures.empty_figure("", "")) is dash.no_update
     finally:
         source.configure(before)
+
+
+@pytest.mark.browser
+def test_clicked_unit_is_outlined_in_the_browser(served_app, browser, small_demo: Path) -> None:
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+
+    from tests.conftest import ARTIFACTS, console_errors, wait_js
+
+    browser.set_window_size(1920, 1080)
+    browser.get(served_app(small_demo) + "/?period=2025-10&indicator=volume")
+    outline = """const g = document.querySelector('#heatmap-map .js-plotly-plot');
+        const t = g && g.data && g.data.find(t => t.name === 'выбранный муниципалитет');
+        return t ? JSON.stringify(t.locations) : null;"""
+    assert wait_js(browser, outline) == "[]"
+    wait_js(browser, "return document.querySelectorAll('#heatmap-map .js-plotly-plot .choroplethlocation').length")
+    names: list[str] = []
+    for at in (-1, 0):
+        paths = browser.find_elements(By.CSS_SELECTOR, "#heatmap-map .trace.choropleth")[1].find_elements(
+            By.CSS_SELECTOR, ".choroplethlocation")
+        ActionChains(browser).move_to_element(paths[at]).click().perform()
+        before = names[-1] if names else ""
+        name = wait_js(browser, "const e = document.getElementById('heatmap-profile-name'); "
+                                f"return e && e.textContent !== {before!r} ? e.textContent : null;")
+        names.append(name)
+        (unit,), = _hand(small_demo, "SELECT id FROM municipality WHERE name = ?", [name])
+        wait_js(browser, outline.replace("return t ? JSON.stringify(t.locations) : null;",
+                                         f"return t && JSON.stringify(t.locations) === '[{unit}]';"))
+        # one outlined shape, drawn thick over the colours
+        width = wait_js(browser, """const l = document.querySelectorAll('#heatmap-map .trace.choropleth');
+            const p = l[2] && l[2].querySelector('.choroplethlocation');
+            return p ? parseFloat(getComputedStyle(p).strokeWidth) : null;""")
+        assert width >= 3
+    assert len(set(names)) == 2  # the outline moved to the second unit clicked
+    ARTIFACTS.mkdir(exist_ok=True)
+    browser.save_screenshot(str(ARTIFACTS / "heatmap_outline.png"))
+    assert console_errors(browser) == []
