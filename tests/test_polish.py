@@ -294,3 +294,20 @@ def test_clicked_unit_is_outlined_in_the_browser(served_app, browser, small_demo
     ARTIFACTS.mkdir(exist_ok=True)
     browser.save_screenshot(str(ARTIFACTS / "heatmap_outline.png"))
     assert console_errors(browser) == []
+
+
+def test_regional_bodies_regions_are_the_same_on_clickhouse(three_regions: Path, tmp_path: Path) -> None:  # noqa: F811
+    from data.clickhouse import ChdbConnection, copy_warehouse
+    from metrics.catalog import organisation_regions
+
+    target = ChdbConnection(tmp_path / "chdb", create=True)
+    try:
+        copy_warehouse(three_regions, target)
+        duck = duckdb.connect(str(three_regions), read_only=True)
+        try:
+            expected = organisation_regions(duck)
+        finally:
+            duck.close()
+        assert organisation_regions(target) == expected and len(expected) > 3
+    finally:
+        target.close()
