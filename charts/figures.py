@@ -194,7 +194,8 @@ def _diverging(spec: Indicator, wall: bool = False) -> tuple[str | list, bool]:
 def choropleth(df: pd.DataFrame, geojson: dict, spec: Indicator, title: str,
                geojson_url: str | None = None, *, reference: MapReference | None = None,
                allowed: Collection[int] | None = None, names: bool = True,
-               size: tuple[int, int] = WEB_MAP_SIZE, label_font: tuple[float, float] = WEB_LABEL_FONT) -> Figure:
+               size: tuple[int, int] = WEB_MAP_SIZE, label_font: tuple[float, float] = WEB_LABEL_FONT,
+               selectable: bool = False, selected: int | None = None) -> Figure:
     """The map with names: municipalities coloured by one indicator, each labelled where it fits.
 
     The one map builder of the web heat map, the wall and the meeting pack. «мало данных» is grey
@@ -203,7 +204,8 @@ def choropleth(df: pd.DataFrame, geojson: dict, spec: Indicator, title: str,
     region's value) diverges around it, the reference marked on the colour bar. ``names`` adds each
     unit's name (and value, when a second line fits) at its label point — see ``map_labels`` for
     how the size is chosen and what a unit too small for its name gets. ``size`` is the drawn
-    figure in pixels, for that fitting.
+    figure in pixels, for that fitting. ``selectable`` adds the trace ``SELECTION_TRACE`` (third)
+    outlining the ``selected`` unit, which ``selection_outline`` moves without redrawing the map.
     """
     ids = [f["id"] for f in geojson.get("features", [])]
     # In the browser the shapes come from a URL the browser caches: copying and serialising the
@@ -243,6 +245,12 @@ def choropleth(df: pd.DataFrame, geojson: dict, spec: Indicator, title: str,
     colorbar: dict = {"title": {"text": spec.unit if spec.unit != "%" else ""}, "ticksuffix": _tick_suffix(spec)}
     if reference is not None and zmid is not None:
         colorbar.update(_reference_ticks(spec, reference, zmin, zmax))
+    # one unit with a value (an МЦУ's map): a colour scale from 152 to 152,8 says nothing — the unit
+    # takes the scale's middle colour, the bar goes and the value is written in its place
+    single = zmid is None and int(shown.notna().sum()) == 1
+    if single:
+        middle = float(shown.dropna().iloc[0])
+        zmin, zmid, zmax = middle - 1.0, middle, middle + 1.0
     data = [
         # grey base layer: every municipality is drawn even without data
         {"type": "choropleth", "geojson": source, "locations": ids, "z": [0] * len(ids), "featureidkey": "id",
@@ -251,9 +259,14 @@ def choropleth(df: pd.DataFrame, geojson: dict, spec: Indicator, title: str,
         {"type": "choropleth", "geojson": source, "locations": ids, "z": shown.to_numpy(), "featureidkey": "id",
          "colorscale": plotly_scale(scale), "reversescale": reverse, "text": hover,
          "hovertemplate": "%{text}<extra></extra>", "marker": {"line": {"color": "white", "width": 0.8}},
-         "colorbar": colorbar, "customdata": ids,
+         "colorbar": colorbar, "customdata": ids, "showscale": not single,
          **({"zmin": zmin, "zmid": zmid, "zmax": zmax} if zmid is not None else {})},
     ]
+    if selectable:  # above the colours, below the names
+        data.append({"type": "choropleth", "geojson": source, "featureidkey": "id", "name": SELECTION_TRACE,
+                     **selection_outline(selected if selected in ids else None), "showscale": False,
+                     "colorscale": [[0, "rgba(0,0,0,0)"], [1, "rgba(0,0,0,0)"]], "hoverinfo": "skip",
+                     "marker": {"line": {"color": "#212529", "width": 3.5}}})
     if names:
         labels = map_labels(geojson, names_by_id, spec, value.where(~low), size, label_font)
         if labels is not None:
@@ -265,8 +278,21 @@ def choropleth(df: pd.DataFrame, geojson: dict, spec: Indicator, title: str,
     })
     if names:
         recolour_labels(fig)
+    if single:
+        fig["layout"].setdefault("annotations", []).append({
+            "text": f"{spec.label}: <b>{spec.format(float(value.where(~low).dropna().iloc[0]))}</b>",
+            "x": 0.99, "y": 0.98, "xref": "paper", "yref": "paper", "xanchor": "right", "yanchor": "top",
+            "showarrow": False, "font": {"size": 14}, "bgcolor": "rgba(255,255,255,0.85)", "name": "single-value"})
     add_map_attribution(fig, geojson)
     return fig
+
+
+SELECTION_TRACE = "выбранный муниципалитет"
+
+
+def selection_outline(selected: int | None) -> dict:
+    """The outline trace's locations for the selected unit (none: no outline): a figure Patch."""
+    return {"locations": [] if selected is None else [selected], "z": [] if selected is None else [0]}
 
 
 map_with_names = choropleth  # "a map with names": the web heat map and (through wall_choropleth) the wall

@@ -179,6 +179,32 @@ def region_count(con: duckdb.DuckDBPyConnection | None = None) -> int:
     return count(con)
 
 
+_organisation_regions_cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def organisation_regions(con: duckdb.DuckDBPyConnection | None = None) -> dict[int, str]:
+    """Organisation id → the name of the region it serves, for the organisations without a home
+    municipality (a region's ministry, a regional company); empty in a warehouse of one region, where
+    «регион» says it. An organisation has no region of its own: it is the one most of its appeals come
+    from. Unscoped names; cached per connection (the rollup changes only with a new read connection)."""
+    if con is None:
+        with reader() as own:
+            return organisation_regions(own)
+    if region_count(con) <= 1:
+        return {}
+    if con not in _organisation_regions_cache:
+        rows = con.execute(
+            """SELECT a.organisation_id, coalesce(m.region_id, 1) AS region_id, sum(a.n) AS n
+               FROM appeal_monthly a JOIN municipality m ON m.id = a.municipality_id
+               WHERE a.organisation_id IN (SELECT id FROM organisation WHERE municipality_id IS NULL)
+               GROUP BY a.organisation_id, coalesce(m.region_id, 1)""").df()
+        names = dict(zip(regions(con)["region_id"], regions(con)["region_name"], strict=True))
+        top = rows.sort_values(["n", "region_id"], ascending=[False, True]).drop_duplicates("organisation_id")
+        _organisation_regions_cache[con] = {int(o): names.get(int(r), "") for o, r in
+                                            zip(top["organisation_id"], top["region_id"], strict=True)}
+    return _organisation_regions_cache[con]
+
+
 def regions_geojson() -> dict:
     """The federal subjects' FeatureCollection (feature id = region id); no features when none are stored."""
     from geo.regions import load_regions_geojson

@@ -202,8 +202,12 @@ def _form(choices: dict) -> dbc.Card:
                     dbc.Input(id="decisions-form-organisation", list="decisions-organisations", maxLength=300),
                     html.Datalist(id="decisions-organisations",
                                   children=[html.Option(value=o) for o in choices["organisations"]])]), 6),
-                field("Начало", dbc.Input(id="decisions-form-start", type="date"), 3),
-                field("Плановое окончание", dbc.Input(id="decisions-form-end", type="date"), 3),
+                # a text field, not type=date: a browser's date field follows the browser's language
+                # (mm/dd/yyyy in an English one); the server reads ДД.ММ.ГГГГ and says in Russian what is wrong
+                field("Начало", dbc.Input(id="decisions-form-start", type="text", placeholder="дд.мм.гггг",
+                                          maxLength=10, inputMode="numeric", autoComplete="off"), 3),
+                field("Плановое окончание", dbc.Input(id="decisions-form-end", type="text", placeholder="дд.мм.гггг",
+                                                      maxLength=10, inputMode="numeric", autoComplete="off"), 3),
             ], className="g-2 mb-2"),
             dbc.Button("Добавить", id="decisions-form-submit", color="success"),
             html.Div(id="decisions-form-message", className="mt-2"),

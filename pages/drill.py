@@ -275,7 +275,9 @@ def _cell(code: str, row: object) -> html.Td:
     spec = ind.get(code)
     value = getattr(row, code)
     low = bool(getattr(row, f"{code}_low", False)) and spec.kind not in ("count", "open")
-    return html.Td("мало данных" if low else spec.format(value), className="text-end" + (" text-muted" if low else ""))
+    # «мало данных» on one line in a narrow column (Bootstrap's text-nowrap)
+    return html.Td("мало данных" if low else spec.format(value),
+                   className="text-end" + (" text-muted text-nowrap" if low else ""))
 
 
 def _categories(view: View) -> html.Div:

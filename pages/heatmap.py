@@ -146,9 +146,10 @@ def selection(period_code: object, sector: object, channel: object,
     Input("heatmap-channel", "value"),
     Input("heatmap-indicator", "value"),
     State("heatmap-region", "data"),
+    State("heatmap-selected", "data"),
 )
 def update(period_code: str | None, sector: str | None, channel: str | None, indicator: str | None,
-           region: object = None):
+           region: object = None, selected: object = None):
     if period_code is None:  # no data behind the page: nothing to draw
         return figures.empty_figure("", ""), figures.empty_figure("", ""), ""
     try:
@@ -182,7 +183,8 @@ def update(period_code: str | None, sector: str | None, channel: str | None, ind
     # a blank map says why on itself (an exported image too), not only in the note above it
     fig_map = (figures.empty_figure(title, NO_SHAPES) if no_shapes else
                figures.choropleth(by_muni, geojson, spec, title, geojson_url=region_geojson_url(),
-                                  reference=map_reference(spec, period, filters), allowed=map_allowed()))
+                                  reference=map_reference(spec, period, filters), allowed=map_allowed(),
+                                  selectable=True, selected=_outlined(selected)))
     column = "category_name" if "sector" in filters else "sector_name"
     fig_matrix = figures.matrix(cells, spec, "municipality_name", column,
                                 f"{spec.label} по муниципалитетам и {'категориям' if 'sector' in filters else 'блокам'}"
@@ -303,6 +305,27 @@ def sync_address(search: str | None, period_code: str | None, sector: str | None
     return (_search(period_code, sector, channel, indicator, municipality, region), *keep[1:5], new_unit)
 
 
+def _outlined(selected: object) -> int | None:
+    try:
+        return None if selected is None else inputs.municipality(selected, allow_all=False)
+    except inputs.InvalidInput:
+        return None
+
+
+@callback(Output("heatmap-map", "figure", allow_duplicate=True), Input("heatmap-selected", "data"),
+          State("heatmap-map", "figure"), prevent_initial_call=True)
+def outline_selected(selected: object, fig: dict | None):
+    """The clicked (or addressed) unit outlined on the map: only the outline trace changes, the map is not redrawn."""
+    traces = (fig or {}).get("data") or []
+    at = next((i for i, t in enumerate(traces) if t.get("name") == figures.SELECTION_TRACE), None)
+    if at is None:  # an empty map («нет границ», an error): nothing to outline
+        return dash.no_update
+    patch = dash.Patch()
+    for key, value in figures.selection_outline(_outlined(selected)).items():
+        patch["data"][at][key] = value
+    return patch
+
+
 def _by_name(ref, name_column: str, name: object, key: str) -> object:
     """The id of the one row named ``name`` (a cell says only names: the Graph's click data carries no ids)."""
     found = ref.loc[ref[name_column] == name, key] if isinstance(name, str) else []
@@ -382,7 +405,7 @@ def profile(selected: object, period_code: str | None, sector: str | None, chann
                          className="heatmap-category-link")),
         html.Td(f"{int(r.volume):,}".replace(",", "\u00a0"), className="text-end"),
         *([html.Td("мало данных" if getattr(r, f"{indicator}_low") else spec.format(getattr(r, indicator)),
-                   className="text-end")] if indicator != "volume" else []),
+                   className="text-end text-nowrap")] if indicator != "volume" else []),
     ]) for r in cats.head(PANEL_CATEGORIES).itertuples()]
     value = "мало данных" if own[f"{indicator}_low"] and spec.kind not in ("count", "open") else spec.format(own[indicator])
     return html.Div([

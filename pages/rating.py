@@ -186,7 +186,7 @@ def _placeholders() -> html.Div:
 def _columns(who: str) -> list[dict]:
     body = ([{"field": "name", "headerName": "Организация", "minWidth": 260, "pinned": "left", "tooltipField": "name"},
              {"field": "group", "headerName": "Группа сравнения", "minWidth": 200, "tooltipField": "group"},
-             {"field": "municipality", "headerName": "Муниципалитет", "minWidth": 170,
+             {"field": "municipality", "headerName": "Муниципалитет", "minWidth": 190,  # «Ярославская область» whole
               "tooltipField": "municipality"}]
             if who == "organisations" else
             [{"field": "name", "headerName": "Муниципалитет", "minWidth": 200, "pinned": "left", "tooltipField": "name"}])
@@ -211,11 +211,13 @@ def _columns(who: str) -> list[dict]:
     ]
 
 
-def grid_rows(df: pd.DataFrame, who: str) -> list[dict]:
-    """Rows for the grid: numbers for sorting with their Russian text, names as plain text."""
+def grid_rows(df: pd.DataFrame, who: str, regional: dict[int, str] | None = None) -> list[dict]:
+    """Rows for the grid: numbers for sorting with their Russian text, names as plain text. ``regional``
+    (``catalog.organisation_regions``): the region of each organisation without a home municipality."""
     def score(v: object) -> tuple[float | None, str]:
         return (None, "") if pd.isna(v) else (round(float(v), 1), words.number(float(v), 1))
 
+    regional = regional or {}
     rows = []
     for r in df.to_dict("records"):
         row = {
@@ -238,7 +240,9 @@ def grid_rows(df: pd.DataFrame, who: str) -> list[dict]:
             row[f"{code}_text"] = "" if pd.isna(value) else ind.get(code).format(value)
         if who == "organisations":
             row["group"] = r["peer_group"] or ""
-            row["municipality"] = r["municipality_name"] if isinstance(r["municipality_name"], str) else "регион"
+            # a regional body: in a warehouse of several regions, which region
+            row["municipality"] = (r["municipality_name"] if isinstance(r["municipality_name"], str) else
+                                   regional.get(int(r["organisation_id"])) or "регион")
         rows.append(row)
     return rows
 
@@ -310,4 +314,5 @@ def update(period_code: str | None, who: str | None, sector: str | None):
         top_bottom_figure(df, who, title),
         figures.export_filename("рейтинг", WHO[who].lower(), sector_text.removeprefix(" · "), period.code),
         figures.data_note(f"{period.label}{sector_text}".replace(" · ", ", "), catalog.as_of()))
-    return grid_rows(df, who), _columns(who), chart, note, search
+    regional = catalog.organisation_regions() if who == "organisations" else None
+    return grid_rows(df, who, regional), _columns(who), chart, note, search

@@ -89,6 +89,7 @@ def _place(value: object) -> str:
 
 
 ALL_REGIONS = "Все регионы"
+NOWRAP = " text-nowrap"  # «мало данных» on one line in the narrow component columns
 
 
 def rating_table(df: pd.DataFrame, overall: pd.Series | None = None) -> dbc.Table:
@@ -112,11 +113,11 @@ def rating_table(df: pd.DataFrame, overall: pd.Series | None = None) -> dbc.Tabl
             text = "мало данных" if low else format_component(c.code, getattr(r, c.code))
             rank = getattr(r, f"{c.code}_rank")
             cells.append(html.Td([text, html.Span(f" ({_place(rank)})", className="text-muted small")
-                                  if pd.notna(rank) else ""], className="text-end"))
+                                  if pd.notna(rank) else ""], className="text-end" + NOWRAP * low))
         for code in EXTRA:  # beside the rating, without a place
             low = bool(getattr(r, f"{code}_low", False))
             cells.append(html.Td("мало данных" if low else format_component(code, getattr(r, code)),
-                                 className="text-end text-muted"))
+                                 className="text-end text-muted" + NOWRAP * low))
         rows.append(html.Tr(cells))
     foot = []
     if overall is not None:
@@ -128,7 +129,7 @@ def rating_table(df: pd.DataFrame, overall: pd.Series | None = None) -> dbc.Tabl
         for code in [c.code for c in COMPONENTS] + list(EXTRA):
             low = bool(overall.get(f"{code}_low", False))
             cells.append(html.Td("мало данных" if low else format_component(code, overall[code]),
-                                 className="text-end" + (" text-muted" if code in EXTRA else "")))
+                                 className="text-end" + (" text-muted" if code in EXTRA else "") + NOWRAP * low))
         foot = [html.Tfoot(html.Tr(cells, className="fw-bold", id="regions-all-row"))]
     return dbc.Table([head, html.Tbody(rows), *foot], size="sm", hover=True, striped=True, responsive=True,
                      id="regions-rating-table")

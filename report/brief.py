@@ -40,7 +40,7 @@ from metrics.periods import (
     parse_period,
 )
 from metrics.priority import priority_problems
-from metrics.query import data_as_of, query_on
+from metrics.query import data_as_of, query_on, reference
 from metrics.rating import STATUS_RANKED, place_text, rate_organisations
 from metrics.roadmap import roadmap_effects
 from metrics.scope import REGION, Scope
@@ -176,6 +176,8 @@ def build_brief(period: Period | str | None = None, scope: Scope = REGION,
         period = resolve_period(period, con)
     as_of = data_as_of(con)
     region_name, stamp = read_region(con).label, f"{as_of:%d.%m.%Y %H:%M}"
+    # the user's own units (an МЦУ), not the region narrowing below: staff counts are the region's
+    own_units = scope.municipality_ids
     if region_id is not None:  # every section reads through the scope: narrowed, never widened
         scope = catalog.within_region(scope, region_id, con)
         region_name = catalog.region_settings(region_id, con).label
@@ -189,7 +191,7 @@ def build_brief(period: Period | str | None = None, scope: Scope = REGION,
         _overdue(con, period, scope),
     ]
     if period.start == month(as_of.date()).start or period.end >= month(as_of.date()).start:
-        sections.append(_staffing(con, scope))
+        sections.append(_staffing(con, scope, own_units))
     sections.append(_roadmap(con, scope, min(last_day, as_of.date())))
     where = "" if scope.municipality_ids is None and scope.sector_ids is None else f" ({scope.label})"
     return Brief(
@@ -252,11 +254,15 @@ def _problems(con: duckdb.DuckDBPyConnection, period: Period, scope: Scope) -> S
     if problems.empty:
         section.paragraphs.append("За месяц нет обращений с указанной категорией.")
         return section
-    ids = sorted({int(c) for c in problems["category_id"]})
-    places = query_on(con, ["volume"], ["category", "municipality"], period, filters={"category": ids}, scope=scope)
-    places = places[places["volume"] > 0].sort_values(["volume", "municipality_name"], ascending=[False, True])
-    # a parent («Прочие») was expanded to its children by the filter: its own rows are its own appeals
-    top_places = {cid: part.head(TOP_MUNICIPALITIES) for cid, part in places.groupby("category_id")}
+    top_places: dict = {}
+    # one municipality's brief (an МЦУ): «больше всего: <it>» after every problem would say nothing
+    if scope.municipality_ids is None or len(scope.municipality_ids) > 1:
+        ids = sorted({int(c) for c in problems["category_id"]})
+        places = query_on(con, ["volume"], ["category", "municipality"], period, filters={"category": ids},
+                          scope=scope)
+        places = places[places["volume"] > 0].sort_values(["volume", "municipality_name"], ascending=[False, True])
+        # a parent («Прочие») was expanded to its children by the filter: its own rows are its own appeals
+        top_places = {cid: part.head(TOP_MUNICIPALITIES) for cid, part in places.groupby("category_id")}
     for (_, sector_name), part in problems.groupby(["sector_id", "sector_name"], sort=True):
         items = []
         for r in part.sort_values("rank").head(3).itertuples():
@@ -290,7 +296,8 @@ def _signals(con: duckdb.DuckDBPyConnection, period: Period, scope: Scope, as_of
             f"{name} — {words.count(int(n), words.MUNICIPALITIES)}" for name, n in summary.items()) + ".")
     if not local.empty:
         section.paragraphs.append(
-            f"Местных {words.plural(len(local), words.SIGNALS)}: {len(local)}. Самые сильные:")
+            # «Местных сигналов: 1», not «Местных сигнал: 1»: the count after the colon does not agree
+            f"Местных сигналов: {words.number(len(local))}. Самые сильные:")
         for r in local.head(SIGNALS_SHOWN).itertuples():
             ratio = f", в {words.number(r.ratio, 1)} раза больше" if pd.notna(r.ratio) else ""
             section.bullets.append(
@@ -341,8 +348,24 @@ def _overdue(con: duckdb.DuckDBPyConnection, period: Period, scope: Scope) -> Se
     return section
 
 
-def _staffing(con: duckdb.DuckDBPyConnection, scope: Scope) -> Section:
+def _staffing(con: duckdb.DuckDBPyConnection, scope: Scope, own_units: frozenset[int] | None = None) -> Section:
     section = Section("Кадры: прогноз нагрузки на три месяца")
+    if own_units is not None:
+        # the blocks' staff counts are the region's: set against some municipalities' load they would
+        # say «хватает» or propose nonsense — the brief says so instead, as «Решения» does
+        ref = reference(con, "municipality")
+        names = sorted(ref.loc[ref["municipality_id"].isin(own_units), "municipality_name"])
+        if len(names) == 1:
+            section.paragraphs.append(
+                f"Доклад — только по муниципалитету «{names[0]}»: нагрузка в нём считается по его обращениям, "
+                "а численность блоков в настройках — региональная, поэтому оценка кадров для одного "
+                "муниципалитета не делается.")
+        else:
+            listed = ", ".join(f"«{n}»" for n in names) or "нет"
+            section.paragraphs.append(
+                f"Доклад — только по муниципалитетам {listed}: нагрузка в них считается по их обращениям, "
+                "а численность блоков в настройках — региональная, поэтому оценка кадров для них не делается.")
+        return section
     # on the served file the page's cached plan is the same one: no second forecast per open of «Решения»
     plan = staffing_plan(scope) if is_served(con) else staffing_plan(scope, con=con)
     reinforce = [p for p in plan.proposals if p.action == "reinforce"]

@@ -23,8 +23,9 @@ def test_map_has_every_municipality_and_follows_the_url(served_app, browser, sma
     browser.get(base + "/?period=2025-10&sector=housing&indicator=volume")
     housing = _wait(browser, MAP_Z)
     assert "ЖКХ" in _wait(browser, TITLE) and "октябрь 2025" in _wait(browser, TITLE)
-    shapes = browser.execute_script(
-        "return document.querySelectorAll('#heatmap-map .js-plotly-plot .choroplethlocation').length")
+    # the data arrive before the shapes are drawn (on a loaded machine, noticeably): wait for the paths
+    shapes = _wait(browser, "const n = document.querySelectorAll('#heatmap-map .js-plotly-plot "
+                            ".choroplethlocation').length; return n >= 2 * 27 ? n : null;")
     assert shapes == 2 * 27  # the grey base layer and the data layer
     status = _wait(browser, "return document.getElementById('navbar-status')?.textContent || null")
     assert "Смоленская область" in status and "данные на 31.10.2025" in status
