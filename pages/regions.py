@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 URL, GO, PERIOD, INDICATOR = "regions-url", "regions-go", "regions-period", "regions-indicator"
 NOTE, TABLE, MAP, MAP_NOTE = "regions-note", "regions-table", "regions-map", "regions-map-note"
 MAP_SIZE = (1500, 560)  # the map's drawn size in px (the whole content width), for fitting the names
+HIDDEN = {"display": "none"}
 MAP_CHOICES = {"place": "Место в рейтинге", **{c.code: c.label for c in COMPONENTS},
                **{code: ind.get(code).label for code in EXTRA}}
 NO_SHAPES = ("Границы субъектов РФ не загружены — карта недоступна, рейтинг в таблице. Загрузить их: "
@@ -139,6 +140,7 @@ def rating_table(df: pd.DataFrame, overall: pd.Series | None = None) -> dbc.Tabl
     Output(TABLE, "children"),
     Output(MAP, "figure"),
     Output(MAP_NOTE, "children"),
+    Output(MAP, "style"),
     Output(NOTE, "children"),
     Output(URL, "search"),
     Input(PERIOD, "value"),
@@ -147,7 +149,7 @@ def rating_table(df: pd.DataFrame, overall: pd.Series | None = None) -> dbc.Tabl
 def update(period_code: str | None, indicator: str | None):
     empty = figures.empty_figure("", "")
     if period_code is None:  # no data behind the page
-        return "", empty, "", "", dash.no_update
+        return "", empty, "", HIDDEN, "", dash.no_update
     try:
         period = inputs.period(period_code)
         indicator = inputs.choice(indicator, MAP_CHOICES, "цвет карты")
@@ -156,10 +158,10 @@ def update(period_code: str | None, indicator: str | None):
         geojson = catalog.regions_geojson()
         as_of = catalog.as_of()
     except (inputs.InvalidInput, PeriodError, QueryError) as exc:
-        return dbc.Alert(str(exc), color="warning"), empty, "", "", dash.no_update
+        return dbc.Alert(str(exc), color="warning"), empty, "", HIDDEN, "", dash.no_update
     except Exception:  # a page shows a message, never a traceback
         log.exception("regions page failed")
-        return (dbc.Alert("Не удалось построить рейтинг регионов: ошибка на сервере.", color="danger"), empty, "",
+        return (dbc.Alert("Не удалось построить рейтинг регионов: ошибка на сервере.", color="danger"), empty, "", HIDDEN,
                 "", dash.no_update)
     warning = period_warning(period, as_of)
     notes = [f"{period.label.capitalize()}{warning}. Данные по состоянию на {as_of:%d.%m.%Y %H:%M}.",
@@ -171,7 +173,8 @@ def update(period_code: str | None, indicator: str | None):
     if catalog.regions()["population_is_approx"].any():
         notes.append("* Население — приблизительная оценка.")
     if not geojson.get("features"):
-        return (rating_table(df, overall), empty, dbc.Alert(NO_SHAPES, color="secondary", id="regions-no-shapes"),
+        # no map box at all under the note: an empty frame reads as a map that failed to draw
+        return (rating_table(df, overall), empty, dbc.Alert(NO_SHAPES, color="secondary", id="regions-no-shapes"), HIDDEN,
                 " ".join(notes), "?" + urlencode({"period": period_code, "indicator": indicator}))
     spec = component_spec(indicator)
     title = f"{spec.label} — {period.label}{warning}"
@@ -183,7 +186,7 @@ def update(period_code: str | None, indicator: str | None):
     fig = figures.region_choropleth(df, geojson, spec, title, size=MAP_SIZE, reference=reference)
     figures.mark_export(fig, figures.export_filename("регионы", spec.label, period.code),
                         figures.data_note(period.label, as_of))
-    return (rating_table(df, overall), fig, "", " ".join(notes),
+    return (rating_table(df, overall), fig, "", {}, " ".join(notes),
             "?" + urlencode({"period": period_code, "indicator": indicator}))
 
 

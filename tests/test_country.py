@@ -180,7 +180,8 @@ def test_all_regions_line_and_map_reference_equal_a_hand_written_recount(country
         assert row["satisfaction_share"] == pytest.approx(satisfied / rated, abs=1e-12)
         assert row["response_hours_median"] == pytest.approx(median, abs=1e-9)
         assert row["rate_10k"] == pytest.approx(volume * 10_000 / people)
-        table, _fig, _, _, _ = regions.update("2025-09", "on_time_share")
+        table, _fig, note, style, _, _ = regions.update("2025-09", "on_time_share")
+        assert "не загружены" in str(note) and style == {"display": "none"}  # no empty map box under the note
         foot = json.dumps(table.to_plotly_json(), ensure_ascii=False, default=str)
         assert "Все регионы" in foot and "regions-all-row" in foot
     finally:
