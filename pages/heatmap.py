@@ -6,12 +6,13 @@ a copied address opens the same view. Values from the URL are checked against th
 
 from __future__ import annotations
 
+import json
 import logging
 from urllib.parse import parse_qs, urlencode
 
 import dash
 import dash_bootstrap_components as dbc
-from dash import Input, Output, State, callback, dcc, html
+from dash import Input, Output, State, callback, clientside_callback, dcc, html
 
 from charts import figures
 from metrics import catalog
@@ -312,18 +313,22 @@ def _outlined(selected: object) -> int | None:
         return None
 
 
-@callback(Output("heatmap-map", "figure", allow_duplicate=True), Input("heatmap-selected", "data"),
-          State("heatmap-map", "figure"), prevent_initial_call=True)
-def outline_selected(selected: object, fig: dict | None):
-    """The clicked (or addressed) unit outlined on the map: only the outline trace changes, the map is not redrawn."""
-    traces = (fig or {}).get("data") or []
-    at = next((i for i, t in enumerate(traces) if t.get("name") == figures.SELECTION_TRACE), None)
-    if at is None:  # an empty map («нет границ», an error): nothing to outline
-        return dash.no_update
-    patch = dash.Patch()
-    for key, value in figures.selection_outline(_outlined(selected)).items():
-        patch["data"][at][key] = value
-    return patch
+# The outline follows a click in the browser itself, not through the server: a server's answer could
+# arrive after the map was left (back / forward to the drill page), and patching a map no longer there
+# is an error in the page. Only the outline trace changes; the shapes come from the browser's cache.
+clientside_callback(
+    """function (selected, fig) {
+        var traces = (fig && fig.data) || [];
+        var at = traces.findIndex(function (t) { return t.name === __TRACE__; });
+        if (at < 0) { return window.dash_clientside.no_update; }  // an empty map: nothing to outline
+        var id = (selected === null || selected === undefined || selected === "") ? NaN : Number(selected);
+        var ok = Number.isInteger(id);
+        var data = traces.slice();
+        data[at] = Object.assign({}, traces[at], {locations: ok ? [id] : [], z: ok ? [0] : []});
+        return Object.assign({}, fig, {data: data});
+    }""".replace("__TRACE__", json.dumps(figures.SELECTION_TRACE)),
+    Output("heatmap-map", "figure", allow_duplicate=True), Input("heatmap-selected", "data"),
+    State("heatmap-map", "figure"), prevent_initial_call=True)
 
 
 def _by_name(ref, name_column: str, name: object, key: str) -> object:

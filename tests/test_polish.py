@@ -237,24 +237,16 @@ def test_selected_unit_is_outlined_on_the_map(small_demo: Path) -> None:
     from pages import heatmap
 
     try:
-        unit, other = _unit(small_demo, "Ярцевский"), _unit(small_demo, "Вяземский")
+        unit = _unit(small_demo, "Ярцевский")
         fig_map = heatmap.update("2025-10", "all", "all", "volume", None, str(unit))[0]
         outline = [t for t in fig_map["data"] if t.get("name") == figures.SELECTION_TRACE]
         assert [(t["locations"], t["marker"]["line"]["width"] > 0.8) for t in outline] == [([unit], True)]
         # above the colours: the third trace, the names (scattergeo) over it
         assert fig_map["data"].index(outline[0]) == 2 and fig_map["data"][3]["type"] == "scattergeo"
-        # a click elsewhere moves the outline without redrawing the map
-        patch = heatmap.outline_selected(other, fig_map).to_plotly_json()
-        ops = {tuple(o["location"]): o["params"]["value"] for o in patch["operations"]}
-        assert ops == {("data", 2, "locations"): [other], ("data", 2, "z"): [0]}
-        cleared = heatmap.outline_selected(None, fig_map).to_plotly_json()
-        assert {tuple(o["location"]): o["params"]["value"] for o in cleared["operations"]}[("data", 2, "locations")] == []
+        # a click elsewhere moves the outline in the browser (test_clicked_unit_is_outlined_in_the_browser)
         # no unit: nothing outlined; an empty map is left alone
         assert [t["locations"] for t in heatmap.update("2025-10", "all", "all", "volume")[0]["data"]
                 if t.get("name") == figures.SELECTION_TRACE] == [[]]
-        import dash
-
-        assert heatmap.outline_selected(unit, figures.empty_figure("", "")) is dash.no_update
     finally:
         source.configure(before)
 
