@@ -361,7 +361,7 @@ def refresh_quantiles(con: ClickHouseConnection, months: list[dt.date] | None) -
     a touched month or quarter are computed again (a cache refresh, a few hundred rows)."""
     params: dict[str, object] = {}
     if months is not None:
-        quarters = sorted({m.replace(month=(m.month - 1) // 3 * 3 + 1) for m in months})
+        quarters = rollup.period_starts("quarter", months)
         params.update(months=months, quarters=quarters)
 
     def run(sql: str, wrap: str = "{}") -> None:

@@ -385,6 +385,11 @@ def grain_code(dims: Iterable[str]) -> str:
     return ",".join(d for d in _QUANTILE_DIMS if d in wanted)
 
 
+def period_starts(kind: str, months: list[dt.date]) -> list[dt.date]:
+    """The starts of the calendar months or quarters (``kind``) holding ``months``."""
+    return sorted({d.replace(month=(d.month - 1) // 3 * 3 + 1) if kind == "quarter" else d for d in months})
+
+
 def _refresh_quantiles(con: duckdb.DuckDBPyConnection, months: list[dt.date] | None) -> None:
     """Stored quantiles of the months (and the quarters holding them) in ``months`` (None: all)."""
     for kind in QUANTILE_KINDS:
@@ -392,7 +397,7 @@ def _refresh_quantiles(con: duckdb.DuckDBPyConnection, months: list[dt.date] | N
             con.execute("DELETE FROM appeal_quantile WHERE kind = $k", {"k": kind})
             where, params = "", {}
         else:
-            starts = sorted({d.replace(month=(d.month - 1) // 3 * 3 + 1) if kind == "quarter" else d for d in months})
+            starts = period_starts(kind, months)
             con.execute("DELETE FROM appeal_quantile WHERE kind = $k AND list_contains($s, start)",
                         {"k": kind, "s": starts})
             where = f"WHERE list_contains($s, CAST(date_trunc('{kind}', month) AS DATE))"
@@ -429,7 +434,7 @@ def _refresh_region_quantiles(con: duckdb.DuckDBPyConnection, months: list[dt.da
             con.execute("DELETE FROM appeal_quantile_region WHERE kind = $k", {"k": kind})
             where, params = "", {}
         else:
-            starts = sorted({d.replace(month=(d.month - 1) // 3 * 3 + 1) if kind == "quarter" else d for d in months})
+            starts = period_starts(kind, months)
             con.execute("DELETE FROM appeal_quantile_region WHERE kind = $k AND list_contains($s, start)",
                         {"k": kind, "s": starts})
             where = f"WHERE list_contains($s, CAST(date_trunc('{kind}', d.month) AS DATE))"

@@ -318,11 +318,8 @@ def _compute(
                     f"AND NOT coalesce({WITHIN_30D_SQL}, FALSE) GROUP BY ALL)")
                 joins_c += " LEFT JOIN e ON " + _same("e", "m", keys)
                 extra_c.append("m.eligible_30d + coalesce(e.extra, 0) AS eligible_30d")
-        if "n_overdue" in needed:  # open cohort appeals: the few of ``appeal_open``
-            ctes.append(
-                f"co AS (SELECT {', '.join([f'{fact_period_sql} AS _p', *fact_group])}, "  # noqa: S608
-                f"count(*) FILTER (WHERE due_at < $now) AS n_overdue FROM appeal_open WHERE {fact_where} "
-                "GROUP BY ALL)")
+        if "n_overdue" in needed:
+            ctes.append(_open_overdue_cte(fact_period_sql, fact_group, fact_where))
             joins_c += " LEFT JOIN co ON " + _same("co", "m", keys)
             extra_c.append("coalesce(co.n_overdue, 0) AS n_overdue")
     elif daily:
@@ -332,11 +329,8 @@ def _compute(
         if "eligible_30d" in needed:  # the cut is a midnight: each day is wholly before or after it
             params["cut_day"] = cut.date()
             aggs.append("CAST(sum(CASE WHEN day < $cut_day THEN n ELSE n_within_30d END) AS BIGINT) AS eligible_30d")
-        if "n_overdue" in needed:  # open cohort appeals: the few of ``appeal_open``
-            ctes.append(
-                f"co AS (SELECT {', '.join([f'{fact_period_sql} AS _p', *fact_group])}, "  # noqa: S608
-                f"count(*) FILTER (WHERE due_at < $now) AS n_overdue FROM appeal_open WHERE {fact_where} "
-                "GROUP BY ALL)")
+        if "n_overdue" in needed:
+            ctes.append(_open_overdue_cte(fact_period_sql, fact_group, fact_where))
             joins_c += " LEFT JOIN co ON " + _same("co", "m", keys)
             extra_c.append("coalesce(co.n_overdue, 0) AS n_overdue")
     elif known:
@@ -637,6 +631,13 @@ def _day_quantile_cte(name: str, duration: int, levels: str, by: list[str], peri
               f"quantile_cont(micros, {levels}) AS value"]
     return (f"{name} AS (SELECT {', '.join(select)} FROM appeal_duration_daily "  # noqa: S608 - registry identifiers
             f"WHERE duration = {int(duration)} AND {where} GROUP BY ALL)")
+
+
+def _open_overdue_cte(period_sql: str, group: list[str], where: str) -> str:
+    """CTE ``co``: the cohort's appeals still open and past their deadline at ``$now`` — the few rows
+    of ``appeal_open``, for the rollup routes (the rollups count cohorts, not deadlines passing)."""
+    return (f"co AS (SELECT {', '.join([f'{period_sql} AS _p', *group])}, "  # noqa: S608 - registry identifiers
+            f"count(*) FILTER (WHERE due_at < $now) AS n_overdue FROM appeal_open WHERE {where} GROUP BY ALL)")
 
 
 def _same(a: str, b: str, keys: list[str]) -> str:

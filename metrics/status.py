@@ -23,18 +23,25 @@ class WarehouseStatus:
     by_sector: pd.DataFrame  # columns: sector_code, sector_name, appeals
 
 
+def _scope_clauses(seen: Scope, prefix: str = "") -> tuple[list[str], dict]:
+    """WHERE clauses (and their parameters) keeping the appeals of an effective scope; ``prefix`` is
+    the appeal table's alias with its dot."""
+    clauses, params = ["TRUE"], {}
+    if seen.municipality_ids is not None:
+        clauses.append(f"list_contains($m, {prefix}municipality_id)")
+        params["m"] = sorted(seen.municipality_ids)
+    if seen.sector_ids is not None:
+        clauses.append(f"list_contains($s, {prefix}sector_id)")
+        params["s"] = sorted(seen.sector_ids)
+    return clauses, params
+
+
 def warehouse_status(scope: Scope = REGION) -> WarehouseStatus:
     """What the warehouse holds within the scope, narrowed to the signed-in user's (the page is the
     curator's, but the numbers never rely on the page guard alone): appeals, their last receipt time
     and counts by sector; every sector of the scope is listed, with 0 where it has no appeals."""
     seen = effective(scope)
-    clauses, params = ["TRUE"], {}
-    if seen.municipality_ids is not None:
-        clauses.append("list_contains($m, a.municipality_id)")
-        params["m"] = sorted(seen.municipality_ids)
-    if seen.sector_ids is not None:
-        clauses.append("list_contains($s, a.sector_id)")
-        params["s"] = sorted(seen.sector_ids)
+    clauses, params = _scope_clauses(seen, "a.")
     within = " AND ".join(clauses)
     sectors = "TRUE" if seen.sector_ids is None else "list_contains($s, s.id)"
     with reader() as con:
@@ -69,14 +76,7 @@ def last_receipt(scope: Scope, since: dt.datetime | None = None,
     if con is None:
         with reader() as own:
             return last_receipt(scope, since, own)
-    seen = effective(scope)
-    clauses, params = ["TRUE"], {}
-    if seen.municipality_ids is not None:
-        clauses.append("list_contains($m, municipality_id)")
-        params["m"] = sorted(seen.municipality_ids)
-    if seen.sector_ids is not None:
-        clauses.append("list_contains($s, sector_id)")
-        params["s"] = sorted(seen.sector_ids)
+    clauses, params = _scope_clauses(effective(scope))
     for bound in ([since] if since is not None else []) + [None]:
         where = " AND ".join([*clauses, *(["received_at >= $since"] if bound is not None else [])])
         found = con.execute(f"SELECT max(received_at) FROM appeal WHERE {where}",  # noqa: S608 - fixed clauses

@@ -6,8 +6,6 @@ in a temp directory, the same SQL a server runs."""
 
 from __future__ import annotations
 
-import re
-import threading
 import time
 
 import pytest
@@ -15,6 +13,7 @@ import pytest
 from auth.throttle import ClickHouseState, SqliteState, StateUnavailable, _keys
 from auth.web import AuthSettings
 from tests.test_auth import PASSWORD, add_user, sign_in
+from tests.test_sessions import sign_ins_at_once
 
 REFRESH = 0.3  # the tests' reload interval of the logout marks (production: 5 s)
 STALE = 1.0  # the tests' limit for serving on a stale list (production: 60 s)
@@ -89,44 +88,14 @@ def test_a_logout_on_one_machine_ends_the_copied_cookie_on_another(machine, stor
 
 
 def test_twenty_concurrent_guesses_on_two_machines_check_at_most_three_passwords(machine, store):
-    apps = [machine("a", store), machine("b", store)]
-    results: list[int] = []
-    barrier = threading.Barrier(20)
-
-    def guess(i: int) -> None:
-        client = apps[i % 2].server.test_client()
-        page = client.get("/login").get_data(as_text=True)
-        csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
-        barrier.wait()
-        answer = client.post("/login", data={"login": "curator", "password": f"неверный-{i}-пароль", "csrf": csrf})
-        results.append(answer.status_code)
-
-    threads = [threading.Thread(target=guess, args=(i,)) for i in range(20)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = sign_ins_at_once([machine("a", store), machine("b", store)],
+                               [f"неверный-{i}-пароль" for i in range(20)])
     assert len(results) == 20 and set(results) <= {401, 429}
     assert results.count(401) <= 3 and results.count(429) >= 17, results
 
 
 def test_the_owners_concurrent_sign_ins_on_two_machines_all_succeed(machine, store):
-    apps = [machine("a", store), machine("b", store)]
-    results: list[int] = []
-    barrier = threading.Barrier(8)
-
-    def sign(i: int) -> None:
-        client = apps[i % 2].server.test_client()
-        page = client.get("/login").get_data(as_text=True)
-        csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
-        barrier.wait()
-        results.append(client.post("/login", data={"login": "curator", "password": PASSWORD, "csrf": csrf}).status_code)
-
-    threads = [threading.Thread(target=sign, args=(i,)) for i in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = sign_ins_at_once([machine("a", store), machine("b", store)], [PASSWORD] * 8)
     assert results == [302] * 8
 
 

@@ -18,7 +18,7 @@ from metrics import scope as scope_module
 from metrics import source
 from metrics.scope import Scope
 from report.brief import build_brief
-from tests.test_wall_regions import _hand, served, three_regions  # noqa: F401  (the 3-region demo)
+from tests.test_wall_regions import _find, _hand, served, three_regions  # noqa: F401  (the 3-region demo)
 
 MONTH = "2025-10"  # the small demo's last month: the brief carries its staffing section
 STAFFING = "Кадры: прогноз нагрузки на три месяца"
@@ -31,18 +31,6 @@ def _unit(db: Path, name: str) -> int:
 
 def _section(brief, title: str):
     return next(s for s in brief.sections if s.title == title)
-
-
-def _find(component, id_: str):
-    if getattr(component, "id", None) == id_:
-        return component
-    children = getattr(component, "children", None)
-    for child in children if isinstance(children, list | tuple) else [children]:
-        if child is not None and not isinstance(child, str | int | float):
-            found = _find(child, id_)
-            if found is not None:
-                return found
-    return None
 
 
 # --- 1. the brief of an МЦУ --------------------------------------------------------------------------
